@@ -1,0 +1,86 @@
+#pragma once
+// The router's configuration after validation. Loaded and checked once at start-up
+// (load_config); everything downstream trusts these values.
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace plexus {
+
+// A configuration error. what() names the file and the key path:
+//   "examples/plexus.json: upstreams[1].url: expected an http(s) URL"
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+using Sha256 = std::array<std::uint8_t, 32>;
+
+struct KeyConfig {
+  std::string id;
+  Sha256 key_hash{};  // only the hash of a key is ever kept in memory
+  std::string group;
+};
+
+struct ModelRoute {
+  std::string id;              // what clients ask for
+  std::string upstream_model;  // what the upstream calls it
+};
+
+struct Price {
+  double input_per_1k = 0;
+  double output_per_1k = 0;
+};
+
+struct UpstreamConfig {
+  std::string path;  // "upstreams[1]", for error messages
+  std::string name;
+  std::string provider;
+  std::string url;
+  std::string api_key;
+  std::vector<ModelRoute> models;
+  std::vector<std::string> groups;
+  Price price;
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds first_byte_timeout{60000};
+  std::chrono::milliseconds idle_timeout{120000};
+  std::string options_json = "{}";  // provider-specific; validated by the provider's factory
+};
+
+struct ServerConfig {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;
+  int threads = 2;
+  std::size_t max_body_bytes = 8u << 20;
+  std::size_t max_inflight = 1024;
+  std::chrono::milliseconds shutdown_grace{10000};
+  std::chrono::seconds max_stream_duration{3600};
+  std::string tls_cert;
+  std::string tls_key;
+};
+
+struct LogConfig {
+  std::string level = "info";
+  bool access_log = true;
+};
+
+struct Config {
+  std::string file;  // where it was loaded from
+  ServerConfig server;
+  std::vector<KeyConfig> keys;  // empty: no authentication, every caller is in group "public"
+  std::vector<UpstreamConfig> upstreams;
+  LogConfig log;
+};
+
+// Reads, parses (JSON with // and /* */ comments) and validates a config file.
+// Relative paths inside it (TLS files) resolve against the file's folder. Throws ConfigError.
+Config load_config(const std::string& file);
+
+// Splits "host:port"; throws ConfigError naming `what` on a malformed value.
+void parse_listen(const std::string& value, const std::string& what, std::string& host,
+                  std::uint16_t& port);
+
+}  // namespace plexus

@@ -1,0 +1,229 @@
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "auth/sha256.hpp"
+#include "config/config.hpp"
+#include "config/json_path.hpp"
+
+namespace plexus {
+namespace {
+
+using config::JsonPath;
+using nlohmann::json;
+
+bool is_http_url(const std::string& url) {
+  auto rest = url.rfind("http://", 0) == 0 ? url.substr(7)
+              : url.rfind("https://", 0) == 0 ? url.substr(8)
+                                                : std::string();
+  return !rest.empty() && rest.front() != '/' && rest.find_first_of(" \t\r\n") == std::string::npos;
+}
+
+std::string resolve_against(const std::string& file, const std::string& relative) {
+  namespace fs = std::filesystem;
+  if (relative.empty() || fs::path(relative).is_absolute()) return relative;
+  return (fs::path(file).parent_path() / relative).lexically_normal().string();
+}
+
+void load_server(const JsonPath& root, Config& cfg) {
+  auto& s = cfg.server;
+  if (root.has("listen"))
+    parse_listen(root.string("listen"), root.file() + ": listen", s.host, s.port);
+  s.threads = static_cast<int>(root.integer("threads", 1, 64, 2));
+  if (root.has("tls")) {
+    JsonPath tls = root.at("tls");
+    tls.expect_object({"cert", "key"});
+    s.tls_cert = resolve_against(cfg.file, tls.string("cert"));
+    s.tls_key = resolve_against(cfg.file, tls.string("key"));
+    for (auto [key, path] : {std::pair{"cert", s.tls_cert}, std::pair{"key", s.tls_key}})
+      if (!std::filesystem::exists(path)) tls.at(key).fail("file not found: " + path);
+  }
+  if (root.has("limits")) {
+    JsonPath lim = root.at("limits");
+    lim.expect_object(
+        {"max_body_bytes", "max_inflight", "shutdown_grace_ms", "max_stream_duration_s"});
+    s.max_body_bytes = static_cast<size_t>(lim.integer("max_body_bytes", 1024, 1ll << 30, 8 << 20));
+    s.max_inflight = static_cast<size_t>(lim.integer("max_inflight", 1, 1000000, 1024));
+    s.shutdown_grace =
+        std::chrono::milliseconds(lim.integer("shutdown_grace_ms", 0, 3600000, 10000));
+    s.max_stream_duration =
+        std::chrono::seconds(lim.integer("max_stream_duration_s", 10, 7 * 86400, 3600));
+  }
+}
+
+void load_keys(const JsonPath& root, Config& cfg) {
+  if (!root.has("keys")) return;
+  JsonPath keys = root.at("keys");
+  keys.expect_array();
+  std::set<std::string> ids;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    JsonPath k = keys.at(i);
+    k.expect_object({"id", "key", "key_sha256", "group"});
+    KeyConfig key;
+    key.id = k.string("id");
+    if (key.id.empty()) k.at("id").fail("must not be empty");
+    if (!ids.insert(key.id).second) k.at("id").fail("duplicate key id '" + key.id + "'");
+    key.group = k.string("group", "public");
+    if (k.has("key") == k.has("key_sha256")) k.fail("give exactly one of \"key\" or \"key_sha256\"");
+    if (k.has("key")) {
+      std::string plain = k.string("key");
+      if (plain.size() < 8) k.at("key").fail("too short: use at least 8 characters");
+      key.key_hash = sha256(plain);
+    } else {
+      auto digest = parse_sha256_hex(k.string("key_sha256"));
+      if (!digest) k.at("key_sha256").fail("expected 64 hex digits (sha256sum of the key)");
+      key.key_hash = *digest;
+    }
+    cfg.keys.push_back(std::move(key));
+  }
+}
+
+std::chrono::milliseconds ms(const JsonPath& p, const char* key, std::chrono::milliseconds d) {
+  return std::chrono::milliseconds(p.integer(key, 1, 86400000, d.count()));
+}
+
+void load_upstreams(const JsonPath& root, Config& cfg) {
+  if (!root.has("upstreams")) root.at("upstreams");  // throws: required
+  JsonPath ups = root.at("upstreams");
+  ups.expect_array();
+  if (ups.size() == 0) ups.fail("at least one upstream is needed");
+  std::set<std::string> names;
+  for (size_t i = 0; i < ups.size(); ++i) {
+    JsonPath u = ups.at(i);
+    u.expect_object({"name", "provider", "url", "api_key", "api_key_env", "models", "group",
+                     "groups", "price", "timeouts", "options"});
+    UpstreamConfig up;
+    up.path = u.path();
+    up.name = u.string("name");
+    if (up.name.empty()) u.at("name").fail("must not be empty");
+    if (!names.insert(up.name).second) u.at("name").fail("duplicate upstream name '" + up.name + "'");
+    up.provider = u.string("provider");
+    up.url = u.string("url", "");
+    if (!up.url.empty()) {
+      if (!is_http_url(up.url)) u.at("url").fail("expected an http(s) URL");
+      while (!up.url.empty() && up.url.back() == '/') up.url.pop_back();
+    }
+    up.api_key = u.string("api_key", "");
+    if (u.has("api_key_env")) {
+      std::string var = u.string("api_key_env");
+      const char* v = std::getenv(var.c_str());
+      if (!v) u.at("api_key_env").fail("environment variable " + var + " is not set");
+      up.api_key = v;
+    }
+    JsonPath models = u.at("models");
+    models.expect_array();
+    if (models.size() == 0) models.fail("list at least one model");
+    for (size_t m = 0; m < models.size(); ++m) {
+      JsonPath model = models.at(m);
+      ModelRoute route;
+      if (model.value().is_string()) {
+        route.id = route.upstream_model = model.value().get<std::string>();
+      } else {
+        model.expect_object({"id", "upstream_model"});
+        route.id = model.string("id");
+        route.upstream_model = model.string("upstream_model", route.id);
+      }
+      if (route.id.empty()) model.fail("model names must not be empty");
+      up.models.push_back(std::move(route));
+    }
+    if (u.has("group") && u.has("groups")) u.fail("give \"group\" or \"groups\", not both");
+    if (u.has("groups")) {
+      JsonPath groups = u.at("groups");
+      groups.expect_array();
+      for (size_t g = 0; g < groups.size(); ++g) {
+        if (!groups.at(g).value().is_string()) groups.at(g).fail("expected a string");
+        up.groups.push_back(groups.at(g).value().get<std::string>());
+      }
+    } else {
+      up.groups.push_back(u.string("group", "public"));
+    }
+    if (u.has("price")) {
+      JsonPath p = u.at("price");
+      p.expect_object({"input_per_1k", "output_per_1k"});
+      up.price.input_per_1k = p.number("input_per_1k", 0, 0.0);
+      up.price.output_per_1k = p.number("output_per_1k", 0, 0.0);
+    }
+    if (u.has("timeouts")) {
+      JsonPath t = u.at("timeouts");
+      t.expect_object({"connect_ms", "first_byte_ms", "idle_ms"});
+      up.connect_timeout = ms(t, "connect_ms", up.connect_timeout);
+      up.first_byte_timeout = ms(t, "first_byte_ms", up.first_byte_timeout);
+      up.idle_timeout = ms(t, "idle_ms", up.idle_timeout);
+    }
+    if (u.has("options")) {
+      JsonPath o = u.at("options");
+      if (!o.value().is_object()) o.fail("expected an object");
+      up.options_json = o.value().dump();
+    }
+    cfg.upstreams.push_back(std::move(up));
+  }
+}
+
+void load_log(const JsonPath& root, Config& cfg) {
+  if (!root.has("log")) return;
+  JsonPath log = root.at("log");
+  log.expect_object({"level", "access_log"});
+  cfg.log.level = log.string("level", "info");
+  static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
+  if (!kLevels.count(cfg.log.level))
+    log.at("level").fail("expected one of trace, debug, info, warn, error, off");
+  cfg.log.access_log = log.boolean("access_log", true);
+}
+
+}  // namespace
+
+void parse_listen(const std::string& value, const std::string& what, std::string& host,
+                  std::uint16_t& port) {
+  auto colon = value.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == value.size())
+    throw ConfigError(what + ": expected HOST:PORT, got '" + value + "'");
+  std::string h = value.substr(0, colon);
+  if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  char* end = nullptr;
+  long p = std::strtol(value.c_str() + colon + 1, &end, 10);
+  if (*end != '\0' || p < 0 || p > 65535)
+    throw ConfigError(what + ": port must be 0..65535, got '" + value.substr(colon + 1) + "'");
+  host = h;
+  port = static_cast<std::uint16_t>(p);
+}
+
+Config load_config(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw ConfigError(file + ": cannot open the file");
+  std::stringstream buf;
+  buf << in.rdbuf();
+  std::string text = buf.str();
+
+  json doc;
+  try {
+    doc = json::parse(text, nullptr, true, /*ignore_comments=*/true);
+  } catch (const json::parse_error& e) {
+    size_t line = 1, col = 1;
+    for (size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
+      if (text[i] == '\n') {
+        ++line;
+        col = 1;
+      } else {
+        ++col;
+      }
+    }
+    std::string what = e.what();
+    auto pos = what.find("syntax error");
+    throw ConfigError(file + ":" + std::to_string(line) + ":" + std::to_string(col) +
+                      ": invalid JSON: " + (pos == std::string::npos ? what : what.substr(pos)));
+  }
+
+  Config cfg;
+  cfg.file = file;
+  JsonPath root(doc, file);
+  root.expect_object({"listen", "threads", "tls", "limits", "keys", "upstreams", "log"});
+  load_server(root, cfg);
+  load_keys(root, cfg);
+  load_upstreams(root, cfg);
+  load_log(root, cfg);
+  return cfg;
+}
+
+}  // namespace plexus

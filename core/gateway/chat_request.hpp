@@ -1,0 +1,36 @@
+#pragma once
+// Parsing and validation of POST /v1/chat/completions bodies. Pure functions over text, so the
+// unit tests and the fuzzer drive them without a server.
+#include <nlohmann/json_fwd.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "plexus/error.hpp"
+#include "plexus/provider.hpp"
+
+namespace plexus {
+
+struct ParsedChat {
+  std::shared_ptr<nlohmann::json> doc;  // the whole body; unknown fields kept as they came
+  std::string model;
+  bool stream = false;
+  bool include_usage = false;
+  std::optional<std::int64_t> max_tokens;
+  std::optional<std::int64_t> seed;
+  std::vector<std::string> stop;
+};
+
+std::variant<ParsedChat, Error> parse_chat_request(std::string_view body);
+
+// The request one upstream gets: the model renamed to the upstream's name and, for streams,
+// stream_options.include_usage forced on so the router can meter every stream (the provider
+// drops the usage chunk again when the client did not ask for it).
+ChatRequest to_upstream_request(const ParsedChat& chat, const std::string& upstream_model,
+                                const std::string& request_id);
+
+}  // namespace plexus

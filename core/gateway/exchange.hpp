@@ -1,0 +1,98 @@
+#pragma once
+// One chat completion in flight: tries the candidate upstreams in order, relays what the chosen
+// provider produces to the client, and records the outcome. Lives on the upstream loop thread;
+// the HTTP server only creates it, starts it and reports a vanished client.
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "auth/key_store.hpp"
+#include "gateway/chat_request.hpp"
+#include "gateway/upstream_pool.hpp"
+#include "plexus/provider.hpp"
+
+namespace plexus {
+
+class UpstreamLoop;
+
+// How an exchange answers its client. Implemented over Pistache in the server; over a recorder
+// in tests. Called on the loop thread only.
+class ClientChannel {
+ public:
+  virtual ~ClientChannel() = default;
+  virtual void send_whole(int status, const Headers& headers, std::string body) = 0;
+  // 200 with the SSE headers plus `headers`; the body is chunked from here on.
+  virtual void begin_stream(const Headers& headers) = 0;
+  // Bytes already framed as HTTP chunks (see sse_frame.hpp).
+  virtual void send_chunks(std::string framed) = 0;
+};
+
+struct AccessRecord {
+  std::string request_id;
+  std::string key_id;
+  std::string model;
+  std::string node;  // "-" when no upstream was reached
+  int status = 0;    // 499: the client went away first
+  bool stream = false;
+  Usage usage;
+  std::string error_code;
+  double ttft_ms = -1;
+  double total_ms = 0;
+};
+
+struct ExchangeEnv {
+  UpstreamLoop& loop;
+  std::function<void(const AccessRecord&)> access_log;
+  std::chrono::seconds max_stream_duration{3600};
+};
+
+class Exchange final : public ResponseSink, public std::enable_shared_from_this<Exchange> {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  Exchange(ExchangeEnv& env, ParsedChat chat, Caller caller, std::vector<Candidate> candidates,
+           std::unique_ptr<ClientChannel> channel, std::string request_id,
+           Clock::time_point received, std::function<void()> on_release);
+  ~Exchange() override;
+
+  void start();        // loop thread
+  void client_gone();  // loop thread
+
+  // ResponseSink (loop thread, called by the provider)
+  void on_chunk(std::string_view chunk_json) override;
+  void on_body(std::string_view body_json) override;
+  void on_finish(const Outcome& outcome) override;
+
+ private:
+  void attempt();
+  void after_attempt(Outcome outcome);
+  void on_deadline();
+  void fail(const Error& error);
+  void close_stream(const Error* error);
+  void done(int status, const std::string& error_code);
+  Headers response_headers() const;
+
+  ExchangeEnv& env_;
+  ParsedChat chat_;
+  Caller caller_;
+  std::vector<Candidate> candidates_;
+  std::size_t next_candidate_ = 0;
+  const Candidate* current_ = nullptr;
+  std::unique_ptr<ClientChannel> channel_;
+  std::string request_id_;
+  Clock::time_point received_;
+  std::function<void()> on_release_;
+
+  std::shared_ptr<Exchange> self_;  // keeps this alive while work is pending on the loop
+  std::unique_ptr<ProviderCall> call_;
+  std::uint64_t deadline_timer_ = 0;
+  bool output_started_ = false;  // a byte of the answer reached the client: no more failover
+  bool finished_ = false;
+  double ttft_ms_ = -1;
+  Usage usage_;
+  Error last_error_;
+};
+
+}  // namespace plexus

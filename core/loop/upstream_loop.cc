@@ -1,0 +1,354 @@
+#include "loop/upstream_loop.hpp"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace plexus {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Transfer {
+  TransferId id = 0;
+  CURL* easy = nullptr;
+  curl_slist* headers = nullptr;
+  HttpRequest request;
+  std::shared_ptr<HttpResponseHandler> handler;  // null once aborted or ended
+  Headers response_headers;
+  bool got_status = false;
+  Clock::time_point last_activity;
+  TimerId watchdog = 0;
+  TransferError failure = TransferError::kNone;  // set by the watchdog before removal
+};
+
+std::string trim(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && (s[b] == ' ' || s[b] == '\t')) ++b;
+  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r' || s[e - 1] == '\n'))
+    --e;
+  return std::string(s.substr(b, e - b));
+}
+
+}  // namespace
+
+struct UpstreamLoop::Impl {
+  CURLM* multi = nullptr;
+  std::thread thread;
+  std::atomic<bool> running{false};
+  std::thread::id loop_thread_id;
+
+  std::mutex inbox_mu;
+  std::vector<std::function<void()>> inbox;
+
+  TimerId next_timer = 1;
+  std::map<std::pair<Clock::time_point, TimerId>, std::function<void()>> timers;
+  std::unordered_map<TimerId, Clock::time_point> timer_due;
+
+  TransferId next_transfer = 1;
+  std::unordered_map<TransferId, std::unique_ptr<Transfer>> transfers;
+  bool in_perform = false;
+  std::vector<TransferId> finished;  // ended or aborted during perform: removed afterwards
+
+  UpstreamLoop* owner = nullptr;
+
+  void run();
+  void run_due_timers();
+  void drain_inbox();
+  void collect_done();
+  void end_transfer(Transfer& t, TransferError error, std::string detail);
+  void remove_transfer(TransferId id);
+  void arm_watchdog(Transfer& t, Clock::time_point due);
+  void on_watchdog(TransferId id);
+
+  static size_t header_cb(char* data, size_t size, size_t n, void* user);
+  static size_t write_cb(char* data, size_t size, size_t n, void* user);
+};
+
+UpstreamLoop::UpstreamLoop() : impl_(std::make_unique<Impl>()) {
+  static std::once_flag curl_init;
+  std::call_once(curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  impl_->multi = curl_multi_init();
+  if (!impl_->multi) throw std::runtime_error("curl_multi_init failed");
+  impl_->owner = this;
+}
+
+UpstreamLoop::~UpstreamLoop() {
+  stop();
+  for (auto& [id, t] : impl_->transfers) {
+    curl_multi_remove_handle(impl_->multi, t->easy);
+    curl_easy_cleanup(t->easy);
+    curl_slist_free_all(t->headers);
+  }
+  impl_->transfers.clear();
+  curl_multi_cleanup(impl_->multi);
+}
+
+void UpstreamLoop::start() {
+  if (impl_->running.exchange(true)) return;
+  impl_->thread = std::thread([this] { impl_->run(); });
+}
+
+void UpstreamLoop::stop() {
+  if (!impl_->running.exchange(false)) return;
+  curl_multi_wakeup(impl_->multi);
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+void UpstreamLoop::post(std::function<void()> fn) {
+  {
+    std::lock_guard lock(impl_->inbox_mu);
+    impl_->inbox.push_back(std::move(fn));
+  }
+  curl_multi_wakeup(impl_->multi);
+}
+
+bool UpstreamLoop::in_loop_thread() const {
+  return std::this_thread::get_id() == impl_->loop_thread_id;
+}
+
+TimerId UpstreamLoop::after(std::chrono::milliseconds delay, std::function<void()> fn) {
+  auto due = Clock::now() + delay;
+  TimerId id = impl_->next_timer++;
+  impl_->timers.emplace(std::make_pair(due, id), std::move(fn));
+  impl_->timer_due.emplace(id, due);
+  return id;
+}
+
+void UpstreamLoop::cancel(TimerId id) {
+  auto it = impl_->timer_due.find(id);
+  if (it == impl_->timer_due.end()) return;
+  impl_->timers.erase({it->second, id});
+  impl_->timer_due.erase(it);
+}
+
+void UpstreamLoop::Impl::run_due_timers() {
+  auto now = Clock::now();
+  while (!timers.empty() && timers.begin()->first.first <= now) {
+    auto node = timers.extract(timers.begin());
+    timer_due.erase(node.key().second);
+    node.mapped()();
+  }
+}
+
+void UpstreamLoop::Impl::drain_inbox() {
+  std::vector<std::function<void()>> work;
+  {
+    std::lock_guard lock(inbox_mu);
+    work.swap(inbox);
+  }
+  for (auto& fn : work) fn();
+}
+
+void UpstreamLoop::Impl::run() {
+  loop_thread_id = std::this_thread::get_id();
+  while (running.load()) {
+    drain_inbox();
+    run_due_timers();
+    int still_running = 0;
+    in_perform = true;
+    curl_multi_perform(multi, &still_running);
+    in_perform = false;
+    collect_done();
+    for (TransferId id : finished) remove_transfer(id);
+    finished.clear();
+
+    int timeout_ms = 1000;
+    if (!timers.empty()) {
+      auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+          timers.begin()->first.first - Clock::now());
+      timeout_ms = static_cast<int>(std::clamp<long long>(wait.count(), 0, 1000));
+    }
+    {
+      std::lock_guard lock(inbox_mu);
+      if (!inbox.empty()) timeout_ms = 0;
+    }
+    long curl_timeout = -1;
+    curl_multi_timeout(multi, &curl_timeout);
+    if (curl_timeout >= 0 && curl_timeout < timeout_ms) timeout_ms = static_cast<int>(curl_timeout);
+    if (timeout_ms > 0) curl_multi_poll(multi, nullptr, 0, timeout_ms, nullptr);
+  }
+}
+
+size_t UpstreamLoop::Impl::header_cb(char* data, size_t size, size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  size_t len = size * n;
+  if (!t->handler) return 0;  // aborted: makes curl stop the transfer
+  t->last_activity = Clock::now();
+  std::string_view line(data, len);
+  if (line.rfind("HTTP/", 0) == 0) {  // a new status line (after 100-continue or a redirect)
+    t->response_headers.clear();
+    return len;
+  }
+  if (line == "\r\n" || line == "\n") {
+    long status = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (status >= 200 && !t->got_status) {
+      t->got_status = true;
+      auto handler = t->handler;  // the handler may abort (and reset t->handler) re-entrantly
+      handler->on_status(static_cast<int>(status), t->response_headers);
+    }
+    return len;
+  }
+  auto colon = line.find(':');
+  if (colon != std::string_view::npos) {
+    std::string name = trim(line.substr(0, colon));
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    t->response_headers.emplace_back(std::move(name), trim(line.substr(colon + 1)));
+  }
+  return len;
+}
+
+size_t UpstreamLoop::Impl::write_cb(char* data, size_t size, size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  size_t len = size * n;
+  if (!t->handler) return 0;
+  t->last_activity = Clock::now();
+  auto handler = t->handler;
+  handler->on_data(std::string_view(data, len));
+  return len;
+}
+
+TransferId UpstreamLoop::start(HttpRequest request, std::shared_ptr<HttpResponseHandler> handler) {
+  auto t = std::make_unique<Transfer>();
+  t->id = impl_->next_transfer++;
+  t->request = std::move(request);
+  t->handler = std::move(handler);
+  t->easy = curl_easy_init();
+  CURL* e = t->easy;
+  const HttpRequest& r = t->request;
+  curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &Impl::header_cb);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Impl::write_cb);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(r.connect_timeout.count()));
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+  curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+  if (r.method == "POST") {
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.data());
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+  } else if (r.method != "GET") {
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
+  }
+  // An empty "Expect:" stops curl from waiting for 100-continue on large bodies.
+  t->headers = curl_slist_append(t->headers, "Expect:");
+  for (const auto& [name, value] : r.headers)
+    t->headers = curl_slist_append(t->headers, (name + ": " + value).c_str());
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+
+  t->last_activity = Clock::now();
+  impl_->arm_watchdog(*t, t->last_activity + r.first_byte_timeout);
+  TransferId id = t->id;
+  curl_multi_add_handle(impl_->multi, e);
+  impl_->transfers.emplace(id, std::move(t));
+  return id;
+}
+
+void UpstreamLoop::Impl::arm_watchdog(Transfer& t, Clock::time_point due) {
+  TransferId id = t.id;
+  auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(due - Clock::now());
+  if (delay.count() < 0) delay = std::chrono::milliseconds(0);
+  t.watchdog = owner->after(delay, [this, id] { on_watchdog(id); });
+}
+
+// Fires at the first-byte deadline, then at each idle deadline. Idle means "nothing read for
+// idle_timeout": a healthy stream that keeps sending is never cut, however long it runs.
+void UpstreamLoop::Impl::on_watchdog(TransferId id) {
+  auto it = transfers.find(id);
+  if (it == transfers.end()) return;
+  Transfer& t = *it->second;
+  t.watchdog = 0;
+  if (!t.handler) return;
+  auto now = Clock::now();
+  if (!t.got_status) {
+    end_transfer(t, TransferError::kFirstByteTimeout,
+                 "no response within " + std::to_string(t.request.first_byte_timeout.count()) +
+                     " ms");
+    remove_transfer(id);
+    return;
+  }
+  auto idle_due = t.last_activity + t.request.idle_timeout;
+  if (now >= idle_due) {
+    end_transfer(t, TransferError::kIdleTimeout,
+                 "no data for " + std::to_string(t.request.idle_timeout.count()) + " ms");
+    remove_transfer(id);
+    return;
+  }
+  arm_watchdog(t, idle_due);
+}
+
+void UpstreamLoop::Impl::end_transfer(Transfer& t, TransferError error, std::string detail) {
+  auto handler = std::move(t.handler);
+  t.handler.reset();
+  if (handler) handler->on_end(error, detail);
+}
+
+void UpstreamLoop::Impl::collect_done() {
+  int left = 0;
+  while (CURLMsg* msg = curl_multi_info_read(multi, &left)) {
+    if (msg->msg != CURLMSG_DONE) continue;
+    Transfer* t = nullptr;
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
+    if (!t) continue;
+    CURLcode rc = msg->data.result;
+    TransferError err = TransferError::kNone;
+    std::string detail;
+    if (rc != CURLE_OK) {
+      detail = curl_easy_strerror(rc);
+      switch (rc) {
+        case CURLE_COULDNT_CONNECT:
+        case CURLE_COULDNT_RESOLVE_HOST:
+        case CURLE_COULDNT_RESOLVE_PROXY:
+          err = TransferError::kConnect;
+          break;
+        case CURLE_OPERATION_TIMEDOUT:
+          err = t->got_status ? TransferError::kIdleTimeout : TransferError::kConnectTimeout;
+          break;
+        default:
+          err = TransferError::kProtocol;
+      }
+    } else if (!t->got_status) {
+      err = TransferError::kProtocol;
+      detail = "response ended before its headers";
+    }
+    TransferId id = t->id;  // on_end may abort (and free) this very transfer
+    finished.push_back(id);
+    end_transfer(*t, err, std::move(detail));
+  }
+}
+
+void UpstreamLoop::Impl::remove_transfer(TransferId id) {
+  auto it = transfers.find(id);
+  if (it == transfers.end()) return;
+  Transfer& t = *it->second;
+  if (t.watchdog) owner->cancel(t.watchdog);
+  curl_multi_remove_handle(multi, t.easy);
+  curl_easy_cleanup(t.easy);
+  curl_slist_free_all(t.headers);
+  transfers.erase(it);
+}
+
+void UpstreamLoop::abort(TransferId id) {
+  auto it = impl_->transfers.find(id);
+  if (it == impl_->transfers.end()) return;
+  it->second->handler.reset();
+  // Removing an easy handle from inside one of its own callbacks is not allowed: defer it.
+  if (impl_->in_perform)
+    impl_->finished.push_back(id);
+  else
+    impl_->remove_transfer(id);
+}
+
+}  // namespace plexus

@@ -1,0 +1,162 @@
+// plexus: an OpenAI-compatible router in front of GPU nodes.
+#include <signal.h>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include "auth/key_store.hpp"
+#include "config/config.hpp"
+#include "gateway/provider_registry.hpp"
+#include "gateway/upstream_pool.hpp"
+#include "loop/upstream_loop.hpp"
+#include "server/http_server.hpp"
+
+#ifndef PLEXUS_VERSION
+#define PLEXUS_VERSION "0.0.0"
+#endif
+
+namespace {
+
+constexpr const char* kUsage = R"(Usage:
+  plexus --config FILE [--listen HOST:PORT]   run the router
+  plexus --check-config FILE                  validate a config file and exit (0 = valid)
+  plexus --help | --version
+
+FILE is JSON; // and /* */ comments are allowed. See docs/configuration.md.
+--listen overrides the file's "listen" (port 0 picks a free port; the ready line names it).
+)";
+
+void log_access(const plexus::AccessRecord& r) {
+  // Never the prompt or the completion: ids, sizes and timings only.
+  spdlog::info(
+      "access id={} key={} model={} node={} status={} stream={} prompt_tokens={} "
+      "completion_tokens={} ttft_ms={:.1f} total_ms={:.1f}{}{}",
+      r.request_id, r.key_id, r.model, r.node, r.status, r.stream, r.usage.prompt_tokens,
+      r.usage.completion_tokens, r.ttft_ms, r.total_ms, r.error_code.empty() ? "" : " error=",
+      r.error_code);
+}
+
+int check_config(const std::string& file) {
+  try {
+    plexus::Config cfg = plexus::load_config(file);
+    plexus::UpstreamLoop loop;  // not started: providers are only built, never called
+    plexus::ProviderHost host{loop, loop};
+    plexus::UpstreamPool pool(cfg, plexus::ProviderRegistry::with_builtins(), host);
+    std::printf("%s: OK (%zu upstreams, %zu keys)\n", file.c_str(), cfg.upstreams.size(),
+                cfg.keys.size());
+    return 0;
+  } catch (const plexus::ConfigError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+}
+
+int run(const std::string& file, const std::string& listen) {
+  plexus::Config cfg;
+  try {
+    cfg = plexus::load_config(file);
+    if (!listen.empty())
+      plexus::parse_listen(listen, "--listen", cfg.server.host, cfg.server.port);
+  } catch (const plexus::ConfigError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+  // Logs go to stderr; stdout carries only the ready line, which scripts and tests read.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("plexus"));
+  spdlog::set_level(spdlog::level::from_str(cfg.log.level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  // Signals are taken by this thread alone (sigwait below): block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  plexus::UpstreamLoop loop;
+  plexus::ProviderHost host{loop, loop};
+  std::unique_ptr<plexus::UpstreamPool> pool;
+  try {
+    pool = std::make_unique<plexus::UpstreamPool>(cfg, plexus::ProviderRegistry::with_builtins(), host);
+  } catch (const plexus::ConfigError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+  auto state = std::shared_ptr<plexus::ServerState>(new plexus::ServerState{
+      cfg, plexus::KeyStore(cfg.keys), *pool, loop,
+      plexus::ExchangeEnv{loop, cfg.log.access_log ? &log_access : nullptr,
+                          cfg.server.max_stream_duration}});
+  loop.start();
+  plexus::HttpServer server(state);
+  try {
+    server.start();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "plexus: cannot listen on %s:%u: %s\n", cfg.server.host.c_str(),
+                 cfg.server.port, e.what());
+    return 1;
+  }
+  std::string scheme = cfg.server.tls_cert.empty() ? "http" : "https";
+  std::printf("plexus %s listening on %s://%s:%u (%zu upstreams)\n", PLEXUS_VERSION,
+              scheme.c_str(), cfg.server.host.c_str(), server.port(), cfg.upstreams.size());
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("signal {}: draining (grace {} ms, {} in flight)", sig,
+               cfg.server.shutdown_grace.count(), state->inflight.load());
+  state->draining = true;
+  auto deadline = std::chrono::steady_clock::now() + cfg.server.shutdown_grace;
+  while (state->inflight.load() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (state->inflight.load() > 0)
+    spdlog::warn("grace period over; closing {} requests still in flight", state->inflight.load());
+  server.stop();
+  loop.stop();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config, listen, check;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](const char* flag) -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "plexus: %s needs a value\n%s", flag, kUsage);
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (a == "--version") {
+      std::printf("plexus %s\n", PLEXUS_VERSION);
+      return 0;
+    } else if (a == "--config") {
+      config = value("--config");
+    } else if (a == "--listen") {
+      listen = value("--listen");
+    } else if (a == "--check-config") {
+      check = value("--check-config");
+    } else {
+      std::fprintf(stderr, "plexus: unknown argument '%s'\n%s", a.c_str(), kUsage);
+      return 2;
+    }
+  }
+  if (!check.empty()) return check_config(check);
+  if (config.empty()) {
+    std::fprintf(stderr, "plexus: --config FILE is required\n%s", kUsage);
+    return 2;
+  }
+  return run(config, listen);
+}

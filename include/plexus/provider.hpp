@@ -1,0 +1,97 @@
+#pragma once
+// Provider adapters turn one backend protocol into OpenAI-shaped responses. The core picks an
+// upstream, hands its provider a normalized request and a sink, and relays what comes out.
+//
+// Threading: every method here runs on the upstream loop thread, as do the sink's callbacks.
+// A provider must never block that thread: it talks to its backend through HttpClient and waits
+// through Timers.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "plexus/error.hpp"
+#include "plexus/http_client.hpp"
+
+namespace plexus {
+
+// The request after the core parsed and validated it. `body` is the JSON text that goes
+// upstream (unknown fields preserved, "model" already mapped to the upstream's own name); the
+// typed fields are the same values, parsed once so adapters need not parse again.
+struct ChatRequest {
+  std::string request_id;
+  std::string model;                  // the upstream's name for the model
+  std::string body;
+  bool stream = false;
+  bool include_usage = false;         // the client asked for stream_options.include_usage
+  std::optional<std::int64_t> max_tokens;
+  std::optional<std::int64_t> seed;
+  std::vector<std::string> stop;
+};
+
+struct Usage {
+  std::int64_t prompt_tokens = 0;
+  std::int64_t completion_tokens = 0;
+  bool known = false;  // false when the backend reported none
+};
+
+// How a provider call ended.
+struct Outcome {
+  std::optional<Error> error;   // empty on success
+  bool retryable = false;       // with an error: another upstream may succeed (5xx, refused, timeout)
+  Usage usage;
+  std::string finish_reason;    // "stop", "length", "tool_calls"... when known
+};
+
+// Where a provider puts its output. Exactly one of the two shapes per call: a sequence of
+// on_chunk for a streamed request, or one on_body for a whole one; then on_finish exactly once.
+class ResponseSink {
+ public:
+  virtual ~ResponseSink() = default;
+  // One chat.completion.chunk object as JSON text (no "data: " prefix, no newline).
+  virtual void on_chunk(std::string_view chunk_json) = 0;
+  // The whole chat.completion object as JSON text.
+  virtual void on_body(std::string_view body_json) = 0;
+  virtual void on_finish(const Outcome& outcome) = 0;
+};
+
+// One call in flight. Destroying it, or cancel(), stops it: no sink callback runs afterwards.
+class ProviderCall {
+ public:
+  virtual ~ProviderCall() = default;
+  virtual void cancel() = 0;
+};
+
+class Provider {
+ public:
+  virtual ~Provider() = default;
+  // The sink outlives the call. The provider may call the sink before start() returns.
+  virtual std::unique_ptr<ProviderCall> start(const ChatRequest& request, ResponseSink& sink) = 0;
+};
+
+// What the host lends a provider: its HTTP client and timers.
+struct ProviderHost {
+  HttpClient& http;
+  Timers& timers;
+};
+
+// One configured upstream, as its provider's factory sees it.
+struct UpstreamSpec {
+  std::string name;
+  std::string url;      // base URL without a trailing slash; may be empty (embedded providers)
+  std::string api_key;
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds first_byte_timeout{60000};
+  std::chrono::milliseconds idle_timeout{120000};
+  std::string options_json = "{}";  // the upstream's "options" object
+};
+
+// Builds a provider for one upstream. Throws std::invalid_argument on bad options, with a
+// message that starts with the key path inside the upstream ("options.tokens_per_second: ...");
+// the host adds the file and the upstream's own path.
+using ProviderFactory = std::unique_ptr<Provider> (*)(const UpstreamSpec& spec, ProviderHost& host);
+
+}  // namespace plexus

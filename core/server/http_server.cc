@@ -27,6 +27,12 @@ using nlohmann::json;
 
 constexpr const char* kExchangeSlot = "plexus.exchange";
 
+// Per connection: the exchange its latest request started, for onDisconnection. Created once per
+// peer (Pistache refuses a second putData under one name); touched on that peer's reactor only.
+struct ExchangeSlot {
+  std::weak_ptr<Exchange> exchange;
+};
+
 std::string reason_phrase(int status) {
   return std::string(Http::codeString(static_cast<Http::Code>(status)));
 }
@@ -132,19 +138,21 @@ class Handler final : public Http::Handler {
       request_id = new_request_id();
     Headers base{{"x-request-id", request_id}};
 
+    bool handed_off = false;
     try {
-      route(req, std::move(writer), request_id, base, received);
+      route(req, writer, request_id, base, received, handed_off);
     } catch (const std::exception& e) {
-      // Only reachable through a bug; the writer may be gone, so just log.
+      // Only reachable through a bug: answer, log, and keep serving.
       spdlog::error("request {}: internal error: {}", request_id, e.what());
+      if (!handed_off)
+        reply_error(writer, {500, "Internal error; the request id is in x-request-id", "server_error", "", "internal_error"}, base);
     }
   }
 
   void onDisconnection(const std::shared_ptr<Tcp::Peer>& peer) override {
-    auto slot = peer->tryGetData(kExchangeSlot);
+    auto slot = std::static_pointer_cast<ExchangeSlot>(peer->tryGetData(kExchangeSlot));
     if (!slot) return;
-    auto weak = std::static_pointer_cast<std::weak_ptr<Exchange>>(slot);
-    if (auto exchange = weak->lock())
+    if (auto exchange = slot->exchange.lock())
       state_->loop.post([exchange] { exchange->client_gone(); });
   }
 
@@ -153,8 +161,8 @@ class Handler final : public Http::Handler {
     send_whole(writer, error.status, headers, error_body(error));
   }
 
-  void route(const Http::Request& req, Http::ResponseWriter writer, const std::string& request_id,
-             Headers& base, Exchange::Clock::time_point received) {
+  void route(const Http::Request& req, Http::ResponseWriter& writer, const std::string& request_id,
+             Headers& base, Exchange::Clock::time_point received, bool& handed_off) {
     const std::string& path = req.resource();
     auto method = req.method();
     auto wrong_method = [&](const char* allowed) {
@@ -203,7 +211,7 @@ class Handler final : public Http::Handler {
     }
 
     if (is_models) return models(path, caller, writer, base);
-    chat(req, std::move(writer), caller, request_id, base, received);
+    chat(req, writer, caller, request_id, base, received, handed_off);
   }
 
   void models(const std::string& path, const Caller& caller, Http::ResponseWriter& writer,
@@ -228,8 +236,9 @@ class Handler final : public Http::Handler {
             "invalid_request_error", "model", "model_not_found"};
   }
 
-  void chat(const Http::Request& req, Http::ResponseWriter writer, const Caller& caller,
-            const std::string& request_id, const Headers& base, Exchange::Clock::time_point received) {
+  void chat(const Http::Request& req, Http::ResponseWriter& writer, const Caller& caller,
+            const std::string& request_id, const Headers& base, Exchange::Clock::time_point received,
+            bool& handed_off) {
     if (state_->draining.load()) {
       close_after(writer);
       return reply_error(writer,
@@ -255,6 +264,14 @@ class Handler final : public Http::Handler {
     auto candidates = state_->pool.candidates(chat.model, caller.group);
     if (candidates.empty()) return reply_error(writer, model_not_found(chat.model), base);
 
+    auto peer = writer.getPeer();
+    if (!peer) return;  // the client already left
+    auto slot = std::static_pointer_cast<ExchangeSlot>(peer->tryGetData(kExchangeSlot));
+    if (!slot) {
+      slot = std::make_shared<ExchangeSlot>();
+      peer->putData(kExchangeSlot, slot);
+    }
+
     if (state_->inflight.fetch_add(1) >= state_->config.server.max_inflight) {
       state_->inflight.fetch_sub(1);
       Headers h = base;
@@ -265,18 +282,14 @@ class Handler final : public Http::Handler {
                          h);
     }
 
-    auto peer = writer.getPeer();
-    if (!peer) {
-      state_->inflight.fetch_sub(1);
-      return;
-    }
+    handed_off = true;
     auto channel = std::make_unique<PistacheChannel>(std::move(writer), peer);
     auto state = state_;
     auto exchange = std::make_shared<Exchange>(state_->env, std::move(chat), caller,
                                                std::move(candidates), std::move(channel),
                                                request_id, received,
                                                [state] { state->inflight.fetch_sub(1); });
-    peer->putData(kExchangeSlot, std::make_shared<std::weak_ptr<Exchange>>(exchange));
+    slot->exchange = exchange;
     peer->setIdle(true);  // see the top of this file
     state_->loop.post([exchange] { exchange->start(); });
   }

@@ -189,7 +189,10 @@ class Relay final : public HttpResponseHandler {
                   : Error::upstream(status_, upstream() + " returned HTTP " + std::to_string(status_),
                                     "upstream_error");
     e.status = client_fault || status_ == 429 ? status_ : 502;
-    if (!client_fault && e.type == "invalid_request_error") e.type = "upstream_error";
+    if (!client_fault) {  // the client did nothing wrong: say which upstream failed, and how
+      e.message = upstream() + " returned HTTP " + std::to_string(status_) + ": " + e.message;
+      e.type = "upstream_error";
+    }
     finish_error(std::move(e), !client_fault);
   }
 

@@ -1,0 +1,116 @@
+// A fake OpenAI-compatible backend (the shape llama.cpp server, vLLM and OpenAI itself speak):
+// POST /v1/chat/completions answers JSON or SSE ("data: {chunk}\n\n" ... "data: [DONE]\n\n"),
+// and errors as {"error":{...}} with a real HTTP status. The requested model picks a behaviour,
+// so one fake serves every scenario:
+//   any name      normal answer ("Hello from <name>"), usage when asked (include_usage)
+//   "slow"        streams 20 chunks, 20 ms apart
+//   "endless"     streams a chunk every 10 ms until the client goes away
+//   "die-mid"     streams 2 chunks, then destroys the socket (no [DONE])
+//   "fail-500"    HTTP 500 with an OpenAI error body
+//   "bad-request" HTTP 400 with an OpenAI error body (the client's fault: not retried)
+//   "hang"        accepts the request and never answers
+import http from 'node:http';
+
+export async function startFakeOpenAI({ name = 'fake' } = {}) {
+  const state = { requests: [], closedEarly: 0, active: 0, sockets: new Set() };
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (d) => (body += d));
+    req.on('end', () => handle(req, res, body));
+  });
+  server.on('connection', (s) => {
+    state.sockets.add(s);
+    s.on('close', () => state.sockets.delete(s));
+  });
+
+  function handle(req, res, raw) {
+    if (req.method !== 'POST' || req.url !== '/v1/chat/completions') {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      return res.end(JSON.stringify({ error: { message: 'not found', type: 'invalid_request_error', param: null, code: null } }));
+    }
+    let body;
+    try {
+      body = JSON.parse(raw);
+    } catch {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      return res.end(JSON.stringify({ error: { message: 'bad json', type: 'invalid_request_error', param: null, code: null } }));
+    }
+    state.requests.push({ headers: req.headers, body });
+    const model = body.model;
+    const id = 'chatcmpl-fake';
+    const created = 1700000000;
+    const chunk = (delta, finish = null) =>
+      JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
+
+    if (model === 'fail-500') {
+      res.writeHead(500, { 'content-type': 'application/json' });
+      return res.end(JSON.stringify({ error: { message: `${name} is broken`, type: 'server_error', param: null, code: null } }));
+    }
+    if (model === 'bad-request') {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      return res.end(JSON.stringify({ error: { message: 'This model\'s maximum context length is 8 tokens', type: 'invalid_request_error', param: 'messages', code: 'context_length_exceeded' } }));
+    }
+    if (model === 'hang') return; // never answers
+
+    const words = ['Hello', ' from', ` ${name}`];
+    const usage = { prompt_tokens: 7, completion_tokens: words.length, total_tokens: 7 + words.length };
+    if (!body.stream) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return res.end(JSON.stringify({
+        id, object: 'chat.completion', created, model,
+        choices: [{ index: 0, message: { role: 'assistant', content: words.join('') }, logprobs: null, finish_reason: 'stop' }],
+        usage, x_backend_extra: 'kept',
+      }));
+    }
+
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    state.active++;
+    let finished = false;
+    res.on('close', () => {
+      state.active--;
+      if (!finished) state.closedEarly++;
+    });
+    const send = (s) => res.write(`data: ${s}\n\n`);
+    const end = () => {
+      send(chunk({}, 'stop'));
+      if (body.stream_options?.include_usage) send(JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [], usage }));
+      res.write('data: [DONE]\n\n');
+      finished = true;
+      res.end();
+    };
+    send(chunk({ role: 'assistant', content: '' }));
+
+    if (model === 'slow' || model === 'endless') {
+      let i = 0;
+      const timer = setInterval(() => {
+        if (res.destroyed) return clearInterval(timer);
+        if (model === 'slow' && i === 20) {
+          clearInterval(timer);
+          return end();
+        }
+        send(chunk({ content: `${i++} ` }));
+      }, model === 'slow' ? 20 : 10);
+      return;
+    }
+    if (model === 'die-mid') {
+      send(chunk({ content: 'partial' }));
+      setTimeout(() => res.socket.destroy(), 20);
+      return;
+    }
+    for (const w of words) send(chunk({ content: w }));
+    end();
+  }
+
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const port = server.address().port;
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    port,
+    state,
+    async close() {
+      for (const s of state.sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}

@@ -1,0 +1,90 @@
+// Starts the real plexus binary on a free port with a config written for the test.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const repoRoot = path.resolve(here, '../../..');
+export const plexusBin = process.env.PLEXUS_BIN || path.join(repoRoot, 'build/plexus');
+export const demoKey = 'sk-plexus-demo';
+
+export function writeConfig(config) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plexus-test-'));
+  const file = path.join(dir, 'plexus.json');
+  fs.writeFileSync(file, JSON.stringify(config, null, 2));
+  return file;
+}
+
+export function baseConfig(upstreams, extra = {}) {
+  return {
+    listen: '127.0.0.1:0',
+    keys: [{ id: 'demo', key: demoKey, group: 'public' }],
+    upstreams,
+    log: { level: 'info', access_log: true },
+    ...extra,
+  };
+}
+
+// Resolves once the ready line is printed. `args` replaces the default arguments.
+export async function startPlexus(config, { args } = {}) {
+  const file = typeof config === 'string' ? config : writeConfig(config);
+  const proc = spawn(plexusBin, args ?? ['--config', file, '--listen', '127.0.0.1:0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  proc.stderr.on('data', (d) => (stderr += d));
+  const ready = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`plexus did not start:\n${stderr}`)), 10000);
+    proc.stdout.on('data', (d) => {
+      stdout += d;
+      const m = stdout.match(/listening on (https?):\/\/[^:]+:(\d+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ scheme: m[1], port: Number(m[2]) });
+      }
+    });
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`plexus exited with ${code}:\n${stderr}`));
+    });
+  });
+  const exited = new Promise((r) => proc.on('exit', (code, signal) => r({ code, signal })));
+  return {
+    proc,
+    port: ready.port,
+    url: `${ready.scheme}://127.0.0.1:${ready.port}`,
+    stderr: () => stderr,
+    exited,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+export function chat(base, body, { key = demoKey, headers = {}, signal } = {}) {
+  return fetch(`${base}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}), ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    signal,
+  });
+}
+
+// Reads a whole SSE body into its data payloads (strings), in order.
+export async function sseEvents(response) {
+  const text = await response.text();
+  return parseSse(text);
+}
+
+export function parseSse(text) {
+  return text
+    .split('\n\n')
+    .filter((e) => e.startsWith('data: '))
+    .map((e) => e.slice(6));
+}
+
+export const user = (content) => [{ role: 'user', content }];

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Configures and builds Plexus (Release, ccache, Ninja) into build/. Used by run.sh and test.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
+jobs="${PLEXUS_JOBS:-$(nproc)}"
+if [ ! -f build/build.ninja ]; then
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+fi
+cmake --build build -j "$jobs" | grep -vE '^\[[0-9]+/[0-9]+\] ' || true
+test -x build/plexus

@@ -1,0 +1,103 @@
+#include "config/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "auth/sha256.hpp"
+
+namespace plexus {
+namespace {
+
+std::string write_temp(const std::string& text) {
+  static int n = 0;
+  auto path = std::filesystem::temp_directory_path() /
+              ("plexus_config_test_" + std::to_string(::getpid()) + "_" + std::to_string(n++) + ".json");
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+std::string error_of(const std::string& text) {
+  std::string file = write_temp(text);
+  try {
+    load_config(file);
+  } catch (const ConfigError& e) {
+    std::string msg = e.what();
+    EXPECT_EQ(msg.rfind(file + ":", 0), 0u) << "names the file: " << msg;
+    return msg.substr(file.size());
+  }
+  ADD_FAILURE() << "accepted: " << text;
+  return "";
+}
+
+const char* kMinimal = R"({"upstreams":[{"name":"d","provider":"demo","models":["demo"]}]})";
+
+TEST(Config, DefaultsAndComments) {
+  Config c = load_config(write_temp(std::string("// comment\n/* block */") + kMinimal));
+  EXPECT_EQ(c.server.host, "127.0.0.1");
+  EXPECT_EQ(c.server.port, 8080);
+  EXPECT_EQ(c.server.max_body_bytes, 8u << 20);
+  EXPECT_TRUE(c.keys.empty());
+  ASSERT_EQ(c.upstreams.size(), 1u);
+  EXPECT_EQ(c.upstreams[0].groups, std::vector<std::string>{"public"});
+  EXPECT_EQ(c.upstreams[0].models[0].upstream_model, "demo");
+}
+
+TEST(Config, FullFileIsRead) {
+  Config c = load_config(write_temp(R"({
+    "listen": "0.0.0.0:9000", "threads": 4,
+    "limits": {"max_body_bytes": 2048, "max_inflight": 7, "shutdown_grace_ms": 5, "max_stream_duration_s": 60},
+    "keys": [{"id": "a", "key": "sk-aaaaaaaa", "group": "g"},
+             {"id": "b", "key_sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}],
+    "upstreams": [{"name": "u", "provider": "openai", "url": "http://h:1/v1/", "models": [{"id": "x", "upstream_model": "y"}],
+                   "groups": ["g", "h"], "price": {"input_per_1k": 0.5, "output_per_1k": 1},
+                   "timeouts": {"connect_ms": 1, "first_byte_ms": 2, "idle_ms": 3}, "options": {"headers": {"a": "b"}}}],
+    "log": {"level": "warn", "access_log": false}
+  })"));
+  EXPECT_EQ(c.server.host, "0.0.0.0");
+  EXPECT_EQ(c.server.port, 9000);
+  EXPECT_EQ(c.server.threads, 4);
+  EXPECT_EQ(c.server.max_inflight, 7u);
+  EXPECT_EQ(c.keys[0].key_hash, sha256("sk-aaaaaaaa"));
+  EXPECT_EQ(c.keys[1].key_hash, sha256("abc"));
+  EXPECT_EQ(c.keys[1].group, "public");
+  const auto& u = c.upstreams[0];
+  EXPECT_EQ(u.url, "http://h:1/v1") << "trailing slash dropped";
+  EXPECT_EQ(u.models[0].upstream_model, "y");
+  EXPECT_EQ(u.groups.size(), 2u);
+  EXPECT_EQ(u.price.output_per_1k, 1.0);
+  EXPECT_EQ(u.idle_timeout.count(), 3);
+  EXPECT_EQ(u.options_json, R"({"headers":{"a":"b"}})");
+  EXPECT_FALSE(c.log.access_log);
+}
+
+TEST(Config, ErrorsNameTheKeyPath) {
+  EXPECT_EQ(error_of(R"({"upstreams":[{"name":"a","provider":"demo","models":["m"]},{"name":"b","provider":"openai","url":"localhost:1","models":["m"]}]})"),
+            ": upstreams[1].url: expected an http(s) URL");
+  EXPECT_NE(error_of(R"({"bogus":1})").find(": bogus: unknown key; allowed keys are: listen, threads, tls, limits, keys, upstreams, log"), std::string::npos);
+  EXPECT_EQ(error_of(R"({"upstreams":[{"name":"a","provider":"demo","models":["m"]},{"name":"a","provider":"demo","models":["m"]}]})"),
+            ": upstreams[1].name: duplicate upstream name 'a'");
+  EXPECT_EQ(error_of(R"({"upstreams":[{"name":"a","provider":"demo","models":[]}]})"),
+            ": upstreams[0].models: list at least one model");
+  EXPECT_EQ(error_of(R"({"listen":"nope","upstreams":[]})"), ": listen: expected HOST:PORT, got 'nope'");
+  EXPECT_EQ(error_of(R"({"threads":0,"upstreams":[]})"), ": threads: expected an integer from 1 to 64");
+  EXPECT_EQ(error_of(R"({"keys":[{"id":"k"}],"upstreams":[]})"), ": keys[0]: give exactly one of \"key\" or \"key_sha256\"");
+  EXPECT_EQ(error_of(R"({"keys":[{"id":"k","key":"short"}],"upstreams":[]})"), ": keys[0].key: too short: use at least 8 characters");
+  EXPECT_EQ(error_of(R"({"upstreams":[{"name":"a","provider":"demo","models":["m"],"timeouts":{"idle_ms":-1}}]})"),
+            ": upstreams[0].timeouts.idle_ms: expected an integer from 1 to 86400000");
+  EXPECT_EQ(error_of(R"({"log":{"level":"loud"},"upstreams":[{"name":"a","provider":"demo","models":["m"]}]})"), ": log.level: expected one of trace, debug, info, warn, error, off");
+  EXPECT_EQ(error_of("{\n\"upstreams\": [\n  }\n"), ":3:3: invalid JSON: syntax error while parsing value - unexpected '}'; expected '[', '{', or a literal");
+}
+
+TEST(Config, ApiKeyFromTheEnvironment) {
+  ::setenv("PLEXUS_TEST_KEY", "from-env", 1);
+  Config c = load_config(write_temp(R"({"upstreams":[{"name":"u","provider":"openai","url":"http://h/v1","models":["m"],"api_key_env":"PLEXUS_TEST_KEY"}]})"));
+  EXPECT_EQ(c.upstreams[0].api_key, "from-env");
+  EXPECT_EQ(error_of(R"({"upstreams":[{"name":"u","provider":"openai","url":"http://h/v1","models":["m"],"api_key_env":"PLEXUS_NOT_SET_ANYWHERE"}]})"),
+            ": upstreams[0].api_key_env: environment variable PLEXUS_NOT_SET_ANYWHERE is not set");
+}
+
+}  // namespace
+}  // namespace plexus

@@ -1,0 +1,41 @@
+#include "auth/key_store.hpp"
+
+#include <gtest/gtest.h>
+
+#include "auth/sha256.hpp"
+
+namespace plexus {
+namespace {
+
+TEST(Sha256, KnownVector) {
+  EXPECT_EQ(to_hex(sha256("abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  auto parsed = parse_sha256_hex("BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD");
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(*parsed, sha256("abc"));
+  EXPECT_FALSE(parse_sha256_hex("xyz"));
+  EXPECT_FALSE(parse_sha256_hex(std::string(64, 'g')));
+}
+
+TEST(KeyStore, MatchesOnlyTheRightKeyAndReportsItsGroup) {
+  KeyStore store({{"a", sha256("sk-alpha-key"), "public"}, {"b", sha256("sk-beta-key"), "team"}});
+  EXPECT_TRUE(store.enabled());
+  auto b = store.authenticate("sk-beta-key");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->key_id, "b");
+  EXPECT_EQ(b->group, "team");
+  EXPECT_FALSE(store.authenticate("sk-beta-ke"));
+  EXPECT_FALSE(store.authenticate(""));
+  EXPECT_FALSE(store.authenticate(to_hex(sha256("sk-beta-key"))));
+  EXPECT_FALSE(KeyStore({}).enabled());
+}
+
+TEST(BearerToken, ParsesTheSchemeCaseInsensitively) {
+  EXPECT_EQ(bearer_token("Bearer sk-1"), "sk-1");
+  EXPECT_EQ(bearer_token("bearer   sk-1  "), "sk-1");
+  EXPECT_EQ(bearer_token("Basic abc"), "");
+  EXPECT_EQ(bearer_token("Bearer"), "");
+  EXPECT_EQ(bearer_token(""), "");
+}
+
+}  // namespace
+}  // namespace plexus

@@ -29,7 +29,7 @@ export function baseConfig(upstreams, extra = {}) {
 
 // Resolves once the ready line is printed. `args` replaces the default arguments.
 export async function startPlexus(config, { args } = {}) {
-  const file = typeof config === 'string' ? config : writeConfig(config);
+  const file = config === null ? null : typeof config === 'string' ? config : writeConfig(config);
   const proc = spawn(plexusBin, args ?? ['--config', file, '--listen', '127.0.0.1:0'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });

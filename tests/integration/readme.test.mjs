@@ -1,0 +1,46 @@
+// The README's examples, run as written against the shipped example config (only the port
+// differs: the test takes a free one).
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { parseSse, repoRoot, startPlexus } from './support/plexus.mjs';
+
+const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+const block = (lang, after) => {
+  const from = readme.indexOf(after);
+  const m = readme.slice(from).match(new RegExp('```' + lang + '\\n([\\s\\S]*?)```'));
+  return m[1];
+};
+
+let plexus;
+before(async () => {
+  plexus = await startPlexus(null, {
+    args: ['--config', path.join(repoRoot, 'examples/plexus.json'), '--listen', '127.0.0.1:0'],
+  });
+});
+after(async () => plexus?.stop());
+
+const withPort = (s) => s.replaceAll('127.0.0.1:8080', `127.0.0.1:${plexus.port}`);
+
+test('the README curl streams an answer from the demo node', () => {
+  const curl = withPort(block('sh', '## Try it'));
+  const out = execFileSync('bash', ['-c', curl], { encoding: 'utf8' });
+  const events = parseSse(out);
+  assert.equal(events.at(-1), '[DONE]');
+  const text = events.slice(0, -1).map((e) => JSON.parse(e).choices[0]?.delta?.content ?? '').join('');
+  assert.ok(text.length > 10, text);
+});
+
+test('the README OpenAI SDK snippet prints an answer', () => {
+  const file = path.join(repoRoot, 'tests/integration', `.readme-snippet-${process.pid}.mjs`);
+  fs.writeFileSync(file, withPort(block('js', 'With the official OpenAI SDK')));
+  try {
+    const out = execFileSync('node', [file], { encoding: 'utf8' });
+    assert.match(out, /^[A-Z][a-zA-Z ]+/);
+    assert.match(out, /\.$/);
+  } finally {
+    fs.unlinkSync(file);
+  }
+});

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Measures plexus against the upstream direct and against nginx as a plain reverse proxy, in one
+# run, on loopback, all three in front of the same fast mock upstream (bench/mock_upstream.cc).
+#   ./bench/run.sh [seconds-per-wrk-run]      (default 5)
+# Prints a markdown table; docs/performance.md keeps the latest one with the method.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION="${1:-5}"
+
+./scripts/deps.sh --test >/dev/null
+./scripts/build.sh >/dev/null
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+work=$(mktemp -d /tmp/plexus-bench.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
+
+# 1. The mock upstream: canned whole answers; streams of 20 events, 50 ms apart.
+mock_port=$(free_port)
+build/bench/mock_upstream --port "$mock_port" --events 20 --interval-ms 50 >/dev/null & pids+=($!)
+wait_port "$mock_port"
+
+# 2. nginx, one worker, as a plain streaming reverse proxy with upstream keep-alive.
+nginx_port=$(free_port)
+mkdir -p "$work/nginx"
+cat >"$work/nginx/nginx.conf" <<CONF
+worker_processes 1;
+worker_rlimit_nofile 65536;
+error_log $work/nginx/error.log warn;
+pid $work/nginx/nginx.pid;
+events { worker_connections 16384; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  upstream mock { server 127.0.0.1:$mock_port; keepalive 1024; }
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location / {
+      proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+CONF
+nginx -c "$work/nginx/nginx.conf" -g 'daemon off;' & pids+=($!)
+wait_port "$nginx_port"
+
+# 3. plexus: one reactor thread (plus its upstream loop thread), auth and access log on.
+plexus_port=$(free_port)
+cat >"$work/plexus.json" <<CONF
+{ "listen": "127.0.0.1:$plexus_port", "threads": 1,
+  "limits": { "max_inflight": 100000 },
+  "keys": [{ "id": "bench", "key": "sk-bench-key" }],
+  "upstreams": [{ "name": "mock", "provider": "openai", "url": "http://127.0.0.1:$mock_port/v1", "models": ["mock"] }] }
+CONF
+build/plexus --config "$work/plexus.json" >/dev/null 2>"$work/plexus.log" & plexus_pid=$!; pids+=($plexus_pid)
+wait_port "$plexus_port"
+
+cat >"$work/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer sk-bench-key"
+wrk.body = '{"model":"mock","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Benchmark me, please."}],"temperature":0.2,"max_tokens":64}'
+LUA
+
+declare -A url=([direct]="http://127.0.0.1:$mock_port" [nginx]="http://127.0.0.1:$nginx_port" [plexus]="http://127.0.0.1:$plexus_port")
+declare -A R
+
+to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; printf "%.3f", v}'; }
+wrk_run() {  # target conns -> sets R[target.conns.rps|p50|p99]
+  local out; out=$(wrk -t1 -c"$2" -d"${DURATION}s" --latency -s "$work/post.lua" "${url[$1]}/v1/chat/completions")
+  if echo "$out" | grep -q "Non-2xx"; then echo "$1: non-2xx responses" >&2; echo "$out" >&2; exit 1; fi
+  R[$1.$2.rps]=$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')
+  R[$1.$2.p50]=$(echo "$out" | awk '$1=="50%" {print $2}' | to_ms)
+  R[$1.$2.p99]=$(echo "$out" | awk '$1=="99%" {print $2}' | to_ms)
+}
+stream_run() {  # target concurrency rounds
+  local out; out=$(build/bench/stream_client --url "${url[$1]}/v1/chat/completions" --concurrency "$2" --rounds "$3" --key sk-bench-key)
+  for f in ttfb_p50_ms ttfb_p99_ms total_p50_ms total_p99_ms; do
+    R[$1.s$2.$f]=$(echo "$out" | tr ' ' '\n' | awk -F= -v k=$f '$1==k {print $2}')
+  done
+}
+rss_kb() { awk '/VmRSS/ {print $2}' /proc/"$plexus_pid"/status; }
+
+rss_idle=$(rss_kb)
+for t in direct nginx plexus; do
+  wrk_run "$t" 1; wrk_run "$t" 32; wrk_run "$t" 128
+  stream_run "$t" 1 20; stream_run "$t" 50 2
+  if [ "$t" = plexus ]; then
+    rss_before=$(rss_kb)
+    ( peak=0; while kill -0 "$plexus_pid" 2>/dev/null; do r=$(rss_kb); [ "$r" -gt "$peak" ] && peak=$r && echo "$peak" >"$work/peak"; sleep 0.05; done ) & sampler=$!
+    stream_run "$t" 500 1
+    kill "$sampler" 2>/dev/null || true
+    rss_peak=$(cat "$work/peak")
+  else
+    stream_run "$t" 500 1
+  fi
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+diff_us() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.0f", (a - b) * 1000 }'; }
+
+echo "## Whole completions (wrk, 1 thread, ${DURATION}s per run)"
+echo
+echo "| conns | direct req/s | nginx req/s | plexus req/s | plexus/direct | plexus/nginx | p50 direct / nginx / plexus (ms) | p99 direct / nginx / plexus (ms) |"
+echo "|---:|---:|---:|---:|---:|---:|---|---|"
+for c in 1 32 128; do
+  echo "| $c | ${R[direct.$c.rps]} | ${R[nginx.$c.rps]} | ${R[plexus.$c.rps]} | $(ratio ${R[plexus.$c.rps]} ${R[direct.$c.rps]}) | $(ratio ${R[plexus.$c.rps]} ${R[nginx.$c.rps]}) | ${R[direct.$c.p50]} / ${R[nginx.$c.p50]} / ${R[plexus.$c.p50]} | ${R[direct.$c.p99]} / ${R[nginx.$c.p99]} / ${R[plexus.$c.p99]} |"
+done
+echo
+echo "Sequential client (1 connection) added latency, p50: nginx $(diff_us ${R[nginx.1.p50]} ${R[direct.1.p50]}) µs, plexus $(diff_us ${R[plexus.1.p50]} ${R[direct.1.p50]}) µs."
+echo
+echo "## Paced streams (20 events, 50 ms apart; stream_client, libcurl multi)"
+echo
+echo "| streams | TTFB p50 direct / nginx / plexus (ms) | TTFB p99 direct / nginx / plexus (ms) | added TTFB p50 nginx / plexus (µs) | total p50 direct / nginx / plexus (ms) |"
+echo "|---:|---|---|---|---|"
+for c in 1 50 500; do
+  echo "| $c | ${R[direct.s$c.ttfb_p50_ms]} / ${R[nginx.s$c.ttfb_p50_ms]} / ${R[plexus.s$c.ttfb_p50_ms]} | ${R[direct.s$c.ttfb_p99_ms]} / ${R[nginx.s$c.ttfb_p99_ms]} / ${R[plexus.s$c.ttfb_p99_ms]} | $(diff_us ${R[nginx.s$c.ttfb_p50_ms]} ${R[direct.s$c.ttfb_p50_ms]}) / $(diff_us ${R[plexus.s$c.ttfb_p50_ms]} ${R[direct.s$c.ttfb_p50_ms]}) | ${R[direct.s$c.total_p50_ms]} / ${R[nginx.s$c.total_p50_ms]} / ${R[plexus.s$c.total_p50_ms]} |"
+done
+echo
+echo "plexus RSS: idle ${rss_idle} KiB; before the 500-stream run ${rss_before} KiB; peak during it ${rss_peak} KiB;" \
+     "$(awk -v a="$rss_peak" -v b="$rss_before" 'BEGIN { printf "%.1f", (a - b) / 500 }') KiB per open stream."

@@ -212,7 +212,9 @@ std::variant<ParsedChat, Error> parse_chat_request(std::string_view body) {
     }
   }
   try {
-    return validate(std::move(doc));
+    ParsedChat chat = validate(std::move(doc));
+    chat.raw = std::make_shared<const std::string>(body);
+    return chat;
   } catch (const Invalid& invalid) {
     return invalid.error;
   }
@@ -229,15 +231,30 @@ ChatRequest to_upstream_request(const ParsedChat& chat, const std::string& upstr
   r.seed = chat.seed;
   r.stop = chat.stop;
   json& doc = *chat.doc;
-  // Edit in place and restore, rather than copy a body that may be megabytes long.
+  bool same_model = upstream_model == chat.model;
+  bool has_options = doc.contains("stream_options");
+  // The common cases need no re-serialisation: relay the client's bytes as they came, or insert
+  // stream_options right after the opening brace (the body is a validated JSON object).
+  if (same_model && (!chat.stream || !has_options) && chat.raw) {
+    if (!chat.stream) {
+      r.body = *chat.raw;
+      return r;
+    }
+    std::size_t brace = chat.raw->find('{');
+    r.body.reserve(chat.raw->size() + 40);
+    r.body.append(*chat.raw, 0, brace + 1);
+    r.body.append(R"("stream_options":{"include_usage":true},)");
+    r.body.append(*chat.raw, brace + 1, std::string::npos);
+    return r;
+  }
+  // Otherwise edit in place and restore, rather than copy a body that may be megabytes long.
   json saved_model = std::move(doc["model"]);
   doc["model"] = upstream_model;
-  bool had_options = doc.contains("stream_options");
-  json saved_options = had_options ? doc["stream_options"] : json();
+  json saved_options = has_options ? doc["stream_options"] : json();
   if (chat.stream) doc["stream_options"]["include_usage"] = true;
   r.body = doc.dump(-1, ' ', false, json::error_handler_t::replace);
   doc["model"] = std::move(saved_model);
-  if (had_options)
+  if (has_options)
     doc["stream_options"] = std::move(saved_options);
   else
     doc.erase("stream_options");

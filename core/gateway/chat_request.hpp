@@ -17,6 +17,7 @@ namespace plexus {
 
 struct ParsedChat {
   std::shared_ptr<nlohmann::json> doc;  // the whole body; unknown fields kept as they came
+  std::shared_ptr<const std::string> raw;  // the body's text exactly as the client sent it
   std::string model;
   bool stream = false;
   bool include_usage = false;

@@ -1,6 +1,9 @@
 #include "loop/upstream_loop.hpp"
 
 #include <curl/curl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -42,6 +45,13 @@ std::string trim(std::string_view s) {
 
 struct UpstreamLoop::Impl {
   CURLM* multi = nullptr;
+  // libcurl's socket interface on our own epoll: each turn touches only the sockets that are
+  // ready, where curl_multi_perform + curl_multi_poll would walk every transfer and poll() every
+  // socket. That is what keeps hundreds of concurrent streams cheap.
+  int epoll_fd = -1;
+  int wake_fd = -1;  // eventfd: other threads' post() wakes epoll_wait
+  bool curl_timer_armed = false;
+  Clock::time_point curl_deadline;
   std::thread thread;
   std::atomic<bool> running{false};
   std::thread::id loop_thread_id;
@@ -61,6 +71,8 @@ struct UpstreamLoop::Impl {
   UpstreamLoop* owner = nullptr;
 
   void run();
+  void wait_for_events();
+  void curl_action(curl_socket_t fd, int flags);
   void run_due_timers();
   void drain_inbox();
   void collect_done();
@@ -69,6 +81,8 @@ struct UpstreamLoop::Impl {
   void arm_watchdog(Transfer& t, Clock::time_point due);
   void on_watchdog(TransferId id);
 
+  static int socket_cb(CURL*, curl_socket_t fd, int what, void* user, void* socket_data);
+  static int timer_cb(CURLM*, long timeout_ms, void* user);
   static size_t header_cb(char* data, size_t size, size_t n, void* user);
   static size_t write_cb(char* data, size_t size, size_t n, void* user);
 };
@@ -77,7 +91,18 @@ UpstreamLoop::UpstreamLoop() : impl_(std::make_unique<Impl>()) {
   static std::once_flag curl_init;
   std::call_once(curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   impl_->multi = curl_multi_init();
-  if (!impl_->multi) throw std::runtime_error("curl_multi_init failed");
+  impl_->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+  impl_->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (!impl_->multi || impl_->epoll_fd < 0 || impl_->wake_fd < 0)
+    throw std::runtime_error("cannot create the upstream loop (curl_multi_init, epoll, eventfd)");
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = impl_->wake_fd;
+  epoll_ctl(impl_->epoll_fd, EPOLL_CTL_ADD, impl_->wake_fd, &ev);
+  curl_multi_setopt(impl_->multi, CURLMOPT_SOCKETFUNCTION, &Impl::socket_cb);
+  curl_multi_setopt(impl_->multi, CURLMOPT_SOCKETDATA, impl_.get());
+  curl_multi_setopt(impl_->multi, CURLMOPT_TIMERFUNCTION, &Impl::timer_cb);
+  curl_multi_setopt(impl_->multi, CURLMOPT_TIMERDATA, impl_.get());
   impl_->owner = this;
 }
 
@@ -90,6 +115,8 @@ UpstreamLoop::~UpstreamLoop() {
   }
   impl_->transfers.clear();
   curl_multi_cleanup(impl_->multi);
+  close(impl_->epoll_fd);
+  close(impl_->wake_fd);
 }
 
 void UpstreamLoop::start() {
@@ -99,16 +126,24 @@ void UpstreamLoop::start() {
 
 void UpstreamLoop::stop() {
   if (!impl_->running.exchange(false)) return;
-  curl_multi_wakeup(impl_->multi);
+  std::uint64_t one = 1;
+  (void)!write(impl_->wake_fd, &one, sizeof one);
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
 void UpstreamLoop::post(std::function<void()> fn) {
+  bool was_empty;
   {
     std::lock_guard lock(impl_->inbox_mu);
+    was_empty = impl_->inbox.empty();
     impl_->inbox.push_back(std::move(fn));
   }
-  curl_multi_wakeup(impl_->multi);
+  // The loop drains the inbox before it sleeps, so only a post from another thread into an
+  // empty inbox needs the wake-up syscall.
+  if (was_empty && !in_loop_thread()) {
+    std::uint64_t one = 1;
+    (void)!write(impl_->wake_fd, &one, sizeof one);
+  }
 }
 
 bool UpstreamLoop::in_loop_thread() const {
@@ -153,29 +188,83 @@ void UpstreamLoop::Impl::run() {
   while (running.load()) {
     drain_inbox();
     run_due_timers();
-    int still_running = 0;
-    in_perform = true;
-    curl_multi_perform(multi, &still_running);
-    in_perform = false;
-    collect_done();
-    for (TransferId id : finished) remove_transfer(id);
-    finished.clear();
-
-    int timeout_ms = 1000;
-    if (!timers.empty()) {
-      auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
-          timers.begin()->first.first - Clock::now());
-      timeout_ms = static_cast<int>(std::clamp<long long>(wait.count(), 0, 1000));
+    if (curl_timer_armed && Clock::now() >= curl_deadline) {
+      curl_timer_armed = false;
+      curl_action(CURL_SOCKET_TIMEOUT, 0);
     }
-    {
-      std::lock_guard lock(inbox_mu);
-      if (!inbox.empty()) timeout_ms = 0;
-    }
-    long curl_timeout = -1;
-    curl_multi_timeout(multi, &curl_timeout);
-    if (curl_timeout >= 0 && curl_timeout < timeout_ms) timeout_ms = static_cast<int>(curl_timeout);
-    if (timeout_ms > 0) curl_multi_poll(multi, nullptr, 0, timeout_ms, nullptr);
+    wait_for_events();
   }
+}
+
+void UpstreamLoop::Impl::wait_for_events() {
+  int timeout_ms = 1000;
+  auto now = Clock::now();
+  auto until = [&](Clock::time_point t) {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t - now).count();
+    // Round up, or a deadline 0.4 ms away would spin with a zero timeout until it passes.
+    if (t > now && std::chrono::duration_cast<std::chrono::milliseconds>(t - now) < t - now) ++ms;
+    return static_cast<int>(std::clamp<long long>(ms, 0, 1000));
+  };
+  if (!timers.empty()) timeout_ms = std::min(timeout_ms, until(timers.begin()->first.first));
+  if (curl_timer_armed) timeout_ms = std::min(timeout_ms, until(curl_deadline));
+  {
+    std::lock_guard lock(inbox_mu);
+    if (!inbox.empty()) timeout_ms = 0;
+  }
+  epoll_event events[256];
+  int n = epoll_wait(epoll_fd, events, 256, timeout_ms);
+  for (int i = 0; i < n; ++i) {
+    int fd = events[i].data.fd;
+    if (fd == wake_fd) {
+      std::uint64_t count;
+      (void)!read(wake_fd, &count, sizeof count);
+      continue;
+    }
+    int flags = 0;
+    if (events[i].events & EPOLLIN) flags |= CURL_CSELECT_IN;
+    if (events[i].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
+    if (events[i].events & (EPOLLERR | EPOLLHUP)) flags |= CURL_CSELECT_ERR;
+    curl_action(fd, flags);
+  }
+}
+
+void UpstreamLoop::Impl::curl_action(curl_socket_t fd, int flags) {
+  int still_running = 0;
+  in_perform = true;
+  curl_multi_socket_action(multi, fd, flags, &still_running);
+  in_perform = false;
+  collect_done();
+  for (TransferId id : finished) remove_transfer(id);
+  finished.clear();
+}
+
+int UpstreamLoop::Impl::socket_cb(CURL*, curl_socket_t fd, int what, void* user, void* socket_data) {
+  auto* self = static_cast<Impl*>(user);
+  if (what == CURL_POLL_REMOVE) {
+    epoll_ctl(self->epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
+    curl_multi_assign(self->multi, fd, nullptr);
+    return 0;
+  }
+  epoll_event ev{};
+  ev.data.fd = fd;
+  if (what & CURL_POLL_IN) ev.events |= EPOLLIN;
+  if (what & CURL_POLL_OUT) ev.events |= EPOLLOUT;
+  if (socket_data) {
+    epoll_ctl(self->epoll_fd, EPOLL_CTL_MOD, fd, &ev);
+  } else {
+    epoll_ctl(self->epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+    curl_multi_assign(self->multi, fd, self);  // any non-null marker: "already in epoll"
+  }
+  return 0;
+}
+
+// libcurl asks to be called back after timeout_ms (or never, with -1). It must not be called
+// from inside this callback, so the loop does it on its next turn.
+int UpstreamLoop::Impl::timer_cb(CURLM*, long timeout_ms, void* user) {
+  auto* self = static_cast<Impl*>(user);
+  self->curl_timer_armed = timeout_ms >= 0;
+  if (timeout_ms >= 0) self->curl_deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  return 0;
 }
 
 size_t UpstreamLoop::Impl::header_cb(char* data, size_t size, size_t n, void* user) {

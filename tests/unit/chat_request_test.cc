@@ -97,3 +97,26 @@ TEST(ChatRequest, UpstreamBodyRenamesModelForcesUsageAndKeepsEverythingElse) {
 
 }  // namespace
 }  // namespace plexus
+
+namespace plexus {
+namespace {
+
+TEST(ChatRequest, BodyIsRelayedByteForByteWhenNothingChanges) {
+  const std::string raw = "{ \"model\" : \"m\", \"messages\":[{\"role\":\"user\",\"content\":\"a\"}], \"z\": 1.50 }";
+  auto c = std::get<ParsedChat>(parse_chat_request(raw));
+  EXPECT_EQ(to_upstream_request(c, "m", "r").body, raw);
+
+  const std::string stream = " {\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"a\"}]}";
+  auto s = std::get<ParsedChat>(parse_chat_request(stream));
+  auto up = nlohmann::json::parse(to_upstream_request(s, "m", "r").body);
+  EXPECT_EQ(up["stream_options"]["include_usage"], true);
+  EXPECT_EQ(up["stream"], true);
+  EXPECT_EQ(up["messages"][0]["content"], "a");
+
+  const std::string with_opts = "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_usage\":false},\"messages\":[{\"role\":\"user\",\"content\":\"a\"}]}";
+  auto o = std::get<ParsedChat>(parse_chat_request(with_opts));
+  EXPECT_EQ(nlohmann::json::parse(to_upstream_request(o, "m", "r").body)["stream_options"]["include_usage"], true);
+}
+
+}  // namespace
+}  // namespace plexus

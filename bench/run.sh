@@ -74,12 +74,11 @@ declare -A url=([direct]="http://127.0.0.1:$mock_port" [nginx]="http://127.0.0.1
 declare -A R
 
 to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; printf "%.3f", v}'; }
-wrk_run() {  # target conns -> sets R[target.conns.rps|p50|p99]
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+wrk_once() {  # target conns -> "rps p50_ms p99_ms"
   local out; out=$(wrk -t1 -c"$2" -d"${DURATION}s" --latency -s "$work/post.lua" "${url[$1]}/v1/chat/completions")
   if echo "$out" | grep -q "Non-2xx"; then echo "$1: non-2xx responses" >&2; echo "$out" >&2; exit 1; fi
-  R[$1.$2.rps]=$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')
-  R[$1.$2.p50]=$(echo "$out" | awk '$1=="50%" {print $2}' | to_ms)
-  R[$1.$2.p99]=$(echo "$out" | awk '$1=="99%" {print $2}' | to_ms)
+  echo "$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}') $(echo "$out" | awk '$1=="50%" {print $2}' | to_ms) $(echo "$out" | awk '$1=="99%" {print $2}' | to_ms)"
 }
 stream_run() {  # target concurrency rounds
   local out; out=$(build/bench/stream_client --url "${url[$1]}/v1/chat/completions" --concurrency "$2" --rounds "$3" --key sk-bench-key)
@@ -89,10 +88,26 @@ stream_run() {  # target concurrency rounds
 }
 rss_kb() { awk '/VmRSS/ {print $2}' /proc/"$plexus_pid"/status; }
 
+# Whole completions: the three targets interleaved, ROUNDS times, medians reported (this kind of
+# VM drifts by 2x between runs; interleaving keeps the comparison fair).
+ROUNDS="${ROUNDS:-3}"
 rss_idle=$(rss_kb)
+for c in 1 32 128; do
+  declare -A rps=() p50=() p99=()
+  for _ in $(seq "$ROUNDS"); do
+    for t in direct nginx plexus; do
+      read -r a b d <<<"$(wrk_once "$t" "$c")"
+      rps[$t]+=" $a"; p50[$t]+=" $b"; p99[$t]+=" $d"
+    done
+  done
+  for t in direct nginx plexus; do
+    R[$t.$c.rps]=$(echo "${rps[$t]}" | median); R[$t.$c.p50]=$(echo "${p50[$t]}" | median); R[$t.$c.p99]=$(echo "${p99[$t]}" | median)
+  done
+  unset rps p50 p99
+done
+
 for t in direct nginx plexus; do
-  wrk_run "$t" 1; wrk_run "$t" 32; wrk_run "$t" 128
-  stream_run "$t" 1 20; stream_run "$t" 50 2
+  stream_run "$t" 1 10; stream_run "$t" 50 2
   if [ "$t" = plexus ]; then
     rss_before=$(rss_kb)
     ( peak=0; while kill -0 "$plexus_pid" 2>/dev/null; do r=$(rss_kb); [ "$r" -gt "$peak" ] && peak=$r && echo "$peak" >"$work/peak"; sleep 0.05; done ) & sampler=$!
@@ -107,7 +122,7 @@ done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 diff_us() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.0f", (a - b) * 1000 }'; }
 
-echo "## Whole completions (wrk, 1 thread, ${DURATION}s per run)"
+echo "## Whole completions (wrk, 1 thread, ${DURATION}s per run, median of ${ROUNDS} interleaved rounds)"
 echo
 echo "| conns | direct req/s | nginx req/s | plexus req/s | plexus/direct | plexus/nginx | p50 direct / nginx / plexus (ms) | p99 direct / nginx / plexus (ms) |"
 echo "|---:|---:|---:|---:|---:|---:|---|---|"

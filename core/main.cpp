@@ -15,6 +15,7 @@
 #include "gateway/provider_registry.hpp"
 #include "gateway/upstream_pool.hpp"
 #include "loop/upstream_loop.hpp"
+#include "plugins/pipeline.hpp"
 #include "server/http_server.hpp"
 
 #ifndef PLEXUS_VERSION
@@ -48,11 +49,15 @@ int check_config(const std::string& file) {
     plexus::UpstreamLoop loop;  // not started: providers are only built, never called
     plexus::ProviderHost host{loop, loop};
     plexus::UpstreamPool pool(cfg, plexus::ProviderRegistry::with_builtins(), host);
-    std::printf("%s: OK (%zu upstreams, %zu keys)\n", file.c_str(), cfg.upstreams.size(),
-                cfg.keys.size());
+    auto pipeline = plexus::Pipeline::load(cfg.plugins);
+    std::printf("%s: OK (%zu upstreams, %zu keys, %zu plugins)\n", file.c_str(),
+                cfg.upstreams.size(), cfg.keys.size(), pipeline->plugins().size());
     return 0;
   } catch (const plexus::ConfigError& e) {
     std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  } catch (const plexus::PluginLoadError& e) {
+    std::fprintf(stderr, "%s: %s\n", file.c_str(), e.what());
     return 1;
   }
 }
@@ -77,22 +82,31 @@ int run(const std::string& file, const std::string& listen) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
   plexus::UpstreamLoop loop;
   plexus::ProviderHost host{loop, loop};
   std::unique_ptr<plexus::UpstreamPool> pool;
+  std::shared_ptr<plexus::Pipeline> pipeline;
   try {
     pool = std::make_unique<plexus::UpstreamPool>(cfg, plexus::ProviderRegistry::with_builtins(), host);
+    pipeline = plexus::Pipeline::load(cfg.plugins);
   } catch (const plexus::ConfigError& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 1;
+  } catch (const plexus::PluginLoadError& e) {
+    std::fprintf(stderr, "%s: %s\n", file.c_str(), e.what());
+    return 1;
   }
+  for (const auto& p : pipeline->plugins())
+    spdlog::info("plugin {} ({}, {}) loaded, on_error {}", p.config.name, p.config.type,
+                 p.config.file, p.config.fail_open ? "open" : "closed");
   auto state = std::shared_ptr<plexus::ServerState>(new plexus::ServerState{
       cfg, plexus::KeyStore(cfg.keys), *pool, loop,
       plexus::ExchangeEnv{loop, cfg.log.access_log ? &log_access : nullptr,
-                          cfg.server.max_stream_duration}});
+                          cfg.server.max_stream_duration, pool.get(), pipeline}});
   loop.start();
   plexus::HttpServer server(state);
   try {
@@ -108,7 +122,12 @@ int run(const std::string& file, const std::string& listen) {
   std::fflush(stdout);
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  for (;;) {
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP) break;
+    spdlog::info("SIGHUP: reloading Lua plugins");
+    loop.post([pipeline] { pipeline->reload(); });  // hooks run on the loop: reload there too
+  }
   spdlog::info("signal {}: draining (grace {} ms, {} in flight)", sig,
                cfg.server.shutdown_grace.count(), state->inflight.load());
   state->draining = true;

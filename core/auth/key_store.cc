@@ -20,6 +20,12 @@ std::optional<Caller> KeyStore::authenticate(std::string_view presented_key) con
   return Caller{match->id, match->group};
 }
 
+bool KeyStore::is_admin(const std::string& key_id) const {
+  for (const auto& key : keys_)
+    if (key.id == key_id) return key.admin;
+  return false;
+}
+
 std::string_view bearer_token(std::string_view authorization) {
   constexpr std::string_view kScheme = "bearer ";
   if (authorization.size() <= kScheme.size()) return {};

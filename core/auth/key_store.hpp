@@ -19,6 +19,7 @@ class KeyStore {
   explicit KeyStore(std::vector<KeyConfig> keys) : keys_(std::move(keys)) {}
 
   bool enabled() const { return !keys_.empty(); }
+  bool is_admin(const std::string& key_id) const;
 
   // The caller a presented key belongs to, or nullopt. Hashes the candidate once, then compares
   // against every stored hash without an early exit, so timing says nothing about which key or

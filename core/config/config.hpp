@@ -23,6 +23,7 @@ struct KeyConfig {
   std::string id;
   Sha256 key_hash{};  // only the hash of a key is ever kept in memory
   std::string group;
+  bool admin = false;  // may call the admin endpoints (POST /admin/reload)
 };
 
 struct ModelRoute {
@@ -62,6 +63,19 @@ struct ServerConfig {
   std::string tls_key;
 };
 
+struct PluginConfig {
+  std::string path;  // "plugins[2]", for error messages
+  std::string name;
+  std::string type;  // "native" or "lua"
+  std::string file;  // resolved against the config file's folder
+  bool enabled = true;
+  bool fail_open = true;  // on_error "open": a failing hook is skipped; "closed": the request fails
+  std::string config_json = "{}";
+  // Lua only: the sandbox's limits per hook call and per state.
+  std::int64_t instruction_limit = 1000000;
+  std::size_t memory_limit_bytes = 8u << 20;
+};
+
 struct LogConfig {
   std::string level = "info";
   bool access_log = true;
@@ -72,6 +86,7 @@ struct Config {
   ServerConfig server;
   std::vector<KeyConfig> keys;  // empty: no authentication, every caller is in group "public"
   std::vector<UpstreamConfig> upstreams;
+  std::vector<PluginConfig> plugins;  // pipeline order
   LogConfig log;
 };
 

@@ -60,12 +60,13 @@ void load_keys(const JsonPath& root, Config& cfg) {
   std::set<std::string> ids;
   for (size_t i = 0; i < keys.size(); ++i) {
     JsonPath k = keys.at(i);
-    k.expect_object({"id", "key", "key_sha256", "group"});
+    k.expect_object({"id", "key", "key_sha256", "group", "admin"});
     KeyConfig key;
     key.id = k.string("id");
     if (key.id.empty()) k.at("id").fail("must not be empty");
     if (!ids.insert(key.id).second) k.at("id").fail("duplicate key id '" + key.id + "'");
     key.group = k.string("group", "public");
+    key.admin = k.boolean("admin", false);
     if (k.has("key") == k.has("key_sha256")) k.fail("give exactly one of \"key\" or \"key_sha256\"");
     if (k.has("key")) {
       std::string plain = k.string("key");
@@ -161,6 +162,42 @@ void load_upstreams(const JsonPath& root, Config& cfg) {
   }
 }
 
+void load_plugins(const JsonPath& root, Config& cfg) {
+  if (!root.has("plugins")) return;
+  JsonPath plugins = root.at("plugins");
+  plugins.expect_array();
+  std::set<std::string> names;
+  for (size_t i = 0; i < plugins.size(); ++i) {
+    JsonPath p = plugins.at(i);
+    p.expect_object({"name", "type", "path", "enabled", "on_error", "config", "instruction_limit",
+                     "memory_limit_mb"});
+    PluginConfig pc;
+    pc.path = p.path();
+    pc.name = p.string("name");
+    if (pc.name.empty()) p.at("name").fail("must not be empty");
+    if (!names.insert(pc.name).second) p.at("name").fail("duplicate plugin name '" + pc.name + "'");
+    pc.type = p.string("type");
+    if (pc.type != "native" && pc.type != "lua") p.at("type").fail("expected \"native\" or \"lua\"");
+    pc.file = resolve_against(cfg.file, p.string("path"));
+    pc.enabled = p.boolean("enabled", true);
+    std::string on_error = p.string("on_error", "open");
+    if (on_error != "open" && on_error != "closed")
+      p.at("on_error").fail("expected \"open\" (skip the plugin) or \"closed\" (fail the request)");
+    pc.fail_open = on_error == "open";
+    if (p.has("config")) {
+      JsonPath c = p.at("config");
+      if (!c.value().is_object()) c.fail("expected an object");
+      pc.config_json = c.value().dump();
+    }
+    if (pc.type != "lua" && (p.has("instruction_limit") || p.has("memory_limit_mb")))
+      p.fail("instruction_limit and memory_limit_mb apply to Lua plugins only");
+    pc.instruction_limit = p.integer("instruction_limit", 1000, 1000000000, pc.instruction_limit);
+    pc.memory_limit_bytes =
+        static_cast<size_t>(p.integer("memory_limit_mb", 1, 4096, 8)) << 20;
+    cfg.plugins.push_back(std::move(pc));
+  }
+}
+
 void load_log(const JsonPath& root, Config& cfg) {
   if (!root.has("log")) return;
   JsonPath log = root.at("log");
@@ -218,10 +255,11 @@ Config load_config(const std::string& file) {
   Config cfg;
   cfg.file = file;
   JsonPath root(doc, file);
-  root.expect_object({"listen", "threads", "tls", "limits", "keys", "upstreams", "log"});
+  root.expect_object({"listen", "threads", "tls", "limits", "keys", "upstreams", "plugins", "log"});
   load_server(root, cfg);
   load_keys(root, cfg);
   load_upstreams(root, cfg);
+  load_plugins(root, cfg);
   load_log(root, cfg);
   return cfg;
 }

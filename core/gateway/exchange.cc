@@ -1,24 +1,122 @@
 #include "gateway/exchange.hpp"
 
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
 #include "gateway/error_body.hpp"
 #include "loop/upstream_loop.hpp"
+#include "plugins/pipeline.hpp"
 #include "server/sse_frame.hpp"
 
 namespace plexus {
 
+using nlohmann::json;
+
+// ---- Plugin contexts: thin views of the exchange, valid while their hook runs. ----
+
+struct Exchange::Hooks {
+  template <class Base>
+  class Common : public Base {
+   public:
+    explicit Common(Exchange& ex) : ex_(ex) {}
+    std::string_view request_id() const override { return ex_.request_id_; }
+    std::string_view key_id() const override { return ex_.caller_.key_id; }
+    std::string_view group() const override { return ex_.caller_.group; }
+    Clock::time_point deadline() const override { return ex_.received_ + ex_.env_.max_stream_duration; }
+    std::shared_ptr<void>& state() override { return ex_.plugin_state_[ex_.current_plugin_]; }
+
+   protected:
+    Exchange& ex_;
+  };
+
+  class Request final : public Common<RequestContext> {
+   public:
+    using Common::Common;
+    std::string request_json() const override {
+      return rewritten ? *rewritten : *ex_.chat_.raw;
+    }
+    void set_request_json(std::string body) override { rewritten = std::move(body); }
+    void set_upstream_header(std::string name, std::string value) override {
+      ex_.upstream_headers_.emplace_back(std::move(name), std::move(value));
+    }
+    void respond(std::string completion_json) override { response = std::move(completion_json); }
+    void reject(Error error) override { rejection = std::move(error); }
+    std::optional<std::string> rewritten, response;
+    std::optional<Error> rejection;
+  };
+
+  class Route final : public Common<RouteContext> {
+   public:
+    Route(Exchange& ex, std::vector<Candidate>& c) : Common(ex), cands(c) {}
+    std::string_view model() const override { return ex_.chat_.model; }
+    std::vector<Candidate>& candidates() override { return cands; }
+    void pick(std::size_t index) override { picked = index; }
+    std::vector<Candidate>& cands;
+    std::optional<std::size_t> picked;
+  };
+
+  class Chunk final : public Common<ChunkContext> {
+   public:
+    Chunk(Exchange& ex, std::string& c, std::vector<std::string>& ins, bool whole, bool end)
+        : Common(ex), current(c), inserted(ins), whole_(whole), end_(end) {}
+    std::string_view chunk() const override { return end_ ? std::string_view() : current; }
+    void set_chunk(std::string json) override { replacement = std::move(json); }
+    void insert(std::string chunk_json) override { inserted.push_back(std::move(chunk_json)); }
+    bool whole() const override { return whole_; }
+    bool end_of_stream() const override { return end_; }
+    std::string& current;
+    std::vector<std::string>& inserted;
+    std::optional<std::string> replacement;
+    bool whole_, end_;
+  };
+
+  class Complete final : public Common<CompleteContext> {
+   public:
+    Complete(Exchange& ex, Completion c) : Common(ex), completion(std::move(c)) {}
+    const Completion& result() const override { return completion; }
+    void add_field(std::string key, std::string value_json) override {
+      ex_.extra_fields_.emplace_back(std::move(key), std::move(value_json));
+    }
+    void add_header(std::string name, std::string value) override {
+      ex_.extra_response_headers_.emplace_back(std::move(name), std::move(value));
+    }
+    Completion completion;
+  };
+};
+
+// Runs one plugin's hook. A failure is contained: logged with the plugin, hook and request id;
+// then skipped (on_error "open") or recorded to fail the request ("closed"). Returns false when
+// the request must fail.
+template <class Fn>
+bool Exchange::guarded(std::size_t plugin, const char* hook, Fn&& fn) {
+  const LoadedPlugin& p = env_.pipeline->plugins()[plugin];
+  current_plugin_ = plugin;
+  try {
+    fn(*p.plugin);
+    return true;
+  } catch (const std::exception& e) {
+    spdlog::warn("[plugin:{}] {} failed for request {}: {}", p.config.name, hook, request_id_, e.what());
+    if (p.config.fail_open) return true;
+    plugin_failure_ = Error{500, "Plugin '" + p.config.name + "' failed in " + hook, "server_error", "",
+                            "plugin_error"};
+    return false;
+  }
+}
+
 Exchange::Exchange(ExchangeEnv& env, ParsedChat chat, Caller caller,
-                   std::vector<Candidate> candidates, std::unique_ptr<ClientChannel> channel,
-                   std::string request_id, Clock::time_point received,
-                   std::function<void()> on_release)
+                   std::unique_ptr<ClientChannel> channel, std::string request_id,
+                   Clock::time_point received, std::function<void()> on_release)
     : env_(env),
       chat_(std::move(chat)),
       caller_(std::move(caller)),
-      candidates_(std::move(candidates)),
       channel_(std::move(channel)),
       request_id_(std::move(request_id)),
       received_(received),
       on_release_(std::move(on_release)) {
   last_error_ = Error::upstream(502, "No upstream could serve the request", "upstream_unavailable");
+  if (env_.pipeline) plugin_state_.resize(env_.pipeline->plugins().size());
 }
 
 Exchange::~Exchange() {
@@ -31,31 +129,133 @@ void Exchange::start() {
   deadline_timer_ = env_.loop.after(env_.max_stream_duration, [weak] {
     if (auto self = weak.lock()) self->on_deadline();
   });
+  if (!run_request_hooks()) return;
+  if (!choose_candidates()) return;
   attempt();
+}
+
+bool Exchange::run_request_hooks() {
+  if (!env_.pipeline || !env_.pipeline->any(kHookRequest)) return true;
+  const auto& plugins = env_.pipeline->plugins();
+  for (std::size_t i = 0; i < plugins.size(); ++i) {
+    if (!(plugins[i].hooks & kHookRequest)) continue;
+    Hooks::Request ctx(*this);
+    RequestStatus status = RequestStatus::kContinue;
+    if (!guarded(i, "on_request", [&](Plugin& p) { status = p.on_request(ctx); })) {
+      fail(*plugin_failure_);
+      return false;
+    }
+    if (ctx.rejection) {
+      fail(*ctx.rejection);
+      return false;
+    }
+    if (ctx.response) {
+      deliver_direct(*ctx.response);
+      return false;
+    }
+    if (status == RequestStatus::kRespond) {
+      fail({500, "Plugin '" + plugins[i].config.name + "' returned RESPOND without an answer",
+            "server_error", "", "plugin_error"});
+      return false;
+    }
+    if (ctx.rewritten) {
+      auto parsed = parse_chat_request(*ctx.rewritten);
+      if (auto* error = std::get_if<Error>(&parsed)) {
+        spdlog::warn("[plugin:{}] on_request produced an invalid request ({}): {}",
+                     plugins[i].config.name, request_id_, error->message);
+        fail({500, "Plugin '" + plugins[i].config.name + "' produced an invalid request: " + error->message,
+              "server_error", error->param, "plugin_error"});
+        return false;
+      }
+      chat_ = std::move(std::get<ParsedChat>(parsed));
+    }
+  }
+  return true;
+}
+
+// Candidates for the model in the caller's group, ordered: a plugin's pick first, then by score
+// (plugins set it; by default healthy upstreams first), ties in config order.
+bool Exchange::choose_candidates() {
+  auto found = env_.pool->candidates(chat_.model, caller_.group);
+  if (found.empty()) {
+    fail({404, "The model '" + chat_.model + "' does not exist or you do not have access to it.",
+          "invalid_request_error", "model", "model_not_found"});
+    return false;
+  }
+  auto now = Clock::now();
+  std::vector<Candidate> views;
+  for (const auto& f : found) {
+    const auto& st = f.upstream->stats;
+    Candidate c;
+    c.node = f.upstream->config.name;
+    c.model = chat_.model;
+    c.group = caller_.group;
+    c.healthy = st.healthy(now);
+    c.in_flight = st.in_flight;
+    c.latency_p50_ms = st.percentile(0.5);
+    c.latency_p95_ms = st.percentile(0.95);
+    c.price_input_per_1k = f.upstream->config.price.input_per_1k;
+    c.price_output_per_1k = f.upstream->config.price.output_per_1k;
+    c.score = c.healthy ? 0 : -1;
+    views.push_back(std::move(c));
+  }
+  std::optional<std::size_t> picked;
+  if (env_.pipeline && env_.pipeline->any(kHookRoute)) {
+    const auto& plugins = env_.pipeline->plugins();
+    for (std::size_t i = 0; i < plugins.size() && !picked; ++i) {
+      if (!(plugins[i].hooks & kHookRoute)) continue;
+      Hooks::Route ctx(*this, views);
+      RouteStatus status = RouteStatus::kContinue;
+      if (!guarded(i, "on_route", [&](Plugin& p) { status = p.on_route(ctx); })) {
+        fail(*plugin_failure_);
+        return false;
+      }
+      if (status == RouteStatus::kPick && ctx.picked && *ctx.picked < views.size()) picked = ctx.picked;
+    }
+  }
+  std::vector<std::size_t> idx;
+  for (std::size_t i = 0; i < views.size(); ++i)
+    if (!views[i].dropped || (picked && *picked == i)) idx.push_back(i);
+  std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) {
+    if (picked && (a == *picked) != (b == *picked)) return a == *picked;
+    return views[a].score > views[b].score;
+  });
+  if (idx.empty()) {
+    fail({503, "Every upstream for '" + chat_.model + "' was excluded by a routing plugin",
+          "server_error", "", "no_upstream_left"});
+    return false;
+  }
+  for (std::size_t i : idx) order_.emplace_back(found[i].upstream, found[i].upstream_model);
+  return true;
 }
 
 Headers Exchange::response_headers() const {
   Headers h{{"x-request-id", request_id_}};
-  if (current_) h.emplace_back("x-plexus-node", current_->upstream->config.name);
+  if (current_) h.emplace_back("x-plexus-node", current_->config.name);
+  for (const auto& extra : extra_response_headers_) h.push_back(extra);
   return h;
 }
 
 void Exchange::attempt() {
   if (finished_) return;
-  if (next_candidate_ >= candidates_.size()) {
+  if (next_candidate_ >= order_.size()) {
     fail(last_error_);
     return;
   }
-  current_ = &candidates_[next_candidate_++];
-  ChatRequest request = to_upstream_request(chat_, current_->upstream_model, request_id_);
-  call_ = current_->upstream->provider->start(request, *this);
+  auto [upstream, upstream_model] = order_[next_candidate_++];
+  current_ = upstream;
+  ++current_->stats.in_flight;
+  counted_in_flight_ = true;
+  attempt_started_ = Clock::now();
+  ChatRequest request = to_upstream_request(chat_, upstream_model, request_id_);
+  request.extra_headers = upstream_headers_;
+  call_ = current_->provider->start(request, *this);
 }
 
-void Exchange::on_chunk(std::string_view chunk_json) {
-  if (finished_) return;
-  if (!output_started_) {
-    output_started_ = true;
-    ttft_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - received_).count();
+// Sends one chunk to the client, the response head first if needed.
+void Exchange::emit(std::string_view chunk_json) {
+  if (!head_sent_) {
+    head_sent_ = true;
     channel_->begin_stream(response_headers());
   }
   std::string framed;
@@ -63,13 +263,57 @@ void Exchange::on_chunk(std::string_view chunk_json) {
   channel_->send_chunks(std::move(framed));
 }
 
+// Passes a chunk through every on_chunk hook. Returns false when the chunk is dropped.
+bool Exchange::run_chunk_hooks(std::string& chunk, std::vector<std::string>& inserted, bool whole,
+                               bool end) {
+  if (!env_.pipeline || !env_.pipeline->any(kHookChunk)) return !end;
+  const auto& plugins = env_.pipeline->plugins();
+  for (std::size_t i = 0; i < plugins.size(); ++i) {
+    if (!(plugins[i].hooks & kHookChunk)) continue;
+    Hooks::Chunk ctx(*this, chunk, inserted, whole, end);
+    ChunkStatus status = ChunkStatus::kUnchanged;
+    if (!guarded(i, "on_chunk", [&](Plugin& p) { status = p.on_chunk(ctx); })) return false;
+    if (end) continue;
+    if (status == ChunkStatus::kModified && ctx.replacement) chunk = std::move(*ctx.replacement);
+    if (status == ChunkStatus::kDrop) {
+      if (whole) {
+        spdlog::warn("[plugin:{}] cannot drop a whole answer; relaying it", plugins[i].config.name);
+        continue;
+      }
+      return false;
+    }
+  }
+  return !end;
+}
+
+void Exchange::on_chunk(std::string_view chunk_json) {
+  if (finished_) return;
+  if (!committed_) {
+    committed_ = true;
+    ttft_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - received_).count();
+    current_->stats.record_ttft(std::chrono::duration<double, std::milli>(Clock::now() - attempt_started_).count());
+  }
+  if (!env_.pipeline || !env_.pipeline->any(kHookChunk)) {
+    emit(chunk_json);
+    return;
+  }
+  std::string chunk(chunk_json);
+  std::vector<std::string> inserted;
+  bool keep = run_chunk_hooks(chunk, inserted, false, false);
+  for (const auto& extra : inserted) emit(extra);
+  if (keep) emit(chunk);
+  if (plugin_failure_) {
+    if (call_) call_->cancel();
+    fail(*plugin_failure_);
+  }
+}
+
 void Exchange::on_body(std::string_view body_json) {
   if (finished_) return;
-  output_started_ = true;
+  committed_ = true;
   ttft_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - received_).count();
-  Headers h = response_headers();
-  h.emplace_back("content-type", "application/json");
-  channel_->send_whole(200, h, std::string(body_json));
+  current_->stats.record_ttft(std::chrono::duration<double, std::milli>(Clock::now() - attempt_started_).count());
+  body_ = std::string(body_json);  // sent once the provider reports usage (finish_whole)
 }
 
 // The provider may call this from inside its own start() or callbacks: the decision (and the
@@ -84,50 +328,163 @@ void Exchange::on_finish(const Outcome& outcome) {
 
 void Exchange::after_attempt(Outcome outcome) {
   call_.reset();
+  if (counted_in_flight_) {
+    --current_->stats.in_flight;
+    counted_in_flight_ = false;
+  }
   if (finished_) return;
   if (outcome.usage.known) usage_ = outcome.usage;
+  finish_reason_ = outcome.finish_reason;
   if (!outcome.error) {
+    current_->stats.record_success();
     if (chat_.stream) {
-      if (!output_started_) {  // a provider that streamed nothing at all
-        output_started_ = true;
-        channel_->begin_stream(response_headers());
-      }
       close_stream(nullptr);
+    } else {
+      finish_whole();
     }
-    done(200, "");
     return;
   }
   last_error_ = *outcome.error;
-  if (!output_started_ && outcome.retryable && next_candidate_ < candidates_.size()) {
+  if (outcome.retryable) current_->stats.record_failure(Clock::now());
+  if (!committed_ && outcome.retryable && next_candidate_ < order_.size()) {
+    spdlog::info("request {}: upstream '{}' failed before answering ({}); trying the next one",
+                 request_id_, current_->config.name, last_error_.message);
     attempt();
     return;
   }
   fail(last_error_);
 }
 
-void Exchange::fail(const Error& error) {
-  if (finished_) return;
-  if (output_started_ && chat_.stream) {
-    close_stream(&error);
-    done(200, error.code.empty() ? error.type : error.code);
+// A whole answer: chunk hooks see it once, completion hooks may add fields and headers.
+void Exchange::finish_whole() {
+  std::vector<std::string> inserted;
+  run_chunk_hooks(body_, inserted, true, false);
+  if (plugin_failure_) {
+    fail(*plugin_failure_);
     return;
   }
-  if (!output_started_) {
-    Headers h = response_headers();
-    h.emplace_back("content-type", "application/json");
-    channel_->send_whole(error.status, h, error_body(error));
+  run_complete_hooks(200, nullptr);
+  if (!extra_fields_.empty()) {
+    json doc = json::parse(body_, nullptr, false);
+    if (doc.is_object()) {
+      for (const auto& [key, value] : extra_fields_) doc[key] = json::parse(value, nullptr, false);
+      body_ = doc.dump(-1, ' ', false, json::error_handler_t::replace);
+    }
   }
+  Headers h = response_headers();
+  h.emplace_back("content-type", "application/json");
+  channel_->send_whole(200, h, std::move(body_));
+  done(200, "");
+}
+
+// An answer a plugin gave in on_request: sent whole, or as a stream of the same text.
+void Exchange::deliver_direct(const std::string& completion_json) {
+  json doc = json::parse(completion_json, nullptr, false);
+  if (!doc.is_object()) {
+    fail({500, "A plugin's answer is not a JSON object", "server_error", "", "plugin_error"});
+    return;
+  }
+  committed_ = true;
+  if (doc.contains("usage") && doc["usage"].is_object()) {
+    usage_.prompt_tokens = doc["usage"].value("prompt_tokens", 0);
+    usage_.completion_tokens = doc["usage"].value("completion_tokens", 0);
+    usage_.known = true;
+  }
+  if (!chat_.stream) {
+    body_ = doc.dump(-1, ' ', false, json::error_handler_t::replace);
+    finish_whole();
+    return;
+  }
+  json base = {{"id", doc.value("id", "chatcmpl-" + request_id_)},
+               {"object", "chat.completion.chunk"},
+               {"created", doc.value("created", 0)},
+               {"model", doc.value("model", chat_.model)}};
+  std::string content, finish = "stop";
+  if (doc.contains("choices") && doc["choices"].is_array() && !doc["choices"].empty()) {
+    const json& c = doc["choices"][0];
+    if (c.contains("message") && c["message"].contains("content") && c["message"]["content"].is_string())
+      content = c["message"]["content"].get<std::string>();
+    if (c.contains("finish_reason") && c["finish_reason"].is_string()) finish = c["finish_reason"].get<std::string>();
+  }
+  auto chunk = [&](json delta, json reason) {
+    json c = base;
+    c["choices"] = json::array({{{"index", 0}, {"delta", std::move(delta)}, {"finish_reason", std::move(reason)}}});
+    return c.dump(-1, ' ', false, json::error_handler_t::replace);
+  };
+  on_chunk(chunk({{"role", "assistant"}, {"content", content}}, nullptr));
+  on_chunk(chunk(json::object(), finish));
+  if (chat_.include_usage && usage_.known) {
+    json u = base;
+    u["choices"] = json::array();
+    u["usage"] = doc["usage"];
+    on_chunk(u.dump(-1, ' ', false, json::error_handler_t::replace));
+  }
+  finish_reason_ = finish;
+  if (!finished_) close_stream(nullptr);
+}
+
+void Exchange::fail(const Error& error) {
+  if (finished_) return;
+  if (committed_ && chat_.stream) {
+    close_stream(&error);
+    return;
+  }
+  run_complete_hooks(error.status, &error);
+  Headers h = response_headers();
+  h.emplace_back("content-type", "application/json");
+  channel_->send_whole(error.status, h, error_body(error));
   done(error.status, error.code.empty() ? error.type : error.code);
 }
 
-// Ends a started stream: an error event when it failed (never a silent truncation), then
-// [DONE] and the last HTTP chunk.
+// Ends a stream: chunk hooks flush what they hold, completion hooks may add a last chunk, an
+// error event when it failed (never a silent truncation), then [DONE] and the last HTTP chunk.
 void Exchange::close_stream(const Error* error) {
+  std::string none;
+  std::vector<std::string> inserted;
+  run_chunk_hooks(none, inserted, false, true);
+  for (const auto& extra : inserted) emit(extra);
+  run_complete_hooks(200, error);
+  if (!extra_fields_.empty()) {
+    json last = {{"id", "chatcmpl-" + request_id_}, {"object", "chat.completion.chunk"},
+                 {"model", chat_.model}, {"choices", json::array()}};
+    for (const auto& [key, value] : extra_fields_) last[key] = json::parse(value, nullptr, false);
+    emit(last.dump(-1, ' ', false, json::error_handler_t::replace));
+  }
+  if (!head_sent_) {
+    head_sent_ = true;
+    channel_->begin_stream(response_headers());
+  }
   std::string framed;
   if (error) append_sse_data_chunk(framed, error_body(*error));
   append_http_chunk(framed, "data: [DONE]\n\n");
   framed.append(kLastHttpChunk);
   channel_->send_chunks(std::move(framed));
+  done(200, error ? (error->code.empty() ? error->type : error->code) : "");
+}
+
+void Exchange::run_complete_hooks(int status, const Error* error) {
+  if (!env_.pipeline || !env_.pipeline->any(kHookComplete)) return;
+  Completion c;
+  c.status = status;
+  c.stream = chat_.stream;
+  c.node = current_ ? current_->config.name : "";
+  c.model = chat_.model;
+  c.prompt_tokens = usage_.prompt_tokens;
+  c.completion_tokens = usage_.completion_tokens;
+  c.ttft_ms = ttft_ms_;
+  c.total_ms = std::chrono::duration<double, std::milli>(Clock::now() - received_).count();
+  c.finish_reason = finish_reason_;
+  if (error) {
+    c.error_code = error->code.empty() ? error->type : error->code;
+    c.error_message = error->message;
+  }
+  const auto& plugins = env_.pipeline->plugins();
+  for (std::size_t i = 0; i < plugins.size(); ++i) {
+    if (!(plugins[i].hooks & kHookComplete)) continue;
+    Hooks::Complete ctx(*this, c);
+    // A failing on_complete cannot fail an answer that is already decided: it is only logged.
+    (void)guarded(i, "on_complete", [&](Plugin& p) { p.on_complete(ctx); });
+  }
 }
 
 void Exchange::on_deadline() {
@@ -143,11 +500,17 @@ void Exchange::on_deadline() {
 void Exchange::client_gone() {
   if (finished_) return;
   if (call_) call_->cancel();
+  Error gone{499, "The client closed the connection", "client_error", "", "client_closed"};
+  run_complete_hooks(499, &gone);
   done(499, "client_closed");
 }
 
 void Exchange::done(int status, const std::string& error_code) {
   finished_ = true;
+  if (counted_in_flight_ && current_) {
+    --current_->stats.in_flight;
+    counted_in_flight_ = false;
+  }
   if (deadline_timer_) env_.loop.cancel(deadline_timer_);
   deadline_timer_ = 0;
   if (env_.access_log) {
@@ -155,7 +518,7 @@ void Exchange::done(int status, const std::string& error_code) {
     r.request_id = request_id_;
     r.key_id = caller_.key_id;
     r.model = chat_.model;
-    r.node = current_ ? current_->upstream->config.name : "-";
+    r.node = current_ ? current_->config.name : "-";
     r.status = status;
     r.stream = chat_.stream;
     r.usage = usage_;

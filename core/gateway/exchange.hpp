@@ -1,21 +1,24 @@
 #pragma once
-// One chat completion in flight: tries the candidate upstreams in order, relays what the chosen
-// provider produces to the client, and records the outcome. Lives on the upstream loop thread;
-// the HTTP server only creates it, starts it and reports a vanished client.
+// One chat completion in flight: runs the plugin pipeline, picks and tries upstreams in order,
+// relays what the chosen provider produces to the client, and records the outcome. Lives on the
+// upstream loop thread; the HTTP server only creates it, starts it and reports a vanished client.
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "auth/key_store.hpp"
 #include "gateway/chat_request.hpp"
 #include "gateway/upstream_pool.hpp"
+#include "plexus/plugin.hpp"
 #include "plexus/provider.hpp"
 
 namespace plexus {
 
 class UpstreamLoop;
+class Pipeline;
 
 // How an exchange answers its client. Implemented over Pistache in the server; over a recorder
 // in tests. Called on the loop thread only.
@@ -46,15 +49,16 @@ struct ExchangeEnv {
   UpstreamLoop& loop;
   std::function<void(const AccessRecord&)> access_log;
   std::chrono::seconds max_stream_duration{3600};
+  const UpstreamPool* pool = nullptr;
+  std::shared_ptr<Pipeline> pipeline;  // may be null: no plugins
 };
 
 class Exchange final : public ResponseSink, public std::enable_shared_from_this<Exchange> {
  public:
   using Clock = std::chrono::steady_clock;
 
-  Exchange(ExchangeEnv& env, ParsedChat chat, Caller caller, std::vector<Candidate> candidates,
-           std::unique_ptr<ClientChannel> channel, std::string request_id,
-           Clock::time_point received, std::function<void()> on_release);
+  Exchange(ExchangeEnv& env, ParsedChat chat, Caller caller, std::unique_ptr<ClientChannel> channel,
+           std::string request_id, Clock::time_point received, std::function<void()> on_release);
   ~Exchange() override;
 
   void start();        // loop thread
@@ -65,34 +69,58 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   void on_body(std::string_view body_json) override;
   void on_finish(const Outcome& outcome) override;
 
+  struct Hooks;  // the plugin contexts (exchange.cc)
+  friend struct Hooks;
+
  private:
+  bool run_request_hooks();
+  bool choose_candidates();
   void attempt();
   void after_attempt(Outcome outcome);
+  void deliver_direct(const std::string& completion_json);
+  void emit(std::string_view chunk_json);
+  bool run_chunk_hooks(std::string& chunk, std::vector<std::string>& inserted, bool whole, bool end);
+  void finish_whole();
   void on_deadline();
   void fail(const Error& error);
   void close_stream(const Error* error);
+  void run_complete_hooks(int status, const Error* error);
   void done(int status, const std::string& error_code);
   Headers response_headers() const;
+  template <class Fn>
+  bool guarded(std::size_t plugin, const char* hook, Fn&& fn);
 
   ExchangeEnv& env_;
   ParsedChat chat_;
   Caller caller_;
-  std::vector<Candidate> candidates_;
+  std::vector<std::pair<const Upstream*, std::string>> order_;  // upstream, upstream model
   std::size_t next_candidate_ = 0;
-  const Candidate* current_ = nullptr;
+  const Upstream* current_ = nullptr;
   std::unique_ptr<ClientChannel> channel_;
   std::string request_id_;
   Clock::time_point received_;
+  Clock::time_point attempt_started_;
   std::function<void()> on_release_;
 
   std::shared_ptr<Exchange> self_;  // keeps this alive while work is pending on the loop
   std::unique_ptr<ProviderCall> call_;
   std::uint64_t deadline_timer_ = 0;
-  bool output_started_ = false;  // a byte of the answer reached the client: no more failover
+  bool committed_ = false;    // the provider produced output: no more failover
+  bool head_sent_ = false;    // the client has the response head
   bool finished_ = false;
+  bool counted_in_flight_ = false;
   double ttft_ms_ = -1;
   Usage usage_;
+  std::string finish_reason_;
+  std::string body_;           // a whole answer, held for the chunk and completion hooks
   Error last_error_;
+  // Plugins
+  std::vector<std::shared_ptr<void>> plugin_state_;
+  std::size_t current_plugin_ = 0;
+  std::optional<Error> plugin_failure_;  // a fail-closed plugin failed
+  Headers upstream_headers_;
+  Headers extra_response_headers_;
+  std::vector<std::pair<std::string, std::string>> extra_fields_;  // key, JSON value
 };
 
 }  // namespace plexus

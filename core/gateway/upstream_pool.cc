@@ -8,7 +8,29 @@ namespace {
 bool serves_group(const UpstreamConfig& u, const std::string& group) {
   return std::find(u.groups.begin(), u.groups.end(), group) != u.groups.end();
 }
+constexpr std::size_t kSamples = 64;
+constexpr auto kCooldown = std::chrono::seconds(10);
 }  // namespace
+
+void UpstreamStats::record_ttft(double ms) {
+  if (ttft_ms.size() < kSamples) {
+    ttft_ms.push_back(ms);
+  } else {
+    ttft_ms[next_sample] = ms;
+    next_sample = (next_sample + 1) % kSamples;
+  }
+}
+
+double UpstreamStats::percentile(double p) const {
+  if (ttft_ms.empty()) return 0;
+  std::vector<double> sorted = ttft_ms;
+  std::sort(sorted.begin(), sorted.end());
+  return sorted[std::min(sorted.size() - 1, static_cast<std::size_t>(p * sorted.size()))];
+}
+
+void UpstreamStats::record_failure(std::chrono::steady_clock::time_point now) {
+  if (++consecutive_failures >= 3) cooling_until = now + kCooldown;
+}
 
 UpstreamPool::UpstreamPool(const Config& config, const ProviderRegistry& registry,
                            ProviderHost& host) {
@@ -30,9 +52,9 @@ UpstreamPool::UpstreamPool(const Config& config, const ProviderRegistry& registr
   }
 }
 
-std::vector<Candidate> UpstreamPool::candidates(const std::string& model,
+std::vector<Match> UpstreamPool::candidates(const std::string& model,
                                                 const std::string& group) const {
-  std::vector<Candidate> out;
+  std::vector<Match> out;
   for (const auto& up : upstreams_) {
     if (!serves_group(up->config, group)) continue;
     for (const auto& route : up->config.models)

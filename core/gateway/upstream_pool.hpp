@@ -2,6 +2,7 @@
 // The configured upstreams with their providers, and which of them may serve a model for a
 // group. Group isolation is enforced here: a caller never sees, lists or reaches an upstream
 // outside its group.
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,12 +12,29 @@
 
 namespace plexus {
 
+// Live statistics of one upstream, kept by the exchanges on the loop thread.
+struct UpstreamStats {
+  std::int64_t in_flight = 0;
+  std::vector<double> ttft_ms;  // a ring of the latest samples
+  std::size_t next_sample = 0;
+  int consecutive_failures = 0;
+  std::chrono::steady_clock::time_point cooling_until{};
+
+  void record_ttft(double ms);
+  double percentile(double p) const;  // 0 with no samples
+  bool healthy(std::chrono::steady_clock::time_point now) const { return now >= cooling_until; }
+  // A retryable failure; three in a row cool the upstream down for a while.
+  void record_failure(std::chrono::steady_clock::time_point now);
+  void record_success() { consecutive_failures = 0; }
+};
+
 struct Upstream {
   UpstreamConfig config;
   std::unique_ptr<Provider> provider;
+  mutable UpstreamStats stats;  // loop thread only
 };
 
-struct Candidate {
+struct Match {
   const Upstream* upstream;
   std::string upstream_model;
 };
@@ -27,7 +45,7 @@ class UpstreamPool {
   UpstreamPool(const Config& config, const ProviderRegistry& registry, ProviderHost& host);
 
   // In config order, which is the failover order.
-  std::vector<Candidate> candidates(const std::string& model, const std::string& group) const;
+  std::vector<Match> candidates(const std::string& model, const std::string& group) const;
   // Distinct model ids the group may use, in config order.
   std::vector<std::string> models_for(const std::string& group) const;
 

@@ -17,6 +17,7 @@
 
 #include "gateway/error_body.hpp"
 #include "loop/upstream_loop.hpp"
+#include "plugins/pipeline.hpp"
 #include "util/request_id.hpp"
 
 namespace plexus {
@@ -185,6 +186,10 @@ class Handler final : public Http::Handler {
       return send_whole(writer, draining ? 503 : 200, base,
                         draining ? R"({"status":"draining"})" : R"({"status":"ready"})");
     }
+    if (path == "/admin/reload") {
+      if (method != Http::Method::Post) return wrong_method("POST");
+      return admin_reload(req, writer, base);
+    }
     bool is_chat = path == "/v1/chat/completions";
     bool is_models = path == "/v1/models" || path.rfind("/v1/models/", 0) == 0;
     if (!is_chat && !is_models) return reply_error(writer, not_found(req), base);
@@ -212,6 +217,28 @@ class Handler final : public Http::Handler {
 
     if (is_models) return models(path, caller, writer, base);
     chat(req, writer, caller, request_id, base, received, handed_off);
+  }
+
+  // POST /admin/reload: re-reads every Lua plugin (as SIGHUP does). Needs a key with "admin".
+  void admin_reload(const Http::Request& req, Http::ResponseWriter& writer, const Headers& base) {
+    auto auth = req.headers().tryGetRaw("Authorization");
+    auto caller = auth ? state_->keys.authenticate(bearer_token(auth->value())) : std::nullopt;
+    if (!caller || !state_->keys.is_admin(caller->key_id))
+      return reply_error(writer, {401, "An admin key is required for /admin/reload.", "invalid_request_error", "", "admin_key_required"}, base);
+    auto shared = std::make_shared<Http::ResponseWriter>(std::move(writer));
+    auto state = state_;
+    Headers headers = base;
+    state_->loop.post([state, shared, headers] {
+      json results = json::array();
+      bool ok = true;
+      if (state->env.pipeline) {
+        for (const auto& r : state->env.pipeline->reload()) {
+          results.push_back({{"plugin", r.name}, {"reloaded", r.error.empty()}, {"error", r.error.empty() ? json() : json(r.error)}});
+          ok = ok && r.error.empty();
+        }
+      }
+      send_whole(*shared, ok ? 200 : 422, headers, json{{"plugins", results}}.dump());
+    });
   }
 
   void models(const std::string& path, const Caller& caller, Http::ResponseWriter& writer,
@@ -261,9 +288,6 @@ class Handler final : public Http::Handler {
     if (auto* error = std::get_if<Error>(&parsed)) return reply_error(writer, *error, base);
     auto& chat = std::get<ParsedChat>(parsed);
 
-    auto candidates = state_->pool.candidates(chat.model, caller.group);
-    if (candidates.empty()) return reply_error(writer, model_not_found(chat.model), base);
-
     auto peer = writer.getPeer();
     if (!peer) return;  // the client already left
     auto slot = std::static_pointer_cast<ExchangeSlot>(peer->tryGetData(kExchangeSlot));
@@ -286,8 +310,7 @@ class Handler final : public Http::Handler {
     auto channel = std::make_unique<PistacheChannel>(std::move(writer), peer);
     auto state = state_;
     auto exchange = std::make_shared<Exchange>(state_->env, std::move(chat), caller,
-                                               std::move(candidates), std::move(channel),
-                                               request_id, received,
+                                               std::move(channel), request_id, received,
                                                [state] { state->inflight.fetch_sub(1); });
     slot->exchange = exchange;
     peer->setIdle(true);  // see the top of this file

@@ -30,6 +30,7 @@ struct ChatRequest {
   std::optional<std::int64_t> max_tokens;
   std::optional<std::int64_t> seed;
   std::vector<std::string> stop;
+  Headers extra_headers;  // set by plugins (RequestContext::set_upstream_header)
 };
 
 struct Usage {

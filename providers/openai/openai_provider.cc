@@ -267,6 +267,7 @@ class OpenAiProvider final : public Provider {
     if (!settings_.spec.api_key.empty())
       http.headers.emplace_back("Authorization", "Bearer " + settings_.spec.api_key);
     for (const auto& h : settings_.extra_headers) http.headers.push_back(h);
+    for (const auto& h : request.extra_headers) http.headers.push_back(h);
 
     auto relay = std::make_shared<Relay>(settings_, request, sink);
     auto call = std::make_unique<OpenAiCall>(host_.http, relay);

@@ -5,34 +5,36 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <map>
 
+#include <nlohmann/json.hpp>
+
+#include "gateway/provider_registry.hpp"
 #include "loop/upstream_loop.hpp"
 
 namespace plexus {
 namespace {
 
-struct Step {
-  enum Kind { kChunk, kBody, kOk, kFail } kind;
-  std::string text;
-  bool retryable = false;
-  int status = 502;
-};
+// A provider whose behaviour is its upstream's "options": {"steps": [[kind, text, retryable,
+// status], ...]} with kind chunk | body | ok | fail. It plays the script synchronously inside
+// start(): the hardest case for the exchange.
+std::map<std::string, int> g_calls;
 
-// Plays a script, synchronously inside start(): the hardest case for the exchange.
 class ScriptedProvider final : public Provider {
  public:
-  explicit ScriptedProvider(std::vector<Step> steps) : steps_(std::move(steps)) {}
-  int calls = 0;
+  ScriptedProvider(std::string name, nlohmann::json steps) : name_(std::move(name)), steps_(std::move(steps)) {}
   std::unique_ptr<ProviderCall> start(const ChatRequest&, ResponseSink& sink) override {
-    ++calls;
+    ++g_calls[name_];
     for (const auto& s : steps_) {
-      if (s.kind == Step::kChunk) sink.on_chunk(s.text);
-      if (s.kind == Step::kBody) sink.on_body(s.text);
-      if (s.kind == Step::kOk) sink.on_finish(Outcome{std::nullopt, false, {3, 4, true}, "stop"});
-      if (s.kind == Step::kFail) {
+      std::string kind = s[0];
+      std::string text = s.size() > 1 ? s[1].get<std::string>() : "";
+      if (kind == "chunk") sink.on_chunk(text);
+      if (kind == "body") sink.on_body(text);
+      if (kind == "ok") sink.on_finish(Outcome{std::nullopt, false, {3, 4, true}, "stop"});
+      if (kind == "fail") {
         Outcome o;
-        o.error = Error::upstream(s.status, s.text, "scripted");
-        o.retryable = s.retryable;
+        o.error = Error::upstream(s.size() > 3 ? s[3].get<int>() : 502, text, "scripted");
+        o.retryable = s.size() > 2 && s[2].get<bool>();
         sink.on_finish(o);
       }
     }
@@ -43,8 +45,13 @@ class ScriptedProvider final : public Provider {
   }
 
  private:
-  std::vector<Step> steps_;
+  std::string name_;
+  nlohmann::json steps_;
 };
+
+std::unique_ptr<Provider> make_scripted(const UpstreamSpec& spec, ProviderHost&) {
+  return std::make_unique<ScriptedProvider>(spec.name, nlohmann::json::parse(spec.options_json)["steps"]);
+}
 
 struct Recorded {
   int status = 0;
@@ -75,29 +82,38 @@ class RecordingChannel final : public ClientChannel {
 
 class ExchangeTest : public ::testing::Test {
  protected:
-  void SetUp() override { loop_.start(); }
+  void SetUp() override {
+    loop_.start();
+    g_calls.clear();
+  }
   void TearDown() override { loop_.stop(); }
 
-  Upstream make_upstream(const std::string& name, std::vector<Step> steps) {
-    Upstream u;
-    u.config.name = name;
-    u.provider = std::make_unique<ScriptedProvider>(std::move(steps));
-    return u;
-  }
-
-  // Runs one exchange to its end; returns what the client saw and the access record.
-  std::pair<Recorded, AccessRecord> run(std::vector<Upstream*> ups, bool stream) {
+  // Runs one exchange over upstreams {name, steps} serving model "m"; returns what the client
+  // saw and the access record.
+  std::pair<Recorded, AccessRecord> run(std::vector<std::pair<std::string, std::string>> ups, bool stream) {
+    Config cfg;
+    for (auto& [name, steps] : ups) {
+      UpstreamConfig u;
+      u.name = name;
+      u.provider = "scripted";
+      u.models = {{"m", "m"}};
+      u.groups = {"public"};
+      u.options_json = "{\"steps\":" + steps + "}";
+      cfg.upstreams.push_back(u);
+    }
+    ProviderRegistry registry;
+    registry.add("scripted", &make_scripted);
+    ProviderHost host{loop_, loop_};
+    UpstreamPool pool(cfg, registry, host);
     Recorded rec;
     std::promise<AccessRecord> logged;
-    ExchangeEnv env{loop_, [&](const AccessRecord& r) { logged.set_value(r); }, std::chrono::seconds(60)};
+    ExchangeEnv env{loop_, [&](const AccessRecord& r) { logged.set_value(r); }, std::chrono::seconds(60), &pool, nullptr};
     auto parsed = std::get<ParsedChat>(parse_chat_request(
         std::string(R"({"model":"m","messages":[{"role":"user","content":"x"}],"stream":)") +
         (stream ? "true" : "false") + "}"));
-    std::vector<Candidate> cands;
-    for (auto* u : ups) cands.push_back({u, "m"});
     std::atomic<bool> released{false};
     loop_.post([&] {
-      auto ex = std::make_shared<Exchange>(env, parsed, Caller{"k", "public"}, cands,
+      auto ex = std::make_shared<Exchange>(env, parsed, Caller{"k", "public"},
                                            std::make_unique<RecordingChannel>(rec), "req_t",
                                            Exchange::Clock::now(), [&] { released = true; });
       ex->start();
@@ -112,9 +128,7 @@ class ExchangeTest : public ::testing::Test {
 };
 
 TEST_F(ExchangeTest, RetryableFailureBeforeOutputMovesToTheNextUpstream) {
-  auto a = make_upstream("a", {{Step::kFail, "down", true}});
-  auto b = make_upstream("b", {{Step::kBody, R"({"ok":1})"}, {Step::kOk}});
-  auto [rec, log] = run({&a, &b}, false);
+  auto [rec, log] = run({{"a", R"([["fail","down",true]])"}, {"b", R"([["body","{\"ok\":1}"],["ok"]])"}}, false);
   EXPECT_EQ(rec.status, 200);
   EXPECT_EQ(rec.whole, R"({"ok":1})");
   EXPECT_EQ(log.node, "b");
@@ -124,30 +138,24 @@ TEST_F(ExchangeTest, RetryableFailureBeforeOutputMovesToTheNextUpstream) {
 }
 
 TEST_F(ExchangeTest, NonRetryableFailureIsAnsweredAsIs) {
-  auto a = make_upstream("a", {{Step::kFail, "bad input", false, 400}});
-  auto b = make_upstream("b", {{Step::kOk}});
-  auto [rec, log] = run({&a, &b}, false);
+  auto [rec, log] = run({{"a", R"([["fail","bad input",false,400]])"}, {"b", R"([["ok"]])"}}, false);
   EXPECT_EQ(rec.status, 400);
   EXPECT_NE(rec.whole.find("bad input"), std::string::npos);
-  EXPECT_EQ(static_cast<ScriptedProvider&>(*b.provider).calls, 0);
+  EXPECT_EQ(g_calls["b"], 0);
   EXPECT_EQ(log.status, 400);
 }
 
 TEST_F(ExchangeTest, AllUpstreamsFailingGivesTheLastError) {
-  auto a = make_upstream("a", {{Step::kFail, "first", true, 502}});
-  auto b = make_upstream("b", {{Step::kFail, "second", true, 504}});
-  auto [rec, log] = run({&a, &b}, true);
+  auto [rec, log] = run({{"a", R"([["fail","first",true,502]])"}, {"b", R"([["fail","second",true,504]])"}}, true);
   EXPECT_FALSE(rec.stream_begun) << "nothing was streamed, so a plain HTTP error";
   EXPECT_EQ(rec.status, 504);
   EXPECT_NE(rec.whole.find("second"), std::string::npos);
 }
 
 TEST_F(ExchangeTest, FailureAfterTheFirstChunkEndsTheStreamWithAnErrorEventAndDone) {
-  auto a = make_upstream("a", {{Step::kChunk, R"({"n":1})"}, {Step::kFail, "cut", true}});
-  auto b = make_upstream("b", {{Step::kOk}});
-  auto [rec, log] = run({&a, &b}, true);
+  auto [rec, log] = run({{"a", R"([["chunk","{\"n\":1}"],["fail","cut",true]])"}, {"b", R"([["ok"]])"}}, true);
   EXPECT_TRUE(rec.stream_begun);
-  EXPECT_EQ(static_cast<ScriptedProvider&>(*b.provider).calls, 0) << "no failover after output";
+  EXPECT_EQ(g_calls["b"], 0) << "no failover after output";
   EXPECT_NE(rec.streamed.find("data: {\"n\":1}\n\n"), std::string::npos);
   auto err = rec.streamed.find("data: {\"error\":");
   auto done = rec.streamed.find("data: [DONE]\n\n");
@@ -158,8 +166,7 @@ TEST_F(ExchangeTest, FailureAfterTheFirstChunkEndsTheStreamWithAnErrorEventAndDo
 }
 
 TEST_F(ExchangeTest, SuccessfulStreamEndsWithDone) {
-  auto a = make_upstream("a", {{Step::kChunk, R"({"n":1})"}, {Step::kChunk, R"({"n":2})"}, {Step::kOk}});
-  auto [rec, log] = run({&a}, true);
+  auto [rec, log] = run({{"a", R"([["chunk","{\"n\":1}"],["chunk","{\"n\":2}"],["ok"]])"}}, true);
   EXPECT_LT(rec.streamed.find("{\"n\":1}"), rec.streamed.find("{\"n\":2}"));
   EXPECT_EQ(rec.streamed.find("error"), std::string::npos);
   EXPECT_NE(rec.streamed.find("data: [DONE]"), std::string::npos);

@@ -1,0 +1,41 @@
+#pragma once
+// A plugin instance as the pipeline holds it, whatever its runtime.
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "config/config.hpp"
+#include "plexus/plugin.hpp"
+
+namespace plexus {
+
+// A plugin could not be loaded; what() names the plugin, the file and the reason.
+class PluginLoadError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A hook failed (threw, a Lua error, a budget exceeded). Caught by the pipeline.
+class PluginError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Reloadable plugins (Lua) re-read their source; on failure the old version keeps running.
+class Reloadable {
+ public:
+  virtual ~Reloadable() = default;
+  virtual void reload() = 0;  // throws PluginLoadError, leaving the running version in place
+};
+
+struct LoadedPlugin {
+  PluginConfig config;
+  std::shared_ptr<Plugin> plugin;  // keeps a native plugin's library mapped while it lives
+  unsigned hooks = 0;
+  Reloadable* reloadable = nullptr;  // non-null for Lua
+};
+
+LoadedPlugin load_native_plugin(const PluginConfig& config);
+LoadedPlugin load_lua_plugin(const PluginConfig& config);
+
+}  // namespace plexus

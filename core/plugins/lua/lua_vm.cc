@@ -1,0 +1,346 @@
+#include "plugins/lua/lua_vm.hpp"
+
+#include <lua.hpp>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdlib>
+#include <stdexcept>
+
+namespace plexus::lua {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kArrayMeta = "plexus.array";
+constexpr int kHookEvery = 1000;  // instructions between two budget checks
+char kNullSentinel;               // its address is plexus.null
+
+struct Budget {
+  std::int64_t limit = 0;
+  std::int64_t used = 0;
+};
+
+Budget& budget_of(lua_State* L) { return **static_cast<Budget**>(lua_getextraspace(L)); }
+
+void count_hook(lua_State* L, lua_Debug*) {
+  Budget& b = budget_of(L);
+  b.used += kHookEvery;
+  if (b.used > b.limit) luaL_error(L, "instruction budget exceeded (%d instructions)", static_cast<int>(b.limit));
+}
+
+// string.find in plain mode only. Lua's pattern matcher runs in C, where the count hook cannot
+// stop it (a crafted pattern ran 28 s in the spike), so find/match/gmatch/gsub are taken out of
+// the real string table (method calls on strings reach it too) and find survives as plain.
+int plain_find(lua_State* L) {
+  lua_settop(L, 3);
+  lua_pushboolean(L, 1);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, 4, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+int json_encode(lua_State* L) {
+  luaL_checkany(L, 1);
+  std::string out;
+  try {
+    out = to_json(L, 1).dump(-1, ' ', false, json::error_handler_t::replace);
+  } catch (const std::exception& e) {
+    return luaL_error(L, "json_encode: %s", e.what());
+  }
+  lua_pushlstring(L, out.data(), out.size());
+  return 1;
+}
+
+int json_decode(lua_State* L) {
+  size_t n = 0;
+  const char* s = luaL_checklstring(L, 1, &n);
+  json j = json::parse(std::string_view(s, n), nullptr, false);
+  if (j.is_discarded()) {
+    lua_pushnil(L);
+    lua_pushstring(L, "invalid JSON");
+    return 2;
+  }
+  push_json(L, j);
+  return 1;
+}
+
+int monotonic_seconds(lua_State* L) {
+  auto now = std::chrono::steady_clock::now().time_since_epoch();
+  lua_pushnumber(L, std::chrono::duration<double>(now).count());
+  return 1;
+}
+
+int log_fn(lua_State* L) {
+  auto* log = static_cast<std::function<void(int, const std::string&)>*>(lua_touserdata(L, lua_upvalueindex(1)));
+  int level = static_cast<int>(lua_tointeger(L, lua_upvalueindex(2)));
+  size_t n = 0;
+  const char* s = luaL_tolstring(L, 1, &n);
+  (*log)(level, std::string(s, n));
+  return 0;
+}
+
+void copy_fields(lua_State* L, int from, int to, std::initializer_list<const char*> names) {
+  for (const char* name : names) {
+    lua_getfield(L, from, name);
+    lua_setfield(L, to, name);
+  }
+}
+
+}  // namespace
+
+struct Vm::Alloc {
+  std::size_t limit = 0;
+  std::size_t used = 0;
+  Budget budget;
+  Budget* budget_ptr = &budget;
+
+  static void* fn(void* ud, void* ptr, size_t old_size, size_t new_size) {
+    auto* a = static_cast<Alloc*>(ud);
+    if (!ptr) old_size = 0;  // for new blocks Lua passes the object's type here, not a size
+    if (new_size == 0) {
+      a->used -= old_size;
+      std::free(ptr);
+      return nullptr;
+    }
+    if (new_size > old_size && a->used + (new_size - old_size) > a->limit) return nullptr;
+    void* p = std::realloc(ptr, new_size);
+    if (p) a->used = a->used - old_size + new_size;
+    return p;
+  }
+};
+
+Vm::Vm(const std::string& chunk_name, const std::string& source, const std::string& config_json,
+       Limits limits, std::function<void(int, const std::string&)> log)
+    : alloc_(std::make_unique<Alloc>()), log_(std::move(log)) {
+  alloc_->limit = limits.memory_bytes;
+  alloc_->budget.limit = limits.instructions_per_call;
+  L_ = lua_newstate(&Alloc::fn, alloc_.get());
+  if (!L_) throw std::runtime_error("cannot create a Lua state (memory limit too small?)");
+  *static_cast<Budget**>(lua_getextraspace(L_)) = alloc_->budget_ptr;
+  luaL_openlibs(L_);
+
+  // Strip the pattern functions from the real string table (see plain_find).
+  lua_getglobal(L_, "string");
+  int string_table = lua_gettop(L_);
+  lua_getfield(L_, string_table, "find");
+  lua_pushcclosure(L_, plain_find, 1);
+  lua_setfield(L_, string_table, "find");
+  for (const char* name : {"match", "gmatch", "gsub", "dump"}) {
+    lua_pushnil(L_);
+    lua_setfield(L_, string_table, name);
+  }
+
+  luaL_newmetatable(L_, kArrayMeta);
+  lua_pop(L_, 1);
+
+  // The sandbox environment: only what cannot reach the outside or the host.
+  lua_newtable(L_);
+  int env = lua_gettop(L_);
+  lua_pushglobaltable(L_);
+  int globals = lua_gettop(L_);
+  copy_fields(L_, globals, env, {"assert", "error", "ipairs", "next", "pairs", "pcall", "select",
+                                  "tonumber", "tostring", "type", "xpcall", "setmetatable",
+                                  "rawequal", "rawget", "rawlen", "rawset", "math", "table",
+                                  "utf8"});
+  lua_pushvalue(L_, string_table);
+  lua_setfield(L_, env, "string");
+  lua_newtable(L_);  // os: time and clock only
+  lua_getfield(L_, globals, "os");
+  int os = lua_gettop(L_);
+  copy_fields(L_, os, os - 1, {"time", "clock"});
+  lua_pop(L_, 1);
+  lua_setfield(L_, env, "os");
+
+  // The plexus module.
+  lua_newtable(L_);
+  int plexus = lua_gettop(L_);
+  lua_pushcfunction(L_, json_encode);
+  lua_setfield(L_, plexus, "json_encode");
+  lua_pushcfunction(L_, json_decode);
+  lua_setfield(L_, plexus, "json_decode");
+  lua_pushcfunction(L_, monotonic_seconds);
+  lua_setfield(L_, plexus, "now");
+  lua_pushlightuserdata(L_, &kNullSentinel);
+  lua_setfield(L_, plexus, "null");
+  lua_newtable(L_);
+  int logt = lua_gettop(L_);
+  const char* level_names[] = {"debug", "info", "warn", "error"};
+  for (int level = 0; level < 4; ++level) {
+    lua_pushlightuserdata(L_, &log_);
+    lua_pushinteger(L_, level);
+    lua_pushcclosure(L_, log_fn, 2);
+    lua_setfield(L_, logt, level_names[level]);
+  }
+  lua_setfield(L_, plexus, "log");
+  lua_pushlightuserdata(L_, &log_);
+  lua_pushinteger(L_, 1);
+  lua_pushcclosure(L_, log_fn, 2);
+  lua_setfield(L_, env, "print");
+  struct Constant {
+    const char* name;
+    int value;
+  };
+  for (auto [name, value] : {Constant{"CONTINUE", 0}, Constant{"UNCHANGED", 0},
+                             Constant{"MODIFIED", 1}, Constant{"RESPOND", 2}, Constant{"PICK", 3},
+                             Constant{"DROP", 4}}) {
+    lua_pushinteger(L_, value);
+    lua_setfield(L_, plexus, name);
+  }
+  push_json(L_, json::parse(config_json));
+  lua_setfield(L_, plexus, "config");
+  lua_setfield(L_, env, "plexus");
+  lua_pop(L_, 1);  // globals
+  lua_pushvalue(L_, env);
+  env_ref_ = luaL_ref(L_, LUA_REGISTRYINDEX);
+  lua_settop(L_, 0);
+
+  // Load as text only (no bytecode), with the sandbox as _ENV, and run the top level.
+  if (luaL_loadbufferx(L_, source.data(), source.size(), ("@" + chunk_name).c_str(), "t") != LUA_OK) {
+    std::string message = lua_tostring(L_, -1);
+    lua_close(L_);
+    L_ = nullptr;
+    throw std::runtime_error(message);
+  }
+  lua_rawgeti(L_, LUA_REGISTRYINDEX, env_ref_);
+  lua_setupvalue(L_, -2, 1);
+  try {
+    call(0, 0);
+  } catch (...) {
+    lua_close(L_);
+    L_ = nullptr;
+    throw;
+  }
+}
+
+Vm::~Vm() {
+  if (L_) lua_close(L_);
+}
+
+bool Vm::push_global_function(const char* name) {
+  lua_rawgeti(L_, LUA_REGISTRYINDEX, env_ref_);
+  lua_getfield(L_, -1, name);
+  lua_remove(L_, -2);
+  if (lua_isfunction(L_, -1)) return true;
+  lua_pop(L_, 1);
+  return false;
+}
+
+void Vm::call(int nargs, int nresults) {
+  alloc_->budget.used = 0;
+  lua_sethook(L_, count_hook, LUA_MASKCOUNT, kHookEvery);
+  int rc = lua_pcall(L_, nargs, nresults, 0);
+  lua_sethook(L_, nullptr, 0, 0);
+  if (rc != LUA_OK) {
+    std::string message = lua_isstring(L_, -1) ? lua_tostring(L_, -1) : "error object is not a string";
+    lua_pop(L_, 1);
+    throw std::runtime_error(message);
+  }
+}
+
+std::size_t Vm::memory_in_use() const { return alloc_->used; }
+
+void push_json(lua_State* L, const json& v) {
+  luaL_checkstack(L, 4, "JSON too deep");
+  switch (v.type()) {
+    case json::value_t::null:
+      lua_pushlightuserdata(L, &kNullSentinel);
+      break;
+    case json::value_t::boolean:
+      lua_pushboolean(L, v.get<bool>());
+      break;
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned:
+      lua_pushinteger(L, v.get<lua_Integer>());
+      break;
+    case json::value_t::number_float:
+      lua_pushnumber(L, v.get<double>());
+      break;
+    case json::value_t::string: {
+      const auto& s = v.get_ref<const std::string&>();
+      lua_pushlstring(L, s.data(), s.size());
+      break;
+    }
+    case json::value_t::array: {
+      lua_createtable(L, static_cast<int>(v.size()), 0);
+      lua_Integer i = 1;
+      for (const auto& item : v) {
+        push_json(L, item);
+        lua_rawseti(L, -2, i++);
+      }
+      luaL_setmetatable(L, kArrayMeta);
+      break;
+    }
+    case json::value_t::object:
+      lua_createtable(L, 0, static_cast<int>(v.size()));
+      for (const auto& [key, item] : v.items()) {
+        push_json(L, item);
+        lua_setfield(L, -2, key.c_str());
+      }
+      break;
+    default:
+      lua_pushnil(L);
+  }
+}
+
+namespace {
+json to_json_depth(lua_State* L, int index, int depth) {
+  if (depth > 64) throw std::runtime_error("nesting deeper than 64");
+  index = lua_absindex(L, index);
+  switch (lua_type(L, index)) {
+    case LUA_TNIL: return nullptr;
+    case LUA_TBOOLEAN: return static_cast<bool>(lua_toboolean(L, index));
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, index)) return static_cast<std::int64_t>(lua_tointeger(L, index));
+      return lua_tonumber(L, index);
+    case LUA_TSTRING: {
+      size_t n = 0;
+      const char* s = lua_tolstring(L, index, &n);
+      return std::string(s, n);
+    }
+    case LUA_TLIGHTUSERDATA:
+      if (lua_touserdata(L, index) == &kNullSentinel) return nullptr;
+      throw std::runtime_error("cannot encode a userdata");
+    case LUA_TTABLE: {
+      bool marked_array = false;
+      if (lua_getmetatable(L, index)) {
+        luaL_getmetatable(L, kArrayMeta);
+        marked_array = lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
+      }
+      lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, index));
+      std::size_t keys = 0;
+      lua_pushnil(L);
+      while (lua_next(L, index)) {
+        ++keys;
+        lua_pop(L, 1);
+      }
+      if (marked_array || (n > 0 && keys == static_cast<std::size_t>(n))) {
+        json arr = json::array();
+        for (lua_Integer i = 1; i <= n; ++i) {
+          lua_rawgeti(L, index, i);
+          arr.push_back(to_json_depth(L, -1, depth + 1));
+          lua_pop(L, 1);
+        }
+        return arr;
+      }
+      json obj = json::object();
+      lua_pushnil(L);
+      while (lua_next(L, index)) {
+        if (lua_type(L, -2) != LUA_TSTRING) throw std::runtime_error("object keys must be strings");
+        std::string key = lua_tostring(L, -2);
+        obj[key] = to_json_depth(L, -1, depth + 1);
+        lua_pop(L, 1);
+      }
+      return obj;
+    }
+    default:
+      throw std::runtime_error(std::string("cannot encode a ") + luaL_typename(L, index));
+  }
+}
+}  // namespace
+
+json to_json(lua_State* L, int index) { return to_json_depth(L, index, 0); }
+
+}  // namespace plexus::lua

@@ -1,0 +1,53 @@
+#pragma once
+// One sandboxed Lua 5.4 state: text-only loading, a whitelisted environment, a memory cap (a
+// counting allocator) and an instruction budget per call (a count hook). Used from one thread.
+#include <nlohmann/json_fwd.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+struct lua_State;
+
+namespace plexus::lua {
+
+struct Limits {
+  std::int64_t instructions_per_call = 1000000;
+  std::size_t memory_bytes = 8u << 20;
+};
+
+class Vm {
+ public:
+  // Creates the state and runs `source` (named `chunk_name` in errors) in the sandbox.
+  // Throws std::runtime_error with Lua's message (syntax errors name the line).
+  Vm(const std::string& chunk_name, const std::string& source, const std::string& config_json,
+     Limits limits, std::function<void(int level, const std::string&)> log);
+  ~Vm();
+  Vm(const Vm&) = delete;
+  Vm& operator=(const Vm&) = delete;
+
+  lua_State* state() const { return L_; }
+  // Pushes the script's global `name` if it is a function; returns false (nothing pushed) if not.
+  bool push_global_function(const char* name);
+  // Calls the function below `nargs` arguments under the instruction budget; leaves `nresults`
+  // results. Throws std::runtime_error on any Lua error (message includes "instruction budget
+  // exceeded" or "not enough memory" when a limit was hit); the state stays usable.
+  void call(int nargs, int nresults);
+  std::size_t memory_in_use() const;
+
+  struct Alloc;
+
+ private:
+  lua_State* L_ = nullptr;
+  std::unique_ptr<Alloc> alloc_;
+  int env_ref_ = 0;
+  std::function<void(int, const std::string&)> log_;
+};
+
+// The JSON bridge. Arrays decode with a marker metatable so an empty array encodes back as [];
+// JSON null is plexus.null.
+void push_json(lua_State* L, const nlohmann::json& value);
+nlohmann::json to_json(lua_State* L, int index);
+
+}  // namespace plexus::lua

@@ -1,0 +1,42 @@
+#include "plugins/pipeline.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace plexus {
+
+std::shared_ptr<Pipeline> Pipeline::load(const std::vector<PluginConfig>& configs) {
+  auto p = std::make_shared<Pipeline>();
+  for (const auto& c : configs) {
+    if (!c.enabled) continue;
+    p->plugins_.push_back(c.type == "native" ? load_native_plugin(c) : load_lua_plugin(c));
+  }
+  p->refresh_hooks();
+  return p;
+}
+
+void Pipeline::refresh_hooks() {
+  hooks_ = 0;
+  for (auto& p : plugins_) {
+    p.hooks = p.plugin->hooks();
+    hooks_ |= p.hooks;
+  }
+}
+
+std::vector<Pipeline::ReloadResult> Pipeline::reload() {
+  std::vector<ReloadResult> out;
+  for (auto& p : plugins_) {
+    if (!p.reloadable) continue;
+    try {
+      p.reloadable->reload();
+      spdlog::info("[plugin:{}] reloaded {}", p.config.name, p.config.file);
+      out.push_back({p.config.name, ""});
+    } catch (const std::exception& e) {
+      spdlog::error("[plugin:{}] reload refused, the running version stays: {}", p.config.name, e.what());
+      out.push_back({p.config.name, e.what()});
+    }
+  }
+  refresh_hooks();
+  return out;
+}
+
+}  // namespace plexus

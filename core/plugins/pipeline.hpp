@@ -1,0 +1,34 @@
+#pragma once
+// The configured plugins in pipeline order (config order), loaded once at start-up. Hooks run
+// from the Exchange on the upstream loop thread; reload() too.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "plugins/loaded_plugin.hpp"
+
+namespace plexus {
+
+class Pipeline {
+ public:
+  Pipeline() = default;
+  // Loads every enabled plugin; throws PluginLoadError naming the plugin, file and reason.
+  static std::shared_ptr<Pipeline> load(const std::vector<PluginConfig>& configs);
+
+  const std::vector<LoadedPlugin>& plugins() const { return plugins_; }
+  bool any(unsigned hook_mask) const { return (hooks_ & hook_mask) != 0; }
+
+  struct ReloadResult {
+    std::string name;
+    std::string error;  // empty: reloaded
+  };
+  // Re-reads every reloadable (Lua) plugin. One that fails keeps its running version.
+  std::vector<ReloadResult> reload();
+
+ private:
+  void refresh_hooks();
+  std::vector<LoadedPlugin> plugins_;
+  unsigned hooks_ = 0;
+};
+
+}  // namespace plexus

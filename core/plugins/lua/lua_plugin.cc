@@ -124,9 +124,12 @@ class LuaPlugin final : public Plugin, public Reloadable {
   RequestStatus on_request(RequestContext& ctx) override {
     auto vm = vm_;
     lua_State* L = vm->state();
-    if (!vm->push_global_function("on_request")) return RequestStatus::kContinue;
-    push_json(L, ctx.request_json());
+    push_json(L, ctx.request_json());  // kept below the function, to read back after the call
     int req = lua_gettop(L);
+    if (!vm->push_global_function("on_request")) {
+      lua_settop(L, 0);
+      return RequestStatus::kContinue;
+    }
     lua_pushvalue(L, req);
     ContextBox* box = push_ctx(*vm, ctx);
     box->ctx = &ctx;
@@ -145,7 +148,6 @@ class LuaPlugin final : public Plugin, public Reloadable {
   RouteStatus on_route(RouteContext& ctx) override {
     auto vm = vm_;
     lua_State* L = vm->state();
-    if (!vm->push_global_function("on_route")) return RouteStatus::kContinue;
     auto& cands = ctx.candidates();
     lua_createtable(L, static_cast<int>(cands.size()), 0);
     int table = lua_gettop(L);
@@ -170,6 +172,10 @@ class LuaPlugin final : public Plugin, public Reloadable {
       set_n("score", c.score);
       set_b("dropped", c.dropped);
       lua_rawseti(L, table, static_cast<lua_Integer>(i + 1));
+    }
+    if (!vm->push_global_function("on_route")) {
+      lua_settop(L, 0);
+      return RouteStatus::kContinue;
     }
     lua_pushvalue(L, table);
     ContextBox* box = push_ctx(*vm, ctx);
@@ -203,7 +209,6 @@ class LuaPlugin final : public Plugin, public Reloadable {
   ChunkStatus on_chunk(ChunkContext& ctx) override {
     auto vm = vm_;
     lua_State* L = vm->state();
-    if (!vm->push_global_function("on_chunk")) return ChunkStatus::kUnchanged;
     if (ctx.end_of_stream()) {
       lua_pushnil(L);
     } else {
@@ -215,6 +220,10 @@ class LuaPlugin final : public Plugin, public Reloadable {
       lua::push_json(L, chunk);
     }
     int chunk_index = lua_gettop(L);
+    if (!vm->push_global_function("on_chunk")) {
+      lua_settop(L, 0);
+      return ChunkStatus::kUnchanged;
+    }
     lua_pushvalue(L, chunk_index);
     ContextBox* box = push_ctx(*vm, ctx);
     box->ctx = &ctx;

@@ -9,6 +9,7 @@
 //   "fail-500"    HTTP 500 with an OpenAI error body
 //   "bad-request" HTTP 400 with an OpenAI error body (the client's fault: not retried)
 //   "hang"        accepts the request and never answers
+//   "leaky"       answers with an e-mail address and a phone number, split across chunks
 import http from 'node:http';
 
 export async function startFakeOpenAI({ name = 'fake' } = {}) {
@@ -53,7 +54,9 @@ export async function startFakeOpenAI({ name = 'fake' } = {}) {
     }
     if (model === 'hang') return; // never answers
 
-    const words = ['Hello', ' from', ` ${name}`];
+    const words = model === 'leaky'
+      ? ['Mail jo', 'hn.doe@exam', 'ple.com or call 555-', '123-4567 today.']
+      : ['Hello', ' from', ` ${name}`];
     const usage = { prompt_tokens: 7, completion_tokens: words.length, total_tokens: 7 + words.length };
     if (!body.stream) {
       res.writeHead(200, { 'content-type': 'application/json' });

@@ -1,0 +1,75 @@
+// A native plugin to copy: it adds a header to every upstream request (on_request) and counts
+// the tokens the router served (on_complete), reporting the running total in a response header
+// and in the log. Build: it has its own CMake target (plexus_token_counter), which produces
+// build/plugins/libplexus_token_counter.so. Enable it in the config:
+//
+//   "plugins": [{ "name": "tokens", "type": "native", "path": "../build/plugins/libplexus_token_counter.so",
+//                 "config": { "header": "X-Plexus-Route", "value": "via-plexus", "log_every": 100 } }]
+//
+// Only <plexus/...> headers are used: the plugin depends on nothing of the router's internals.
+#include <plexus/plugin_abi.hpp>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace {
+
+// The config is JSON text; this template reads three flat keys without a JSON library to show
+// that none is needed. A real plugin would use one (nlohmann/json, for instance).
+std::string string_value(const std::string& json, const std::string& key, std::string fallback) {
+  auto at = json.find("\"" + key + "\"");
+  if (at == std::string::npos) return fallback;
+  auto open = json.find('"', json.find(':', at) + 1);
+  auto close = json.find('"', open + 1);
+  if (open == std::string::npos || close == std::string::npos) throw std::invalid_argument(key + ": expected a string");
+  return json.substr(open + 1, close - open - 1);
+}
+
+long long integer_value(const std::string& json, const std::string& key, long long fallback) {
+  auto at = json.find("\"" + key + "\"");
+  if (at == std::string::npos) return fallback;
+  return std::stoll(json.substr(json.find(':', at) + 1));
+}
+
+class TokenCounter final : public plexus::Plugin {
+ public:
+  explicit TokenCounter(const plexus::PluginInit& init)
+      : log_(init.log),
+        header_(string_value(init.config_json, "header", "X-Plexus-Route")),
+        value_(string_value(init.config_json, "value", "via-plexus")),
+        log_every_(integer_value(init.config_json, "log_every", 100)) {
+    if (log_every_ < 1) throw std::invalid_argument("log_every must be at least 1");
+  }
+
+  unsigned hooks() const override { return plexus::kHookRequest | plexus::kHookComplete; }
+
+  plexus::RequestStatus on_request(plexus::RequestContext& ctx) override {
+    ctx.set_upstream_header(header_, value_);
+    return plexus::RequestStatus::kContinue;
+  }
+
+  // Hooks run on one thread (the router's upstream loop), so plain counters are enough.
+  void on_complete(plexus::CompleteContext& ctx) override {
+    const auto& r = ctx.result();
+    total_ += r.prompt_tokens + r.completion_tokens;
+    ctx.add_header("x-plexus-tokens-served", std::to_string(total_));
+    if (++requests_ % log_every_ == 0)
+      log_(plexus::LogLevel::kInfo, std::to_string(requests_) + " requests, " + std::to_string(total_) + " tokens");
+  }
+
+ private:
+  std::function<void(plexus::LogLevel, std::string_view)> log_;
+  std::string header_, value_;
+  long long log_every_;
+  std::int64_t total_ = 0;
+  std::int64_t requests_ = 0;
+};
+
+std::unique_ptr<plexus::Plugin> create(const plexus::PluginInit& init) {
+  return std::make_unique<TokenCounter>(init);
+}
+
+}  // namespace
+
+PLEXUS_PLUGIN(create)

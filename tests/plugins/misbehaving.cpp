@@ -1,0 +1,52 @@
+// Test fixture: a native plugin that fails on purpose, as config says:
+//   {"throw_in": "on_request on_chunk on_route constructor", "model": "only-this-model"}
+// Without "model" it throws for every request.
+// Built twice: as itself, and with PLEXUS_TEST_WRONG_ABI for the ABI-mismatch test.
+#include <plexus/plugin_abi.hpp>
+
+#include <stdexcept>
+#include <string>
+
+namespace {
+
+class Misbehaving final : public plexus::Plugin {
+ public:
+  explicit Misbehaving(const plexus::PluginInit& init) : where_(init.config_json) {
+    if (where_.find("constructor") != std::string::npos) throw std::runtime_error("refusing to start");
+    auto at = where_.find("\"model\":\"");
+    if (at != std::string::npos) model_ = where_.substr(at + 9, where_.find('"', at + 9) - at - 9);
+  }
+  unsigned hooks() const override {
+    return plexus::kHookRequest | plexus::kHookRoute | plexus::kHookChunk;
+  }
+  plexus::RequestStatus on_request(plexus::RequestContext&) override {
+    if (where_.find("on_request") != std::string::npos && model_.empty()) throw std::runtime_error("boom in on_request");
+    return plexus::RequestStatus::kContinue;
+  }
+  plexus::RouteStatus on_route(plexus::RouteContext& ctx) override {
+    if (where_.find("on_route") != std::string::npos && (model_.empty() || ctx.model() == model_))
+      throw std::logic_error("boom in on_route");
+    return plexus::RouteStatus::kContinue;
+  }
+  plexus::ChunkStatus on_chunk(plexus::ChunkContext& ctx) override {
+    if (where_.find("on_chunk") != std::string::npos && model_.empty() && !ctx.end_of_stream()) throw std::runtime_error("boom in on_chunk");
+    return plexus::ChunkStatus::kUnchanged;
+  }
+
+ private:
+  std::string where_;
+  std::string model_;
+};
+
+std::unique_ptr<plexus::Plugin> create(const plexus::PluginInit& init) {
+  return std::make_unique<Misbehaving>(init);
+}
+
+}  // namespace
+
+#ifdef PLEXUS_TEST_WRONG_ABI
+extern "C" __attribute__((visibility("default"))) int plexus_plugin_abi() { return 999; }
+extern "C" __attribute__((visibility("default"))) void* plexus_plugin_create() { return nullptr; }
+#else
+PLEXUS_PLUGIN(create)
+#endif

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoRoot = path.resolve(here, '../../..');
-export const plexusBin = process.env.PLEXUS_BIN || path.join(repoRoot, 'build/plexus');
+export const plexusBin = path.resolve(process.env.PLEXUS_BIN || path.join(repoRoot, 'build/plexus'));
 export const demoKey = 'sk-plexus-demo';
 
 export function writeConfig(config) {

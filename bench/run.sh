@@ -63,6 +63,23 @@ CONF
 build/plexus --config "$work/plexus.json" >/dev/null 2>"$work/plexus.log" & plexus_pid=$!; pids+=($plexus_pid)
 wait_port "$plexus_port"
 
+# 4. plexus again, with three plugins: sticky routing (on_request + on_route), hot-then-least-
+#    loaded (on_route) and the redaction filter (on_chunk, on every chunk).
+plexus3_port=$(free_port)
+root=$(pwd)
+cat >"$work/plexus3.json" <<CONF
+{ "listen": "127.0.0.1:$plexus3_port", "threads": 1,
+  "limits": { "max_inflight": 100000 },
+  "keys": [{ "id": "bench", "key": "sk-bench-key" }],
+  "upstreams": [{ "name": "mock", "provider": "openai", "url": "http://127.0.0.1:$mock_port/v1", "models": ["mock"] }],
+  "plugins": [
+    { "name": "sticky", "type": "lua", "path": "$root/examples/policies/sticky_user.lua" },
+    { "name": "hot", "type": "lua", "path": "$root/examples/policies/hot_then_least_loaded.lua" },
+    { "name": "redact", "type": "lua", "path": "$root/examples/plugins/redact.lua" } ] }
+CONF
+build/plexus --config "$work/plexus3.json" >/dev/null 2>"$work/plexus3.log" & pids+=($!)
+wait_port "$plexus3_port"
+
 cat >"$work/post.lua" <<'LUA'
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -70,7 +87,7 @@ wrk.headers["Authorization"] = "Bearer sk-bench-key"
 wrk.body = '{"model":"mock","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Benchmark me, please."}],"temperature":0.2,"max_tokens":64}'
 LUA
 
-declare -A url=([direct]="http://127.0.0.1:$mock_port" [nginx]="http://127.0.0.1:$nginx_port" [plexus]="http://127.0.0.1:$plexus_port")
+declare -A url=([direct]="http://127.0.0.1:$mock_port" [nginx]="http://127.0.0.1:$nginx_port" [plexus]="http://127.0.0.1:$plexus_port" [plexus3]="http://127.0.0.1:$plexus3_port")
 declare -A R
 
 to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; printf "%.3f", v}'; }
@@ -119,6 +136,15 @@ for t in direct nginx plexus; do
   fi
 done
 
+# Plugins: 0 vs 3, interleaved, whole completions at 32 connections and 50 paced streams.
+declare -A p_rps=()
+for _ in $(seq "$ROUNDS"); do
+  for t in plexus plexus3; do read -r a _ _ <<<"$(wrk_once "$t" 32)"; p_rps[$t]+=" $a"; done
+done
+stream_run plexus3 50 2  # the plugin-less figures are the plexus row measured above
+for t in plexus plexus3; do R[$t.p.rps]=$(echo "${p_rps[$t]}" | median); R[$t.p.ttfb]=${R[$t.s50.ttfb_p50_ms]}; R[$t.p.total]=${R[$t.s50.total_p50_ms]}; done
+plugin_table=$(build/bench/plugin_bench "$root")
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 diff_us() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.0f", (a - b) * 1000 }'; }
 
@@ -142,3 +168,12 @@ done
 echo
 echo "plexus RSS: idle ${rss_idle} KiB; before the 500-stream run ${rss_before} KiB; peak during it ${rss_peak} KiB;" \
      "$(awk -v a="$rss_peak" -v b="$rss_before" 'BEGIN { printf "%.1f", (a - b) / 500 }') KiB per open stream."
+echo
+echo "## Plugins"
+echo
+echo "$plugin_table"
+echo
+echo "| plugins | req/s (32 conns, whole) | 50 streams: TTFB p50 (ms) | 50 streams: total p50 (ms) |"
+echo "|---|---:|---:|---:|"
+echo "| none | ${R[plexus.p.rps]} | ${R[plexus.p.ttfb]} | ${R[plexus.p.total]} |"
+echo "| sticky_user + hot_then_least_loaded + redact (Lua) | ${R[plexus3.p.rps]} ($(ratio ${R[plexus3.p.rps]} ${R[plexus.p.rps]})×) | ${R[plexus3.p.ttfb]} | ${R[plexus3.p.total]} |"

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -43,40 +44,44 @@ void log_access(const plexus::AccessRecord& r) {
       r.error_code);
 }
 
-int check_config(const std::string& file) {
+// Everything a config names, built: the providers and the plugins. --check-config and the real
+// start go through this one function, so they refuse exactly the same files.
+struct Built {
+  plexus::Config config;
+  std::unique_ptr<plexus::UpstreamPool> pool;
+  std::shared_ptr<plexus::Pipeline> pipeline;
+};
+
+std::optional<Built> build(const std::string& file, const std::string& listen,
+                           plexus::ProviderHost& host) {
+  Built b;
   try {
-    plexus::Config cfg = plexus::load_config(file);
-    plexus::UpstreamLoop loop;  // not started: providers are only built, never called
-    plexus::ProviderHost host{loop, loop};
-    plexus::UpstreamPool pool(cfg, plexus::ProviderRegistry::with_builtins(), host);
-    auto pipeline = plexus::Pipeline::load(cfg.plugins);
-    std::printf("%s: OK (%zu upstreams, %zu keys, %zu plugins)\n", file.c_str(),
-                cfg.upstreams.size(), cfg.keys.size(), pipeline->plugins().size());
-    return 0;
+    b.config = plexus::load_config(file);
+    if (!listen.empty())
+      plexus::parse_listen(listen, "--listen", b.config.server.host, b.config.server.port);
+    b.pool = std::make_unique<plexus::UpstreamPool>(b.config, plexus::ProviderRegistry::with_builtins(), host);
+    b.pipeline = plexus::Pipeline::load(b.config.plugins);
+    return b;
   } catch (const plexus::ConfigError& e) {
     std::fprintf(stderr, "%s\n", e.what());
-    return 1;
   } catch (const plexus::PluginLoadError& e) {
     std::fprintf(stderr, "%s: %s\n", file.c_str(), e.what());
-    return 1;
   }
+  return std::nullopt;
+}
+
+int check_config(const std::string& file) {
+  plexus::UpstreamLoop loop;  // not started: providers are only built, never called
+  plexus::ProviderHost host{loop, loop};
+  auto built = build(file, "", host);
+  if (!built) return 1;
+  std::printf("%s: OK (%zu upstreams, %zu keys, %zu plugins)\n", file.c_str(),
+              built->config.upstreams.size(), built->config.keys.size(),
+              built->pipeline->plugins().size());
+  return 0;
 }
 
 int run(const std::string& file, const std::string& listen) {
-  plexus::Config cfg;
-  try {
-    cfg = plexus::load_config(file);
-    if (!listen.empty())
-      plexus::parse_listen(listen, "--listen", cfg.server.host, cfg.server.port);
-  } catch (const plexus::ConfigError& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    return 1;
-  }
-  // Logs go to stderr; stdout carries only the ready line, which scripts and tests read.
-  spdlog::set_default_logger(spdlog::stderr_color_mt("plexus"));
-  spdlog::set_level(spdlog::level::from_str(cfg.log.level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-
   // Signals are taken by this thread alone (sigwait below): block them before any thread starts.
   sigset_t signals;
   sigemptyset(&signals);
@@ -88,25 +93,21 @@ int run(const std::string& file, const std::string& listen) {
 
   plexus::UpstreamLoop loop;
   plexus::ProviderHost host{loop, loop};
-  std::unique_ptr<plexus::UpstreamPool> pool;
-  std::shared_ptr<plexus::Pipeline> pipeline;
-  try {
-    pool = std::make_unique<plexus::UpstreamPool>(cfg, plexus::ProviderRegistry::with_builtins(), host);
-    pipeline = plexus::Pipeline::load(cfg.plugins);
-  } catch (const plexus::ConfigError& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    return 1;
-  } catch (const plexus::PluginLoadError& e) {
-    std::fprintf(stderr, "%s: %s\n", file.c_str(), e.what());
-    return 1;
-  }
+  auto built = build(file, listen, host);
+  if (!built) return 1;
+  const plexus::Config& cfg = built->config;
+  auto& pipeline = built->pipeline;
+  // Logs go to stderr; stdout carries only the ready line, which scripts and tests read.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("plexus"));
+  spdlog::set_level(spdlog::level::from_str(cfg.log.level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   for (const auto& p : pipeline->plugins())
     spdlog::info("plugin {} ({}, {}) loaded, on_error {}", p.config.name, p.config.type,
                  p.config.file, p.config.fail_open ? "open" : "closed");
   auto state = std::shared_ptr<plexus::ServerState>(new plexus::ServerState{
-      cfg, plexus::KeyStore(cfg.keys), *pool, loop,
+      cfg, plexus::KeyStore(cfg.keys), *built->pool, loop,
       plexus::ExchangeEnv{loop, cfg.log.access_log ? &log_access : nullptr,
-                          cfg.server.max_stream_duration, pool.get(), pipeline}});
+                          cfg.server.max_stream_duration, built->pool.get(), pipeline}});
   loop.start();
   plexus::HttpServer server(state);
   try {

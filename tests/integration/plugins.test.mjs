@@ -182,6 +182,13 @@ describe('failure modes', () => {
               function on_request(req) if req.model == "bomb" then local t = {} for i = 1, 1e7 do t[i] = tostring(i):rep(50) end end end`) },
           { name: 'native-closed', type: 'native', on_error: 'closed', path: path.join(pluginDir, 'libplexus_test_misbehaving.so'), config: { throw_in: 'on_route', model: 'native-closed' } },
           { name: 'reloadable', type: 'lua', path: reloadable },
+          { name: 'small', type: 'lua', memory_limit_mb: 1, path: script('small.lua', `
+              kept = nil
+              function on_request(req, ctx)
+                if kept then kept(ctx, "X-Late", "1") end -- a method kept from an earlier call
+                kept = ctx.set_upstream_header
+                return plexus.CONTINUE
+              end`) },
         ],
       },
     ));
@@ -228,6 +235,24 @@ describe('failure modes', () => {
     const { res, text } = await ok('native-closed');
     assert.equal(res.status, 500);
     assert.match(JSON.parse(text).error.message, /native-closed/);
+  });
+
+  test('a body too big or too deep for a Lua plugin fails that plugin, not the server', async () => {
+    const big = await chat(plexus.url, { model: 'gpt-x', messages: user('x'.repeat(2_000_000)) });
+    assert.equal(big.status, 200, 'on_error open: the request goes on without the plugin');
+    await big.text();
+    const deep = `{"model":"gpt-x","messages":[{"role":"user","content":"hi"}],"deep":${'['.repeat(5000)}${']'.repeat(5000)}}`;
+    const d = await chat(plexus.url, deep);
+    assert.equal(d.status, 500, 'the fail-closed bomb plugin sees it first and fails the request');
+    assert.match((await d.json()).error.message, /bomb/);
+    assert.match(plexus.stderr(), /\[plugin:small\] on_request failed .*not enough memory/);
+    assert.match(plexus.stderr(), /\[plugin:bomb\] on_request failed .*nested deeper than 128/);
+  });
+
+  test('a ctx method kept past its hook fails cleanly', async () => {
+    await ok('gpt-x');
+    await ok('gpt-x');
+    assert.match(plexus.stderr(), /\[plugin:small\] on_request failed .*ctx used after its hook returned/);
   });
 
   test('after all that, the server still serves', async () => {

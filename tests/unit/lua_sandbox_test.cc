@@ -85,19 +85,45 @@ TEST(LuaSandbox, BytecodeAndSyntaxErrorsAreRefusedWithTheLine) {
 
 TEST(LuaSandbox, JsonRoundTripKeepsArraysObjectsAndNull) {
   auto vm = make("function f(x) return x end");
-  auto in = nlohmann::json::parse(R"({"choices":[],"o":{},"n":null,"a":[1,"two",{"b":false}],"f":1.5})");
-  ASSERT_TRUE(vm->push_global_function("f"));
-  push_json(vm->state(), in);
-  vm->call(1, 1);
-  auto out = to_json(vm->state(), -1);
+  auto in = nlohmann::json::parse(R"({"choices":[],"o":{},"n":null,"a":[1,"two",{"b":false}],"f":1.5,"big":18446744073709551615})");
+  nlohmann::json out;
+  vm->run([&](lua_State* L) {
+    ASSERT_TRUE(vm->push_global_function("f"));
+    push_json(L, in);
+    lua_call(L, 1, 1);
+    out = to_json(L, -1);
+  });
   EXPECT_EQ(out["choices"], nlohmann::json::array());
   EXPECT_EQ(out["a"], in["a"]);
   EXPECT_TRUE(out["n"].is_null());
   EXPECT_EQ(out["f"], 1.5);
+  EXPECT_DOUBLE_EQ(out["big"].get<double>(), 18446744073709551615.0) << "beyond int64: a float, not a wrapped integer";
   auto vm2 = make("function f() return plexus.json_decode(plexus.json_encode({x = {1, 2}, y = plexus.null})) end");
   auto r = call_f(*vm2);
   EXPECT_EQ(r["x"], nlohmann::json::array({1, 2}));
   EXPECT_TRUE(r["y"].is_null());
+}
+
+TEST(LuaSandbox, MarshallingFailuresInsideRunAreErrorsNotPanics) {
+  auto vm = make("function f(x) return x end", {1000000, 1u << 20});
+  std::string deep(100000, '[');
+  deep += std::string(100000, ']');
+  auto nested = nlohmann::json::parse(deep);
+  EXPECT_THROW(vm->run([&](lua_State* L) { push_json(L, nested); }), std::runtime_error);
+  auto huge = nlohmann::json::array();
+  for (int i = 0; i < 20000; ++i) huge.push_back(std::string(100, 'x') + std::to_string(i));
+  try {
+    vm->run([&](lua_State* L) { push_json(L, huge); });
+    FAIL() << "2 MB of strings fit in a 1 MiB state";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("not enough memory"), std::string::npos) << e.what();
+  }
+  nlohmann::json back;
+  vm->run([&](lua_State* L) {
+    push_json(L, nlohmann::json{{"ok", true}});
+    back = to_json(L, -1);
+  });
+  EXPECT_EQ(back["ok"], true) << "the state is still usable";
 }
 
 }  // namespace

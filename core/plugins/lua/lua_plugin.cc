@@ -35,15 +35,19 @@ struct LuaStateRef {
   }
 };
 
-// What the ctx methods reach while their hook runs; nulled when it returns.
-struct ContextBox {
-  HookContext* ctx = nullptr;
+// What the ctx methods reach: a full userdata (a script cannot forge one) naming the hook call it
+// belongs to. It only works while that call runs; a script that keeps a method and calls it
+// later gets an error, never a dangling context.
+struct CtxHandle {
+  HookContext* ctx;
+  std::uint64_t call;
+  const std::uint64_t* running_call;  // the plugin's; the plugin outlives its Lua state
 };
 
 HookContext& live(lua_State* L) {
-  auto* box = static_cast<ContextBox*>(lua_touserdata(L, lua_upvalueindex(1)));
-  if (!box->ctx) luaL_error(L, "ctx used after its hook returned");
-  return *box->ctx;
+  auto* h = static_cast<CtxHandle*>(lua_touserdata(L, lua_upvalueindex(1)));
+  if (*h->running_call != h->call) luaL_error(L, "ctx used after its hook returned");
+  return *h->ctx;
 }
 
 template <class T>
@@ -122,146 +126,95 @@ class LuaPlugin final : public Plugin, public Reloadable {
   }
 
   RequestStatus on_request(RequestContext& ctx) override {
-    auto vm = vm_;
-    lua_State* L = vm->state();
-    push_json(L, ctx.request_json());  // kept below the function, to read back after the call
-    int req = lua_gettop(L);
-    if (!vm->push_global_function("on_request")) {
-      lua_settop(L, 0);
-      return RequestStatus::kContinue;
-    }
-    lua_pushvalue(L, req);
-    ContextBox* box = push_ctx(*vm, ctx);
-    box->ctx = &ctx;
-    int status = run(*vm, 2, box);
-    if (status == kModified) {
-      ctx.set_request_json(lua::to_json(L, req).dump());
-    } else if (status != kContinue && status != kRespond) {
-      lua_settop(L, 0);
-      throw PluginError("on_request returned " + std::to_string(status) +
-                        "; expected plexus.CONTINUE, plexus.MODIFIED or plexus.RESPOND");
-    }
-    lua_settop(L, 0);
+    int status = kContinue;
+    guarded_run("on_request", ctx, [&](lua_State* L) {
+      json req = parse_or_fail(ctx.request_json(), "the request is not JSON");
+      lua::push_json(L, req);  // kept below the function, to read back after the call
+      int req_index = lua_gettop(L);
+      if (!vm_->push_global_function("on_request")) return;
+      lua_pushvalue(L, req_index);
+      push_ctx(L, ctx);
+      lua_call(L, 2, 1);
+      status = status_of(L, -1, "on_request", {kContinue, kModified, kRespond});
+      if (status == kModified) ctx.set_request_json(lua::to_json(L, req_index).dump());
+    });
     return status == kRespond ? RequestStatus::kRespond : RequestStatus::kContinue;
   }
 
   RouteStatus on_route(RouteContext& ctx) override {
-    auto vm = vm_;
-    lua_State* L = vm->state();
+    int status = kContinue;
+    lua_Integer picked = 0;
     auto& cands = ctx.candidates();
-    lua_createtable(L, static_cast<int>(cands.size()), 0);
-    int table = lua_gettop(L);
-    for (std::size_t i = 0; i < cands.size(); ++i) {
-      const Candidate& c = cands[i];
-      lua_createtable(L, 0, 14);
-      auto set_s = [&](const char* k, const std::string& v) { lua_pushlstring(L, v.data(), v.size()); lua_setfield(L, -2, k); };
-      auto set_n = [&](const char* k, double v) { lua_pushnumber(L, v); lua_setfield(L, -2, k); };
-      auto set_b = [&](const char* k, bool v) { lua_pushboolean(L, v); lua_setfield(L, -2, k); };
-      set_s("node", c.node);
-      set_s("model", c.model);
-      set_s("group", c.group);
-      set_s("region", c.region);
-      set_b("hot", c.hot);
-      set_b("healthy", c.healthy);
-      lua_pushinteger(L, c.in_flight);
-      lua_setfield(L, -2, "in_flight");
-      set_n("latency_p50_ms", c.latency_p50_ms);
-      set_n("latency_p95_ms", c.latency_p95_ms);
-      set_n("price_input_per_1k", c.price_input_per_1k);
-      set_n("price_output_per_1k", c.price_output_per_1k);
-      set_n("score", c.score);
-      set_b("dropped", c.dropped);
-      lua_rawseti(L, table, static_cast<lua_Integer>(i + 1));
-    }
-    if (!vm->push_global_function("on_route")) {
-      lua_settop(L, 0);
-      return RouteStatus::kContinue;
-    }
-    lua_pushvalue(L, table);
-    ContextBox* box = push_ctx(*vm, ctx);
-    box->ctx = &ctx;
-    lua_pushlstring(L, ctx.model().data(), ctx.model().size());
-    lua_setfield(L, -2, "model");
-    int status = run(*vm, 2, box, /*results=*/2);
-    lua_Integer picked = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
-    for (std::size_t i = 0; i < cands.size(); ++i) {
-      lua_rawgeti(L, table, static_cast<lua_Integer>(i + 1));
-      lua_getfield(L, -1, "score");
-      if (lua_isnumber(L, -1)) cands[i].score = lua_tonumber(L, -1);
-      lua_getfield(L, -2, "dropped");
-      cands[i].dropped = lua_toboolean(L, -1);
-      lua_pop(L, 3);
-    }
-    lua_settop(L, 0);
-    if (status == kPick) {
-      if (picked < 1 || picked > static_cast<lua_Integer>(cands.size()))
-        throw PluginError("on_route returned plexus.PICK with index " + std::to_string(picked) +
-                          "; expected 1.." + std::to_string(cands.size()));
-      ctx.pick(static_cast<std::size_t>(picked - 1));
-      return RouteStatus::kPick;
-    }
-    if (status != kContinue)
-      throw PluginError("on_route returned " + std::to_string(status) +
-                        "; expected plexus.CONTINUE or plexus.PICK, index");
-    return RouteStatus::kContinue;
+    guarded_run("on_route", ctx, [&](lua_State* L) {
+      lua_createtable(L, static_cast<int>(cands.size()), 0);
+      int table = lua_gettop(L);
+      for (std::size_t i = 0; i < cands.size(); ++i) {
+        push_candidate(L, cands[i]);
+        lua_rawseti(L, table, static_cast<lua_Integer>(i + 1));
+      }
+      if (!vm_->push_global_function("on_route")) return;
+      lua_pushvalue(L, table);
+      push_ctx(L, ctx);
+      lua_pushlstring(L, ctx.model().data(), ctx.model().size());
+      lua_setfield(L, -2, "model");
+      lua_call(L, 2, 2);
+      status = status_of(L, -2, "on_route", {kContinue, kPick});
+      picked = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
+      for (std::size_t i = 0; i < cands.size(); ++i) {
+        lua_rawgeti(L, table, static_cast<lua_Integer>(i + 1));
+        lua_getfield(L, -1, "score");
+        if (lua_isnumber(L, -1)) cands[i].score = lua_tonumber(L, -1);
+        lua_getfield(L, -2, "dropped");
+        cands[i].dropped = lua_toboolean(L, -1);
+        lua_pop(L, 3);
+      }
+    });
+    if (status != kPick) return RouteStatus::kContinue;
+    if (picked < 1 || picked > static_cast<lua_Integer>(cands.size()))
+      throw PluginError("on_route returned plexus.PICK with index " + std::to_string(picked) +
+                        "; expected 1.." + std::to_string(cands.size()));
+    ctx.pick(static_cast<std::size_t>(picked - 1));
+    return RouteStatus::kPick;
   }
 
   ChunkStatus on_chunk(ChunkContext& ctx) override {
-    auto vm = vm_;
-    lua_State* L = vm->state();
-    if (ctx.end_of_stream()) {
-      lua_pushnil(L);
-    } else {
-      json chunk = json::parse(ctx.chunk(), nullptr, false);
-      if (chunk.is_discarded()) {
-        lua_settop(L, 0);
-        throw PluginError("the chunk is not JSON");
+    int status = kContinue;
+    guarded_run("on_chunk", ctx, [&](lua_State* L) {
+      if (ctx.end_of_stream())
+        lua_pushnil(L);
+      else
+        lua::push_json(L, parse_or_fail(ctx.chunk(), "the chunk is not JSON"));
+      int chunk_index = lua_gettop(L);
+      if (!vm_->push_global_function("on_chunk")) return;
+      lua_pushvalue(L, chunk_index);
+      push_ctx(L, ctx);
+      lua_pushboolean(L, ctx.end_of_stream());
+      lua_setfield(L, -2, "end_of_stream");
+      lua_pushboolean(L, ctx.whole());
+      lua_setfield(L, -2, "whole");
+      lua_call(L, 2, 1);
+      status = status_of(L, -1, "on_chunk", {kContinue, kModified, kDrop});
+      if (status == kModified) {
+        if (ctx.end_of_stream()) throw PluginError("on_chunk: nothing to modify at end of stream; use ctx:insert");
+        ctx.set_chunk(lua::to_json(L, chunk_index).dump());
       }
-      lua::push_json(L, chunk);
-    }
-    int chunk_index = lua_gettop(L);
-    if (!vm->push_global_function("on_chunk")) {
-      lua_settop(L, 0);
-      return ChunkStatus::kUnchanged;
-    }
-    lua_pushvalue(L, chunk_index);
-    ContextBox* box = push_ctx(*vm, ctx);
-    box->ctx = &ctx;
-    lua_pushboolean(L, ctx.end_of_stream());
-    lua_setfield(L, -2, "end_of_stream");
-    lua_pushboolean(L, ctx.whole());
-    lua_setfield(L, -2, "whole");
-    int status = run(*vm, 2, box);
-    ChunkStatus out = ChunkStatus::kUnchanged;
-    if (status == kModified) {
-      if (ctx.end_of_stream()) throw PluginError("on_chunk: nothing to modify at end of stream; use ctx:insert");
-      ctx.set_chunk(lua::to_json(L, chunk_index).dump());
-      out = ChunkStatus::kModified;
-    } else if (status == kDrop) {
-      out = ChunkStatus::kDrop;
-    } else if (status != kContinue) {
-      lua_settop(L, 0);
-      throw PluginError("on_chunk returned " + std::to_string(status) +
-                        "; expected plexus.UNCHANGED, plexus.MODIFIED or plexus.DROP");
-    }
-    lua_settop(L, 0);
-    return out;
+    });
+    if (status == kModified) return ChunkStatus::kModified;
+    return status == kDrop ? ChunkStatus::kDrop : ChunkStatus::kUnchanged;
   }
 
   void on_complete(CompleteContext& ctx) override {
-    auto vm = vm_;
-    lua_State* L = vm->state();
-    if (!vm->push_global_function("on_complete")) return;
     const Completion& r = ctx.result();
     json result = {{"status", r.status}, {"stream", r.stream}, {"node", r.node}, {"model", r.model},
                    {"prompt_tokens", r.prompt_tokens}, {"completion_tokens", r.completion_tokens},
                    {"ttft_ms", r.ttft_ms}, {"total_ms", r.total_ms}, {"finish_reason", r.finish_reason},
                    {"error_code", r.error_code}, {"error_message", r.error_message}};
-    lua::push_json(L, result);
-    ContextBox* box = push_ctx(*vm, ctx);
-    box->ctx = &ctx;
-    run(*vm, 2, box);
-    lua_settop(L, 0);
+    guarded_run("on_complete", ctx, [&](lua_State* L) {
+      if (!vm_->push_global_function("on_complete")) return;
+      lua::push_json(L, result);
+      push_ctx(L, ctx);
+      lua_call(L, 2, 0);
+    });
   }
 
  private:
@@ -303,22 +256,67 @@ class LuaPlugin final : public Plugin, public Reloadable {
     return vm;
   }
 
-  static void push_json(lua_State* L, const std::string& text) {
+  static json parse_or_fail(std::string_view text, const char* what) {
     json j = json::parse(text, nullptr, false);
-    if (j.is_discarded()) throw PluginError("the request is not JSON");
-    lua::push_json(L, j);
+    if (j.is_discarded()) throw PluginError(what);
+    return j;
   }
 
-  // Pushes the ctx table (fields and methods). The box's pointer is set by the caller.
-  ContextBox* push_ctx(lua::Vm& vm, HookContext& ctx) {
-    lua_State* L = vm.state();
+  // Runs a hook's whole body in one protected call (see Vm::run), so no Lua error, budget or
+  // memory failure can escape as a panic. The ctx methods stop working however the body ends.
+  void guarded_run(const char* hook, HookContext& ctx, const std::function<void(lua_State*)>& body) {
+    auto vm = vm_;  // a reload during the call must not free the state under it
+    running_call_ = ++calls_;
+    struct Done {
+      std::uint64_t& running;
+      ~Done() { running = 0; }
+    } done{running_call_};
+    try {
+      vm->run(body);
+    } catch (const std::exception& e) {
+      throw PluginError(e.what());
+    }
+  }
+
+  // The hook's status at `index`: nil counts as CONTINUE/UNCHANGED.
+  static int status_of(lua_State* L, int index, const char* hook, std::initializer_list<int> allowed) {
+    if (lua_isnil(L, index)) return kContinue;
+    int status = lua_isinteger(L, index) ? static_cast<int>(lua_tointeger(L, index)) : -1;
+    for (int a : allowed)
+      if (a == status) return status;
+    throw PluginError(std::string(hook) + " returned an unexpected value; return a plexus status constant (or nothing)");
+  }
+
+  static void push_candidate(lua_State* L, const Candidate& c) {
+    lua_createtable(L, 0, 14);
+    auto set_s = [&](const char* k, const std::string& v) { lua_pushlstring(L, v.data(), v.size()); lua_setfield(L, -2, k); };
+    auto set_n = [&](const char* k, double v) { lua_pushnumber(L, v); lua_setfield(L, -2, k); };
+    auto set_b = [&](const char* k, bool v) { lua_pushboolean(L, v); lua_setfield(L, -2, k); };
+    set_s("node", c.node);
+    set_s("model", c.model);
+    set_s("group", c.group);
+    set_s("region", c.region);
+    set_b("hot", c.hot);
+    set_b("healthy", c.healthy);
+    lua_pushinteger(L, c.in_flight);
+    lua_setfield(L, -2, "in_flight");
+    set_n("latency_p50_ms", c.latency_p50_ms);
+    set_n("latency_p95_ms", c.latency_p95_ms);
+    set_n("price_input_per_1k", c.price_input_per_1k);
+    set_n("price_output_per_1k", c.price_output_per_1k);
+    set_n("score", c.score);
+    set_b("dropped", c.dropped);
+  }
+
+  // Pushes the ctx table: fields, per-request state, and methods bound to this hook call.
+  void push_ctx(lua_State* L, HookContext& ctx) {
     lua_createtable(L, 0, 12);
     int t = lua_gettop(L);
-    auto* box = static_cast<ContextBox*>(lua_newuserdatauv(L, sizeof(ContextBox), 0));
-    new (box) ContextBox{};
-    int box_index = lua_gettop(L);
+    auto* handle = static_cast<CtxHandle*>(lua_newuserdatauv(L, sizeof(CtxHandle), 0));
+    *handle = CtxHandle{&ctx, running_call_, &running_call_};
+    int handle_index = lua_gettop(L);
     auto method = [&](const char* name, lua_CFunction fn) {
-      lua_pushvalue(L, box_index);
+      lua_pushvalue(L, handle_index);
       lua_pushcclosure(L, fn, 1);
       lua_setfield(L, t, name);
     };
@@ -328,7 +326,7 @@ class LuaPlugin final : public Plugin, public Reloadable {
     method("insert", ctx_insert);
     method("add_field", ctx_add_field);
     method("add_header", ctx_add_header);
-    lua_pop(L, 1);  // the box stays reachable through the closures' upvalues
+    lua_pop(L, 1);
     auto set = [&](const char* key, std::string_view v) {
       lua_pushlstring(L, v.data(), v.size());
       lua_setfield(L, t, key);
@@ -339,7 +337,7 @@ class LuaPlugin final : public Plugin, public Reloadable {
     // Per-request state, one table per plugin, alive until the request ends.
     auto& slot = ctx.state();
     auto* ref = static_cast<LuaStateRef*>(slot.get());
-    if (!ref || ref->vm.get() != &vm) {
+    if (!ref || ref->vm != vm_) {
       auto fresh = std::make_shared<LuaStateRef>();
       fresh->vm = vm_;
       lua_newtable(L);
@@ -349,30 +347,11 @@ class LuaPlugin final : public Plugin, public Reloadable {
     }
     lua_rawgeti(L, LUA_REGISTRYINDEX, ref->ref);
     lua_setfield(L, t, "state");
-    return box;
-  }
-
-  // Calls the pushed hook; returns its status (nil counts as CONTINUE). Leaves `results` values.
-  int run(lua::Vm& vm, int nargs, ContextBox* box, int results = 1) {
-    lua_State* L = vm.state();
-    try {
-      vm.call(nargs, results);
-    } catch (const std::exception& e) {
-      box->ctx = nullptr;
-      lua_settop(L, 0);
-      throw PluginError(e.what());
-    }
-    box->ctx = nullptr;
-    int first = lua_gettop(L) - results + 1;
-    if (lua_isnil(L, first)) return kContinue;
-    if (!lua_isinteger(L, first)) {
-      lua_settop(L, 0);
-      throw PluginError("a hook must return a plexus status constant (or nothing)");
-    }
-    return static_cast<int>(lua_tointeger(L, first));
   }
 
   PluginConfig config_;
+  std::uint64_t calls_ = 0;
+  std::uint64_t running_call_ = 0;  // the hook call in progress; 0 between calls
   std::shared_ptr<lua::Vm> vm_;
   unsigned hooks_ = 0;
 };

@@ -239,9 +239,40 @@ void Vm::call(int nargs, int nresults) {
   }
 }
 
+namespace {
+int run_trampoline(lua_State* L) {
+  auto* body = static_cast<const std::function<void(lua_State*)>*>(lua_touserdata(L, 1));
+  lua_settop(L, 0);
+  std::string failure;
+  try {
+    (*body)(L);
+    return 0;
+  } catch (const std::exception& e) {  // Lua's own errors are not std::exceptions: they pass
+    failure = e.what();
+  }
+  return luaL_error(L, "%s", failure.c_str());
+}
+}  // namespace
+
+void Vm::run(const std::function<void(lua_State*)>& body) {
+  lua_settop(L_, 0);
+  lua_pushcfunction(L_, run_trampoline);
+  lua_pushlightuserdata(L_, const_cast<std::function<void(lua_State*)>*>(&body));
+  call(1, 0);
+  lua_settop(L_, 0);
+}
+
 std::size_t Vm::memory_in_use() const { return alloc_->used; }
 
-void push_json(lua_State* L, const json& v) {
+namespace {
+void push_json_depth(lua_State* L, const json& v, int depth);
+}
+
+void push_json(lua_State* L, const json& v) { push_json_depth(L, v, 0); }
+
+namespace {
+void push_json_depth(lua_State* L, const json& v, int depth) {
+  if (depth > 128) luaL_error(L, "JSON nested deeper than 128 levels");
   luaL_checkstack(L, 4, "JSON too deep");
   switch (v.type()) {
     case json::value_t::null:
@@ -251,8 +282,13 @@ void push_json(lua_State* L, const json& v) {
       lua_pushboolean(L, v.get<bool>());
       break;
     case json::value_t::number_integer:
-    case json::value_t::number_unsigned:
       lua_pushinteger(L, v.get<lua_Integer>());
+      break;
+    case json::value_t::number_unsigned:  // beyond int64 it can only be a float in Lua
+      if (v.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX))
+        lua_pushnumber(L, static_cast<double>(v.get<std::uint64_t>()));
+      else
+        lua_pushinteger(L, v.get<lua_Integer>());
       break;
     case json::value_t::number_float:
       lua_pushnumber(L, v.get<double>());
@@ -266,7 +302,7 @@ void push_json(lua_State* L, const json& v) {
       lua_createtable(L, static_cast<int>(v.size()), 0);
       lua_Integer i = 1;
       for (const auto& item : v) {
-        push_json(L, item);
+        push_json_depth(L, item, depth + 1);
         lua_rawseti(L, -2, i++);
       }
       luaL_setmetatable(L, kArrayMeta);
@@ -275,7 +311,7 @@ void push_json(lua_State* L, const json& v) {
     case json::value_t::object:
       lua_createtable(L, 0, static_cast<int>(v.size()));
       for (const auto& [key, item] : v.items()) {
-        push_json(L, item);
+        push_json_depth(L, item, depth + 1);
         lua_setfield(L, -2, key.c_str());
       }
       break;
@@ -283,6 +319,7 @@ void push_json(lua_State* L, const json& v) {
       lua_pushnil(L);
   }
 }
+}  // namespace
 
 namespace {
 json to_json_depth(lua_State* L, int index, int depth) {

@@ -34,6 +34,12 @@ class Vm {
   // results. Throws std::runtime_error on any Lua error (message includes "instruction budget
   // exceeded" or "not enough memory" when a limit was hit); the state stays usable.
   void call(int nargs, int nresults);
+  // Runs `body` inside one protected call with the instruction budget armed. Everything a hook
+  // does with the state (building its arguments, calling the script with lua_call, reading the
+  // results) must happen in here: a Lua error outside a protected call (a memory cap hit while
+  // building a table, say) makes Lua panic and abort the process. A C++ exception thrown by
+  // `body` and any Lua error both come out as std::runtime_error; the state stays usable.
+  void run(const std::function<void(lua_State*)>& body);
   std::size_t memory_in_use() const;
 
   struct Alloc;

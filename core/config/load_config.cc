@@ -250,6 +250,8 @@ Config load_config(const std::string& file) {
     auto pos = what.find("syntax error");
     throw ConfigError(file + ":" + std::to_string(line) + ":" + std::to_string(col) +
                       ": invalid JSON: " + (pos == std::string::npos ? what : what.substr(pos)));
+  } catch (const json::exception& e) {  // e.g. a number too large for a double
+    throw ConfigError(file + ": invalid JSON: " + e.what());
   }
 
   Config cfg;

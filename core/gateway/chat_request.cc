@@ -199,17 +199,22 @@ ParsedChat validate(json doc) {
 std::variant<ParsedChat, Error> parse_chat_request(std::string_view body) {
   json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) {
-    // Say where, without echoing the body back (it may hold the prompt).
+    // Say where, without echoing the body back (it may hold the prompt). A number too large for
+    // a double is an out_of_range, not a parse_error: any json::exception means "not valid".
+    std::string where;
     try {
-      json again = json::parse(body);  // throws, telling where
+      json again = json::parse(body);
       (void)again;
     } catch (const json::parse_error& e) {
-      return Error::invalid_request(
-          "We could not parse the JSON body of your request: syntax error at byte " +
-              std::to_string(e.byte) + ". (HINT: This likely means you aren't using your HTTP "
-              "library correctly. The OpenAI API expects a JSON payload.)",
-          "", "invalid_json");
+      where = ": syntax error at byte " + std::to_string(e.byte);
+    } catch (const json::exception& e) {
+      where = e.id == 406 ? ": a number is out of range" : "";
     }
+    return Error::invalid_request(
+        "We could not parse the JSON body of your request" + where +
+            ". (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI "
+            "API expects a JSON payload.)",
+        "", "invalid_json");
   }
   try {
     ParsedChat chat = validate(std::move(doc));

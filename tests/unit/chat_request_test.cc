@@ -45,6 +45,8 @@ TEST(ChatRequest, AcceptsTheFullOpenAIShape) {
 
 TEST(ChatRequest, NamesTheOffendingField) {
   EXPECT_EQ(expect_error("{").code, "invalid_json");
+  EXPECT_EQ(expect_error(R"({"model":"m","messages":[],"x":1e99999})").code, "invalid_json")
+      << "found by the fuzzer: an out-of-range number threw past the error path";
   EXPECT_EQ(expect_error("[]").status, 400);
   EXPECT_EQ(expect_error(R"({"messages":[]})").param, "model");
   EXPECT_EQ(expect_error(R"({"model":"m"})").param, "messages");

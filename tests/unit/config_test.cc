@@ -91,6 +91,10 @@ TEST(Config, ErrorsNameTheKeyPath) {
   EXPECT_EQ(error_of("{\n\"upstreams\": [\n  }\n"), ":3:3: invalid JSON: syntax error while parsing value - unexpected '}'; expected '[', '{', or a literal");
 }
 
+TEST(Config, AnOutOfRangeNumberIsAConfigError) {
+  EXPECT_NE(error_of(R"({"threads": 1e99999, "upstreams": []})").find("invalid JSON"), std::string::npos);
+}
+
 TEST(Config, ApiKeyFromTheEnvironment) {
   ::setenv("PLEXUS_TEST_KEY", "from-env", 1);
   Config c = load_config(write_temp(R"({"upstreams":[{"name":"u","provider":"openai","url":"http://h/v1","models":["m"],"api_key_env":"PLEXUS_TEST_KEY"}]})"));

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { startFakeOpenAI } from './support/fake_openai.mjs';
 import { baseConfig, chat, demoKey, parseSse, plexusBin, repoRoot, sseEvents, startPlexus, user, writeConfig } from './support/plexus.mjs';
 
-const pluginDir = process.env.PLEXUS_PLUGIN_DIR || path.join(repoRoot, 'build/plugins');
+const pluginDir = path.resolve(process.env.PLEXUS_PLUGIN_DIR || path.join(repoRoot, 'build/plugins'));
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plexus-plugins-'));
 const script = (name, source) => {
   const file = path.join(dir, name);
@@ -129,12 +129,19 @@ describe('Lua hooks', () => {
 });
 
 describe('native plugins', () => {
-  let fake, plexus;
+  let fake, other, plexus;
   before(async () => {
     fake = await startFakeOpenAI();
+    other = await startFakeOpenAI({ name: 'other' });
     plexus = await startPlexus(baseConfig(
-      [{ name: 'fake', provider: 'openai', url: fake.url, models: ['gpt-x'] }],
+      [
+        { name: 'fake', provider: 'openai', url: fake.url, models: ['gpt-x', 'blocked'] },
+        { name: 'other', provider: 'openai', url: other.url, models: ['picked'] },
+        { name: 'fake-too', provider: 'openai', url: fake.url, models: ['picked'] },
+      ],
       { plugins: [
+        { name: 'hooks', type: 'native', path: path.join(pluginDir, 'libplexus_test_native_hooks.so'),
+          config: { reject_model: 'blocked', pick: 'fake-too', uppercase: true, meter: true } },
         { name: 'tokens', type: 'native', path: path.join(pluginDir, 'libplexus_token_counter.so'), config: { header: 'X-Plexus-Route', value: 'native' } },
         { name: 'thrower', type: 'native', path: path.join(pluginDir, 'libplexus_test_misbehaving.so'), config: { throw_in: 'on_request on_chunk on_route' } },
       ] },
@@ -143,6 +150,33 @@ describe('native plugins', () => {
   after(async () => {
     await plexus?.stop();
     await fake?.close();
+    await other?.close();
+  });
+
+  test('native on_request rewrites the request and rejects with its own status and body', async () => {
+    const ok = await chat(plexus.url, { model: 'gpt-x', messages: user('hi'), temperature: 1.9 });
+    await ok.json();
+    assert.equal(fake.state.requests.at(-1).body.temperature, 0.3);
+    const res = await chat(plexus.url, { model: 'blocked', messages: user('hi') });
+    assert.equal(res.status, 451);
+    assert.deepEqual((await res.json()).error, { message: 'blocked by the native plugin', type: 'invalid_request_error', param: 'model', code: 'native_block' });
+  });
+
+  test('native on_route pick is honoured', async () => {
+    const res = await chat(plexus.url, { model: 'picked', messages: user('hi') });
+    assert.equal(res.headers.get('x-plexus-node'), 'fake-too', 'second in the config, picked');
+    await res.json();
+  });
+
+  test('native on_chunk rewrites a real stream and a whole answer; on_complete adds data', async () => {
+    const events = await sseEvents(await chat(plexus.url, { model: 'gpt-x', messages: user('hi'), stream: true }));
+    assert.equal(content(events), 'HELLO FROM FAKE');
+    assert.deepEqual(JSON.parse(events.at(-2)).native_meter, { tokens: 10, node: 'fake' });
+    const res = await chat(plexus.url, { model: 'gpt-x', messages: user('hi') });
+    assert.equal(res.headers.get('x-native-meter'), '10');
+    const body = await res.json();
+    assert.equal(body.choices[0].message.content, 'HELLO FROM FAKE');
+    assert.deepEqual(body.native_meter, { tokens: 10, node: 'fake' });
   });
 
   test('the template adds an upstream header and counts tokens', async () => {
@@ -158,7 +192,7 @@ describe('native plugins', () => {
   test('a hook that throws (on_error open) is skipped and logged; the request succeeds', async () => {
     const res = await chat(plexus.url, { model: 'gpt-x', messages: user('hi'), stream: true });
     const events = await sseEvents(res);
-    assert.equal(content(events), 'Hello from fake');
+    assert.equal(content(events), 'HELLO FROM FAKE', 'the throwing plugin after it is skipped');
     assert.ok(await waitFor(() => /\[plugin:thrower\] on_chunk failed for request req_\w+: boom in on_chunk/.test(plexus.stderr())));
     assert.match(plexus.stderr(), /\[plugin:thrower\] on_request failed/);
   });
@@ -285,6 +319,7 @@ describe('plugins that cannot load refuse the start, naming plugin, file and rea
   const upstreams = [{ name: 'd', provider: 'demo', models: ['demo'] }];
   const cases = [
     [{ name: 'abi', type: 'native', path: path.join(pluginDir, 'libplexus_test_wrong_abi.so') }, /plugins\[0\] \(abi, .*libplexus_test_wrong_abi\.so\): built for plugin ABI 999, this router speaks ABI 1/],
+    [{ name: 'nosym', type: 'native', path: '/lib/x86_64-linux-gnu/libc.so.6' }, /plugins\[0\] \(nosym, .*libc\.so\.6\): not a plexus plugin/],
     [{ name: 'gone', type: 'native', path: '/nonexistent/libnothing.so' }, /plugins\[0\] \(gone, \/nonexistent\/libnothing\.so\): file not found/],
     [{ name: 'ctor', type: 'native', path: path.join(pluginDir, 'libplexus_test_misbehaving.so'), config: { throw_in: 'constructor' } }, /plugins\[0\] \(ctor, .*\): the plugin's factory failed: refusing to start/],
     [{ name: 'syntax', type: 'lua', path: null }, /plugins\[0\] \(syntax, .*bad\.lua\): .*bad\.lua:3: unexpected symbol near .end./],

@@ -59,7 +59,10 @@ std::optional<Built> build(const std::string& file, const std::string& listen,
     b.config = plexus::load_config(file);
     if (!listen.empty())
       plexus::parse_listen(listen, "--listen", b.config.server.host, b.config.server.port);
-    b.pool = std::make_unique<plexus::UpstreamPool>(b.config, plexus::ProviderRegistry::with_builtins(), host);
+    plexus::ProviderRegistry registry(b.config.providers_dir.empty()
+                                          ? plexus::ProviderRegistry::default_directory()
+                                          : b.config.providers_dir);
+    b.pool = std::make_unique<plexus::UpstreamPool>(b.config, registry, host);
     b.pipeline = plexus::Pipeline::load(b.config.plugins);
     return b;
   } catch (const plexus::ConfigError& e) {

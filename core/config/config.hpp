@@ -87,6 +87,7 @@ struct Config {
   std::vector<KeyConfig> keys;  // empty: no authentication, every caller is in group "public"
   std::vector<UpstreamConfig> upstreams;
   std::vector<PluginConfig> plugins;  // pipeline order
+  std::string providers_dir;  // where adapters are loaded from; empty: "providers" beside the binary
   LogConfig log;
 };
 

@@ -257,7 +257,13 @@ Config load_config(const std::string& file) {
   Config cfg;
   cfg.file = file;
   JsonPath root(doc, file);
-  root.expect_object({"listen", "threads", "tls", "limits", "keys", "upstreams", "plugins", "log"});
+  root.expect_object({"listen", "threads", "tls", "limits", "keys", "upstreams", "plugins",
+                      "providers_dir", "log"});
+  if (root.has("providers_dir")) {
+    cfg.providers_dir = resolve_against(file, root.string("providers_dir"));
+    if (!std::filesystem::is_directory(cfg.providers_dir))
+      root.at("providers_dir").fail("not a directory: " + cfg.providers_dir);
+  }
   load_server(root, cfg);
   load_keys(root, cfg);
   load_upstreams(root, cfg);

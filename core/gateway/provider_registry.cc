@@ -1,17 +1,36 @@
 #include "gateway/provider_registry.hpp"
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
 #include <stdexcept>
 
+#include "plexus/provider_abi.hpp"
+#include "plugins/shared_library.hpp"
+
 namespace plexus {
+namespace fs = std::filesystem;
+namespace {
 
-std::unique_ptr<Provider> make_openai_provider(const UpstreamSpec&, ProviderHost&);
-std::unique_ptr<Provider> make_demo_provider(const UpstreamSpec&, ProviderHost&);
+constexpr std::string_view kPrefix = "libplexus_provider_";
+constexpr std::string_view kSuffix = ".so";
 
-ProviderRegistry ProviderRegistry::with_builtins() {
-  ProviderRegistry r;
-  r.add("openai", &make_openai_provider);
-  r.add("demo", &make_demo_provider);
-  return r;
+// Names go into a file name: letters, digits, '_' and '-' only.
+bool plain_name(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return false;
+  return true;
+}
+
+}  // namespace
+
+std::string ProviderRegistry::default_directory() {
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "providers";
+  return (fs::path(std::string(buf, static_cast<size_t>(n))).parent_path() / "providers").string();
 }
 
 void ProviderRegistry::add(const std::string& name, ProviderFactory factory) {
@@ -19,15 +38,40 @@ void ProviderRegistry::add(const std::string& name, ProviderFactory factory) {
     throw std::logic_error("provider '" + name + "' is registered twice");
 }
 
-ProviderFactory ProviderRegistry::find(const std::string& name) const {
-  auto it = factories_.find(name);
-  return it == factories_.end() ? nullptr : it->second;
+std::shared_ptr<Provider> ProviderRegistry::create(const std::string& name, const UpstreamSpec& spec,
+                                                   ProviderHost& host) const {
+  if (auto it = factories_.find(name); it != factories_.end()) return it->second(spec, host);
+  if (!plain_name(name) || directory_.empty()) return nullptr;
+  std::string file = (fs::path(directory_) / (std::string(kPrefix) + name + std::string(kSuffix))).string();
+  if (!fs::exists(file)) return nullptr;
+  OpenedLibrary lib;
+  try {
+    lib = open_plexus_library(file, "plexus_provider_abi", "plexus_provider_create",
+                              kProviderAbiVersion, "PLEXUS_PROVIDER");
+  } catch (const std::exception& e) {
+    throw std::runtime_error("provider: " + file + ": " + e.what());  // after "upstreams[i]."
+  }
+  using Create = Provider*(const UpstreamSpec*, ProviderHost*, std::string*);
+  std::string error;
+  std::unique_ptr<Provider> made(reinterpret_cast<Create*>(lib.create)(&spec, &host, &error));
+  if (!made) throw std::invalid_argument(error.empty() ? "provider: the adapter refused to start" : error);
+  return keep_library_alive<Provider>(lib.handle, std::move(made));
 }
 
 std::string ProviderRegistry::names() const {
+  std::set<std::string> all;
+  for (const auto& [name, _] : factories_) all.insert(name);
+  std::error_code ec;
+  if (!directory_.empty())
+    for (const auto& entry : fs::directory_iterator(directory_, ec)) {
+      std::string f = entry.path().filename().string();
+      if (f.rfind(kPrefix, 0) == 0 && f.size() > kPrefix.size() + kSuffix.size() &&
+          f.compare(f.size() - kSuffix.size(), kSuffix.size(), kSuffix) == 0)
+        all.insert(f.substr(kPrefix.size(), f.size() - kPrefix.size() - kSuffix.size()));
+    }
   std::string out;
-  for (const auto& [name, _] : factories_) out += (out.empty() ? "" : ", ") + name;
-  return out;
+  for (const auto& n : all) out += (out.empty() ? "" : ", ") + n;
+  return out.empty() ? "(none found in " + directory_ + ")" : out;
 }
 
 }  // namespace plexus

@@ -35,19 +35,20 @@ void UpstreamStats::record_failure(std::chrono::steady_clock::time_point now) {
 UpstreamPool::UpstreamPool(const Config& config, const ProviderRegistry& registry,
                            ProviderHost& host) {
   for (const auto& cfg : config.upstreams) {
-    ProviderFactory factory = registry.find(cfg.provider);
-    if (!factory)
-      throw ConfigError(config.file + ": " + cfg.path + ".provider: unknown provider '" +
-                        cfg.provider + "'; available: " + registry.names());
     UpstreamSpec spec{cfg.name,          cfg.url,          cfg.api_key,     cfg.connect_timeout,
                       cfg.first_byte_timeout, cfg.idle_timeout, cfg.options_json};
     auto up = std::make_unique<Upstream>();
     up->config = cfg;
     try {
-      up->provider = factory(spec, host);
-    } catch (const std::invalid_argument& e) {
+      up->provider = registry.create(cfg.provider, spec, host);
+    } catch (const std::invalid_argument& e) {  // the adapter's options: "options.x: ..."
+      throw ConfigError(config.file + ": " + cfg.path + "." + e.what());
+    } catch (const std::exception& e) {  // the adapter's library
       throw ConfigError(config.file + ": " + cfg.path + "." + e.what());
     }
+    if (!up->provider)
+      throw ConfigError(config.file + ": " + cfg.path + ".provider: unknown provider '" +
+                        cfg.provider + "'; available: " + registry.names());
     upstreams_.push_back(std::move(up));
   }
 }

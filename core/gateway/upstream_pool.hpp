@@ -30,7 +30,7 @@ struct UpstreamStats {
 
 struct Upstream {
   UpstreamConfig config;
-  std::unique_ptr<Provider> provider;
+  std::shared_ptr<Provider> provider;  // keeps the adapter's library mapped
   mutable UpstreamStats stats;  // loop thread only
 };
 

@@ -8,7 +8,7 @@
 #include <stdexcept>
 
 #include "demo/demo_text.hpp"
-#include "plexus/provider.hpp"
+#include "plexus/provider_abi.hpp"
 
 namespace plexus {
 namespace {
@@ -186,6 +186,7 @@ class DemoProvider final : public Provider {
 
 }  // namespace
 
+namespace {
 std::unique_ptr<Provider> make_demo_provider(const UpstreamSpec& spec, ProviderHost& host) {
   DemoSettings s;
   json options = json::parse(spec.options_json);
@@ -211,4 +212,7 @@ std::unique_ptr<Provider> make_demo_provider(const UpstreamSpec& spec, ProviderH
   return std::make_unique<DemoProvider>(s, host.timers);
 }
 
+}  // namespace
 }  // namespace plexus
+
+PLEXUS_PROVIDER(plexus::make_demo_provider)

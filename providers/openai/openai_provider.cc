@@ -7,7 +7,7 @@
 #include <stdexcept>
 
 #include "common/sse_parser.hpp"
-#include "plexus/provider.hpp"
+#include "plexus/provider_abi.hpp"
 
 namespace plexus {
 namespace {
@@ -285,6 +285,7 @@ class OpenAiProvider final : public Provider {
 
 }  // namespace
 
+namespace {
 std::unique_ptr<Provider> make_openai_provider(const UpstreamSpec& spec, ProviderHost& host) {
   if (spec.url.empty())
     throw std::invalid_argument(
@@ -305,4 +306,7 @@ std::unique_ptr<Provider> make_openai_provider(const UpstreamSpec& spec, Provide
   return std::make_unique<OpenAiProvider>(std::move(settings), host);
 }
 
+}  // namespace
 }  // namespace plexus
+
+PLEXUS_PROVIDER(plexus::make_openai_provider)

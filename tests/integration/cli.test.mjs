@@ -62,6 +62,18 @@ test('--check-config names the file and the key path of each mistake', () => {
   assert.match(missing.stderr, /\/nonexistent\/plexus\.json: cannot open the file/);
 });
 
+test('adapters load from providers_dir; a wrong ABI or an unknown name is refused with the path', () => {
+  const dir = path.join(path.dirname(plexusBin), 'test-providers');
+  const wrong = writeConfig({ providers_dir: dir, upstreams: [{ name: 'w', provider: 'wrongabi', models: ['m'] }] });
+  const r = run('--check-config', wrong);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /upstreams\[0\]\.provider: .*libplexus_provider_wrongabi\.so: built for ABI 999, this router speaks ABI 1/);
+  const unknown = writeConfig({ providers_dir: dir, upstreams: [{ name: 'd', provider: 'demo', models: ['m'] }] });
+  assert.match(run('--check-config', unknown).stderr, /upstreams\[0\]\.provider: unknown provider 'demo'; available: wrongabi/);
+  const traversal = writeConfig({ upstreams: [{ name: 'd', provider: '../../etc/x', models: ['m'] }] });
+  assert.match(run('--check-config', traversal).stderr, /unknown provider '\.\.\/\.\.\/etc\/x'/);
+});
+
 test('keys may be given as SHA-256 hashes', async () => {
   const hash = execFileSync('sha256sum', { input: 'sk-hashed-key-1' }).toString().split(' ')[0];
   const plexus = await startPlexus(baseConfig([{ name: 'd', provider: 'demo', models: ['demo'], options: { first_token_ms: 0 } }],

@@ -1,0 +1,35 @@
+#pragma once
+// How a provider adapter exports itself from its shared library (providers/<name>/):
+//
+//   PLEXUS_PROVIDER(make_my_provider)
+//
+// where make_my_provider is a plexus::ProviderFactory. The router loads
+// "libplexus_provider_<name>.so" for "provider": "<name>" from its providers folder, checks
+// plexus_provider_abi() against kProviderAbiVersion first, and refuses a mismatch naming the file.
+// Like native plugins, adapters are built with the router's compiler (std types cross the line).
+#include <string>
+
+#include "plexus/provider.hpp"
+
+namespace plexus {
+
+// Bump on any change to provider.hpp, http_client.hpp or this file that breaks compatibility.
+inline constexpr int kProviderAbiVersion = 1;
+
+}  // namespace plexus
+
+#define PLEXUS_PROVIDER(factory)                                                              \
+  extern "C" __attribute__((visibility("default"))) int plexus_provider_abi() {              \
+    return ::plexus::kProviderAbiVersion;                                                     \
+  }                                                                                           \
+  extern "C" __attribute__((visibility("default"))) ::plexus::Provider* plexus_provider_create( \
+      const ::plexus::UpstreamSpec* spec, ::plexus::ProviderHost* host, std::string* error) {  \
+    try {                                                                                     \
+      return factory(*spec, *host).release();                                                 \
+    } catch (const std::exception& e) {                                                       \
+      *error = e.what();                                                                      \
+    } catch (...) {                                                                           \
+      *error = "unknown exception";                                                           \
+    }                                                                                         \
+    return nullptr;                                                                           \
+  }

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "common/sse_parser.hpp"
+#include "common/upstream_errors.hpp"
 #include "plexus/provider_abi.hpp"
 
 namespace plexus {
@@ -21,22 +22,6 @@ struct Settings {
   UpstreamSpec spec;
   Headers extra_headers;
 };
-
-Error transport_error(TransferError e, std::string_view detail, const std::string& upstream) {
-  std::string where = "upstream '" + upstream + "': ";
-  switch (e) {
-    case TransferError::kConnect:
-      return Error::upstream(502, where + "connection failed (" + std::string(detail) + ")",
-                             "upstream_unreachable");
-    case TransferError::kConnectTimeout:
-    case TransferError::kFirstByteTimeout:
-    case TransferError::kIdleTimeout:
-      return Error::upstream(504, where + "timed out: " + std::string(detail), "upstream_timeout");
-    default:
-      return Error::upstream(502, where + "broken response (" + std::string(detail) + ")",
-                             "upstream_protocol_error");
-  }
-}
 
 Usage usage_from(const json& j) {
   Usage u;
@@ -182,18 +167,9 @@ class Relay final : public HttpResponseHandler {
   // A non-2xx answer: client mistakes (4xx) go back to the client as the upstream said them;
   // server trouble (5xx) and rate limits (429) let the router try another upstream.
   void finish_http_error() {
-    json doc = json::parse(body_, nullptr, false);
-    bool client_fault = status_ >= 400 && status_ < 500 && status_ != 429 && status_ != 408;
-    Error e = doc.is_object() && doc.contains("error")
-                  ? error_from(doc, status_)
-                  : Error::upstream(status_, upstream() + " returned HTTP " + std::to_string(status_),
-                                    "upstream_error");
-    e.status = client_fault || status_ == 429 ? status_ : 502;
-    if (!client_fault) {  // the client did nothing wrong: say which upstream failed, and how
-      e.message = upstream() + " returned HTTP " + std::to_string(status_) + ": " + e.message;
-      e.type = "upstream_error";
-    }
-    finish_error(std::move(e), !client_fault);
+    bool retryable = false;
+    Error e = http_error(status_, body_, settings_.spec.name, retryable);
+    finish_error(std::move(e), retryable);
   }
 
   void finish_error(Error e, bool retryable) {

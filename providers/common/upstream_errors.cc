@@ -1,0 +1,50 @@
+#include "common/upstream_errors.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace plexus {
+
+Error transport_error(TransferError e, std::string_view detail, const std::string& upstream) {
+  std::string where = "upstream '" + upstream + "': ";
+  switch (e) {
+    case TransferError::kConnect:
+      return Error::upstream(502, where + "connection failed (" + std::string(detail) + ")", "upstream_unreachable");
+    case TransferError::kConnectTimeout:
+    case TransferError::kFirstByteTimeout:
+    case TransferError::kIdleTimeout:
+      return Error::upstream(504, where + "timed out: " + std::string(detail), "upstream_timeout");
+    default:
+      return Error::upstream(502, where + "broken response (" + std::string(detail) + ")", "upstream_protocol_error");
+  }
+}
+
+Error http_error(int status, std::string_view body, const std::string& upstream, bool& retryable) {
+  using nlohmann::json;
+  bool client_fault = status >= 400 && status < 500 && status != 429 && status != 408;
+  retryable = !client_fault;
+  Error e = Error::upstream(status, "upstream '" + upstream + "' returned HTTP " + std::to_string(status),
+                            "upstream_error");
+  json doc = json::parse(body, nullptr, false);
+  if (doc.is_object() && doc.contains("error")) {
+    const json& err = doc["error"];
+    if (err.is_object()) {
+      if (err.contains("message") && err["message"].is_string()) e.message = err["message"].get<std::string>();
+      if (err.contains("type") && err["type"].is_string()) e.type = err["type"].get<std::string>();
+      if (err.contains("param") && err["param"].is_string()) e.param = err["param"].get<std::string>();
+      if (err.contains("code") && err["code"].is_string()) e.code = err["code"].get<std::string>();
+    } else if (err.is_string()) {
+      e.message = err.get<std::string>();
+    }
+  }
+  e.status = client_fault || status == 429 ? status : 502;
+  if (!client_fault) {  // the client did nothing wrong: say which upstream failed, and how
+    if (e.message.rfind("upstream '", 0) != 0)
+      e.message = "upstream '" + upstream + "' returned HTTP " + std::to_string(status) + ": " + e.message;
+    e.type = "upstream_error";
+  } else if (e.type == "upstream_error" || e.type == "error") {
+    e.type = "invalid_request_error";
+  }
+  return e;
+}
+
+}  // namespace plexus

@@ -1,0 +1,20 @@
+#pragma once
+// How adapters turn backend failures into OpenAI-shaped errors, the same way for every backend.
+#include <string>
+#include <string_view>
+
+#include "plexus/error.hpp"
+#include "plexus/http_client.hpp"
+
+namespace plexus {
+
+// A transport failure (refused, timed out, broken) of the upstream named `upstream`.
+Error transport_error(TransferError e, std::string_view detail, const std::string& upstream);
+
+// A non-2xx answer. `body` is the backend's error body (OpenAI's {"error":{...}}, Ollama's
+// {"error":"..."}, Anthropic's {"type":"error","error":{...}}, or anything). Client faults (4xx
+// but 408/429) keep their status and the backend's words; the rest become 502 upstream_error.
+// Sets `retryable` when another upstream may succeed (5xx, 408, 429).
+Error http_error(int status, std::string_view body, const std::string& upstream, bool& retryable);
+
+}  // namespace plexus

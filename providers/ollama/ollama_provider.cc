@@ -1,0 +1,364 @@
+// The "ollama" provider: Ollama's native POST /api/chat. The OpenAI request is mapped to Ollama's
+// shape (sampling parameters into "options", max_tokens into num_predict, content parts into
+// text and base64 "images", tool calls both ways), and Ollama's NDJSON stream is translated line by
+// line, as bytes arrive, into OpenAI chunks; a whole answer into one chat.completion. Usage comes
+// from prompt_eval_count / eval_count, finish_reason from done_reason.
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <stdexcept>
+
+#include "common/line_splitter.hpp"
+#include "common/upstream_errors.hpp"
+#include "plexus/provider_abi.hpp"
+
+namespace plexus {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::size_t kMaxErrorBody = 64u << 10;
+constexpr std::size_t kMaxWholeBody = 64u << 20;
+
+struct Invalid {
+  Error error;
+};
+
+[[noreturn]] void unsupported(const std::string& message, const std::string& param) {
+  throw Invalid{Error::invalid_request("The ollama backend cannot take this request: " + message, param,
+                                       "unsupported_by_backend")};
+}
+
+// OpenAI content (a string or parts) to Ollama's text plus base64 images.
+void map_content(const json& content, const std::string& param, json& out) {
+  if (content.is_string()) {
+    out["content"] = content;
+    return;
+  }
+  std::string text;
+  if (content.is_array()) {
+    for (std::size_t i = 0; i < content.size(); ++i) {
+      const json& part = content[i];
+      std::string type = part.value("type", "");
+      if (type == "text") {
+        text += part.value("text", "");
+      } else if (type == "image_url") {
+        std::string url = part.contains("image_url") && part["image_url"].is_object()
+                              ? part["image_url"].value("url", "")
+                              : "";
+        auto comma = url.find(',');
+        if (url.rfind("data:", 0) != 0 || comma == std::string::npos || url.find(";base64", 0) > comma)
+          unsupported("images must be data: URLs with base64 content (Ollama cannot fetch URLs)",
+                      param + "[" + std::to_string(i) + "].image_url.url");
+        out["images"].push_back(url.substr(comma + 1));
+      } else {
+        unsupported("content parts of type '" + type + "' are not supported", param + "[" + std::to_string(i) + "].type");
+      }
+    }
+  }
+  out["content"] = text;
+}
+
+json map_request(const json& in, const std::string& model, bool stream) {
+  json out = {{"model", model}, {"stream", stream}, {"messages", json::array()}};
+  const json& messages = in["messages"];
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    const json& m = messages[i];
+    std::string role = m.value("role", "user");
+    json msg = {{"role", role == "developer" ? "system" : role == "function" ? "tool" : role}};
+    if (m.contains("content") && !m["content"].is_null())
+      map_content(m["content"], "messages[" + std::to_string(i) + "].content", msg);
+    else
+      msg["content"] = "";
+    if (m.contains("tool_calls") && m["tool_calls"].is_array()) {
+      for (const json& call : m["tool_calls"]) {
+        const json& fn = call.value("function", json::object());
+        json args = json::parse(fn.value("arguments", "{}"), nullptr, false);
+        if (args.is_discarded()) args = json::object();
+        msg["tool_calls"].push_back({{"function", {{"name", fn.value("name", "")}, {"arguments", args}}}});
+      }
+    }
+    if (role == "tool" && m.contains("name")) msg["tool_name"] = m["name"];
+    out["messages"].push_back(std::move(msg));
+  }
+  json options = json::object();
+  for (const char* key : {"temperature", "top_p", "top_k", "repeat_penalty", "seed", "min_p",
+                          "presence_penalty", "frequency_penalty"})
+    if (in.contains(key) && !in[key].is_null()) options[key] = in[key];
+  if (in.contains("max_completion_tokens") && !in["max_completion_tokens"].is_null())
+    options["num_predict"] = in["max_completion_tokens"];
+  else if (in.contains("max_tokens") && !in["max_tokens"].is_null())
+    options["num_predict"] = in["max_tokens"];
+  if (in.contains("stop") && !in["stop"].is_null())
+    options["stop"] = in["stop"].is_string() ? json::array({in["stop"]}) : in["stop"];
+  if (!options.empty()) out["options"] = std::move(options);
+  if (in.contains("tools") && !in["tools"].is_null()) out["tools"] = in["tools"];
+  if (in.contains("response_format") && in["response_format"].is_object()) {
+    const json& f = in["response_format"];
+    std::string type = f.value("type", "text");
+    if (type == "json_object") out["format"] = "json";
+    if (type == "json_schema" && f.contains("json_schema") && f["json_schema"].contains("schema"))
+      out["format"] = f["json_schema"]["schema"];
+  }
+  return out;
+}
+
+std::string finish_reason_of(const json& line, bool saw_tool_calls) {
+  if (saw_tool_calls) return "tool_calls";
+  std::string reason = line.value("done_reason", "stop");
+  return reason == "length" ? "length" : "stop";
+}
+
+json openai_tool_calls(const json& ollama_calls, int& next_index) {
+  json out = json::array();
+  for (const json& call : ollama_calls) {
+    const json& fn = call.value("function", json::object());
+    json args = fn.contains("arguments") ? fn["arguments"] : json::object();
+    int index = next_index++;
+    out.push_back({{"index", index},
+                   {"id", "call_" + std::to_string(index)},
+                   {"type", "function"},
+                   {"function", {{"name", fn.value("name", "")}, {"arguments", args.is_string() ? args.get<std::string>() : args.dump()}}}});
+  }
+  return out;
+}
+
+class Relay final : public HttpResponseHandler {
+ public:
+  Relay(const UpstreamSpec& spec, const ChatRequest& request, ResponseSink& sink)
+      : spec_(spec), stream_(request.stream), include_usage_(request.include_usage), model_(request.model),
+        id_("chatcmpl-" + request.request_id), sink_(&sink) {
+    created_ = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  }
+
+  void detach() { sink_ = nullptr; }
+  void set_abort(std::function<void()> abort) { abort_ = std::move(abort); }
+
+  void on_status(int status, const Headers&) override { status_ = status; }
+
+  void on_data(std::string_view bytes) override {
+    if (!sink_) return;
+    if (status_ < 200 || status_ >= 300) {
+      if (body_.size() < kMaxErrorBody) body_.append(bytes.substr(0, kMaxErrorBody - body_.size()));
+      return;
+    }
+    if (!stream_) {
+      if (body_.size() + bytes.size() > kMaxWholeBody)
+        return finish_error(Error::upstream(502, upstream() + " answer is larger than 64 MiB", "upstream_too_large"), false);
+      body_.append(bytes);
+      return;
+    }
+    if (!lines_.feed(bytes, [this](std::string_view line) { on_line(line); }) && sink_)
+      finish_error(Error::upstream(502, upstream() + " sent an oversized NDJSON line", "upstream_protocol_error"), true);
+  }
+
+  void on_end(TransferError error, std::string_view detail) override {
+    if (!sink_) return;
+    if (error != TransferError::kNone) return finish_error(transport_error(error, detail, spec_.name), true);
+    if (status_ < 200 || status_ >= 300) {
+      bool retryable = false;
+      Error e = http_error(status_, body_, spec_.name, retryable);
+      return finish_error(std::move(e), retryable);
+    }
+    if (stream_) {
+      if (!done_)
+        finish_error(Error::upstream(502, upstream() + " ended the stream before its done line", "upstream_truncated"), true);
+      return;
+    }
+    json doc = json::parse(body_, nullptr, false);
+    if (!doc.is_object()) return finish_error(Error::upstream(502, upstream() + " sent a response that is not JSON", "upstream_protocol_error"), true);
+    if (doc.contains("error")) return finish_error(Error::upstream(502, upstream() + ": " + error_text(doc), "upstream_error"), true);
+    const json& message = doc.value("message", json::object());
+    json out_message = {{"role", "assistant"}, {"content", message.value("content", "")}, {"refusal", nullptr}};
+    bool tools = message.contains("tool_calls") && message["tool_calls"].is_array() && !message["tool_calls"].empty();
+    if (tools) {
+      int index = 0;
+      json calls = openai_tool_calls(message["tool_calls"], index);
+      for (auto& c : calls) c.erase("index");
+      out_message["tool_calls"] = calls;
+    }
+    read_usage(doc);
+    finish_reason_ = finish_reason_of(doc, tools);
+    json body = {{"id", id_}, {"object", "chat.completion"}, {"created", created_}, {"model", model_},
+                 {"choices", json::array({{{"index", 0}, {"message", out_message}, {"logprobs", nullptr}, {"finish_reason", finish_reason_}}})},
+                 {"usage", usage_json()}};
+    sink_->on_body(body.dump(-1, ' ', false, json::error_handler_t::replace));
+    finish_ok();
+  }
+
+ private:
+  std::string upstream() const { return "upstream '" + spec_.name + "'"; }
+
+  static std::string error_text(const json& doc) {
+    const json& e = doc["error"];
+    if (e.is_string()) return e.get<std::string>();
+    if (e.is_object() && e.contains("message") && e["message"].is_string()) return e["message"].get<std::string>();
+    return e.dump();
+  }
+
+  json chunk(json delta, json finish_reason) const {
+    return {{"id", id_}, {"object", "chat.completion.chunk"}, {"created", created_}, {"model", model_},
+            {"choices", json::array({{{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr}, {"finish_reason", std::move(finish_reason)}}})}};
+  }
+
+  void emit(const json& c) {
+    sink_->on_chunk(c.dump(-1, ' ', false, json::error_handler_t::replace));
+    emitted_ = true;
+  }
+
+  void on_line(std::string_view line) {
+    if (!sink_ || done_) return;
+    json doc = json::parse(line, nullptr, false);
+    if (!doc.is_object())
+      return finish_error(Error::upstream(502, upstream() + " sent a malformed NDJSON line", "upstream_protocol_error"), true);
+    if (doc.contains("error"))
+      return finish_error(Error::upstream(502, upstream() + ": " + error_text(doc), "upstream_error"), true);
+    if (!emitted_) emit(chunk({{"role", "assistant"}, {"content", ""}}, nullptr));
+    const json& message = doc.contains("message") && doc["message"].is_object() ? doc["message"] : json::object();
+    if (message.contains("content") && message["content"].is_string() && !message["content"].get_ref<const std::string&>().empty())
+      emit(chunk({{"content", message["content"]}}, nullptr));
+    if (message.contains("tool_calls") && message["tool_calls"].is_array() && !message["tool_calls"].empty()) {
+      saw_tool_calls_ = true;
+      emit(chunk({{"tool_calls", openai_tool_calls(message["tool_calls"], next_tool_index_)}}, nullptr));
+    }
+    if (doc.value("done", false)) {
+      done_ = true;
+      read_usage(doc);
+      finish_reason_ = finish_reason_of(doc, saw_tool_calls_);
+      emit(chunk(json::object(), finish_reason_));
+      if (include_usage_) {
+        json last = {{"id", id_}, {"object", "chat.completion.chunk"}, {"created", created_}, {"model", model_},
+                     {"choices", json::array()}, {"usage", usage_json()}};
+        emit(last);
+      }
+      finish_ok();
+    }
+  }
+
+  void read_usage(const json& doc) {
+    if (doc.contains("prompt_eval_count") || doc.contains("eval_count")) {
+      usage_.prompt_tokens = doc.value("prompt_eval_count", 0);
+      usage_.completion_tokens = doc.value("eval_count", 0);
+      usage_.known = true;
+    }
+  }
+
+  json usage_json() const {
+    return {{"prompt_tokens", usage_.prompt_tokens}, {"completion_tokens", usage_.completion_tokens},
+            {"total_tokens", usage_.prompt_tokens + usage_.completion_tokens}};
+  }
+
+  void finish_error(Error e, bool retryable) {
+    if (!sink_) return;
+    Outcome o;
+    o.error = std::move(e);
+    o.retryable = retryable && !emitted_;
+    o.usage = usage_;
+    finish(o);
+  }
+
+  void finish_ok() {
+    Outcome o;
+    o.usage = usage_;
+    o.finish_reason = finish_reason_;
+    finish(o);
+  }
+
+  void finish(const Outcome& o) {
+    ResponseSink* sink = sink_;
+    sink_ = nullptr;
+    if (abort_) abort_();
+    sink->on_finish(o);
+  }
+
+  const UpstreamSpec& spec_;
+  bool stream_, include_usage_;
+  std::string model_, id_;
+  std::int64_t created_ = 0;
+  ResponseSink* sink_;
+  std::function<void()> abort_;
+  int status_ = 0;
+  std::string body_;
+  LineSplitter lines_;
+  bool done_ = false, emitted_ = false, saw_tool_calls_ = false;
+  int next_tool_index_ = 0;
+  Usage usage_;
+  std::string finish_reason_;
+};
+
+class OllamaCall final : public ProviderCall {
+ public:
+  OllamaCall(HttpClient& http, std::shared_ptr<Relay> relay) : http_(http), relay_(std::move(relay)) {}
+  ~OllamaCall() override { cancel(); }
+  void set_transfer(TransferId id) { transfer_ = id; }
+  void cancel() override {
+    if (relay_) relay_->detach();
+    if (transfer_) http_.abort(transfer_);
+    transfer_ = 0;
+  }
+
+ private:
+  HttpClient& http_;
+  std::shared_ptr<Relay> relay_;
+  TransferId transfer_ = 0;
+};
+
+// A request Ollama cannot take, answered without calling it.
+class RefusedCall final : public ProviderCall {
+ public:
+  void cancel() override {}
+};
+
+class OllamaProvider final : public Provider {
+ public:
+  OllamaProvider(UpstreamSpec spec, ProviderHost& host) : spec_(std::move(spec)), host_(host) {}
+
+  std::unique_ptr<ProviderCall> start(const ChatRequest& request, ResponseSink& sink) override {
+    json body;
+    try {
+      body = map_request(json::parse(request.body), request.model, request.stream);
+    } catch (const Invalid& invalid) {
+      Outcome o;
+      o.error = invalid.error;
+      sink.on_finish(o);
+      return std::make_unique<RefusedCall>();
+    }
+    HttpRequest http;
+    http.url = spec_.url + "/api/chat";
+    http.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+    http.connect_timeout = spec_.connect_timeout;
+    http.first_byte_timeout = spec_.first_byte_timeout;
+    http.idle_timeout = spec_.idle_timeout;
+    http.headers = {{"Content-Type", "application/json"}, {"X-Request-Id", request.request_id}};
+    if (!spec_.api_key.empty()) http.headers.emplace_back("Authorization", "Bearer " + spec_.api_key);
+    for (const auto& h : request.extra_headers) http.headers.push_back(h);
+    auto relay = std::make_shared<Relay>(spec_, request, sink);
+    auto call = std::make_unique<OllamaCall>(host_.http, relay);
+    TransferId id = host_.http.start(std::move(http), relay);
+    call->set_transfer(id);
+    HttpClient* client = &host_.http;
+    relay->set_abort([client, id] { client->abort(id); });
+    return call;
+  }
+
+ private:
+  UpstreamSpec spec_;
+  ProviderHost& host_;
+};
+
+std::unique_ptr<Provider> make_ollama_provider(const UpstreamSpec& spec, ProviderHost& host) {
+  if (spec.url.empty())
+    throw std::invalid_argument("url: the ollama provider needs Ollama's address, e.g. http://127.0.0.1:11434");
+  if (spec.url.size() >= 3 && spec.url.compare(spec.url.size() - 3, 3, "/v1") == 0)
+    throw std::invalid_argument("url: give Ollama's root address (http://host:11434), not its /v1 "
+                                "OpenAI endpoint; for that one use provider \"openai\"");
+  json options = json::parse(spec.options_json);
+  if (!options.empty())
+    throw std::invalid_argument("options." + options.begin().key() + ": unknown key; the ollama provider has no options");
+  return std::make_unique<OllamaProvider>(spec, host);
+}
+
+}  // namespace
+}  // namespace plexus
+
+PLEXUS_PROVIDER(plexus::make_ollama_provider)

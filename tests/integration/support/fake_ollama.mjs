@@ -1,0 +1,75 @@
+// A fake Ollama speaking its native API: POST /api/chat answers NDJSON lines (one JSON object per
+// line, "done": false ... then a last line with "done": true, "done_reason", prompt_eval_count
+// and eval_count) when "stream" is true or absent, one JSON object when it is false; errors are
+// {"error": "..."} with an HTTP status. The model picks a behaviour:
+//   any name    "Hello from ollama" in three pieces
+//   "long"      stops with done_reason "length"
+//   "tooluser"  calls get_weather({"city":"Paris"})
+//   "missing"   404, as Ollama says for a model not pulled
+//   "cut"       one line, half a line, then the socket is destroyed
+//   "oom"       one line, then an {"error"} line mid-stream
+import http from 'node:http';
+
+export async function startFakeOllama() {
+  const state = { requests: [], sockets: new Set() };
+  const server = http.createServer((req, res) => {
+    let raw = '';
+    req.on('data', (d) => (raw += d));
+    req.on('end', () => {
+      if (req.method !== 'POST' || req.url !== '/api/chat') {
+        res.writeHead(404, { 'content-type': 'text/plain' });
+        return res.end('404 page not found');
+      }
+      const body = JSON.parse(raw);
+      state.requests.push(body);
+      const model = body.model;
+      const created_at = '2026-11-23T10:00:00.000000000Z';
+      if (model === 'missing') {
+        res.writeHead(404, { 'content-type': 'application/json; charset=utf-8' });
+        return res.end(JSON.stringify({ error: `model "${model}" not found, try pulling it first` }));
+      }
+      const line = (message, extra = {}) => JSON.stringify({ model, created_at, message: { role: 'assistant', content: '', ...message }, done: false, ...extra });
+      const last = (reason) => JSON.stringify({
+        model, created_at, message: { role: 'assistant', content: '' }, done: true, done_reason: reason,
+        total_duration: 1000, load_duration: 10, prompt_eval_count: 11, prompt_eval_duration: 100, eval_count: 3, eval_duration: 500,
+      });
+      const pieces = model === 'tooluser' ? [] : ['Hello', ' from', ' ollama'];
+      const toolCalls = model === 'tooluser' ? [{ function: { name: 'get_weather', arguments: { city: 'Paris' } } }] : undefined;
+      const reason = model === 'long' ? 'length' : 'stop';
+      if (body.stream === false) {
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+        const done = JSON.parse(last(reason));
+        done.message = { role: 'assistant', content: pieces.join(''), ...(toolCalls ? { tool_calls: toolCalls } : {}) };
+        return res.end(JSON.stringify(done));
+      }
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      if (model === 'cut') {
+        res.write(line({ content: 'Hel' }) + '\n');
+        res.write('{"model":"cut","created_at":"' + created_at + '","mess');
+        return setTimeout(() => res.socket.destroy(), 20);
+      }
+      if (model === 'oom') {
+        res.write(line({ content: 'Hel' }) + '\n');
+        res.write(JSON.stringify({ error: 'an error was encountered while running the model: out of memory' }) + '\n');
+        return res.end();
+      }
+      for (const p of pieces) res.write(line({ content: p }) + '\n');
+      if (toolCalls) res.write(line({ tool_calls: toolCalls }) + '\n');
+      res.end(last(reason) + '\n');
+    });
+  });
+  server.on('connection', (s) => {
+    state.sockets.add(s);
+    s.on('close', () => state.sockets.delete(s));
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const port = server.address().port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    state,
+    async close() {
+      for (const s of state.sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}

@@ -4,6 +4,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -49,6 +50,9 @@ struct UpstreamConfig {
   std::chrono::milliseconds first_byte_timeout{60000};
   std::chrono::milliseconds idle_timeout{120000};
   std::string options_json = "{}";  // provider-specific; validated by the provider's factory
+  // Operator overrides of what the adapter reports (see plexus::Capabilities).
+  std::optional<bool> tools, vision, json_mode;
+  std::optional<std::int64_t> context_length;
 };
 
 struct ServerConfig {

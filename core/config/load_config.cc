@@ -94,7 +94,7 @@ void load_upstreams(const JsonPath& root, Config& cfg) {
   for (size_t i = 0; i < ups.size(); ++i) {
     JsonPath u = ups.at(i);
     u.expect_object({"name", "provider", "url", "api_key", "api_key_env", "models", "group",
-                     "groups", "price", "timeouts", "options"});
+                     "groups", "price", "timeouts", "options", "capabilities"});
     UpstreamConfig up;
     up.path = u.path();
     up.name = u.string("name");
@@ -152,6 +152,14 @@ void load_upstreams(const JsonPath& root, Config& cfg) {
       up.connect_timeout = ms(t, "connect_ms", up.connect_timeout);
       up.first_byte_timeout = ms(t, "first_byte_ms", up.first_byte_timeout);
       up.idle_timeout = ms(t, "idle_ms", up.idle_timeout);
+    }
+    if (u.has("capabilities")) {
+      JsonPath c = u.at("capabilities");
+      c.expect_object({"tools", "vision", "json_mode", "context_length"});
+      if (c.has("tools")) up.tools = c.boolean("tools");
+      if (c.has("vision")) up.vision = c.boolean("vision");
+      if (c.has("json_mode")) up.json_mode = c.boolean("json_mode");
+      if (c.has("context_length")) up.context_length = c.integer("context_length", 1, 100000000);
     }
     if (u.has("options")) {
       JsonPath o = u.at("options");

@@ -73,7 +73,7 @@ void check_content(const json& content, const std::string& param, const std::str
   }
 }
 
-void check_messages(const json& body) {
+void check_messages(const json& body, ParsedChat& out) {
   if (!body.contains("messages")) reject("Missing required parameter: 'messages'", "messages");
   const json& messages = body["messages"];
   if (!messages.is_array())
@@ -94,7 +94,16 @@ void check_messages(const json& body) {
     bool has_tool_calls = m.contains("tool_calls") && !m["tool_calls"].is_null();
     if (!m.contains("content") && !(role == "assistant" && has_tool_calls))
       reject("Missing required parameter: '" + p + ".content'", p + ".content");
-    if (m.contains("content")) check_content(m["content"], p + ".content", role);
+    if (m.contains("content")) {
+      check_content(m["content"], p + ".content", role);
+      const json& c = m["content"];
+      if (c.is_string()) out.prompt_chars += c.get_ref<const std::string&>().size();
+      if (c.is_array())
+        for (const auto& part : c) {
+          if (part["type"] == "image_url") out.needs_vision = true;
+          if (part.contains("text") && part["text"].is_string()) out.prompt_chars += part["text"].get_ref<const std::string&>().size();
+        }
+    }
     if (role == "tool" && !(m.contains("tool_call_id") && m["tool_call_id"].is_string()))
       reject("'" + p + ".tool_call_id' is required for role 'tool'", p + ".tool_call_id");
   }
@@ -141,7 +150,7 @@ ParsedChat validate(json doc) {
   if (!doc["model"].is_string() || doc["model"].get_ref<const std::string&>().empty())
     reject("'model' must be a non-empty string", "model");
   out.model = doc["model"].get<std::string>();
-  check_messages(doc);
+  check_messages(doc, out);
 
   if (doc.contains("stream") && !doc["stream"].is_null()) {
     if (!doc["stream"].is_boolean()) reject("'stream' must be a boolean", "stream");
@@ -190,6 +199,11 @@ ParsedChat validate(json doc) {
       if (s.empty()) reject("'stop' sequences must not be empty", "stop");
   }
   check_tools(doc);
+  out.needs_tools = doc.contains("tools") && doc["tools"].is_array() && !doc["tools"].empty();
+  if (doc.contains("response_format") && doc["response_format"].is_object()) {
+    std::string t = doc["response_format"].value("type", "text");
+    out.needs_json = t == "json_object" || t == "json_schema";
+  }
   out.doc = std::make_shared<json>(std::move(doc));
   return out;
 }

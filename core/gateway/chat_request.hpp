@@ -24,6 +24,11 @@ struct ParsedChat {
   std::optional<std::int64_t> max_tokens;
   std::optional<std::int64_t> seed;
   std::vector<std::string> stop;
+  // What the request needs of an upstream (routing skips upstreams without it).
+  bool needs_tools = false;
+  bool needs_vision = false;
+  bool needs_json = false;
+  std::size_t prompt_chars = 0;  // text in the messages, for a rough context-length check
 };
 
 std::variant<ParsedChat, Error> parse_chat_request(std::string_view body);

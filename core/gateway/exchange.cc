@@ -182,6 +182,35 @@ bool Exchange::choose_candidates() {
           "invalid_request_error", "model", "model_not_found"});
     return false;
   }
+  // Capabilities: drop upstreams that cannot serve this request; if none can, say which feature.
+  std::int64_t estimate = static_cast<std::int64_t>(chat_.prompt_chars / 4) + chat_.max_tokens.value_or(0);
+  std::string missing, missing_param;
+  std::vector<Match> able;
+  for (const auto& f : found) {
+    const Capabilities& caps = f.upstream->capabilities;
+    const char* lacking = chat_.needs_tools && !caps.tools           ? "tools"
+                          : chat_.needs_vision && !caps.vision       ? "images (vision)"
+                          : chat_.needs_json && !caps.json_mode      ? "response_format (JSON mode)"
+                          : caps.context_length > 0 && estimate > caps.context_length ? "context length"
+                                                                                     : nullptr;
+    if (!lacking) {
+      able.push_back(f);
+    } else if (missing.empty()) {
+      missing = lacking;
+      missing_param = missing == "tools" ? "tools" : missing == "context length" ? "messages"
+                      : missing == "images (vision)" ? "messages" : "response_format";
+      if (missing == "context length")
+        missing += " (about " + std::to_string(estimate) + " tokens with max_tokens; the largest is " +
+                   std::to_string(caps.context_length) + ")";
+    }
+  }
+  if (able.empty()) {
+    fail(Error::invalid_request("No upstream serving '" + chat_.model + "' supports " + missing +
+                                    " for this request",
+                                missing_param, "unsupported_feature"));
+    return false;
+  }
+  found = std::move(able);
   auto now = Clock::now();
   std::vector<Candidate> views;
   for (const auto& f : found) {
@@ -346,6 +375,8 @@ void Exchange::after_attempt(Outcome outcome) {
   }
   last_error_ = *outcome.error;
   if (outcome.retryable) current_->stats.record_failure(Clock::now());
+  if (outcome.cool_down.count() > 0)  // the backend said when to come back: keep it out till then
+    current_->stats.cooling_until = std::max(current_->stats.cooling_until, Clock::now() + outcome.cool_down);
   if (!committed_ && outcome.retryable && next_candidate_ < order_.size()) {
     spdlog::info("request {}: upstream '{}' failed before answering ({}); trying the next one",
                  request_id_, current_->config.name, last_error_.message);

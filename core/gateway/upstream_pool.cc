@@ -49,6 +49,11 @@ UpstreamPool::UpstreamPool(const Config& config, const ProviderRegistry& registr
     if (!up->provider)
       throw ConfigError(config.file + ": " + cfg.path + ".provider: unknown provider '" +
                         cfg.provider + "'; available: " + registry.names());
+    up->capabilities = up->provider->capabilities();
+    if (cfg.tools) up->capabilities.tools = *cfg.tools;
+    if (cfg.vision) up->capabilities.vision = *cfg.vision;
+    if (cfg.json_mode) up->capabilities.json_mode = *cfg.json_mode;
+    if (cfg.context_length) up->capabilities.context_length = *cfg.context_length;
     upstreams_.push_back(std::move(up));
   }
 }

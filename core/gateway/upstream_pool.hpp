@@ -31,6 +31,7 @@ struct UpstreamStats {
 struct Upstream {
   UpstreamConfig config;
   std::shared_ptr<Provider> provider;  // keeps the adapter's library mapped
+  Capabilities capabilities;           // the adapter's, with the operator's overrides
   mutable UpstreamStats stats;  // loop thread only
 };
 

@@ -45,6 +45,17 @@ struct Outcome {
   bool retryable = false;       // with an error: another upstream may succeed (5xx, refused, timeout)
   Usage usage;
   std::string finish_reason;    // "stop", "length", "tool_calls"... when known
+  std::chrono::seconds cool_down{0};  // the backend asked for a pause (429 Retry-After)
+};
+
+// What an upstream can serve. Routing skips upstreams that lack what a request needs, and a
+// request no upstream can serve gets a 400 naming the feature. Operators may narrow these per
+// upstream ("capabilities" in the config): an adapter knows its protocol, not the model behind it.
+struct Capabilities {
+  bool tools = true;
+  bool vision = true;
+  bool json_mode = true;
+  std::int64_t context_length = 0;  // tokens; 0 = unknown
 };
 
 // Where a provider puts its output. Exactly one of the two shapes per call: a sequence of
@@ -69,6 +80,7 @@ class ProviderCall {
 class Provider {
  public:
   virtual ~Provider() = default;
+  virtual Capabilities capabilities() const { return {}; }
   // The sink outlives the call. The provider may call the sink before start() returns.
   virtual std::unique_ptr<ProviderCall> start(const ChatRequest& request, ResponseSink& sink) = 0;
 };

@@ -165,7 +165,10 @@ class Relay final : public HttpResponseHandler {
   }
   void detach() { sink_ = nullptr; }
   void set_abort(std::function<void()> abort) { abort_ = std::move(abort); }
-  void on_status(int status, const Headers&) override { status_ = status; }
+  void on_status(int status, const Headers& headers) override {
+    status_ = status;
+    if (status == 429) cool_down_ = retry_after(headers);
+  }
 
   void on_data(std::string_view bytes) override {
     if (!sink_) return;
@@ -289,6 +292,7 @@ class Relay final : public HttpResponseHandler {
     o.error = std::move(e);
     o.retryable = retryable && !emitted_;
     o.usage = usage_;
+    o.cool_down = cool_down_;
     finish(o);
   }
   void finish_ok() {
@@ -311,6 +315,7 @@ class Relay final : public HttpResponseHandler {
   ResponseSink* sink_;
   std::function<void()> abort_;
   int status_ = 0;
+  std::chrono::seconds cool_down_{0};
   std::string body_;
   SseParser parser_;
   bool emitted_ = false;
@@ -345,6 +350,9 @@ class RefusedCall final : public ProviderCall {
 class AnthropicProvider final : public Provider {
  public:
   AnthropicProvider(Settings s, ProviderHost& host) : s_(std::move(s)), host_(host) {}
+
+  // The Messages API has tools and vision, but no JSON mode.
+  Capabilities capabilities() const override { return {true, true, false, 0}; }
 
   std::unique_ptr<ProviderCall> start(const ChatRequest& request, ResponseSink& sink) override {
     json body;

@@ -2,6 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cstdlib>
+
 namespace plexus {
 
 Error transport_error(TransferError e, std::string_view detail, const std::string& upstream) {
@@ -45,6 +48,16 @@ Error http_error(int status, std::string_view body, const std::string& upstream,
     e.type = "invalid_request_error";
   }
   return e;
+}
+
+std::chrono::seconds retry_after(const Headers& headers) {
+  for (const auto& [name, value] : headers) {
+    if (name != "retry-after") continue;  // the host lower-cases response header names
+    char* end = nullptr;
+    long n = std::strtol(value.c_str(), &end, 10);
+    if (end != value.c_str() && *end == '\0' && n > 0) return std::chrono::seconds(std::min(n, 3600L));
+  }
+  return std::chrono::seconds(0);
 }
 
 }  // namespace plexus

@@ -1,5 +1,6 @@
 #pragma once
 // How adapters turn backend failures into OpenAI-shaped errors, the same way for every backend.
+#include <chrono>
 #include <string>
 #include <string_view>
 
@@ -16,5 +17,8 @@ Error transport_error(TransferError e, std::string_view detail, const std::strin
 // but 408/429) keep their status and the backend's words; the rest become 502 upstream_error.
 // Sets `retryable` when another upstream may succeed (5xx, 408, 429).
 Error http_error(int status, std::string_view body, const std::string& upstream, bool& retryable);
+
+// Seconds from a Retry-After header (delta-seconds form), 0 when absent or unreadable.
+std::chrono::seconds retry_after(const Headers& headers);
 
 }  // namespace plexus

@@ -175,6 +175,8 @@ class DemoCall final : public ProviderCall {
 class DemoProvider final : public Provider {
  public:
   DemoProvider(DemoSettings s, Timers& timers) : settings_(s), timers_(timers) {}
+  // Canned text: it neither calls tools, sees images nor writes JSON on request.
+  Capabilities capabilities() const override { return {false, false, false, 0}; }
   std::unique_ptr<ProviderCall> start(const ChatRequest& request, ResponseSink& sink) override {
     return std::make_unique<DemoCall>(settings_, timers_, request, sink);
   }

@@ -134,7 +134,10 @@ class Relay final : public HttpResponseHandler {
   void detach() { sink_ = nullptr; }
   void set_abort(std::function<void()> abort) { abort_ = std::move(abort); }
 
-  void on_status(int status, const Headers&) override { status_ = status; }
+  void on_status(int status, const Headers& headers) override {
+    status_ = status;
+    if (status == 429) cool_down_ = retry_after(headers);
+  }
 
   void on_data(std::string_view bytes) override {
     if (!sink_) return;
@@ -254,6 +257,7 @@ class Relay final : public HttpResponseHandler {
     o.error = std::move(e);
     o.retryable = retryable && !emitted_;
     o.usage = usage_;
+    o.cool_down = cool_down_;
     finish(o);
   }
 
@@ -278,6 +282,7 @@ class Relay final : public HttpResponseHandler {
   ResponseSink* sink_;
   std::function<void()> abort_;
   int status_ = 0;
+  std::chrono::seconds cool_down_{0};
   std::string body_;
   LineSplitter lines_;
   bool done_ = false, emitted_ = false, saw_tool_calls_ = false;

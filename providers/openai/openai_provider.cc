@@ -4,6 +4,7 @@
 // usage and finish_reason for metering, and errors.
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <stdexcept>
 
 #include "common/sse_parser.hpp"
@@ -43,8 +44,9 @@ class Relay final : public HttpResponseHandler {
   void detach() { sink_ = nullptr; }
   void set_abort(std::function<void()> abort) { abort_ = std::move(abort); }
 
-  void on_status(int status, const Headers&) override {
+  void on_status(int status, const Headers& headers) override {
     status_ = status;
+    if (status == 429) cool_down_ = retry_after(headers);
   }
 
   void on_data(std::string_view bytes) override {
@@ -178,6 +180,7 @@ class Relay final : public HttpResponseHandler {
     o.error = std::move(e);
     o.retryable = retryable && !emitted_;
     o.usage = usage_;
+    o.cool_down = cool_down_;
     finish(o);
   }
 
@@ -201,6 +204,7 @@ class Relay final : public HttpResponseHandler {
   ResponseSink* sink_;
   std::function<void()> abort_;
   int status_ = 0;
+  std::chrono::seconds cool_down_{0};
   std::string body_;
   SseParser parser_;
   bool saw_done_ = false;

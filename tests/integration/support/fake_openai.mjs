@@ -9,6 +9,7 @@
 //   "fail-500"    HTTP 500 with an OpenAI error body
 //   "bad-request" HTTP 400 with an OpenAI error body (the client's fault: not retried)
 //   "hang"        accepts the request and never answers
+//   "rate-limited" HTTP 429 with Retry-After: 30
 //   "leaky"       answers with an e-mail address and a phone number, split across chunks
 import http from 'node:http';
 
@@ -53,6 +54,10 @@ export async function startFakeOpenAI({ name = 'fake' } = {}) {
       return res.end(JSON.stringify({ error: { message: 'This model\'s maximum context length is 8 tokens', type: 'invalid_request_error', param: 'messages', code: 'context_length_exceeded' } }));
     }
     if (model === 'hang') return; // never answers
+    if (model === 'rate-limited') {
+      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '30' });
+      return res.end(JSON.stringify({ error: { message: 'Rate limit reached', type: 'requests', param: null, code: 'rate_limit_exceeded' } }));
+    }
 
     const words = model === 'leaky'
       ? ['Mail jo', 'hn.doe@exam', 'ple.com or call 555-', '123-4567 today.']

@@ -112,6 +112,7 @@ int run(const std::string& file, const std::string& listen) {
       plexus::ExchangeEnv{loop, cfg.log.access_log ? &log_access : nullptr,
                           cfg.server.max_stream_duration, built->pool.get(), pipeline}});
   loop.start();
+  loop.post([&built, &loop] { built->pool->start_status_polling(loop); });
   plexus::HttpServer server(state);
   try {
     server.start();

@@ -53,6 +53,7 @@ struct UpstreamConfig {
   // Operator overrides of what the adapter reports (see plexus::Capabilities).
   std::optional<bool> tools, vision, json_mode;
   std::optional<std::int64_t> context_length;
+  std::chrono::seconds status_interval{10};  // how often to ask the backend its status; 0 = never
 };
 
 struct ServerConfig {

@@ -94,7 +94,7 @@ void load_upstreams(const JsonPath& root, Config& cfg) {
   for (size_t i = 0; i < ups.size(); ++i) {
     JsonPath u = ups.at(i);
     u.expect_object({"name", "provider", "url", "api_key", "api_key_env", "models", "group",
-                     "groups", "price", "timeouts", "options", "capabilities"});
+                     "groups", "price", "timeouts", "options", "capabilities", "status_interval_s"});
     UpstreamConfig up;
     up.path = u.path();
     up.name = u.string("name");
@@ -153,6 +153,7 @@ void load_upstreams(const JsonPath& root, Config& cfg) {
       up.first_byte_timeout = ms(t, "first_byte_ms", up.first_byte_timeout);
       up.idle_timeout = ms(t, "idle_ms", up.idle_timeout);
     }
+    up.status_interval = std::chrono::seconds(u.integer("status_interval_s", 0, 3600, 10));
     if (u.has("capabilities")) {
       JsonPath c = u.at("capabilities");
       c.expect_object({"tools", "vision", "json_mode", "context_length"});

@@ -187,7 +187,8 @@ bool Exchange::choose_candidates() {
   std::string missing, missing_param;
   std::vector<Match> able;
   for (const auto& f : found) {
-    const Capabilities& caps = f.upstream->capabilities;
+    Capabilities caps = f.upstream->capabilities;
+    if (caps.context_length == 0) caps.context_length = f.upstream->stats.backend.context_length;
     const char* lacking = chat_.needs_tools && !caps.tools           ? "tools"
                           : chat_.needs_vision && !caps.vision       ? "images (vision)"
                           : chat_.needs_json && !caps.json_mode      ? "response_format (JSON mode)"
@@ -219,13 +220,16 @@ bool Exchange::choose_candidates() {
     c.node = f.upstream->config.name;
     c.model = chat_.model;
     c.group = caller_.group;
-    c.healthy = st.healthy(now);
+    c.healthy = st.healthy(now) && st.backend.ready;
+    if (st.backend.loaded_known)
+      c.hot = std::find(st.backend.loaded_models.begin(), st.backend.loaded_models.end(), f.upstream_model) !=
+              st.backend.loaded_models.end();
     c.in_flight = st.in_flight;
     c.latency_p50_ms = st.percentile(0.5);
     c.latency_p95_ms = st.percentile(0.95);
     c.price_input_per_1k = f.upstream->config.price.input_per_1k;
     c.price_output_per_1k = f.upstream->config.price.output_per_1k;
-    c.score = c.healthy ? 0 : -1;
+    c.score = !c.healthy ? -1 : c.hot ? 1 : 0;  // default order: healthy and hot first
     views.push_back(std::move(c));
   }
   std::optional<std::size_t> picked;

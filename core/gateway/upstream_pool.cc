@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include <spdlog/spdlog.h>
+
 namespace plexus {
 namespace {
 bool serves_group(const UpstreamConfig& u, const std::string& group) {
@@ -67,6 +69,24 @@ std::vector<Match> UpstreamPool::candidates(const std::string& model,
       if (route.id == model) out.push_back({up.get(), route.upstream_model});
   }
   return out;
+}
+
+void UpstreamPool::start_status_polling(Timers& timers) {
+  for (auto& up : upstreams_)
+    if (up->config.status_interval.count() > 0) poll(*up, timers);
+}
+
+void UpstreamPool::poll(Upstream& up, Timers& timers) {
+  Upstream* target = &up;
+  bool asked = up.provider->poll_status([this, target, &timers](BackendStatus status) {
+    if (target->stats.backend.ready && !status.ready)
+      spdlog::warn("upstream '{}' is not ready: {}", target->config.name, status.detail);
+    else if (!target->stats.backend.ready && status.ready)
+      spdlog::info("upstream '{}' is ready again", target->config.name);
+    target->stats.backend = std::move(status);
+    timers.after(target->config.status_interval, [this, target, &timers] { poll(*target, timers); });
+  });
+  (void)asked;  // an adapter with nothing to ask is simply not polled again
 }
 
 std::vector<std::string> UpstreamPool::models_for(const std::string& group) const {

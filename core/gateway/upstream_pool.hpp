@@ -26,6 +26,9 @@ struct UpstreamStats {
   // A retryable failure; three in a row cool the upstream down for a while.
   void record_failure(std::chrono::steady_clock::time_point now);
   void record_success() { consecutive_failures = 0; }
+
+  // The backend's own word (Provider::poll_status), refreshed every status_interval.
+  BackendStatus backend;
 };
 
 struct Upstream {
@@ -50,7 +53,12 @@ class UpstreamPool {
   // Distinct model ids the group may use, in config order.
   std::vector<std::string> models_for(const std::string& group) const;
 
+  // Loop thread: asks every upstream whose adapter can tell for its status, now and then every
+  // status_interval (the next poll is armed when the answer arrives, so slow backends never pile up).
+  void start_status_polling(Timers& timers);
+
  private:
+  void poll(Upstream& up, Timers& timers);
   std::vector<std::unique_ptr<Upstream>> upstreams_;
 };
 

@@ -7,6 +7,7 @@
 // through Timers.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,6 +38,7 @@ struct Usage {
   std::int64_t prompt_tokens = 0;
   std::int64_t completion_tokens = 0;
   bool known = false;  // false when the backend reported none
+  double tokens_per_second = 0;  // generation speed, when the backend measures it (llama.cpp)
 };
 
 // How a provider call ended.
@@ -77,10 +79,23 @@ class ProviderCall {
   virtual void cancel() = 0;
 };
 
+// What a backend says about itself when asked (Provider::poll_status).
+struct BackendStatus {
+  bool ready = true;                       // false: unreachable, loading, failing
+  std::string detail;                      // why not ready
+  bool loaded_known = false;               // loaded_models is meaningful
+  std::vector<std::string> loaded_models;  // models in memory now ("hot")
+  std::int64_t context_length = 0;         // tokens; 0 = not reported
+};
+
 class Provider {
  public:
   virtual ~Provider() = default;
   virtual Capabilities capabilities() const { return {}; }
+  // Asks the backend for its status and calls `done` once (on the loop thread). Returns false
+  // when the adapter has nothing to ask; then `done` is never called. The host polls every few
+  // seconds; an answer feeds routing: readiness, hot models, context length.
+  virtual bool poll_status(std::function<void(BackendStatus)> done) { return false; }
   // The sink outlives the call. The provider may call the sink before start() returns.
   virtual std::unique_ptr<ProviderCall> start(const ChatRequest& request, ResponseSink& sink) = 0;
 };

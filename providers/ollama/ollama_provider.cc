@@ -5,9 +5,11 @@
 // from prompt_eval_count / eval_count, finish_reason from done_reason.
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 
+#include "common/http_get.hpp"
 #include "common/line_splitter.hpp"
 #include "common/upstream_errors.hpp"
 #include "plexus/provider_abi.hpp"
@@ -317,6 +319,29 @@ class RefusedCall final : public ProviderCall {
 class OllamaProvider final : public Provider {
  public:
   OllamaProvider(UpstreamSpec spec, ProviderHost& host) : spec_(std::move(spec)), host_(host) {}
+
+  // GET /api/ps lists the models in memory: those are hot.
+  bool poll_status(std::function<void(BackendStatus)> done) override {
+    auto timeout = std::min(spec_.connect_timeout * 2, std::chrono::milliseconds(5000));
+    http_get(host_.http, spec_.url + "/api/ps", {}, timeout, [done = std::move(done)](int status, const std::string& body) {
+      BackendStatus st;
+      json doc = json::parse(body, nullptr, false);
+      if (status != 200 || !doc.is_object()) {
+        st.ready = false;
+        st.detail = status == 0 ? "unreachable" : "GET /api/ps: HTTP " + std::to_string(status);
+        return done(st);
+      }
+      st.loaded_known = true;
+      for (const json& m : doc.value("models", json::array())) {
+        std::string name = m.value("name", m.value("model", ""));
+        st.loaded_models.push_back(name);
+        auto tag = name.rfind(":latest");  // "llama3.2" and "llama3.2:latest" are one model
+        if (tag != std::string::npos && tag + 7 == name.size()) st.loaded_models.push_back(name.substr(0, tag));
+      }
+      done(st);
+    });
+    return true;
+  }
 
   std::unique_ptr<ProviderCall> start(const ChatRequest& request, ResponseSink& sink) override {
     json body;

@@ -36,7 +36,7 @@ test('--check-config names the file and the key path of each mistake', () => {
     [{ upstreams: [{ name: 'a', provider: 'demo', models: ['m'], colour: 'red' }] },
       /: upstreams\[0\]\.colour: unknown key; allowed keys are: name, provider, url/],
     [{ listn: '1.2.3.4:5', upstreams: [] }, /: listn: unknown key; allowed keys are: listen, /],
-    [{ upstreams: [{ name: 'a', provider: 'nosuch', models: ['m'] }] }, /upstreams\[0\]\.provider: unknown provider 'nosuch'; available: anthropic, demo, ollama, openai/],
+    [{ upstreams: [{ name: 'a', provider: 'nosuch', models: ['m'] }] }, /upstreams\[0\]\.provider: unknown provider 'nosuch'; available: anthropic, demo, llamacpp, ollama, openai/],
     [{ upstreams: [{ name: 'a', provider: 'demo', models: ['m'], options: { tokens_per_second: -1 } }] },
       /upstreams\[0\]\.options\.tokens_per_second: expected a number/],
     [{ upstreams: [{ name: 'a', provider: 'openai', models: ['m'] }] }, /upstreams\[0\]\.url: the openai provider needs/],

@@ -1,0 +1,292 @@
+// The OpenAI chat-completions relay shared by the adapters whose backends speak that protocol
+// (openai, llamacpp): the request body is relayed as the core normalized it; streamed chunks are
+// relayed one by one as they arrive, whole answers verbatim. Only what metering needs is read:
+// usage (or llama.cpp's timings), finish_reason, and errors.
+#include "common/openai_relay.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "common/sse_parser.hpp"
+#include "common/upstream_errors.hpp"
+
+namespace plexus {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::size_t kMaxErrorBody = 64u << 10;
+constexpr std::size_t kMaxWholeBody = 64u << 20;
+
+Usage usage_from(const json& j, double tokens_per_second) {
+  Usage u;
+  u.tokens_per_second = tokens_per_second;
+  if (j.is_object()) {
+    u.prompt_tokens = j.value("prompt_tokens", 0);
+    u.completion_tokens = j.value("completion_tokens", 0);
+    u.known = true;
+  }
+  return u;
+}
+
+// Receives the upstream's HTTP response on the loop thread and drives the sink.
+class Relay final : public HttpResponseHandler {
+ public:
+  Relay(const OpenAiUpstream& settings, const ChatRequest& request, ResponseSink& sink)
+      : settings_(settings), stream_(request.stream), include_usage_(request.include_usage),
+        sink_(&sink) {}
+
+  void detach() { sink_ = nullptr; }
+  void set_abort(std::function<void()> abort) { abort_ = std::move(abort); }
+
+  void on_status(int status, const Headers& headers) override {
+    status_ = status;
+    if (status == 429) cool_down_ = retry_after(headers);
+  }
+
+  void on_data(std::string_view bytes) override {
+    if (!sink_) return;
+    if (status_ < 200 || status_ >= 300) {
+      if (body_.size() < kMaxErrorBody) body_.append(bytes.substr(0, kMaxErrorBody - body_.size()));
+      return;
+    }
+    if (!stream_) {
+      if (body_.size() + bytes.size() > kMaxWholeBody) {
+        finish_error(Error::upstream(502, "upstream answer is larger than 64 MiB", "upstream_too_large"),
+                     false);
+        return;
+      }
+      body_.append(bytes);
+      return;
+    }
+    bool ok = parser_.feed(bytes, [this](std::string_view, std::string_view data) { on_event(data); });
+    if (!ok && sink_)
+      finish_error(Error::upstream(502, upstream() + " sent an oversized SSE event",
+                                   "upstream_protocol_error"),
+                   true);
+  }
+
+  void on_end(TransferError error, std::string_view detail) override {
+    if (!sink_) return;
+    if (error != TransferError::kNone) {
+      finish_error(transport_error(error, detail, settings_.spec.name), true);
+      return;
+    }
+    if (status_ < 200 || status_ >= 300) {
+      finish_http_error();
+      return;
+    }
+    if (stream_) {
+      if (!saw_done_) {
+        finish_error(Error::upstream(502, upstream() + " ended the stream before [DONE]",
+                                     "upstream_truncated"),
+                     true);
+        return;
+      }
+      finish_ok();
+      return;
+    }
+    json doc = json::parse(body_, nullptr, false);
+    if (!doc.is_object()) {
+      finish_error(Error::upstream(502, upstream() + " sent a response that is not JSON",
+                                   "upstream_protocol_error"),
+                   true);
+      return;
+    }
+    if (doc.contains("error")) {
+      finish_error(error_from(doc, 502), true);
+      return;
+    }
+    if (doc.contains("usage")) usage_ = usage_from(doc["usage"], 0);
+    read_timings(doc);
+    read_finish_reason(doc);
+    if (!doc.contains("usage") && usage_.known) {  // timings only: give the client usage too
+      doc["usage"] = {{"prompt_tokens", usage_.prompt_tokens}, {"completion_tokens", usage_.completion_tokens},
+                      {"total_tokens", usage_.prompt_tokens + usage_.completion_tokens}};
+      body_ = doc.dump(-1, ' ', false, json::error_handler_t::replace);
+    }
+    sink_->on_body(body_);
+    finish_ok();
+  }
+
+ private:
+  std::string upstream() const { return "upstream '" + settings_.spec.name + "'"; }
+
+  void on_event(std::string_view data) {
+    if (!sink_ || saw_done_) return;
+    if (data == "[DONE]") {
+      saw_done_ = true;
+      // A backend that measures but sends no usage chunk (llama.cpp's timings): the client that
+      // asked still gets one.
+      if (include_usage_ && !sent_usage_ && usage_.known && !last_id_.empty()) {
+        json last = {{"id", last_id_}, {"object", "chat.completion.chunk"}, {"created", last_created_},
+                     {"model", last_model_}, {"choices", json::array()},
+                     {"usage", {{"prompt_tokens", usage_.prompt_tokens}, {"completion_tokens", usage_.completion_tokens},
+                                {"total_tokens", usage_.prompt_tokens + usage_.completion_tokens}}}};
+        sink_->on_chunk(last.dump());
+      }
+      return;
+    }
+    json chunk = json::parse(data, nullptr, false);
+    if (!chunk.is_object()) {
+      finish_error(Error::upstream(502, upstream() + " sent a malformed SSE event",
+                                   "upstream_protocol_error"),
+                   true);
+      return;
+    }
+    if (chunk.contains("error")) {
+      finish_error(error_from(chunk, 502), true);
+      return;
+    }
+    bool usage_only = false;
+    if (chunk.contains("usage") && chunk["usage"].is_object()) {
+      usage_ = usage_from(chunk["usage"], usage_.tokens_per_second);
+      usage_only = !chunk.contains("choices") || chunk["choices"].empty();
+      sent_usage_ = usage_only && include_usage_;
+    }
+    read_timings(chunk);
+    read_finish_reason(chunk);
+    if (last_id_.empty()) {
+      last_id_ = chunk.value("id", "");
+      last_created_ = chunk.value("created", 0);
+      last_model_ = chunk.value("model", "");
+    }
+    if (usage_only && !include_usage_) return;  // the router asked for it, not the client
+    if (data.find_first_of("\r\n") != std::string_view::npos) {
+      sink_->on_chunk(chunk.dump());  // a multi-line event must become one line again
+    } else {
+      sink_->on_chunk(data);
+    }
+    emitted_ = true;
+  }
+
+  // llama.cpp reports "timings": {prompt_n, predicted_n, predicted_per_second}.
+  void read_timings(const json& doc) {
+    if (!settings_.dialect.usage_from_timings) return;
+    auto it = doc.find("timings");
+    if (it == doc.end() || !it->is_object()) return;
+    usage_.tokens_per_second = it->value("predicted_per_second", 0.0);
+    if (!usage_.known || (usage_.prompt_tokens == 0 && usage_.completion_tokens == 0)) {
+      usage_.prompt_tokens = it->value("prompt_n", 0);
+      usage_.completion_tokens = it->value("predicted_n", 0);
+      usage_.known = true;
+    }
+  }
+
+  void read_finish_reason(const json& doc) {
+    auto it = doc.find("choices");
+    if (it == doc.end() || !it->is_array() || it->empty()) return;
+    const json& c = (*it)[0];
+    if (c.is_object() && c.contains("finish_reason") && c["finish_reason"].is_string())
+      finish_reason_ = c["finish_reason"].get<std::string>();
+  }
+
+  Error error_from(const json& doc, int fallback_status) {
+    Error e = Error::upstream(fallback_status, upstream() + " returned an error", "upstream_error");
+    const json& err = doc["error"];
+    if (err.is_object()) {
+      if (err.contains("message") && err["message"].is_string())
+        e.message = err["message"].get<std::string>();
+      if (err.contains("type") && err["type"].is_string()) e.type = err["type"].get<std::string>();
+      if (err.contains("param") && err["param"].is_string()) e.param = err["param"].get<std::string>();
+      if (err.contains("code") && err["code"].is_string()) e.code = err["code"].get<std::string>();
+    } else if (err.is_string()) {
+      e.message = err.get<std::string>();
+    }
+    return e;
+  }
+
+  // A non-2xx answer: client mistakes (4xx) go back to the client as the upstream said them;
+  // server trouble (5xx) and rate limits (429) let the router try another upstream.
+  void finish_http_error() {
+    bool retryable = false;
+    Error e = http_error(status_, body_, settings_.spec.name, retryable);
+    finish_error(std::move(e), retryable);
+  }
+
+  void finish_error(Error e, bool retryable) {
+    if (!sink_) return;
+    Outcome o;
+    o.error = std::move(e);
+    o.retryable = retryable && !emitted_;
+    o.usage = usage_;
+    o.cool_down = cool_down_;
+    finish(o);
+  }
+
+  void finish_ok() {
+    Outcome o;
+    o.usage = usage_;
+    o.finish_reason = finish_reason_;
+    finish(o);
+  }
+
+  void finish(const Outcome& o) {
+    ResponseSink* sink = sink_;
+    sink_ = nullptr;
+    if (abort_) abort_();  // stop reading; a no-op when the transfer already ended
+    sink->on_finish(o);
+  }
+
+  const OpenAiUpstream& settings_;
+  bool stream_;
+  bool include_usage_;
+  ResponseSink* sink_;
+  std::function<void()> abort_;
+  int status_ = 0;
+  std::chrono::seconds cool_down_{0};
+  std::string body_;
+  SseParser parser_;
+  bool saw_done_ = false;
+  bool emitted_ = false;
+  bool sent_usage_ = false;
+  std::string last_id_, last_model_;
+  std::int64_t last_created_ = 0;
+  Usage usage_;
+  std::string finish_reason_;
+};
+
+class OpenAiCall final : public ProviderCall {
+ public:
+  OpenAiCall(HttpClient& http, std::shared_ptr<Relay> relay) : http_(http), relay_(std::move(relay)) {}
+  ~OpenAiCall() override { cancel(); }
+  void set_transfer(TransferId id) { transfer_ = id; }
+  void cancel() override {
+    relay_->detach();
+    if (transfer_) http_.abort(transfer_);
+    transfer_ = 0;
+  }
+
+ private:
+  HttpClient& http_;
+  std::shared_ptr<Relay> relay_;
+  TransferId transfer_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<ProviderCall> start_openai_call(const OpenAiUpstream& settings, ProviderHost& host,
+                                                const ChatRequest& request, ResponseSink& sink) {
+  HttpRequest http;
+  http.url = settings.spec.url + settings.dialect.chat_path;
+  http.body = request.body;
+  http.connect_timeout = settings.spec.connect_timeout;
+  http.first_byte_timeout = settings.spec.first_byte_timeout;
+  http.idle_timeout = settings.spec.idle_timeout;
+  http.headers = {{"Content-Type", "application/json"},
+                  {"Accept", request.stream ? "text/event-stream" : "application/json"},
+                  {"X-Request-Id", request.request_id}};
+  if (!settings.spec.api_key.empty())
+    http.headers.emplace_back("Authorization", "Bearer " + settings.spec.api_key);
+  for (const auto& h : settings.extra_headers) http.headers.push_back(h);
+  for (const auto& h : request.extra_headers) http.headers.push_back(h);
+
+  auto relay = std::make_shared<Relay>(settings, request, sink);
+  auto call = std::make_unique<OpenAiCall>(host.http, relay);
+  TransferId id = host.http.start(std::move(http), relay);
+  call->set_transfer(id);
+  HttpClient* client = &host.http;
+  relay->set_abort([client, id] { client->abort(id); });
+  return call;
+}
+
+}  // namespace plexus

@@ -1,0 +1,26 @@
+#pragma once
+// The OpenAI chat-completions relay, shared by adapters whose backends speak that protocol.
+#include <memory>
+#include <string>
+
+#include "plexus/provider.hpp"
+
+namespace plexus {
+
+struct OpenAiDialect {
+  std::string chat_path = "/chat/completions";  // appended to the upstream's url
+  bool usage_from_timings = false;              // llama.cpp: usage and tokens/s from "timings"
+};
+
+struct OpenAiUpstream {
+  UpstreamSpec spec;
+  Headers extra_headers;  // from the upstream's options
+  OpenAiDialect dialect;
+};
+
+// Starts one chat completion against an OpenAI-compatible backend. `settings` must outlive the
+// call (it lives in the provider).
+std::unique_ptr<ProviderCall> start_openai_call(const OpenAiUpstream& settings, ProviderHost& host,
+                                                const ChatRequest& request, ResponseSink& sink);
+
+}  // namespace plexus

@@ -1,0 +1,51 @@
+// A fake llama.cpp server: GET /health (200 {"status":"ok"}, or 503 {"error":{"code":503,
+// "message":"Loading model","type":"unavailable_error"}} while state.loading), GET /props
+// ({"default_generation_settings":{"n_ctx":...}}), POST /v1/chat/completions in OpenAI's shape
+// with llama.cpp's "timings" ({prompt_n, predicted_n, predicted_per_second}) and, like builds
+// before usage reporting, no "usage".
+import http from 'node:http';
+
+export async function startFakeLlamaCpp({ name = 'llama', nCtx = 64 } = {}) {
+  const state = { requests: [], loading: false, sockets: new Set() };
+  const server = http.createServer((req, res) => {
+    let raw = '';
+    req.on('data', (d) => (raw += d));
+    req.on('end', () => {
+      const json = (status, body) => {
+        res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
+        res.end(JSON.stringify(body));
+      };
+      if (req.method === 'GET' && req.url === '/health')
+        return state.loading ? json(503, { error: { code: 503, message: 'Loading model', type: 'unavailable_error' } }) : json(200, { status: 'ok' });
+      if (req.method === 'GET' && req.url === '/props')
+        return json(200, { default_generation_settings: { n_ctx: nCtx, temperature: 0.8 }, total_slots: 1, model_path: '/models/x.gguf' });
+      if (req.method !== 'POST' || req.url !== '/v1/chat/completions') return json(404, { error: { code: 404, message: 'File Not Found', type: 'not_found_error' } });
+      const body = JSON.parse(raw);
+      state.requests.push(body);
+      const timings = { prompt_n: 9, prompt_ms: 12.5, predicted_n: 4, predicted_ms: 80, predicted_per_second: 50.0 };
+      const words = ['Hi', ' from', ' ', name];
+      const base = { id: 'chatcmpl-llama', created: 1700000000, model: body.model, system_fingerprint: 'b1234' };
+      if (!body.stream)
+        return json(200, { ...base, object: 'chat.completion', choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: words.join('') } }], timings });
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const send = (o) => res.write(`data: ${JSON.stringify(o)}\n\n`);
+      for (const w of words) send({ ...base, object: 'chat.completion.chunk', choices: [{ index: 0, finish_reason: null, delta: { content: w } }] });
+      send({ ...base, object: 'chat.completion.chunk', choices: [{ index: 0, finish_reason: 'stop', delta: {} }], timings });
+      res.end('data: [DONE]\n\n');
+    });
+  });
+  server.on('connection', (s) => {
+    state.sockets.add(s);
+    s.on('close', () => state.sockets.delete(s));
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const port = server.address().port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    state,
+    async close() {
+      for (const s of state.sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}

@@ -144,6 +144,7 @@ done
 stream_run plexus3 50 2  # the plugin-less figures are the plexus row measured above
 for t in plexus plexus3; do R[$t.p.rps]=$(echo "${p_rps[$t]}" | median); R[$t.p.ttfb]=${R[$t.s50.ttfb_p50_ms]}; R[$t.p.total]=${R[$t.s50.total_p50_ms]}; done
 plugin_table=$(build/bench/plugin_bench "$root")
+provider_table=$(build/bench/provider_bench "$root/build/providers")
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 diff_us() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.0f", (a - b) * 1000 }'; }
@@ -177,3 +178,7 @@ echo "| plugins | req/s (32 conns, whole) | 50 streams: TTFB p50 (ms) | 50 strea
 echo "|---|---:|---:|---:|"
 echo "| none | ${R[plexus.p.rps]} | ${R[plexus.p.ttfb]} | ${R[plexus.p.total]} |"
 echo "| sticky_user + hot_then_least_loaded + redact (Lua) | ${R[plexus3.p.rps]} ($(ratio ${R[plexus3.p.rps]} ${R[plexus.p.rps]})×) | ${R[plexus3.p.ttfb]} | ${R[plexus3.p.total]} |"
+echo
+echo "## Provider translation (per chunk, in-process)"
+echo
+echo "$provider_table"

@@ -125,10 +125,26 @@ void UpstreamLoop::start() {
 }
 
 void UpstreamLoop::stop() {
-  if (!impl_->running.exchange(false)) return;
-  std::uint64_t one = 1;
-  (void)!write(impl_->wake_fd, &one, sizeof one);
-  if (impl_->thread.joinable()) impl_->thread.join();
+  if (impl_->running.exchange(false)) {
+    std::uint64_t one = 1;
+    (void)!write(impl_->wake_fd, &one, sizeof one);
+    if (impl_->thread.joinable()) impl_->thread.join();
+  }
+  // Drop all pending work now, while the code it points into is still loaded: handlers, timer
+  // callbacks and posted closures may live in adapter libraries that the caller unloads next.
+  for (auto& [id, t] : impl_->transfers) {
+    curl_multi_remove_handle(impl_->multi, t->easy);
+    curl_easy_cleanup(t->easy);
+    curl_slist_free_all(t->headers);
+  }
+  impl_->transfers.clear();
+  impl_->timers.clear();
+  impl_->timer_due.clear();
+  std::vector<std::function<void()>> inbox;
+  {
+    std::lock_guard lock(impl_->inbox_mu);
+    inbox.swap(impl_->inbox);
+  }
 }
 
 void UpstreamLoop::post(std::function<void()> fn) {

@@ -17,6 +17,8 @@ class UpstreamLoop final : public HttpClient, public Timers {
   ~UpstreamLoop() override;  // stops the thread; pending work is dropped
 
   void start();
+  // Joins the thread and destroys all pending work (transfers, timers, posted closures). Call it
+  // before unloading anything that work may point into (provider libraries).
   void stop();
 
   // Any thread: runs fn on the loop thread, in posting order.

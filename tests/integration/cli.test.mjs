@@ -118,6 +118,24 @@ test('TLS: given a certificate and key, the router serves HTTPS', async () => {
   }
 });
 
+test('SIGTERM with a stream still running at the end of the grace period: a clean exit', async () => {
+  const fake = await startFakeOpenAI();
+  const plexus = await startPlexus(baseConfig([{ name: 'f', provider: 'openai', url: fake.url, models: ['endless'] }],
+    { limits: { shutdown_grace_ms: 200 } }));
+  try {
+    const res = await chat(plexus.url, { model: 'endless', messages: user('hi'), stream: true });
+    await res.body.getReader().read();
+    plexus.proc.kill('SIGTERM');
+    const { code, signal } = await plexus.exited;
+    assert.equal(signal, null, plexus.stderr());
+    assert.equal(code, 0);
+    assert.match(plexus.stderr(), /grace period over; closing 1 requests still in flight/);
+  } finally {
+    await plexus.stop();
+    await fake.close();
+  }
+});
+
 test('SIGTERM: readiness turns 503, new requests get 503, the stream in flight completes, exit 0', async () => {
   const fake = await startFakeOpenAI();
   const plexus = await startPlexus(baseConfig([{ name: 'f', provider: 'openai', url: fake.url, models: ['slow'] }],

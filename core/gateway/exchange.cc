@@ -187,6 +187,11 @@ bool Exchange::choose_candidates() {
   std::string missing, missing_param;
   std::vector<Match> able;
   for (const auto& f : found) {
+    const BackendStatus& backend = f.upstream->stats.backend;
+    if (backend.available_known &&
+        std::find(backend.available_models.begin(), backend.available_models.end(), f.upstream_model) ==
+            backend.available_models.end())
+      continue;  // the backend says it does not have this model (not pulled): not a candidate
     Capabilities caps = f.upstream->capabilities;
     if (caps.context_length == 0) caps.context_length = f.upstream->stats.backend.context_length;
     const char* lacking = chat_.needs_tools && !caps.tools           ? "tools"
@@ -204,6 +209,11 @@ bool Exchange::choose_candidates() {
         missing += " (about " + std::to_string(estimate) + " tokens with max_tokens; the largest is " +
                    std::to_string(caps.context_length) + ")";
     }
+  }
+  if (able.empty() && missing.empty()) {
+    fail({503, "No upstream serving '" + chat_.model + "' has the model available right now",
+          "server_error", "model", "model_unavailable"});
+    return false;
   }
   if (able.empty()) {
     fail(Error::invalid_request("No upstream serving '" + chat_.model + "' supports " + missing +

@@ -44,6 +44,7 @@ struct AccessRecord {
   double ttft_ms = -1;
   double total_ms = 0;
 };
+// (AccessRecord::usage.tokens_per_second carries the backend's generation speed when known.)
 
 struct ExchangeEnv {
   UpstreamLoop& loop;

@@ -85,6 +85,8 @@ struct BackendStatus {
   std::string detail;                      // why not ready
   bool loaded_known = false;               // loaded_models is meaningful
   std::vector<std::string> loaded_models;  // models in memory now ("hot")
+  bool available_known = false;            // available_models is meaningful
+  std::vector<std::string> available_models;  // models the backend can serve at all (pulled)
   std::int64_t context_length = 0;         // tokens; 0 = not reported
 };
 

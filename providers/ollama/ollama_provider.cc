@@ -320,27 +320,42 @@ class OllamaProvider final : public Provider {
  public:
   OllamaProvider(UpstreamSpec spec, ProviderHost& host) : spec_(std::move(spec)), host_(host) {}
 
-  // GET /api/ps lists the models in memory: those are hot.
+  // GET /api/tags lists the models pulled (servable at all); GET /api/ps those in memory (hot).
   bool poll_status(std::function<void(BackendStatus)> done) override {
     auto timeout = std::min(spec_.connect_timeout * 2, std::chrono::milliseconds(5000));
-    http_get(host_.http, spec_.url + "/api/ps", {}, timeout, [done = std::move(done)](int status, const std::string& body) {
-      BackendStatus st;
-      json doc = json::parse(body, nullptr, false);
-      if (status != 200 || !doc.is_object()) {
-        st.ready = false;
-        st.detail = status == 0 ? "unreachable" : "GET /api/ps: HTTP " + std::to_string(status);
-        return done(st);
-      }
-      st.loaded_known = true;
-      for (const json& m : doc.value("models", json::array())) {
-        std::string name = m.value("name", m.value("model", ""));
-        st.loaded_models.push_back(name);
-        auto tag = name.rfind(":latest");  // "llama3.2" and "llama3.2:latest" are one model
-        if (tag != std::string::npos && tag + 7 == name.size()) st.loaded_models.push_back(name.substr(0, tag));
-      }
-      done(st);
-    });
+    HttpClient* http = &host_.http;
+    std::string base = spec_.url;
+    http_get(*http, base + "/api/tags", {}, timeout,
+             [http, base, timeout, done = std::move(done)](int status, const std::string& body) mutable {
+               BackendStatus st;
+               json doc = json::parse(body, nullptr, false);
+               if (status != 200 || !doc.is_object()) {
+                 st.ready = false;
+                 st.detail = status == 0 ? "unreachable" : "GET /api/tags: HTTP " + std::to_string(status);
+                 return done(st);
+               }
+               st.available_known = true;
+               add_names(doc, st.available_models);
+               http_get(*http, base + "/api/ps", {}, timeout, [st, done](int status, const std::string& body) mutable {
+                 json ps = json::parse(body, nullptr, false);
+                 if (status == 200 && ps.is_object()) {
+                   st.loaded_known = true;
+                   add_names(ps, st.loaded_models);
+                 }
+                 done(st);
+               });
+             });
     return true;
+  }
+
+  // Ollama names carry a tag ("llama3.2:latest"); "llama3.2" means the same model.
+  static void add_names(const json& doc, std::vector<std::string>& out) {
+    for (const json& m : doc.value("models", json::array())) {
+      std::string name = m.value("name", m.value("model", ""));
+      out.push_back(name);
+      auto tag = name.rfind(":latest");
+      if (tag != std::string::npos && tag + 7 == name.size()) out.push_back(name.substr(0, tag));
+    }
   }
 
   std::unique_ptr<ProviderCall> start(const ChatRequest& request, ResponseSink& sink) override {

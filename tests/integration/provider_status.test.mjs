@@ -11,13 +11,14 @@ before(async () => {
   loading = await startFakeLlamaCpp({ name: 'first' });
   ready = await startFakeLlamaCpp({ name: 'second' });
   loading.state.loading = true;
-  cold = await startFakeOllama({ loaded: [] });
-  hot = await startFakeOllama({ loaded: ['llama3.2:latest'] });
+  cold = await startFakeOllama({ loaded: [], pulled: ['llama3.2:latest'] });
+  hot = await startFakeOllama({ loaded: ['llama3.2:latest'], pulled: ['llama3.2:latest'] });
   plexus = await startPlexus(baseConfig([
     { name: 'first', provider: 'llamacpp', url: loading.url, models: ['qwen'], status_interval_s: 1 },
     { name: 'second', provider: 'llamacpp', url: `${ready.url}/v1`, models: ['qwen'], status_interval_s: 1 },
     { name: 'cold', provider: 'ollama', url: cold.url, models: ['llama3.2'], status_interval_s: 1 },
-    { name: 'hot', provider: 'ollama', url: hot.url, models: ['llama3.2'], status_interval_s: 1 },
+    { name: 'hot', provider: 'ollama', url: hot.url, models: ['llama3.2', 'mistral'], status_interval_s: 1 },
+    { name: 'also', provider: 'ollama', url: cold.url, models: ['mistral'], status_interval_s: 1 },
   ]));
   await new Promise((r) => setTimeout(r, 300)); // the first status answers
 });
@@ -36,7 +37,7 @@ test('llama.cpp timings become usage (whole and streamed); native sampling extra
   const last = JSON.parse(events.at(-2));
   assert.deepEqual(last.choices, []);
   assert.deepEqual(last.usage, { prompt_tokens: 9, completion_tokens: 4, total_tokens: 13 });
-  assert.match(plexus.stderr(), /node=second .*prompt_tokens=9 completion_tokens=4/);
+  assert.match(plexus.stderr(), /node=second .*prompt_tokens=9 completion_tokens=4 .*tokens_per_second=50\.0/);
 });
 
 test('a llama.cpp server still loading (/health 503) is passed over; once ready it serves again', async () => {
@@ -69,4 +70,12 @@ test("Ollama's /api/ps: the upstream with the model in memory goes first", async
   const res = await chat(plexus.url, { model: 'llama3.2', messages: user('hi') });
   assert.equal(res.headers.get('x-plexus-node'), 'hot', 'second in the config, but hot');
   await res.json();
+});
+
+test("Ollama's /api/tags: an upstream without the model pulled is not tried; none having it is a 503", async () => {
+  const before = cold.state.requests.length + hot.state.requests.length;
+  const res = await chat(plexus.url, { model: 'mistral', messages: user('hi') });
+  assert.equal(res.status, 503);
+  assert.equal((await res.json()).error.code, 'model_unavailable');
+  assert.equal(cold.state.requests.length + hot.state.requests.length, before, 'no backend was asked');
 });

@@ -1,4 +1,5 @@
-// A fake Ollama speaking its native API. GET /api/ps lists the loaded models (state.loaded);
+// A fake Ollama speaking its native API. GET /api/tags lists the pulled models (state.pulled),
+// GET /api/ps the loaded ones (state.loaded);
 // POST /api/chat answers NDJSON lines (one JSON object per
 // line, "done": false ... then a last line with "done": true, "done_reason", prompt_eval_count
 // and eval_count) when "stream" is true or absent, one JSON object when it is false; errors are
@@ -11,12 +12,16 @@
 //   "oom"       one line, then an {"error"} line mid-stream
 import http from 'node:http';
 
-export async function startFakeOllama({ loaded = ['llama3.2:latest'] } = {}) {
-  const state = { requests: [], sockets: new Set(), loaded };
+export async function startFakeOllama({ loaded = ['llama3.2:latest'], pulled = ['llama3.2:latest', 'qwen2.5:7b'] } = {}) {
+  const state = { requests: [], sockets: new Set(), loaded, pulled };
   const server = http.createServer((req, res) => {
     let raw = '';
     req.on('data', (d) => (raw += d));
     req.on('end', () => {
+      if (req.method === 'GET' && req.url === '/api/tags') {
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+        return res.end(JSON.stringify({ models: state.pulled.map((name) => ({ name, model: name, modified_at: '2026-11-01T00:00:00Z', size: 1, digest: 'x' })) }));
+      }
       if (req.method === 'GET' && req.url === '/api/ps') {
         res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
         return res.end(JSON.stringify({ models: state.loaded.map((name) => ({ name, model: name, size: 1, digest: 'x', expires_at: '2026-11-23T11:00:00Z', size_vram: 1 })) }));

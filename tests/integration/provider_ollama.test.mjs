@@ -9,7 +9,7 @@ let ollama, plexus;
 before(async () => {
   ollama = await startFakeOllama();
   plexus = await startPlexus(baseConfig([
-    { name: 'ollama', provider: 'ollama', url: ollama.url,
+    { name: 'ollama', provider: 'ollama', url: ollama.url, status_interval_s: 0, // translation only: no /api/tags filtering
       models: [{ id: 'llama', upstream_model: 'llama3.2' }, 'long', 'tooluser', 'missing', 'cut', 'oom'] },
   ]));
 });

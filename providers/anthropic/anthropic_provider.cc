@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "common/sse_parser.hpp"
+#include "common/relay_base.hpp"
 #include "common/upstream_errors.hpp"
 #include "plexus/provider_abi.hpp"
 
@@ -19,7 +20,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::size_t kMaxErrorBody = 64u << 10;
 constexpr std::size_t kMaxWholeBody = 64u << 20;
 
 struct Settings {
@@ -156,26 +156,16 @@ std::string finish_reason_of(const std::string& stop_reason) {
   return "stop";  // end_turn, stop_sequence, pause_turn, refusal
 }
 
-class Relay final : public HttpResponseHandler {
+class Relay final : public RelayBase {
  public:
   Relay(const Settings& s, const ChatRequest& request, ResponseSink& sink)
-      : s_(s), stream_(request.stream), include_usage_(request.include_usage), model_(request.model),
-        id_("chatcmpl-" + request.request_id), sink_(&sink) {
+      : RelayBase(s.spec.name, sink), stream_(request.stream), include_usage_(request.include_usage),
+        model_(request.model), id_("chatcmpl-" + request.request_id) {
     created_ = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   }
-  void detach() { sink_ = nullptr; }
-  void set_abort(std::function<void()> abort) { abort_ = std::move(abort); }
-  void on_status(int status, const Headers& headers) override {
-    status_ = status;
-    if (status == 429) cool_down_ = retry_after(headers);
-  }
-
   void on_data(std::string_view bytes) override {
     if (!sink_) return;
-    if (status_ < 200 || status_ >= 300) {
-      if (body_.size() < kMaxErrorBody) body_.append(bytes.substr(0, kMaxErrorBody - body_.size()));
-      return;
-    }
+    if (!success()) return keep_error_body(bytes);
     if (!stream_) {
       if (body_.size() + bytes.size() > kMaxWholeBody)
         return finish_error(Error::upstream(502, upstream() + " answer is larger than 64 MiB", "upstream_too_large"), false);
@@ -187,13 +177,7 @@ class Relay final : public HttpResponseHandler {
   }
 
   void on_end(TransferError error, std::string_view detail) override {
-    if (!sink_) return;
-    if (error != TransferError::kNone) return finish_error(transport_error(error, detail, s_.spec.name), true);
-    if (status_ < 200 || status_ >= 300) {
-      bool retryable = false;
-      Error e = http_error(status_, body_, s_.spec.name, retryable);
-      return finish_error(std::move(e), retryable);
-    }
+    if (!sink_ || finish_if_failed(error, detail)) return;
     if (stream_)
       return finish_error(Error::upstream(502, upstream() + " ended the stream before message_stop", "upstream_truncated"), true);
     json doc = json::parse(body_, nullptr, false);
@@ -220,8 +204,6 @@ class Relay final : public HttpResponseHandler {
   }
 
  private:
-  std::string upstream() const { return "upstream '" + s_.spec.name + "'"; }
-
   json chunk(json delta, json finish) const {
     return {{"id", id_}, {"object", "chat.completion.chunk"}, {"created", created_}, {"model", model_},
             {"choices", json::array({{{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr}, {"finish_reason", std::move(finish)}}})}};
@@ -286,65 +268,12 @@ class Relay final : public HttpResponseHandler {
             {"total_tokens", usage_.prompt_tokens + usage_.completion_tokens}};
   }
 
-  void finish_error(Error e, bool retryable) {
-    if (!sink_) return;
-    Outcome o;
-    o.error = std::move(e);
-    o.retryable = retryable && !emitted_;
-    o.usage = usage_;
-    o.cool_down = cool_down_;
-    finish(o);
-  }
-  void finish_ok() {
-    Outcome o;
-    o.usage = usage_;
-    o.finish_reason = finish_reason_;
-    finish(o);
-  }
-  void finish(const Outcome& o) {
-    ResponseSink* sink = sink_;
-    sink_ = nullptr;
-    if (abort_) abort_();
-    sink->on_finish(o);
-  }
-
-  const Settings& s_;
   bool stream_, include_usage_;
   std::string model_, id_;
   std::int64_t created_ = 0;
-  ResponseSink* sink_;
-  std::function<void()> abort_;
-  int status_ = 0;
-  std::chrono::seconds cool_down_{0};
-  std::string body_;
   SseParser parser_;
-  bool emitted_ = false;
   std::map<int, int> tool_index_;  // Anthropic content block index -> OpenAI tool call index
   int next_tool_ = 0;
-  Usage usage_;
-  std::string finish_reason_;
-};
-
-class AnthropicCall final : public ProviderCall {
- public:
-  AnthropicCall(HttpClient& http, std::shared_ptr<Relay> relay) : http_(http), relay_(std::move(relay)) {}
-  ~AnthropicCall() override { cancel(); }
-  void set_transfer(TransferId id) { transfer_ = id; }
-  void cancel() override {
-    if (relay_) relay_->detach();
-    if (transfer_) http_.abort(transfer_);
-    transfer_ = 0;
-  }
-
- private:
-  HttpClient& http_;
-  std::shared_ptr<Relay> relay_;
-  TransferId transfer_ = 0;
-};
-
-class RefusedCall final : public ProviderCall {
- public:
-  void cancel() override {}
 };
 
 class AnthropicProvider final : public Provider {
@@ -359,10 +288,7 @@ class AnthropicProvider final : public Provider {
     try {
       body = map_request(json::parse(request.body), s_, request.model, request.stream);
     } catch (const Invalid& invalid) {
-      Outcome o;
-      o.error = invalid.error;
-      sink.on_finish(o);
-      return std::make_unique<RefusedCall>();
+      return refuse(sink, invalid.error);
     }
     HttpRequest http;
     http.url = s_.spec.url + "/v1/messages";
@@ -374,13 +300,7 @@ class AnthropicProvider final : public Provider {
                     {"x-api-key", s_.spec.api_key}, {"X-Request-Id", request.request_id}};
     if (request.stream) http.headers.emplace_back("Accept", "text/event-stream");
     for (const auto& h : request.extra_headers) http.headers.push_back(h);
-    auto relay = std::make_shared<Relay>(s_, request, sink);
-    auto call = std::make_unique<AnthropicCall>(host_.http, relay);
-    TransferId id = host_.http.start(std::move(http), relay);
-    call->set_transfer(id);
-    HttpClient* client = &host_.http;
-    relay->set_abort([client, id] { client->abort(id); });
-    return call;
+    return start_relay(host_.http, std::move(http), std::make_shared<Relay>(s_, request, sink));
   }
 
  private:

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/relay_base.hpp"
 #include "common/sse_parser.hpp"
 #include "common/upstream_errors.hpp"
 
@@ -14,7 +15,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::size_t kMaxErrorBody = 64u << 10;
 constexpr std::size_t kMaxWholeBody = 64u << 20;
 
 Usage usage_from(const json& j, double tokens_per_second) {
@@ -29,26 +29,15 @@ Usage usage_from(const json& j, double tokens_per_second) {
 }
 
 // Receives the upstream's HTTP response on the loop thread and drives the sink.
-class Relay final : public HttpResponseHandler {
+class Relay final : public RelayBase {
  public:
   Relay(const OpenAiUpstream& settings, const ChatRequest& request, ResponseSink& sink)
-      : settings_(settings), stream_(request.stream), include_usage_(request.include_usage),
-        sink_(&sink) {}
-
-  void detach() { sink_ = nullptr; }
-  void set_abort(std::function<void()> abort) { abort_ = std::move(abort); }
-
-  void on_status(int status, const Headers& headers) override {
-    status_ = status;
-    if (status == 429) cool_down_ = retry_after(headers);
-  }
+      : RelayBase(settings.spec.name, sink), settings_(settings), stream_(request.stream),
+        include_usage_(request.include_usage) {}
 
   void on_data(std::string_view bytes) override {
     if (!sink_) return;
-    if (status_ < 200 || status_ >= 300) {
-      if (body_.size() < kMaxErrorBody) body_.append(bytes.substr(0, kMaxErrorBody - body_.size()));
-      return;
-    }
+    if (!success()) return keep_error_body(bytes);
     if (!stream_) {
       if (body_.size() + bytes.size() > kMaxWholeBody) {
         finish_error(Error::upstream(502, "upstream answer is larger than 64 MiB", "upstream_too_large"),
@@ -66,15 +55,7 @@ class Relay final : public HttpResponseHandler {
   }
 
   void on_end(TransferError error, std::string_view detail) override {
-    if (!sink_) return;
-    if (error != TransferError::kNone) {
-      finish_error(transport_error(error, detail, settings_.spec.name), true);
-      return;
-    }
-    if (status_ < 200 || status_ >= 300) {
-      finish_http_error();
-      return;
-    }
+    if (!sink_ || finish_if_failed(error, detail)) return;
     if (stream_) {
       if (!saw_done_) {
         finish_error(Error::upstream(502, upstream() + " ended the stream before [DONE]",
@@ -109,8 +90,6 @@ class Relay final : public HttpResponseHandler {
   }
 
  private:
-  std::string upstream() const { return "upstream '" + settings_.spec.name + "'"; }
-
   void on_event(std::string_view data) {
     if (!sink_ || saw_done_) return;
     if (data == "[DONE]") {
@@ -195,71 +174,14 @@ class Relay final : public HttpResponseHandler {
     return e;
   }
 
-  // A non-2xx answer: client mistakes (4xx) go back to the client as the upstream said them;
-  // server trouble (5xx) and rate limits (429) let the router try another upstream.
-  void finish_http_error() {
-    bool retryable = false;
-    Error e = http_error(status_, body_, settings_.spec.name, retryable);
-    finish_error(std::move(e), retryable);
-  }
-
-  void finish_error(Error e, bool retryable) {
-    if (!sink_) return;
-    Outcome o;
-    o.error = std::move(e);
-    o.retryable = retryable && !emitted_;
-    o.usage = usage_;
-    o.cool_down = cool_down_;
-    finish(o);
-  }
-
-  void finish_ok() {
-    Outcome o;
-    o.usage = usage_;
-    o.finish_reason = finish_reason_;
-    finish(o);
-  }
-
-  void finish(const Outcome& o) {
-    ResponseSink* sink = sink_;
-    sink_ = nullptr;
-    if (abort_) abort_();  // stop reading; a no-op when the transfer already ended
-    sink->on_finish(o);
-  }
-
   const OpenAiUpstream& settings_;
   bool stream_;
   bool include_usage_;
-  ResponseSink* sink_;
-  std::function<void()> abort_;
-  int status_ = 0;
-  std::chrono::seconds cool_down_{0};
-  std::string body_;
   SseParser parser_;
   bool saw_done_ = false;
-  bool emitted_ = false;
   bool sent_usage_ = false;
   std::string last_id_, last_model_;
   std::int64_t last_created_ = 0;
-  Usage usage_;
-  std::string finish_reason_;
-};
-
-class OpenAiCall final : public ProviderCall {
- public:
-  OpenAiCall(HttpClient& http, std::shared_ptr<Relay> relay) : http_(http), relay_(std::move(relay)) {}
-  ~OpenAiCall() override { cancel(); }
-  void set_transfer(TransferId id) { transfer_ = id; }
-  void cancel() override {
-    relay_->detach();
-    if (transfer_) http_.abort(transfer_);
-    transfer_ = 0;
-  }
-
- private:
-  HttpClient& http_;
-  std::shared_ptr<Relay> relay_;
-  TransferId transfer_ = 0;
 };
 
 }  // namespace
@@ -280,13 +202,7 @@ std::unique_ptr<ProviderCall> start_openai_call(const OpenAiUpstream& settings, 
   for (const auto& h : settings.extra_headers) http.headers.push_back(h);
   for (const auto& h : request.extra_headers) http.headers.push_back(h);
 
-  auto relay = std::make_shared<Relay>(settings, request, sink);
-  auto call = std::make_unique<OpenAiCall>(host.http, relay);
-  TransferId id = host.http.start(std::move(http), relay);
-  call->set_transfer(id);
-  HttpClient* client = &host.http;
-  relay->set_abort([client, id] { client->abort(id); });
-  return call;
+  return start_relay(host.http, std::move(http), std::make_shared<Relay>(settings, request, sink));
 }
 
 }  // namespace plexus

@@ -11,6 +11,7 @@
 
 #include "common/http_get.hpp"
 #include "common/line_splitter.hpp"
+#include "common/relay_base.hpp"
 #include "common/upstream_errors.hpp"
 #include "plexus/provider_abi.hpp"
 
@@ -19,7 +20,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::size_t kMaxErrorBody = 64u << 10;
 constexpr std::size_t kMaxWholeBody = 64u << 20;
 
 struct Invalid {
@@ -125,28 +125,17 @@ json openai_tool_calls(const json& ollama_calls, int& next_index) {
   return out;
 }
 
-class Relay final : public HttpResponseHandler {
+class Relay final : public RelayBase {
  public:
   Relay(const UpstreamSpec& spec, const ChatRequest& request, ResponseSink& sink)
-      : spec_(spec), stream_(request.stream), include_usage_(request.include_usage), model_(request.model),
-        id_("chatcmpl-" + request.request_id), sink_(&sink) {
+      : RelayBase(spec.name, sink), stream_(request.stream), include_usage_(request.include_usage),
+        model_(request.model), id_("chatcmpl-" + request.request_id) {
     created_ = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  }
-
-  void detach() { sink_ = nullptr; }
-  void set_abort(std::function<void()> abort) { abort_ = std::move(abort); }
-
-  void on_status(int status, const Headers& headers) override {
-    status_ = status;
-    if (status == 429) cool_down_ = retry_after(headers);
   }
 
   void on_data(std::string_view bytes) override {
     if (!sink_) return;
-    if (status_ < 200 || status_ >= 300) {
-      if (body_.size() < kMaxErrorBody) body_.append(bytes.substr(0, kMaxErrorBody - body_.size()));
-      return;
-    }
+    if (!success()) return keep_error_body(bytes);
     if (!stream_) {
       if (body_.size() + bytes.size() > kMaxWholeBody)
         return finish_error(Error::upstream(502, upstream() + " answer is larger than 64 MiB", "upstream_too_large"), false);
@@ -158,13 +147,7 @@ class Relay final : public HttpResponseHandler {
   }
 
   void on_end(TransferError error, std::string_view detail) override {
-    if (!sink_) return;
-    if (error != TransferError::kNone) return finish_error(transport_error(error, detail, spec_.name), true);
-    if (status_ < 200 || status_ >= 300) {
-      bool retryable = false;
-      Error e = http_error(status_, body_, spec_.name, retryable);
-      return finish_error(std::move(e), retryable);
-    }
+    if (!sink_ || finish_if_failed(error, detail)) return;
     if (stream_) {
       if (!done_)
         finish_error(Error::upstream(502, upstream() + " ended the stream before its done line", "upstream_truncated"), true);
@@ -192,8 +175,6 @@ class Relay final : public HttpResponseHandler {
   }
 
  private:
-  std::string upstream() const { return "upstream '" + spec_.name + "'"; }
-
   static std::string error_text(const json& doc) {
     const json& e = doc["error"];
     if (e.is_string()) return e.get<std::string>();
@@ -253,67 +234,12 @@ class Relay final : public HttpResponseHandler {
             {"total_tokens", usage_.prompt_tokens + usage_.completion_tokens}};
   }
 
-  void finish_error(Error e, bool retryable) {
-    if (!sink_) return;
-    Outcome o;
-    o.error = std::move(e);
-    o.retryable = retryable && !emitted_;
-    o.usage = usage_;
-    o.cool_down = cool_down_;
-    finish(o);
-  }
-
-  void finish_ok() {
-    Outcome o;
-    o.usage = usage_;
-    o.finish_reason = finish_reason_;
-    finish(o);
-  }
-
-  void finish(const Outcome& o) {
-    ResponseSink* sink = sink_;
-    sink_ = nullptr;
-    if (abort_) abort_();
-    sink->on_finish(o);
-  }
-
-  const UpstreamSpec& spec_;
   bool stream_, include_usage_;
   std::string model_, id_;
   std::int64_t created_ = 0;
-  ResponseSink* sink_;
-  std::function<void()> abort_;
-  int status_ = 0;
-  std::chrono::seconds cool_down_{0};
-  std::string body_;
   LineSplitter lines_;
-  bool done_ = false, emitted_ = false, saw_tool_calls_ = false;
+  bool done_ = false, saw_tool_calls_ = false;
   int next_tool_index_ = 0;
-  Usage usage_;
-  std::string finish_reason_;
-};
-
-class OllamaCall final : public ProviderCall {
- public:
-  OllamaCall(HttpClient& http, std::shared_ptr<Relay> relay) : http_(http), relay_(std::move(relay)) {}
-  ~OllamaCall() override { cancel(); }
-  void set_transfer(TransferId id) { transfer_ = id; }
-  void cancel() override {
-    if (relay_) relay_->detach();
-    if (transfer_) http_.abort(transfer_);
-    transfer_ = 0;
-  }
-
- private:
-  HttpClient& http_;
-  std::shared_ptr<Relay> relay_;
-  TransferId transfer_ = 0;
-};
-
-// A request Ollama cannot take, answered without calling it.
-class RefusedCall final : public ProviderCall {
- public:
-  void cancel() override {}
 };
 
 class OllamaProvider final : public Provider {
@@ -363,10 +289,7 @@ class OllamaProvider final : public Provider {
     try {
       body = map_request(json::parse(request.body), request.model, request.stream);
     } catch (const Invalid& invalid) {
-      Outcome o;
-      o.error = invalid.error;
-      sink.on_finish(o);
-      return std::make_unique<RefusedCall>();
+      return refuse(sink, invalid.error);
     }
     HttpRequest http;
     http.url = spec_.url + "/api/chat";
@@ -377,13 +300,7 @@ class OllamaProvider final : public Provider {
     http.headers = {{"Content-Type", "application/json"}, {"X-Request-Id", request.request_id}};
     if (!spec_.api_key.empty()) http.headers.emplace_back("Authorization", "Bearer " + spec_.api_key);
     for (const auto& h : request.extra_headers) http.headers.push_back(h);
-    auto relay = std::make_shared<Relay>(spec_, request, sink);
-    auto call = std::make_unique<OllamaCall>(host_.http, relay);
-    TransferId id = host_.http.start(std::move(http), relay);
-    call->set_transfer(id);
-    HttpClient* client = &host_.http;
-    relay->set_abort([client, id] { client->abort(id); });
-    return call;
+    return start_relay(host_.http, std::move(http), std::make_shared<Relay>(spec_, request, sink));
   }
 
  private:

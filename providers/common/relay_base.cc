@@ -1,0 +1,99 @@
+#include "common/relay_base.hpp"
+
+#include "common/upstream_errors.hpp"
+
+namespace plexus {
+namespace {
+
+constexpr std::size_t kMaxErrorBody = 64u << 10;
+
+class TransferCall final : public ProviderCall {
+ public:
+  TransferCall(HttpClient& http, std::shared_ptr<RelayBase> relay) : http_(http), relay_(std::move(relay)) {}
+  ~TransferCall() override { cancel(); }
+  void set_transfer(TransferId id) { transfer_ = id; }
+  void cancel() override {
+    relay_->detach();
+    if (transfer_) http_.abort(transfer_);
+    transfer_ = 0;
+  }
+
+ private:
+  HttpClient& http_;
+  std::shared_ptr<RelayBase> relay_;
+  TransferId transfer_ = 0;
+};
+
+class RefusedCall final : public ProviderCall {
+ public:
+  void cancel() override {}
+};
+
+}  // namespace
+
+void RelayBase::on_status(int status, const Headers& headers) {
+  status_ = status;
+  if (status == 429) cool_down_ = retry_after(headers);
+}
+
+void RelayBase::keep_error_body(std::string_view bytes) {
+  if (body_.size() < kMaxErrorBody) body_.append(bytes.substr(0, kMaxErrorBody - body_.size()));
+}
+
+bool RelayBase::finish_if_failed(TransferError error, std::string_view detail) {
+  if (error != TransferError::kNone) {
+    finish_error(transport_error(error, detail, name_), true);
+    return true;
+  }
+  if (!success()) {
+    bool retryable = false;
+    Error e = http_error(status_, body_, name_, retryable);
+    finish_error(std::move(e), retryable);
+    return true;
+  }
+  return false;
+}
+
+void RelayBase::finish_error(Error e, bool retryable) {
+  if (!sink_) return;
+  Outcome o;
+  o.error = std::move(e);
+  o.retryable = retryable && !emitted_;
+  o.usage = usage_;
+  o.cool_down = cool_down_;
+  finish(o);
+}
+
+void RelayBase::finish_ok() {
+  if (!sink_) return;
+  Outcome o;
+  o.usage = usage_;
+  o.finish_reason = finish_reason_;
+  finish(o);
+}
+
+void RelayBase::finish(const Outcome& o) {
+  ResponseSink* sink = sink_;
+  sink_ = nullptr;
+  if (abort_) abort_();  // stop reading; a no-op when the transfer already ended
+  sink->on_finish(o);
+}
+
+std::unique_ptr<ProviderCall> start_relay(HttpClient& http, HttpRequest request,
+                                          std::shared_ptr<RelayBase> relay) {
+  auto call = std::make_unique<TransferCall>(http, relay);
+  TransferId id = http.start(std::move(request), relay);
+  call->set_transfer(id);
+  HttpClient* client = &http;
+  relay->set_abort([client, id] { client->abort(id); });
+  return call;
+}
+
+std::unique_ptr<ProviderCall> refuse(ResponseSink& sink, Error error) {
+  Outcome o;
+  o.error = std::move(error);
+  sink.on_finish(o);
+  return std::make_unique<RefusedCall>();
+}
+
+}  // namespace plexus

@@ -1,0 +1,56 @@
+#pragma once
+// What every HTTP adapter's response handler shares: the sink it drives, the HTTP status, the
+// error body, Retry-After, and finishing exactly once (which also stops the transfer). Adapters
+// derive from RelayBase and only translate; start_relay() wires it to a transfer.
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "plexus/provider.hpp"
+
+namespace plexus {
+
+class RelayBase : public HttpResponseHandler {
+ public:
+  RelayBase(std::string upstream_name, ResponseSink& sink)
+      : name_(std::move(upstream_name)), sink_(&sink) {}
+
+  void detach() { sink_ = nullptr; }
+  void set_abort(std::function<void()> abort) { abort_ = std::move(abort); }
+  void on_status(int status, const Headers& headers) override;
+
+ protected:
+  bool success() const { return status_ >= 200 && status_ < 300; }
+  std::string upstream() const { return "upstream '" + name_ + "'"; }
+  const std::string& name() const { return name_; }
+  void keep_error_body(std::string_view bytes);  // a non-2xx body, bounded
+  // Handles the end of a transfer that failed (transport error or non-2xx). Returns true if it
+  // finished the call; false when the body ended normally with a 2xx.
+  bool finish_if_failed(TransferError error, std::string_view detail);
+  void finish_error(Error e, bool retryable);
+  void finish_ok();
+
+  ResponseSink* sink_;
+  std::string body_;
+  bool emitted_ = false;  // the sink got output: no failover any more
+  Usage usage_;
+  std::string finish_reason_;
+
+ private:
+  void finish(const Outcome& o);
+  std::string name_;
+  std::function<void()> abort_;
+  int status_ = 0;
+  std::chrono::seconds cool_down_{0};
+};
+
+// Starts the transfer and returns the call the core holds: cancelling or destroying it detaches
+// the relay and aborts the transfer.
+std::unique_ptr<ProviderCall> start_relay(HttpClient& http, HttpRequest request,
+                                          std::shared_ptr<RelayBase> relay);
+
+// A request the adapter refuses before any transfer: the error reaches the sink at once.
+std::unique_ptr<ProviderCall> refuse(ResponseSink& sink, Error error);
+
+}  // namespace plexus

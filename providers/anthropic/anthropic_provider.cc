@@ -20,7 +20,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::size_t kMaxWholeBody = 64u << 20;
 
 struct Settings {
   UpstreamSpec spec;
@@ -166,12 +165,7 @@ class Relay final : public RelayBase {
   void on_data(std::string_view bytes) override {
     if (!sink_) return;
     if (!success()) return keep_error_body(bytes);
-    if (!stream_) {
-      if (body_.size() + bytes.size() > kMaxWholeBody)
-        return finish_error(Error::upstream(502, upstream() + " answer is larger than 64 MiB", "upstream_too_large"), false);
-      body_.append(bytes);
-      return;
-    }
+    if (!stream_) return keep_whole_body(bytes);
     if (!parser_.feed(bytes, [this](std::string_view event, std::string_view data) { on_event(event, data); }) && sink_)
       finish_error(Error::upstream(502, upstream() + " sent an oversized SSE event", "upstream_protocol_error"), true);
   }

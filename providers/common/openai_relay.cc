@@ -15,7 +15,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::size_t kMaxWholeBody = 64u << 20;
 
 Usage usage_from(const json& j, double tokens_per_second) {
   Usage u;
@@ -38,15 +37,7 @@ class Relay final : public RelayBase {
   void on_data(std::string_view bytes) override {
     if (!sink_) return;
     if (!success()) return keep_error_body(bytes);
-    if (!stream_) {
-      if (body_.size() + bytes.size() > kMaxWholeBody) {
-        finish_error(Error::upstream(502, "upstream answer is larger than 64 MiB", "upstream_too_large"),
-                     false);
-        return;
-      }
-      body_.append(bytes);
-      return;
-    }
+    if (!stream_) return keep_whole_body(bytes);
     bool ok = parser_.feed(bytes, [this](std::string_view, std::string_view data) { on_event(data); });
     if (!ok && sink_)
       finish_error(Error::upstream(502, upstream() + " sent an oversized SSE event",

@@ -40,6 +40,13 @@ void RelayBase::keep_error_body(std::string_view bytes) {
   if (body_.size() < kMaxErrorBody) body_.append(bytes.substr(0, kMaxErrorBody - body_.size()));
 }
 
+void RelayBase::keep_whole_body(std::string_view bytes) {
+  constexpr std::size_t kMaxWholeBody = 64u << 20;
+  if (body_.size() + bytes.size() > kMaxWholeBody)
+    return finish_error(Error::upstream(502, upstream() + " answer is larger than 64 MiB", "upstream_too_large"), false);
+  body_.append(bytes);
+}
+
 bool RelayBase::finish_if_failed(TransferError error, std::string_view detail) {
   if (error != TransferError::kNone) {
     finish_error(transport_error(error, detail, name_), true);

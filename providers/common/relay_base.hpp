@@ -25,6 +25,7 @@ class RelayBase : public HttpResponseHandler {
   std::string upstream() const { return "upstream '" + name_ + "'"; }
   const std::string& name() const { return name_; }
   void keep_error_body(std::string_view bytes);  // a non-2xx body, bounded
+  void keep_whole_body(std::string_view bytes);  // a whole answer, bounded (64 MiB: else a 502)
   // Handles the end of a transfer that failed (transport error or non-2xx). Returns true if it
   // finished the call; false when the body ended normally with a 2xx.
   bool finish_if_failed(TransferError error, std::string_view detail);

@@ -20,7 +20,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::size_t kMaxWholeBody = 64u << 20;
 
 struct Invalid {
   Error error;
@@ -136,12 +135,7 @@ class Relay final : public RelayBase {
   void on_data(std::string_view bytes) override {
     if (!sink_) return;
     if (!success()) return keep_error_body(bytes);
-    if (!stream_) {
-      if (body_.size() + bytes.size() > kMaxWholeBody)
-        return finish_error(Error::upstream(502, upstream() + " answer is larger than 64 MiB", "upstream_too_large"), false);
-      body_.append(bytes);
-      return;
-    }
+    if (!stream_) return keep_whole_body(bytes);
     if (!lines_.feed(bytes, [this](std::string_view line) { on_line(line); }) && sink_)
       finish_error(Error::upstream(502, upstream() + " sent an oversized NDJSON line", "upstream_protocol_error"), true);
   }

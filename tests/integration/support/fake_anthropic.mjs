@@ -9,6 +9,7 @@
 //   "midstream-error"  some text, then an error event
 //   "limited"          stop_reason max_tokens
 import http from 'node:http';
+import { serve } from './serve.mjs';
 
 export async function startFakeAnthropic({ key = 'sk-ant-test' } = {}) {
   const state = { requests: [], sockets: new Set() };
@@ -60,18 +61,6 @@ export async function startFakeAnthropic({ key = 'sk-ant-test' } = {}) {
       res.end();
     });
   });
-  server.on('connection', (s) => {
-    state.sockets.add(s);
-    s.on('close', () => state.sockets.delete(s));
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const port = server.address().port;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    state,
-    async close() {
-      for (const s of state.sockets) s.destroy();
-      await new Promise((r) => server.close(r));
-    },
-  };
+  const { port, close } = await serve(server, state);
+  return { url: `http://127.0.0.1:${port}`, state, close };
 }

@@ -4,6 +4,7 @@
 // with llama.cpp's "timings" ({prompt_n, predicted_n, predicted_per_second}) and, like builds
 // before usage reporting, no "usage".
 import http from 'node:http';
+import { serve } from './serve.mjs';
 
 export async function startFakeLlamaCpp({ name = 'llama', nCtx = 64 } = {}) {
   const state = { requests: [], loading: false, sockets: new Set() };
@@ -34,18 +35,6 @@ export async function startFakeLlamaCpp({ name = 'llama', nCtx = 64 } = {}) {
       res.end('data: [DONE]\n\n');
     });
   });
-  server.on('connection', (s) => {
-    state.sockets.add(s);
-    s.on('close', () => state.sockets.delete(s));
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const port = server.address().port;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    state,
-    async close() {
-      for (const s of state.sockets) s.destroy();
-      await new Promise((r) => server.close(r));
-    },
-  };
+  const { port, close } = await serve(server, state);
+  return { url: `http://127.0.0.1:${port}`, state, close };
 }

@@ -11,6 +11,7 @@
 //   "cut"       one line, half a line, then the socket is destroyed
 //   "oom"       one line, then an {"error"} line mid-stream
 import http from 'node:http';
+import { serve } from './serve.mjs';
 
 export async function startFakeOllama({ loaded = ['llama3.2:latest'], pulled = ['llama3.2:latest', 'qwen2.5:7b'] } = {}) {
   const state = { requests: [], sockets: new Set(), loaded, pulled };
@@ -68,18 +69,6 @@ export async function startFakeOllama({ loaded = ['llama3.2:latest'], pulled = [
       res.end(last(reason) + '\n');
     });
   });
-  server.on('connection', (s) => {
-    state.sockets.add(s);
-    s.on('close', () => state.sockets.delete(s));
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const port = server.address().port;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    state,
-    async close() {
-      for (const s of state.sockets) s.destroy();
-      await new Promise((r) => server.close(r));
-    },
-  };
+  const { port, close } = await serve(server, state);
+  return { url: `http://127.0.0.1:${port}`, state, close };
 }

@@ -23,6 +23,8 @@ class FakeHttp final : public HttpClient, public Timers {
     return 1;
   }
   void abort(TransferId) override {}
+  void pause(TransferId) override {}
+  void resume(TransferId) override {}
   TimerId after(std::chrono::milliseconds, std::function<void()>) override { return 0; }
   void cancel(TimerId) override {}
 };

@@ -329,6 +329,22 @@ bool Exchange::run_chunk_hooks(std::string& chunk, std::vector<std::string>& ins
   return !end;
 }
 
+// A client that reads slower than the backend writes: pause the provider above 1 MiB queued and
+// resume below 256 KiB, so a stream is never held whole in memory.
+void Exchange::apply_backpressure() {
+  constexpr std::size_t kHigh = 1u << 20;
+  if (paused_ || !call_ || finished_ || channel_->queued_bytes() < kHigh) return;
+  paused_ = true;
+  call_->pause();
+  std::weak_ptr<Exchange> weak = weak_from_this();
+  channel_->notify_when_drained([weak] {
+    auto self = weak.lock();
+    if (!self || !self->paused_) return;
+    self->paused_ = false;
+    if (self->call_ && !self->finished_) self->call_->resume();
+  });
+}
+
 void Exchange::on_chunk(std::string_view chunk_json) {
   if (finished_) return;
   if (!committed_) {
@@ -338,6 +354,7 @@ void Exchange::on_chunk(std::string_view chunk_json) {
   }
   if (!env_.pipeline || !env_.pipeline->any(kHookChunk)) {
     emit(chunk_json);
+    apply_backpressure();
     return;
   }
   std::string chunk(chunk_json);
@@ -345,6 +362,7 @@ void Exchange::on_chunk(std::string_view chunk_json) {
   bool keep = run_chunk_hooks(chunk, inserted, false, false);
   for (const auto& extra : inserted) emit(extra);
   if (keep) emit(chunk);
+  apply_backpressure();
   if (plugin_failure_) {
     if (call_) call_->cancel();
     fail(*plugin_failure_);

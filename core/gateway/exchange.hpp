@@ -30,6 +30,11 @@ class ClientChannel {
   virtual void begin_stream(const Headers& headers) = 0;
   // Bytes already framed as HTTP chunks (see sse_frame.hpp).
   virtual void send_chunks(std::string framed) = 0;
+  // Flow control: bytes handed over but not yet written to the client's socket. When above the
+  // high mark, the exchange pauses its provider and asks to be told (on the loop thread) once they
+  // fall below the low mark.
+  virtual std::size_t queued_bytes() const { return 0; }
+  virtual void notify_when_drained(std::function<void()> on_drained) {}
 };
 
 struct AccessRecord {
@@ -80,6 +85,7 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   void after_attempt(Outcome outcome);
   void deliver_direct(const std::string& completion_json);
   void emit(std::string_view chunk_json);
+  void apply_backpressure();
   bool run_chunk_hooks(std::string& chunk, std::vector<std::string>& inserted, bool whole, bool end);
   void finish_whole();
   void on_deadline();
@@ -110,6 +116,7 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   bool head_sent_ = false;    // the client has the response head
   bool finished_ = false;
   bool counted_in_flight_ = false;
+  bool paused_ = false;  // the provider is paused: the client is not reading
   double ttft_ms_ = -1;
   Usage usage_;
   std::string finish_reason_;

@@ -30,6 +30,7 @@ struct Transfer {
   bool got_status = false;
   Clock::time_point last_activity;
   TimerId watchdog = 0;
+  bool paused = false;  // the client is not reading: the idle watchdog must not fire
   TransferError failure = TransferError::kNone;  // set by the watchdog before removal
 };
 
@@ -384,6 +385,11 @@ void UpstreamLoop::Impl::on_watchdog(TransferId id) {
     remove_transfer(id);
     return;
   }
+  if (t.paused) {  // silence is ours, not the backend's
+    t.last_activity = now;
+    arm_watchdog(t, now + t.request.idle_timeout);
+    return;
+  }
   auto idle_due = t.last_activity + t.request.idle_timeout;
   if (now >= idle_due) {
     end_transfer(t, TransferError::kIdleTimeout,
@@ -443,6 +449,29 @@ void UpstreamLoop::Impl::remove_transfer(TransferId id) {
   curl_easy_cleanup(t.easy);
   curl_slist_free_all(t.headers);
   transfers.erase(it);
+}
+
+void UpstreamLoop::pause(TransferId id) {
+  auto it = impl_->transfers.find(id);
+  if (it == impl_->transfers.end() || it->second->paused) return;
+  it->second->paused = true;
+  curl_easy_pause(it->second->easy, CURLPAUSE_RECV);
+}
+
+// Unpausing may deliver buffered data at once, through the write callback: treat it like a turn
+// of the loop so that removals requested from those callbacks wait until it returns.
+void UpstreamLoop::resume(TransferId id) {
+  auto it = impl_->transfers.find(id);
+  if (it == impl_->transfers.end() || !it->second->paused) return;
+  it->second->paused = false;
+  bool nested = impl_->in_perform;
+  impl_->in_perform = true;
+  curl_easy_pause(it->second->easy, CURLPAUSE_CONT);
+  impl_->in_perform = nested;
+  if (!nested) {
+    for (TransferId done : impl_->finished) impl_->remove_transfer(done);
+    impl_->finished.clear();
+  }
 }
 
 void UpstreamLoop::abort(TransferId id) {

@@ -28,6 +28,8 @@ class UpstreamLoop final : public HttpClient, public Timers {
   // HttpClient (loop thread only)
   TransferId start(HttpRequest request, std::shared_ptr<HttpResponseHandler> handler) override;
   void abort(TransferId id) override;
+  void pause(TransferId id) override;
+  void resume(TransferId id) override;
 
   // Timers (loop thread only)
   TimerId after(std::chrono::milliseconds delay, std::function<void()> fn) override;

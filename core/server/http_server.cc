@@ -77,10 +77,35 @@ void send_whole(Http::ResponseWriter& writer, int status, const Headers& headers
   writer.send(static_cast<Http::Code>(status), body, Http::Mime::MediaType::fromString(content_type));
 }
 
+// Bytes queued towards one client, shared with Pistache's write completions (reactor thread).
+struct Backlog {
+  explicit Backlog(UpstreamLoop& l) : loop(l) {}
+  UpstreamLoop& loop;
+  std::atomic<std::size_t> queued{0};
+  std::atomic<bool> waiting{false};
+  std::function<void()> on_drained;  // set on the loop thread before waiting turns true
+
+  static constexpr std::size_t kLow = 256u << 10;
+  void written(std::size_t n) {
+    if (queued.fetch_sub(n) - n <= kLow && waiting.exchange(false)) loop.post(on_drained);
+  }
+};
+
 class PistacheChannel final : public ClientChannel {
  public:
-  PistacheChannel(Http::ResponseWriter writer, std::weak_ptr<Tcp::Peer> peer)
-      : writer_(std::make_shared<Http::ResponseWriter>(std::move(writer))), peer_(std::move(peer)) {}
+  PistacheChannel(Http::ResponseWriter writer, std::weak_ptr<Tcp::Peer> peer, UpstreamLoop& loop)
+      : writer_(std::make_shared<Http::ResponseWriter>(std::move(writer))), peer_(std::move(peer)),
+        backlog_(std::make_shared<Backlog>(loop)) {}
+
+  std::size_t queued_bytes() const override { return backlog_->queued.load(); }
+
+  void notify_when_drained(std::function<void()> on_drained) override {
+    backlog_->on_drained = std::move(on_drained);
+    backlog_->waiting = true;
+    // The queue may have drained between the caller's check and now.
+    if (backlog_->queued.load() <= Backlog::kLow && backlog_->waiting.exchange(false))
+      backlog_->loop.post(backlog_->on_drained);
+  }
 
   void send_whole(int status, const Headers& headers, std::string body) override {
     if (peer_.expired()) return;
@@ -103,12 +128,18 @@ class PistacheChannel final : public ClientChannel {
     auto peer = peer_.lock();
     if (!peer) return;  // the client is gone; onDisconnection cancels the exchange
     size_t n = framed.size();
-    peer->send(RawBuffer(std::move(framed), n));
+    backlog_->queued += n;
+    auto backlog = backlog_;
+    // Resolved (or rejected, when the client is gone) once the reactor has written these bytes.
+    peer->send(RawBuffer(std::move(framed), n))
+        .then([backlog, n](ssize_t) { backlog->written(n); },
+              [backlog, n](std::exception_ptr) { backlog->written(n); });
   }
 
  private:
   std::shared_ptr<Http::ResponseWriter> writer_;
   std::weak_ptr<Tcp::Peer> peer_;
+  std::shared_ptr<Backlog> backlog_;
 };
 
 Error not_found(const Http::Request& req) {
@@ -307,7 +338,7 @@ class Handler final : public Http::Handler {
     }
 
     handed_off = true;
-    auto channel = std::make_unique<PistacheChannel>(std::move(writer), peer);
+    auto channel = std::make_unique<PistacheChannel>(std::move(writer), peer, state_->loop);
     auto state = state_;
     auto exchange = std::make_shared<Exchange>(state_->env, std::move(chat), caller,
                                                std::move(channel), request_id, received,

@@ -53,6 +53,10 @@ class HttpClient {
   virtual TransferId start(HttpRequest request, std::shared_ptr<HttpResponseHandler> handler) = 0;
   // Stops a transfer; no callback runs for it afterwards. Unknown ids are ignored.
   virtual void abort(TransferId id) = 0;
+  // Flow control: stop reading the response (TCP then slows the backend down) and go on again.
+  // Callable from the transfer's own callbacks. Unknown ids are ignored.
+  virtual void pause(TransferId id) = 0;
+  virtual void resume(TransferId id) = 0;
 };
 
 using TimerId = std::uint64_t;

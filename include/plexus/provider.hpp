@@ -77,6 +77,10 @@ class ProviderCall {
  public:
   virtual ~ProviderCall() = default;
   virtual void cancel() = 0;
+  // Flow control: the client is not reading; produce nothing more until resume(). Providers
+  // that pace themselves (timers) may ignore it.
+  virtual void pause() {}
+  virtual void resume() {}
 };
 
 // What a backend says about itself when asked (Provider::poll_status).

@@ -17,6 +17,12 @@ class TransferCall final : public ProviderCall {
     if (transfer_) http_.abort(transfer_);
     transfer_ = 0;
   }
+  void pause() override {
+    if (transfer_) http_.pause(transfer_);
+  }
+  void resume() override {
+    if (transfer_) http_.resume(transfer_);
+  }
 
  private:
   HttpClient& http_;

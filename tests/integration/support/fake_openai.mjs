@@ -10,6 +10,8 @@
 //   "bad-request" HTTP 400 with an OpenAI error body (the client's fault: not retried)
 //   "hang"        accepts the request and never answers
 //   "rate-limited" HTTP 429 with Retry-After: 30
+//   "firehose"    streams 4 KiB chunks as fast as the socket takes them, until the client goes;
+//                 state.firehoseBytes counts what was handed to the socket
 //   "leaky"       answers with an e-mail address and a phone number, split across chunks
 import http from 'node:http';
 
@@ -100,6 +102,17 @@ export async function startFakeOpenAI({ name = 'fake' } = {}) {
         send(chunk({ content: `${i++} ` }));
       }, model === 'slow' ? 20 : 10);
       return;
+    }
+    if (model === 'firehose') {
+      state.firehoseBytes = 0;
+      const piece = `data: ${chunk({ content: 'x'.repeat(4000) })}\n\n`;
+      const pump = () => {
+        while (!res.destroyed) {
+          state.firehoseBytes += piece.length;
+          if (!res.write(piece)) return res.once('drain', pump);
+        }
+      };
+      return pump();
     }
     if (model === 'die-mid') {
       send(chunk({ content: 'partial' }));

@@ -11,7 +11,7 @@
 #include <stdexcept>
 
 #include "common/sse_parser.hpp"
-#include "common/relay_base.hpp"
+#include "common/chunking_relay.hpp"
 #include "common/upstream_errors.hpp"
 #include "plexus/provider_abi.hpp"
 
@@ -155,13 +155,10 @@ std::string finish_reason_of(const std::string& stop_reason) {
   return "stop";  // end_turn, stop_sequence, pause_turn, refusal
 }
 
-class Relay final : public RelayBase {
+class Relay final : public ChunkingRelay {
  public:
   Relay(const Settings& s, const ChatRequest& request, ResponseSink& sink)
-      : RelayBase(s.spec.name, sink), stream_(request.stream), include_usage_(request.include_usage),
-        model_(request.model), id_("chatcmpl-" + request.request_id) {
-    created_ = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  }
+      : ChunkingRelay(s.spec.name, request, sink) {}
   void on_data(std::string_view bytes) override {
     if (!sink_) return;
     if (!success()) return keep_error_body(bytes);
@@ -190,23 +187,11 @@ class Relay final : public RelayBase {
     finish_reason_ = finish_reason_of(doc.value("stop_reason", "end_turn"));
     json message = {{"role", "assistant"}, {"content", text}, {"refusal", nullptr}};
     if (!calls.empty()) message["tool_calls"] = calls;
-    json body = {{"id", id_}, {"object", "chat.completion"}, {"created", created_}, {"model", model_},
-                 {"choices", json::array({{{"index", 0}, {"message", message}, {"logprobs", nullptr}, {"finish_reason", finish_reason_}}})},
-                 {"usage", usage_json()}};
-    sink_->on_body(body.dump(-1, ' ', false, json::error_handler_t::replace));
+    deliver_whole(std::move(message), finish_reason_);
     finish_ok();
   }
 
  private:
-  json chunk(json delta, json finish) const {
-    return {{"id", id_}, {"object", "chat.completion.chunk"}, {"created", created_}, {"model", model_},
-            {"choices", json::array({{{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr}, {"finish_reason", std::move(finish)}}})}};
-  }
-  void emit(const json& c) {
-    sink_->on_chunk(c.dump(-1, ' ', false, json::error_handler_t::replace));
-    emitted_ = true;
-  }
-
   void on_event(std::string_view event, std::string_view data) {
     if (!sink_) return;
     json doc = json::parse(data, nullptr, false);
@@ -243,10 +228,7 @@ class Relay final : public RelayBase {
       finish_reason_ = finish_reason_of(doc["delta"].value("stop_reason", "end_turn"));
       if (doc.contains("usage")) read_usage(doc["usage"]);
     } else if (type == "message_stop") {
-      emit(chunk(json::object(), finish_reason_.empty() ? "stop" : finish_reason_));
-      if (include_usage_)
-        emit({{"id", id_}, {"object", "chat.completion.chunk"}, {"created", created_}, {"model", model_},
-              {"choices", json::array()}, {"usage", usage_json()}});
+      emit_finish(finish_reason_.empty() ? "stop" : finish_reason_);
       finish_ok();
     }
   }
@@ -257,14 +239,6 @@ class Relay final : public RelayBase {
     if (u.contains("output_tokens")) usage_.completion_tokens = u.value("output_tokens", 0);
     usage_.known = true;
   }
-  json usage_json() const {
-    return {{"prompt_tokens", usage_.prompt_tokens}, {"completion_tokens", usage_.completion_tokens},
-            {"total_tokens", usage_.prompt_tokens + usage_.completion_tokens}};
-  }
-
-  bool stream_, include_usage_;
-  std::string model_, id_;
-  std::int64_t created_ = 0;
   SseParser parser_;
   std::map<int, int> tool_index_;  // Anthropic content block index -> OpenAI tool call index
   int next_tool_ = 0;

@@ -11,7 +11,7 @@
 
 #include "common/http_get.hpp"
 #include "common/line_splitter.hpp"
-#include "common/relay_base.hpp"
+#include "common/chunking_relay.hpp"
 #include "common/upstream_errors.hpp"
 #include "plexus/provider_abi.hpp"
 
@@ -124,13 +124,10 @@ json openai_tool_calls(const json& ollama_calls, int& next_index) {
   return out;
 }
 
-class Relay final : public RelayBase {
+class Relay final : public ChunkingRelay {
  public:
   Relay(const UpstreamSpec& spec, const ChatRequest& request, ResponseSink& sink)
-      : RelayBase(spec.name, sink), stream_(request.stream), include_usage_(request.include_usage),
-        model_(request.model), id_("chatcmpl-" + request.request_id) {
-    created_ = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  }
+      : ChunkingRelay(spec.name, request, sink) {}
 
   void on_data(std::string_view bytes) override {
     if (!sink_) return;
@@ -161,10 +158,7 @@ class Relay final : public RelayBase {
     }
     read_usage(doc);
     finish_reason_ = finish_reason_of(doc, tools);
-    json body = {{"id", id_}, {"object", "chat.completion"}, {"created", created_}, {"model", model_},
-                 {"choices", json::array({{{"index", 0}, {"message", out_message}, {"logprobs", nullptr}, {"finish_reason", finish_reason_}}})},
-                 {"usage", usage_json()}};
-    sink_->on_body(body.dump(-1, ' ', false, json::error_handler_t::replace));
+    deliver_whole(std::move(out_message), finish_reason_);
     finish_ok();
   }
 
@@ -174,16 +168,6 @@ class Relay final : public RelayBase {
     if (e.is_string()) return e.get<std::string>();
     if (e.is_object() && e.contains("message") && e["message"].is_string()) return e["message"].get<std::string>();
     return e.dump();
-  }
-
-  json chunk(json delta, json finish_reason) const {
-    return {{"id", id_}, {"object", "chat.completion.chunk"}, {"created", created_}, {"model", model_},
-            {"choices", json::array({{{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr}, {"finish_reason", std::move(finish_reason)}}})}};
-  }
-
-  void emit(const json& c) {
-    sink_->on_chunk(c.dump(-1, ' ', false, json::error_handler_t::replace));
-    emitted_ = true;
   }
 
   void on_line(std::string_view line) {
@@ -205,12 +189,7 @@ class Relay final : public RelayBase {
       done_ = true;
       read_usage(doc);
       finish_reason_ = finish_reason_of(doc, saw_tool_calls_);
-      emit(chunk(json::object(), finish_reason_));
-      if (include_usage_) {
-        json last = {{"id", id_}, {"object", "chat.completion.chunk"}, {"created", created_}, {"model", model_},
-                     {"choices", json::array()}, {"usage", usage_json()}};
-        emit(last);
-      }
+      emit_finish(finish_reason_);
       finish_ok();
     }
   }
@@ -223,14 +202,6 @@ class Relay final : public RelayBase {
     }
   }
 
-  json usage_json() const {
-    return {{"prompt_tokens", usage_.prompt_tokens}, {"completion_tokens", usage_.completion_tokens},
-            {"total_tokens", usage_.prompt_tokens + usage_.completion_tokens}};
-  }
-
-  bool stream_, include_usage_;
-  std::string model_, id_;
-  std::int64_t created_ = 0;
   LineSplitter lines_;
   bool done_ = false, saw_tool_calls_ = false;
   int next_tool_index_ = 0;

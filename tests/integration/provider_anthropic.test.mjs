@@ -10,7 +10,7 @@ before(async () => {
   anthropic = await startFakeAnthropic();
   plexus = await startPlexus(baseConfig([
     { name: 'claude', provider: 'anthropic', url: anthropic.url, api_key: 'sk-ant-test',
-      models: [{ id: 'claude', upstream_model: 'claude-sonnet-4' }, 'claude-tools', 'overloaded', 'midstream-error', 'limited'],
+      models: [{ id: 'claude', upstream_model: 'claude-sonnet-4' }, 'claude-tools', 'overloaded', 'midstream-error', 'limited', 'truncated'],
       options: { default_max_tokens: 1000 } },
   ]));
 });
@@ -109,6 +109,10 @@ test('errors: 529 overloaded is a 502 after failover has nowhere to go; an error
   assert.equal(events.at(-1), '[DONE]');
   assert.match(JSON.parse(events.at(-2)).error.message, /Overloaded/);
   assert.equal(text(events.slice(0, -2)), 'Hello from claude');
+  const cut = parseSse(await (await chat(plexus.url, { model: 'truncated', messages: user('hi'), stream: true })).text());
+  assert.equal(cut.at(-1), '[DONE]');
+  assert.equal(JSON.parse(cut.at(-2)).error.code, 'upstream_truncated', 'a stream without message_stop is not a silent cut');
+  assert.equal(text(cut.slice(0, -2)), 'Hello from claude');
 });
 
 test('a conversation Anthropic cannot take is a 400 naming why, before any call', async () => {

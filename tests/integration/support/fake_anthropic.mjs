@@ -8,6 +8,7 @@
 //   "overloaded"       HTTP 529 overloaded_error
 //   "midstream-error"  some text, then an error event
 //   "limited"          stop_reason max_tokens
+//   "truncated"        some text, then the stream ends without message_stop
 import http from 'node:http';
 import { serve } from './serve.mjs';
 
@@ -46,6 +47,7 @@ export async function startFakeAnthropic({ key = 'sk-ant-test' } = {}) {
       send('ping', { type: 'ping' });
       const text = tools ? ['Let me', ' check.'] : ['Hello', ' from', ' claude'];
       for (const t of text) send('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: t } });
+      if (model === 'truncated') return res.end();
       if (model === 'midstream-error') {
         send('error', { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } });
         return res.end();

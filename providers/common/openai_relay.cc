@@ -65,7 +65,7 @@ class Relay final : public RelayBase {
       return;
     }
     if (doc.contains("error")) {
-      finish_error(error_from(doc, 502), true);
+      finish_error(error_in(body_), true);
       return;
     }
     if (doc.contains("usage")) usage_ = usage_from(doc["usage"], 0);
@@ -104,7 +104,7 @@ class Relay final : public RelayBase {
       return;
     }
     if (chunk.contains("error")) {
-      finish_error(error_from(chunk, 502), true);
+      finish_error(error_in(data), true);
       return;
     }
     bool usage_only = false;
@@ -150,18 +150,10 @@ class Relay final : public RelayBase {
       finish_reason_ = c["finish_reason"].get<std::string>();
   }
 
-  Error error_from(const json& doc, int fallback_status) {
-    Error e = Error::upstream(fallback_status, upstream() + " returned an error", "upstream_error");
-    const json& err = doc["error"];
-    if (err.is_object()) {
-      if (err.contains("message") && err["message"].is_string())
-        e.message = err["message"].get<std::string>();
-      if (err.contains("type") && err["type"].is_string()) e.type = err["type"].get<std::string>();
-      if (err.contains("param") && err["param"].is_string()) e.param = err["param"].get<std::string>();
-      if (err.contains("code") && err["code"].is_string()) e.code = err["code"].get<std::string>();
-    } else if (err.is_string()) {
-      e.message = err.get<std::string>();
-    }
+  // An {"error": ...} where an answer or a chunk should be: the backend's words, status 502.
+  Error error_in(std::string_view text) const {
+    Error e = Error::upstream(502, upstream() + " returned an error", "upstream_error");
+    read_error_body(text, e);
     return e;
   }
 

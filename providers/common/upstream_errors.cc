@@ -21,24 +21,27 @@ Error transport_error(TransferError e, std::string_view detail, const std::strin
   }
 }
 
-Error http_error(int status, std::string_view body, const std::string& upstream, bool& retryable) {
+bool read_error_body(std::string_view body, Error& e) {
   using nlohmann::json;
+  json doc = json::parse(body, nullptr, false);
+  if (!doc.is_object() || !doc.contains("error")) return false;
+  const json& err = doc["error"];
+  if (err.is_object()) {
+    for (auto [key, field] : {std::pair{"message", &e.message}, std::pair{"type", &e.type},
+                              std::pair{"param", &e.param}, std::pair{"code", &e.code}})
+      if (err.contains(key) && err[key].is_string()) *field = err[key].get<std::string>();
+  } else if (err.is_string()) {
+    e.message = err.get<std::string>();
+  }
+  return true;
+}
+
+Error http_error(int status, std::string_view body, const std::string& upstream, bool& retryable) {
   bool client_fault = status >= 400 && status < 500 && status != 429 && status != 408;
   retryable = !client_fault;
   Error e = Error::upstream(status, "upstream '" + upstream + "' returned HTTP " + std::to_string(status),
                             "upstream_error");
-  json doc = json::parse(body, nullptr, false);
-  if (doc.is_object() && doc.contains("error")) {
-    const json& err = doc["error"];
-    if (err.is_object()) {
-      if (err.contains("message") && err["message"].is_string()) e.message = err["message"].get<std::string>();
-      if (err.contains("type") && err["type"].is_string()) e.type = err["type"].get<std::string>();
-      if (err.contains("param") && err["param"].is_string()) e.param = err["param"].get<std::string>();
-      if (err.contains("code") && err["code"].is_string()) e.code = err["code"].get<std::string>();
-    } else if (err.is_string()) {
-      e.message = err.get<std::string>();
-    }
-  }
+  read_error_body(body, e);
   e.status = client_fault || status == 429 ? status : 502;
   if (!client_fault) {  // the client did nothing wrong: say which upstream failed, and how
     if (e.message.rfind("upstream '", 0) != 0)

@@ -146,7 +146,7 @@ class Relay final : public ChunkingRelay {
     }
     json doc = json::parse(body_, nullptr, false);
     if (!doc.is_object()) return finish_error(Error::upstream(502, upstream() + " sent a response that is not JSON", "upstream_protocol_error"), true);
-    if (doc.contains("error")) return finish_error(Error::upstream(502, upstream() + ": " + error_text(doc), "upstream_error"), true);
+    if (doc.contains("error")) return finish_error(Error::upstream(502, upstream() + ": " + error_text(body_), "upstream_error"), true);
     const json& message = doc.value("message", json::object());
     json out_message = {{"role", "assistant"}, {"content", message.value("content", "")}, {"refusal", nullptr}};
     bool tools = message.contains("tool_calls") && message["tool_calls"].is_array() && !message["tool_calls"].empty();
@@ -163,11 +163,10 @@ class Relay final : public ChunkingRelay {
   }
 
  private:
-  static std::string error_text(const json& doc) {
-    const json& e = doc["error"];
-    if (e.is_string()) return e.get<std::string>();
-    if (e.is_object() && e.contains("message") && e["message"].is_string()) return e["message"].get<std::string>();
-    return e.dump();
+  std::string error_text(std::string_view text) const {
+    Error e;
+    read_error_body(text, e);
+    return e.message.empty() ? std::string(text) : e.message;
   }
 
   void on_line(std::string_view line) {
@@ -176,7 +175,7 @@ class Relay final : public ChunkingRelay {
     if (!doc.is_object())
       return finish_error(Error::upstream(502, upstream() + " sent a malformed NDJSON line", "upstream_protocol_error"), true);
     if (doc.contains("error"))
-      return finish_error(Error::upstream(502, upstream() + ": " + error_text(doc), "upstream_error"), true);
+      return finish_error(Error::upstream(502, upstream() + ": " + error_text(line), "upstream_error"), true);
     if (!emitted_) emit(chunk({{"role", "assistant"}, {"content", ""}}, nullptr));
     const json& message = doc.contains("message") && doc["message"].is_object() ? doc["message"] : json::object();
     if (message.contains("content") && message["content"].is_string() && !message["content"].get_ref<const std::string&>().empty())

@@ -23,4 +23,19 @@ struct OpenAiUpstream {
 std::unique_ptr<ProviderCall> start_openai_call(const OpenAiUpstream& settings, ProviderHost& host,
                                                 const ChatRequest& request, ResponseSink& sink);
 
+// A provider whose backend speaks OpenAI's chat completions; adapters add what is theirs
+// (llamacpp: its status endpoints).
+class OpenAiCompatibleProvider : public Provider {
+ public:
+  OpenAiCompatibleProvider(OpenAiUpstream settings, ProviderHost& host)
+      : settings_(std::move(settings)), host_(host) {}
+  std::unique_ptr<ProviderCall> start(const ChatRequest& request, ResponseSink& sink) override {
+    return start_openai_call(settings_, host_, request, sink);
+  }
+
+ protected:
+  OpenAiUpstream settings_;
+  ProviderHost& host_;
+};
+
 }  // namespace plexus

@@ -15,13 +15,9 @@ namespace {
 
 using nlohmann::json;
 
-class LlamaCppProvider final : public Provider {
+class LlamaCppProvider final : public OpenAiCompatibleProvider {
  public:
-  LlamaCppProvider(OpenAiUpstream settings, ProviderHost& host) : settings_(std::move(settings)), host_(host) {}
-
-  std::unique_ptr<ProviderCall> start(const ChatRequest& request, ResponseSink& sink) override {
-    return start_openai_call(settings_, host_, request, sink);
-  }
+  using OpenAiCompatibleProvider::OpenAiCompatibleProvider;
 
   // /health answers 200 when a model is loaded and 503 while loading; /props carries n_ctx.
   bool poll_status(std::function<void(BackendStatus)> done) override {
@@ -52,10 +48,6 @@ class LlamaCppProvider final : public Provider {
              });
     return true;
   }
-
- private:
-  OpenAiUpstream settings_;
-  ProviderHost& host_;
 };
 
 std::unique_ptr<Provider> make_llamacpp_provider(const UpstreamSpec& spec, ProviderHost& host) {

@@ -12,19 +12,6 @@ namespace {
 
 using nlohmann::json;
 
-class OpenAiProvider final : public Provider {
- public:
-  OpenAiProvider(OpenAiUpstream settings, ProviderHost& host) : settings_(std::move(settings)), host_(host) {}
-
-  std::unique_ptr<ProviderCall> start(const ChatRequest& request, ResponseSink& sink) override {
-    return start_openai_call(settings_, host_, request, sink);
-  }
-
- private:
-  OpenAiUpstream settings_;
-  ProviderHost& host_;
-};
-
 std::unique_ptr<Provider> make_openai_provider(const UpstreamSpec& spec, ProviderHost& host) {
   if (spec.url.empty())
     throw std::invalid_argument(
@@ -42,7 +29,7 @@ std::unique_ptr<Provider> make_openai_provider(const UpstreamSpec& spec, Provide
       settings.extra_headers.emplace_back(name, v.get<std::string>());
     }
   }
-  return std::make_unique<OpenAiProvider>(std::move(settings), host);
+  return std::make_unique<OpenAiCompatibleProvider>(std::move(settings), host);
 }
 
 }  // namespace

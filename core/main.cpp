@@ -109,7 +109,7 @@ int run(const std::string& file, const std::string& listen) {
     spdlog::info("plugin {} ({}, {}) loaded, on_error {}", p.config.name, p.config.type,
                  p.config.file, p.config.fail_open ? "open" : "closed");
   auto state = std::shared_ptr<plexus::ServerState>(new plexus::ServerState{
-      cfg, plexus::KeyStore(cfg.keys), *built->pool, loop,
+      cfg, plexus::KeyStore(cfg.keys),
       plexus::ExchangeEnv{loop, cfg.log.access_log ? &log_access : nullptr,
                           cfg.server.max_stream_duration, built->pool.get(), pipeline}});
   loop.start();

@@ -44,12 +44,11 @@ struct AccessRecord {
   std::string node;  // "-" when no upstream was reached
   int status = 0;    // 499: the client went away first
   bool stream = false;
-  Usage usage;
+  Usage usage;  // tokens_per_second too, when the backend measures it
   std::string error_code;
   double ttft_ms = -1;
   double total_ms = 0;
 };
-// (AccessRecord::usage.tokens_per_second carries the backend's generation speed when known.)
 
 struct ExchangeEnv {
   UpstreamLoop& loop;

@@ -4,7 +4,6 @@
 // the binary by default), loaded on first use; tests may also add factories in-process.
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "plexus/provider.hpp"

@@ -185,7 +185,7 @@ class Handler final : public Http::Handler {
     auto slot = std::static_pointer_cast<ExchangeSlot>(peer->tryGetData(kExchangeSlot));
     if (!slot) return;
     if (auto exchange = slot->exchange.lock())
-      state_->loop.post([exchange] { exchange->client_gone(); });
+      state_->env.loop.post([exchange] { exchange->client_gone(); });
   }
 
  private:
@@ -259,7 +259,7 @@ class Handler final : public Http::Handler {
     auto shared = std::make_shared<Http::ResponseWriter>(std::move(writer));
     auto state = state_;
     Headers headers = base;
-    state_->loop.post([state, shared, headers] {
+    state_->env.loop.post([state, shared, headers] {
       json results = json::array();
       bool ok = true;
       if (state->env.pipeline) {
@@ -274,7 +274,7 @@ class Handler final : public Http::Handler {
 
   void models(const std::string& path, const Caller& caller, Http::ResponseWriter& writer,
               const Headers& base) {
-    auto ids = state_->pool.models_for(caller.group);
+    auto ids = state_->env.pool->models_for(caller.group);
     auto entry = [&](const std::string& id) {
       return json{{"id", id}, {"object", "model"}, {"created", kCreated}, {"owned_by", "plexus"}};
     };
@@ -338,14 +338,14 @@ class Handler final : public Http::Handler {
     }
 
     handed_off = true;
-    auto channel = std::make_unique<PistacheChannel>(std::move(writer), peer, state_->loop);
+    auto channel = std::make_unique<PistacheChannel>(std::move(writer), peer, state_->env.loop);
     auto state = state_;
     auto exchange = std::make_shared<Exchange>(state_->env, std::move(chat), caller,
                                                std::move(channel), request_id, received,
                                                [state] { state->inflight.fetch_sub(1); });
     slot->exchange = exchange;
     peer->setIdle(true);  // see the top of this file
-    state_->loop.post([exchange] { exchange->start(); });
+    state_->env.loop.post([exchange] { exchange->start(); });
   }
 
   static constexpr std::int64_t kCreated = 1735689600;  // 2025-01-01: models here have no birth date

@@ -19,9 +19,7 @@ class UpstreamLoop;
 struct ServerState {
   const Config& config;
   KeyStore keys;
-  const UpstreamPool& pool;
-  UpstreamLoop& loop;
-  ExchangeEnv env;
+  ExchangeEnv env;  // env.loop, env.pool (the upstreams), env.pipeline (the plugins)
   std::atomic<std::size_t> inflight{0};
   std::atomic<bool> draining{false};
 };

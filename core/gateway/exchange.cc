@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <tuple>
 
 #include "gateway/error_body.hpp"
 #include "loop/upstream_loop.hpp"
@@ -235,8 +236,7 @@ bool Exchange::choose_candidates() {
       c.hot = std::find(st.backend.loaded_models.begin(), st.backend.loaded_models.end(), f.upstream_model) !=
               st.backend.loaded_models.end();
     c.in_flight = st.in_flight;
-    c.latency_p50_ms = st.percentile(0.5);
-    c.latency_p95_ms = st.percentile(0.95);
+    std::tie(c.latency_p50_ms, c.latency_p95_ms) = st.p50_p95();
     c.price_input_per_1k = f.upstream->config.price.input_per_1k;
     c.price_output_per_1k = f.upstream->config.price.output_per_1k;
     c.score = !c.healthy ? -1 : c.hot ? 1 : 0;  // default order: healthy and hot first

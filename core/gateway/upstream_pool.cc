@@ -23,11 +23,12 @@ void UpstreamStats::record_ttft(double ms) {
   }
 }
 
-double UpstreamStats::percentile(double p) const {
-  if (ttft_ms.empty()) return 0;
+std::pair<double, double> UpstreamStats::p50_p95() const {
+  if (ttft_ms.empty()) return {0, 0};
   std::vector<double> sorted = ttft_ms;
   std::sort(sorted.begin(), sorted.end());
-  return sorted[std::min(sorted.size() - 1, static_cast<std::size_t>(p * sorted.size()))];
+  auto at = [&](double p) { return sorted[std::min(sorted.size() - 1, static_cast<std::size_t>(p * sorted.size()))]; };
+  return {at(0.5), at(0.95)};
 }
 
 void UpstreamStats::record_failure(std::chrono::steady_clock::time_point now) {

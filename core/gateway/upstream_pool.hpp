@@ -21,7 +21,8 @@ struct UpstreamStats {
   std::chrono::steady_clock::time_point cooling_until{};
 
   void record_ttft(double ms);
-  double percentile(double p) const;  // 0 with no samples
+  // {p50, p95} of the samples, one sort for both; {0, 0} with no samples.
+  std::pair<double, double> p50_p95() const;
   bool healthy(std::chrono::steady_clock::time_point now) const { return now >= cooling_until; }
   // A retryable failure; three in a row cool the upstream down for a while.
   void record_failure(std::chrono::steady_clock::time_point now);

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 build_pkgs=(build-essential cmake ninja-build ccache pkg-config
-  libpistache-dev libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libspdlog-dev
+  libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libspdlog-dev
   libboost-dev liblua5.4-dev)
 test_pkgs=(libgtest-dev libgmock-dev curl nginx-light wrk nodejs npm python3 clang libclang-rt-14-dev)
 

@@ -59,7 +59,7 @@ struct UpstreamConfig {
 struct ServerConfig {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;
-  int threads = 2;
+  int threads = 0;  // event loops; 0: one per core
   std::size_t max_body_bytes = 8u << 20;
   std::size_t max_inflight = 1024;
   std::chrono::milliseconds shutdown_grace{10000};

@@ -31,7 +31,7 @@ void load_server(const JsonPath& root, Config& cfg) {
   auto& s = cfg.server;
   if (root.has("listen"))
     parse_listen(root.string("listen"), root.file() + ": listen", s.host, s.port);
-  s.threads = static_cast<int>(root.integer("threads", 1, 64, 2));
+  s.threads = static_cast<int>(root.integer("threads", 0, 256, 0));  // 0: one per core
   if (root.has("tls")) {
     JsonPath tls = root.at("tls");
     tls.expect_object({"cert", "key"});

@@ -7,8 +7,8 @@
 #include <tuple>
 
 #include "gateway/error_body.hpp"
-#include "loop/upstream_loop.hpp"
 #include "plugins/pipeline.hpp"
+#include "routing/candidates.hpp"
 #include "server/sse_frame.hpp"
 
 namespace plexus {
@@ -94,6 +94,12 @@ template <class Fn>
 bool Exchange::guarded(std::size_t plugin, const char* hook, Fn&& fn) {
   const LoadedPlugin& p = env_.pipeline->plugins()[plugin];
   current_plugin_ = plugin;
+  // Named while it runs, so a hook that never returns shows in /readyz and the log.
+  struct Busy {
+    EventLoop& loop;
+    ~Busy() { loop.set_busy_with(nullptr); }
+  } busy{env_.loop};
+  env_.loop.set_busy_with(p.config.name.c_str());
   try {
     fn(*p.plugin);
     return true;
@@ -183,65 +189,13 @@ bool Exchange::choose_candidates() {
           "invalid_request_error", "model", "model_not_found"});
     return false;
   }
-  // Capabilities: drop upstreams that cannot serve this request; if none can, say which feature.
-  std::int64_t estimate = static_cast<std::int64_t>(chat_.prompt_chars / 4) + chat_.max_tokens.value_or(0);
-  std::string missing, missing_param;
-  std::vector<Match> able;
-  for (const auto& f : found) {
-    const BackendStatus& backend = f.upstream->stats.backend;
-    if (backend.available_known &&
-        std::find(backend.available_models.begin(), backend.available_models.end(), f.upstream_model) ==
-            backend.available_models.end())
-      continue;  // the backend says it does not have this model (not pulled): not a candidate
-    Capabilities caps = f.upstream->capabilities;
-    if (caps.context_length == 0) caps.context_length = f.upstream->stats.backend.context_length;
-    const char* lacking = chat_.needs_tools && !caps.tools           ? "tools"
-                          : chat_.needs_vision && !caps.vision       ? "images (vision)"
-                          : chat_.needs_json && !caps.json_mode      ? "response_format (JSON mode)"
-                          : caps.context_length > 0 && estimate > caps.context_length ? "context length"
-                                                                                     : nullptr;
-    if (!lacking) {
-      able.push_back(f);
-    } else if (missing.empty()) {
-      missing = lacking;
-      missing_param = missing == "tools" ? "tools" : missing == "context length" ? "messages"
-                      : missing == "images (vision)" ? "messages" : "response_format";
-      if (missing == "context length")
-        missing += " (about " + std::to_string(estimate) + " tokens with max_tokens; the largest is " +
-                   std::to_string(caps.context_length) + ")";
-    }
-  }
-  if (able.empty() && missing.empty()) {
-    fail({503, "No upstream serving '" + chat_.model + "' has the model available right now",
-          "server_error", "model", "model_unavailable"});
+  auto filtered = routing::filter(found, chat_);
+  if (filtered.error) {
+    fail(*filtered.error);
     return false;
   }
-  if (able.empty()) {
-    fail(Error::invalid_request("No upstream serving '" + chat_.model + "' supports " + missing +
-                                    " for this request",
-                                missing_param, "unsupported_feature"));
-    return false;
-  }
-  found = std::move(able);
-  auto now = Clock::now();
-  std::vector<Candidate> views;
-  for (const auto& f : found) {
-    const auto& st = f.upstream->stats;
-    Candidate c;
-    c.node = f.upstream->config.name;
-    c.model = chat_.model;
-    c.group = caller_.group;
-    c.healthy = st.healthy(now) && st.backend.ready;
-    if (st.backend.loaded_known)
-      c.hot = std::find(st.backend.loaded_models.begin(), st.backend.loaded_models.end(), f.upstream_model) !=
-              st.backend.loaded_models.end();
-    c.in_flight = st.in_flight;
-    std::tie(c.latency_p50_ms, c.latency_p95_ms) = st.p50_p95();
-    c.price_input_per_1k = f.upstream->config.price.input_per_1k;
-    c.price_output_per_1k = f.upstream->config.price.output_per_1k;
-    c.score = !c.healthy ? -1 : c.hot ? 1 : 0;  // default order: healthy and hot first
-    views.push_back(std::move(c));
-  }
+  found = std::move(filtered.able);
+  auto views = routing::views(found, chat_, caller_.group, env_.loop.index(), Clock::now());
   std::optional<std::size_t> picked;
   if (env_.pipeline && env_.pipeline->any(kHookRoute)) {
     const auto& plugins = env_.pipeline->plugins();
@@ -256,13 +210,7 @@ bool Exchange::choose_candidates() {
       if (status == RouteStatus::kPick && ctx.picked && *ctx.picked < views.size()) picked = ctx.picked;
     }
   }
-  std::vector<std::size_t> idx;
-  for (std::size_t i = 0; i < views.size(); ++i)
-    if (!views[i].dropped || (picked && *picked == i)) idx.push_back(i);
-  std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) {
-    if (picked && (a == *picked) != (b == *picked)) return a == *picked;
-    return views[a].score > views[b].score;
-  });
+  auto idx = routing::order(views, picked);
   if (idx.empty()) {
     fail({503, "Every upstream for '" + chat_.model + "' was excluded by a routing plugin",
           "server_error", "", "no_upstream_left"});
@@ -287,12 +235,12 @@ void Exchange::attempt() {
   }
   auto [upstream, upstream_model] = order_[next_candidate_++];
   current_ = upstream;
-  ++current_->stats.in_flight;
+  current_->stats.attempt_started();
   counted_in_flight_ = true;
   attempt_started_ = Clock::now();
   ChatRequest request = to_upstream_request(chat_, upstream_model, request_id_);
   request.extra_headers = upstream_headers_;
-  call_ = current_->provider->start(request, *this);
+  call_ = current_->provider(env_.loop.index()).start(request, *this);
 }
 
 // Sends one chunk to the client, the response head first if needed.
@@ -350,7 +298,7 @@ void Exchange::on_chunk(std::string_view chunk_json) {
   if (!committed_) {
     committed_ = true;
     ttft_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - received_).count();
-    current_->stats.record_ttft(std::chrono::duration<double, std::milli>(Clock::now() - attempt_started_).count());
+    current_->stats.record_ttft(env_.loop.index(), std::chrono::duration<double, std::milli>(Clock::now() - attempt_started_).count());
   }
   if (!env_.pipeline || !env_.pipeline->any(kHookChunk)) {
     emit(chunk_json);
@@ -373,7 +321,7 @@ void Exchange::on_body(std::string_view body_json) {
   if (finished_) return;
   committed_ = true;
   ttft_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - received_).count();
-  current_->stats.record_ttft(std::chrono::duration<double, std::milli>(Clock::now() - attempt_started_).count());
+  current_->stats.record_ttft(env_.loop.index(), std::chrono::duration<double, std::milli>(Clock::now() - attempt_started_).count());
   body_ = std::string(body_json);  // sent once the provider reports usage (finish_whole)
 }
 
@@ -382,7 +330,7 @@ void Exchange::on_body(std::string_view body_json) {
 void Exchange::on_finish(const Outcome& outcome) {
   if (finished_) return;
   std::weak_ptr<Exchange> weak = weak_from_this();
-  env_.loop.post([weak, outcome] {
+  env_.loop.defer([weak, outcome] {
     if (auto self = weak.lock()) self->after_attempt(outcome);
   });
 }
@@ -390,7 +338,7 @@ void Exchange::on_finish(const Outcome& outcome) {
 void Exchange::after_attempt(Outcome outcome) {
   call_.reset();
   if (counted_in_flight_) {
-    --current_->stats.in_flight;
+    current_->stats.attempt_ended();
     counted_in_flight_ = false;
   }
   if (finished_) return;
@@ -408,7 +356,7 @@ void Exchange::after_attempt(Outcome outcome) {
   last_error_ = *outcome.error;
   if (outcome.retryable) current_->stats.record_failure(Clock::now());
   if (outcome.cool_down.count() > 0)  // the backend said when to come back: keep it out till then
-    current_->stats.cooling_until = std::max(current_->stats.cooling_until, Clock::now() + outcome.cool_down);
+    current_->stats.cool_down_until(Clock::now() + outcome.cool_down);
   if (!committed_ && outcome.retryable && next_candidate_ < order_.size()) {
     spdlog::info("request {}: upstream '{}' failed before answering ({}); trying the next one",
                  request_id_, current_->config.name, last_error_.message);
@@ -520,8 +468,8 @@ void Exchange::close_stream(const Error* error) {
   std::string framed;
   if (error) append_sse_data_chunk(framed, error_body(*error));
   append_http_chunk(framed, "data: [DONE]\n\n");
-  framed.append(kLastHttpChunk);
   channel_->send_chunks(std::move(framed));
+  channel_->end_stream();
   done(200, error ? (error->code.empty() ? error->type : error->code) : "");
 }
 
@@ -571,7 +519,7 @@ void Exchange::client_gone() {
 void Exchange::done(int status, const std::string& error_code) {
   finished_ = true;
   if (counted_in_flight_ && current_) {
-    --current_->stats.in_flight;
+    current_->stats.attempt_ended();
     counted_in_flight_ = false;
   }
   if (deadline_timer_) env_.loop.cancel(deadline_timer_);
@@ -592,12 +540,11 @@ void Exchange::done(int status, const std::string& error_code) {
   }
   // The call may still be on the stack (a synchronous on_finish): drop it on the next turn.
   if (call_) {
-    auto* stale = call_.release();
-    env_.loop.post([stale] { delete stale; });
+    std::shared_ptr<ProviderCall> stale(call_.release());
+    env_.loop.defer([stale] {});
   }
   // Release our self-reference last; the caller's stack may hold another shared_ptr.
-  auto keep = std::move(self_);
-  env_.loop.post([keep] {});
+  env_.loop.defer([keep = std::move(self_)] {});
 }
 
 }  // namespace plexus

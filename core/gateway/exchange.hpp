@@ -1,7 +1,8 @@
 #pragma once
 // One chat completion in flight: runs the plugin pipeline, picks and tries upstreams in order,
 // relays what the chosen provider produces to the client, and records the outcome. Lives on the
-// upstream loop thread; the HTTP server only creates it, starts it and reports a vanished client.
+// event loop that received the request; the server only creates it, starts it and reports a
+// vanished client.
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -12,16 +13,16 @@
 #include "auth/key_store.hpp"
 #include "gateway/chat_request.hpp"
 #include "gateway/upstream_pool.hpp"
+#include "loop/event_loop.hpp"
 #include "plexus/plugin.hpp"
 #include "plexus/provider.hpp"
 
 namespace plexus {
 
-class UpstreamLoop;
 class Pipeline;
 
-// How an exchange answers its client. Implemented over Pistache in the server; over a recorder
-// in tests. Called on the loop thread only.
+// How an exchange answers its client. Implemented over the connection's Responder in the
+// server; over a recorder in tests. Called on the exchange's loop only.
 class ClientChannel {
  public:
   virtual ~ClientChannel() = default;
@@ -30,6 +31,8 @@ class ClientChannel {
   virtual void begin_stream(const Headers& headers) = 0;
   // Bytes already framed as HTTP chunks (see sse_frame.hpp).
   virtual void send_chunks(std::string framed) = 0;
+  // The last chunk: the response is complete.
+  virtual void end_stream() = 0;
   // Flow control: bytes handed over but not yet written to the client's socket. When above the
   // high mark, the exchange pauses its provider and asks to be told (on the loop thread) once they
   // fall below the low mark.
@@ -50,12 +53,13 @@ struct AccessRecord {
   double total_ms = 0;
 };
 
+// What an exchange needs from the loop it runs on. One per event loop.
 struct ExchangeEnv {
-  UpstreamLoop& loop;
+  EventLoop& loop;
   std::function<void(const AccessRecord&)> access_log;
   std::chrono::seconds max_stream_duration{3600};
   const UpstreamPool* pool = nullptr;
-  std::shared_ptr<Pipeline> pipeline;  // may be null: no plugins
+  std::shared_ptr<Pipeline> pipeline;  // this loop's plugin instances; may be null: no plugins
 };
 
 class Exchange final : public ResponseSink, public std::enable_shared_from_this<Exchange> {
@@ -66,8 +70,8 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
            std::string request_id, Clock::time_point received, std::function<void()> on_release);
   ~Exchange() override;
 
-  void start();        // loop thread
-  void client_gone();  // loop thread
+  void start();        // the exchange's loop
+  void client_gone();  // the exchange's loop
 
   // ResponseSink (loop thread, called by the provider)
   void on_chunk(std::string_view chunk_json) override;

@@ -2,6 +2,7 @@
 // The configured upstreams with their providers, and which of them may serve a model for a
 // group. Group isolation is enforced here: a caller never sees, lists or reaches an upstream
 // outside its group.
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -12,31 +13,53 @@
 
 namespace plexus {
 
-// Live statistics of one upstream, kept by the exchanges on the loop thread.
-struct UpstreamStats {
-  std::int64_t in_flight = 0;
-  std::vector<double> ttft_ms;  // a ring of the latest samples
-  std::size_t next_sample = 0;
-  int consecutive_failures = 0;
-  std::chrono::steady_clock::time_point cooling_until{};
+// Live statistics of one upstream, shared by every event loop and read without locks: counters
+// are atomics, the backend's status is an immutable snapshot replaced whole, and TTFT samples
+// are kept per loop (each ring written and read by its own loop only).
+class UpstreamStats {
+ public:
+  using Clock = std::chrono::steady_clock;
+  explicit UpstreamStats(std::size_t loops);
 
-  void record_ttft(double ms);
-  // {p50, p95} of the samples, one sort for both; {0, 0} with no samples.
-  std::pair<double, double> p50_p95() const;
-  bool healthy(std::chrono::steady_clock::time_point now) const { return now >= cooling_until; }
+  void attempt_started() { in_flight_.fetch_add(1, std::memory_order_relaxed); }
+  void attempt_ended() { in_flight_.fetch_sub(1, std::memory_order_relaxed); }
+  std::int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
+
+  void record_ttft(std::size_t loop, double ms);
+  // {p50, p95} of this loop's samples, one sort for both; {0, 0} with no samples.
+  std::pair<double, double> p50_p95(std::size_t loop) const;
+
+  bool healthy(Clock::time_point now) const;
   // A retryable failure; three in a row cool the upstream down for a while.
-  void record_failure(std::chrono::steady_clock::time_point now);
-  void record_success() { consecutive_failures = 0; }
+  void record_failure(Clock::time_point now);
+  void record_success() { consecutive_failures_.store(0, std::memory_order_relaxed); }
+  void cool_down_until(Clock::time_point until);  // never shortens a cool-down
 
   // The backend's own word (Provider::poll_status), refreshed every status_interval.
-  BackendStatus backend;
+  std::shared_ptr<const BackendStatus> backend() const { return backend_.load(); }
+  void set_backend(BackendStatus status);
+
+ private:
+  struct Ring {
+    std::vector<double> samples;
+    std::size_t next = 0;
+  };
+  std::atomic<std::int64_t> in_flight_{0};
+  std::atomic<int> consecutive_failures_{0};
+  std::atomic<Clock::rep> cooling_until_{0};
+  std::vector<Ring> ttft_;  // one per loop
+  std::atomic<std::shared_ptr<const BackendStatus>> backend_;
 };
 
 struct Upstream {
+  Upstream(UpstreamConfig c, std::size_t loops) : config(std::move(c)), stats(loops) {}
   UpstreamConfig config;
-  std::shared_ptr<Provider> provider;  // keeps the adapter's library mapped
-  Capabilities capabilities;           // the adapter's, with the operator's overrides
-  mutable UpstreamStats stats;  // loop thread only
+  // One provider object per event loop, built with that loop's host: a provider is only ever
+  // called from one thread. Each keeps the adapter's library mapped.
+  std::vector<std::shared_ptr<Provider>> providers;
+  Capabilities capabilities;  // the adapter's, with the operator's overrides
+  mutable UpstreamStats stats;
+  Provider& provider(std::size_t loop) const { return *providers[loop]; }
 };
 
 struct Match {
@@ -46,20 +69,23 @@ struct Match {
 
 class UpstreamPool {
  public:
-  // Builds every provider; throws ConfigError naming the file and key path on bad settings.
-  UpstreamPool(const Config& config, const ProviderRegistry& registry, ProviderHost& host);
+  // Builds every provider, once per loop host (the hosts must outlive the pool); throws ConfigError naming the file and key path
+  // on bad settings.
+  UpstreamPool(const Config& config, const ProviderRegistry& registry,
+               const std::vector<ProviderHost*>& hosts);
 
   // In config order, which is the failover order.
   std::vector<Match> candidates(const std::string& model, const std::string& group) const;
   // Distinct model ids the group may use, in config order.
   std::vector<std::string> models_for(const std::string& group) const;
 
-  // Loop thread: asks every upstream whose adapter can tell for its status, now and then every
-  // status_interval (the next poll is armed when the answer arrives, so slow backends never pile up).
-  void start_status_polling(Timers& timers);
+  // On loop `loop`'s thread: asks every upstream whose adapter can tell for its status, now and
+  // then every status_interval (the next poll is armed when the answer arrives, so slow backends
+  // never pile up). One loop polls; every loop reads the published answer.
+  void start_status_polling(std::size_t loop, Timers& timers);
 
  private:
-  void poll(Upstream& up, Timers& timers);
+  void poll(Upstream& up, std::size_t loop, Timers& timers);
   std::vector<std::unique_ptr<Upstream>> upstreams_;
 };
 

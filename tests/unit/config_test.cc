@@ -82,7 +82,7 @@ TEST(Config, ErrorsNameTheKeyPath) {
   EXPECT_EQ(error_of(R"({"upstreams":[{"name":"a","provider":"demo","models":[]}]})"),
             ": upstreams[0].models: list at least one model");
   EXPECT_EQ(error_of(R"({"listen":"nope","upstreams":[]})"), ": listen: expected HOST:PORT, got 'nope'");
-  EXPECT_EQ(error_of(R"({"threads":0,"upstreams":[]})"), ": threads: expected an integer from 1 to 64");
+  EXPECT_EQ(error_of(R"({"threads":-1,"upstreams":[]})"), ": threads: expected an integer from 0 to 256");
   EXPECT_EQ(error_of(R"({"keys":[{"id":"k"}],"upstreams":[]})"), ": keys[0]: give exactly one of \"key\" or \"key_sha256\"");
   EXPECT_EQ(error_of(R"({"keys":[{"id":"k","key":"short"}],"upstreams":[]})"), ": keys[0].key: too short: use at least 8 characters");
   EXPECT_EQ(error_of(R"({"upstreams":[{"name":"a","provider":"demo","models":["m"],"timeouts":{"idle_ms":-1}}]})"),

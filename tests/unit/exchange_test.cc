@@ -1,5 +1,5 @@
 // The exchange's decisions (failover, error events, usage) against scripted providers, on the
-// real upstream loop, without HTTP.
+// real event loop, without HTTP.
 #include "gateway/exchange.hpp"
 
 #include <gtest/gtest.h>
@@ -10,7 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "gateway/provider_registry.hpp"
-#include "loop/upstream_loop.hpp"
+#include "loop/curl_client.hpp"
+#include "loop/event_loop.hpp"
 
 namespace plexus {
 namespace {
@@ -75,6 +76,7 @@ class RecordingChannel final : public ClientChannel {
     r_.headers = h;
   }
   void send_chunks(std::string framed) override { r_.streamed += framed; }
+  void end_stream() override { r_.streamed += "0\r\n\r\n"; }
 
  private:
   Recorded& r_;
@@ -83,10 +85,13 @@ class RecordingChannel final : public ClientChannel {
 class ExchangeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    loop_.start();
+    thread_ = std::thread([this] { loop_.run(); });
     g_calls.clear();
   }
-  void TearDown() override { loop_.stop(); }
+  void TearDown() override {
+    loop_.stop();
+    thread_.join();
+  }
 
   // Runs one exchange over upstreams {name, steps} serving model "m"; returns what the client
   // saw and the access record.
@@ -103,8 +108,8 @@ class ExchangeTest : public ::testing::Test {
     }
     ProviderRegistry registry;
     registry.add("scripted", &make_scripted);
-    ProviderHost host{loop_, loop_};
-    UpstreamPool pool(cfg, registry, host);
+    ProviderHost host{http_, loop_};
+    UpstreamPool pool(cfg, registry, {&host});
     Recorded rec;
     std::promise<AccessRecord> logged;
     ExchangeEnv env{loop_, [&](const AccessRecord& r) { logged.set_value(r); }, std::chrono::seconds(60), &pool, nullptr};
@@ -124,7 +129,9 @@ class ExchangeTest : public ::testing::Test {
     return {rec, record};
   }
 
-  UpstreamLoop loop_;
+  EventLoop loop_;
+  CurlClient http_{loop_};
+  std::thread thread_;
 };
 
 TEST_F(ExchangeTest, RetryableFailureBeforeOutputMovesToTheNextUpstream) {

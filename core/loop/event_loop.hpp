@@ -1,0 +1,101 @@
+#pragma once
+// One event loop: an epoll set, one-shot timers and an inbox, run by one thread. The router runs
+// one per core (LoopGroup); each owns the client connections it accepted, its own upstream HTTP
+// client, its plugins' Lua states and its exchanges, so a request never changes threads.
+//
+// Other threads reach a loop only through post() (the inbox: one mutex, one eventfd wake-up per
+// batch). Everything else here is for the loop's own thread.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "plexus/http_client.hpp"
+
+namespace plexus {
+
+// Something that owns a file descriptor watched by a loop.
+class IoWatcher {
+ public:
+  virtual void on_io(std::uint32_t epoll_events) = 0;
+
+ protected:
+  ~IoWatcher() = default;
+};
+
+class EventLoop final : public Timers {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  explicit EventLoop(std::size_t index = 0);
+  ~EventLoop() override;
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  std::size_t index() const { return index_; }
+  // The loop whose thread is calling, or null off every loop thread.
+  static EventLoop* current();
+
+  // Runs on the calling thread until stop(). Work left when it returns is dropped by
+  // drop_pending_work() or the destructor.
+  void run();
+  void stop();  // any thread
+  // Destroys timers and posted closures now: call it before unloading code they may point into.
+  void drop_pending_work();
+
+  // Any thread: runs fn on this loop, in posting order.
+  void post(std::function<void()> fn);
+  // Loop thread: runs fn after the current event has been handled (never re-entrantly).
+  void defer(std::function<void()> fn);
+
+  // Loop thread. `watcher` must stay alive until unwatch() and the end of the current turn
+  // (events already collected for it may still be delivered in this turn: keep it, ignore them).
+  void watch(int fd, std::uint32_t events, IoWatcher* watcher);
+  void modify(int fd, std::uint32_t events, IoWatcher* watcher);
+  void unwatch(int fd);
+  // Keeps `object` alive until the end of the current turn (see watch()).
+  void retire(std::shared_ptr<void> object);
+
+  // Timers (loop thread)
+  TimerId after(std::chrono::milliseconds delay, std::function<void()> fn) override;
+  void cancel(TimerId id) override;
+
+  // Stuck-loop detection, read from other threads: when the current turn began (0: asleep) and
+  // what it is running now (a plugin's name while a hook runs; a static string).
+  std::int64_t busy_since_ns() const { return busy_since_ns_.load(std::memory_order_relaxed); }
+  const char* busy_with() const { return busy_with_.load(std::memory_order_relaxed); }
+  void set_busy_with(const char* what) { busy_with_.store(what, std::memory_order_relaxed); }
+
+ private:
+  void turn();
+  int next_timeout_ms(Clock::time_point now) const;
+  void run_due_timers();
+  void drain_inbox();
+  void run_deferred();
+
+  std::size_t index_;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  std::atomic<bool> running_{false};
+  std::atomic<bool> sleeping_{false};
+
+  std::mutex inbox_mu_;
+  std::vector<std::function<void()>> inbox_;
+  std::vector<std::function<void()>> deferred_;
+  std::vector<std::shared_ptr<void>> retired_;
+
+  TimerId next_timer_ = 1;
+  std::map<std::pair<Clock::time_point, TimerId>, std::function<void()>> timers_;
+  std::unordered_map<TimerId, Clock::time_point> timer_due_;
+
+  std::atomic<std::int64_t> busy_since_ns_{0};
+  std::atomic<const char*> busy_with_{nullptr};
+};
+
+}  // namespace plexus

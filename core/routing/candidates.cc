@@ -1,0 +1,93 @@
+#include "routing/candidates.hpp"
+
+#include <algorithm>
+#include <string>
+
+namespace plexus::routing {
+namespace {
+
+bool contains(const std::vector<std::string>& list, const std::string& item) {
+  return std::find(list.begin(), list.end(), item) != list.end();
+}
+
+}  // namespace
+
+Filtered filter(const std::vector<Match>& found, const ParsedChat& chat) {
+  std::int64_t estimate = static_cast<std::int64_t>(chat.prompt_chars / 4) + chat.max_tokens.value_or(0);
+  const char* missing = nullptr;
+  std::int64_t largest_context = 0;
+  Filtered out;
+  for (const auto& f : found) {
+    auto backend = f.upstream->stats.backend();
+    if (backend->available_known && !contains(backend->available_models, f.upstream_model))
+      continue;  // the backend says it does not have this model (not pulled): not a candidate
+    Capabilities caps = f.upstream->capabilities;
+    if (caps.context_length == 0) caps.context_length = backend->context_length;
+    bool too_long = caps.context_length > 0 && estimate > caps.context_length;
+    const char* lacking = chat.needs_tools && !caps.tools         ? "tools"
+                          : chat.needs_vision && !caps.vision     ? "images (vision)"
+                          : chat.needs_json && !caps.json_mode    ? "response_format (JSON mode)"
+                          : too_long                              ? "context length"
+                                                                  : nullptr;
+    if (!lacking) {
+      out.able.push_back(f);
+      continue;
+    }
+    if (!missing) missing = lacking;
+    if (too_long) largest_context = std::max(largest_context, caps.context_length);
+  }
+  if (!out.able.empty()) return out;
+  if (!missing) {
+    out.error = Error{503, "No upstream serving '" + chat.model + "' has the model available right now",
+                      "server_error", "model", "model_unavailable"};
+    return out;
+  }
+  std::string feature = missing;
+  std::string param = feature == "tools"                                        ? "tools"
+                      : feature == "context length" || feature == "images (vision)" ? "messages"
+                                                                                    : "response_format";
+  if (feature == "context length")
+    feature += " (about " + std::to_string(estimate) + " tokens with max_tokens; the largest is " +
+               std::to_string(largest_context) + ")";
+  out.error = Error::invalid_request(
+      "No upstream serving '" + chat.model + "' supports " + feature + " for this request", param,
+      "unsupported_feature");
+  return out;
+}
+
+std::vector<Candidate> views(const std::vector<Match>& able, const ParsedChat& chat,
+                             const std::string& group, std::size_t loop,
+                             std::chrono::steady_clock::time_point now) {
+  std::vector<Candidate> out;
+  out.reserve(able.size());
+  for (const auto& f : able) {
+    const auto& st = f.upstream->stats;
+    auto backend = st.backend();
+    Candidate c;
+    c.node = f.upstream->config.name;
+    c.model = chat.model;
+    c.group = group;
+    c.healthy = st.healthy(now) && backend->ready;
+    if (backend->loaded_known) c.hot = contains(backend->loaded_models, f.upstream_model);
+    c.in_flight = st.in_flight();
+    std::tie(c.latency_p50_ms, c.latency_p95_ms) = st.p50_p95(loop);
+    c.price_input_per_1k = f.upstream->config.price.input_per_1k;
+    c.price_output_per_1k = f.upstream->config.price.output_per_1k;
+    c.score = !c.healthy ? -1 : c.hot ? 1 : 0;
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::vector<std::size_t> order(const std::vector<Candidate>& views, std::optional<std::size_t> picked) {
+  std::vector<std::size_t> idx;
+  for (std::size_t i = 0; i < views.size(); ++i)
+    if (!views[i].dropped || (picked && *picked == i)) idx.push_back(i);
+  std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) {
+    if (picked && (a == *picked) != (b == *picked)) return a == *picked;
+    return views[a].score > views[b].score;
+  });
+  return idx;
+}
+
+}  // namespace plexus::routing

@@ -1,0 +1,177 @@
+#include "runtime/router.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+#include "gateway/provider_registry.hpp"
+#include "gateway/upstream_pool.hpp"
+#include "loop/curl_client.hpp"
+#include "plugins/pipeline.hpp"
+#include "server/api_routes.hpp"
+#include "server/http_server.hpp"
+
+namespace plexus {
+namespace {
+
+void log_access(const AccessRecord& r) {
+  // Never the prompt or the completion: ids, sizes and timings only.
+  spdlog::info(
+      "access id={} key={} model={} node={} status={} stream={} prompt_tokens={} "
+      "completion_tokens={} ttft_ms={:.1f} total_ms={:.1f}{}{}{}",
+      r.request_id, r.key_id, r.model, r.node, r.status, r.stream, r.usage.prompt_tokens,
+      r.usage.completion_tokens, r.ttft_ms, r.total_ms,
+      r.usage.tokens_per_second > 0 ? fmt::format(" tokens_per_second={:.1f}", r.usage.tokens_per_second) : "",
+      r.error_code.empty() ? "" : " error=", r.error_code);
+}
+
+// What one event loop owns besides its connections.
+struct LoopParts {
+  explicit LoopParts(EventLoop& loop) : http(loop), host{http, loop} {}
+  CurlClient http;
+  ProviderHost host;
+  std::unique_ptr<ExchangeEnv> env;
+  std::unique_ptr<ApiRoutes> routes;
+};
+
+std::size_t loops_for(const Config& c) {
+  if (c.server.threads > 0) return static_cast<std::size_t>(c.server.threads);
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+}  // namespace
+
+// Declaration order is destruction order reversed: the server and the per-loop parts go before
+// the pool and the registry (whose libraries their objects point into), the loops last.
+struct Router::State {
+  explicit State(Config c) : config(std::move(c)), loops(loops_for(config)) {}
+  Config config;
+  LoopGroup loops;
+  std::unique_ptr<ProviderRegistry> registry;
+  std::unique_ptr<UpstreamPool> pool;
+  std::vector<std::unique_ptr<LoopParts>> parts;
+  std::unique_ptr<ServerState> state;
+  std::unique_ptr<HttpServer> server;
+  bool started = false;
+  bool stopped = false;
+  bool stuck_reported = false;
+};
+
+Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
+  const Config& cfg = s_->config;
+  s_->registry = std::make_unique<ProviderRegistry>(
+      cfg.providers_dir.empty() ? ProviderRegistry::default_directory() : cfg.providers_dir);
+  std::vector<ProviderHost*> hosts;
+  for (std::size_t i = 0; i < s_->loops.size(); ++i) {
+    s_->parts.push_back(std::make_unique<LoopParts>(s_->loops.at(i)));
+    hosts.push_back(&s_->parts.back()->host);
+  }
+  s_->pool = std::make_unique<UpstreamPool>(cfg, *s_->registry, hosts);
+  s_->state = std::unique_ptr<ServerState>(new ServerState{cfg, KeyStore(cfg.keys), s_->loops});
+  s_->state->reload_plugins = [this](EventLoop& origin, auto done) {
+    // Each loop reloads its own instances; the answer waits for all of them.
+    struct Gather {
+      std::vector<Pipeline::ReloadResult> merged;
+      std::size_t waiting;
+    };
+    auto gather = std::make_shared<Gather>(Gather{{}, s_->loops.size()});
+    for (std::size_t i = 0; i < s_->loops.size(); ++i) {
+      s_->loops.at(i).post([this, i, &origin, gather, done] {
+        auto results = s_->parts[i]->env->pipeline->reload();
+        origin.post([gather, done, results = std::move(results)] {
+          if (gather->merged.empty()) gather->merged = results;
+          for (std::size_t k = 0; k < results.size() && k < gather->merged.size(); ++k)
+            if (gather->merged[k].error.empty()) gather->merged[k].error = results[k].error;
+          if (--gather->waiting == 0) done(std::move(gather->merged));
+        });
+      });
+    }
+  };
+  for (std::size_t i = 0; i < s_->loops.size(); ++i) {
+    auto& part = *s_->parts[i];
+    part.env = std::make_unique<ExchangeEnv>(ExchangeEnv{
+        s_->loops.at(i), cfg.log.access_log ? &log_access : nullptr,
+        cfg.server.max_stream_duration, s_->pool.get(), Pipeline::load(cfg.plugins)});
+    part.routes = std::make_unique<ApiRoutes>(*s_->state, *part.env);
+  }
+}
+
+Router::~Router() {
+  if (s_->started && !s_->stopped) drain_and_stop(std::chrono::milliseconds(0));
+}
+
+const Config& Router::config() const { return s_->config; }
+
+std::size_t Router::plugin_count() const {
+  return s_->parts.front()->env->pipeline->plugins().size();
+}
+
+std::size_t Router::loop_count() const { return s_->loops.size(); }
+
+void Router::start() {
+  const auto& srv = s_->config.server;
+  HttpServerOptions options;
+  options.host = srv.host;
+  options.port = srv.port;
+  options.limits.max_body_bytes = srv.max_body_bytes;
+  options.tls_cert = srv.tls_cert;
+  options.tls_key = srv.tls_key;
+  s_->server = std::make_unique<HttpServer>(options, s_->loops, [this](std::size_t i) -> RequestRouter& {
+    return *s_->parts[i]->routes;
+  });
+  s_->server->start();
+  s_->loops.start();
+  s_->started = true;
+  s_->loops.at(0).post([this] { s_->pool->start_status_polling(0, s_->loops.at(0)); });
+}
+
+std::uint16_t Router::port() const { return s_->server ? s_->server->port() : 0; }
+
+void Router::reload_plugins() {
+  for (std::size_t i = 0; i < s_->loops.size(); ++i)
+    s_->loops.at(i).post([this, i] { s_->parts[i]->env->pipeline->reload(); });
+}
+
+void Router::watch_for_stuck_loops() {
+  auto stall = s_->loops.longest_turn();
+  if (stall.seconds < kStuckLoopSeconds) {
+    s_->stuck_reported = false;
+    return;
+  }
+  if (s_->stuck_reported) return;
+  s_->stuck_reported = true;
+  spdlog::error("loop {} has been busy for {:.1f} s in one turn ({}); its requests wait and /readyz answers 503",
+                stall.loop, stall.seconds, stall.busy_with ? fmt::format("plugin '{}'", stall.busy_with) : "not in a plugin");
+}
+
+void Router::drain_and_stop(std::chrono::milliseconds grace) {
+  if (s_->stopped) return;
+  s_->stopped = true;
+  auto& state = *s_->state;
+  spdlog::info("draining (grace {} ms, {} in flight)", grace.count(), state.inflight.load());
+  state.draining = true;
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  while (state.inflight.load() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (state.inflight.load() > 0)
+    spdlog::warn("grace period over; closing {} requests still in flight", state.inflight.load());
+  auto stall = s_->loops.longest_turn();
+  if (stall.seconds >= kStuckLoopSeconds) {
+    // Its thread cannot be joined, and its objects cannot be freed under it.
+    spdlog::error("loop {} is stuck ({}); exiting without cleanup", stall.loop,
+                  stall.busy_with ? stall.busy_with : "not in a plugin");
+    std::fflush(nullptr);
+    std::_Exit(1);
+  }
+  if (s_->server) s_->server->stop();
+  s_->loops.stop();
+  // Pending work may point into adapter and plugin libraries: drop it while they are loaded.
+  for (std::size_t i = 0; i < s_->loops.size(); ++i) {
+    s_->parts[i]->http.drop_all();
+    s_->loops.at(i).drop_pending_work();
+  }
+  s_->server.reset();
+  for (std::size_t i = 0; i < s_->loops.size(); ++i) s_->loops.at(i).drop_pending_work();
+}
+
+}  // namespace plexus

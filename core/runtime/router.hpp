@@ -1,0 +1,46 @@
+#pragma once
+// The running router: its event loops, and per loop an HTTP client, plugin instances and the
+// API routes; the upstream pool and the HTTP front shared by all. main() builds one; so does
+// --check-config (without starting it), so both refuse exactly the same files.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "config/config.hpp"
+#include "loop/loop_group.hpp"
+
+namespace plexus {
+
+class Router {
+ public:
+  // Builds the providers and plugins the config names (once per loop). Throws ConfigError
+  // (file and key path) or PluginLoadError.
+  explicit Router(Config config);
+  ~Router();  // stops everything still running
+  Router(const Router&) = delete;
+  Router& operator=(const Router&) = delete;
+
+  const Config& config() const;
+  std::size_t plugin_count() const;
+  std::size_t loop_count() const;
+
+  // Starts the loops and listens; throws std::runtime_error when it cannot listen.
+  void start();
+  std::uint16_t port() const;
+
+  void reload_plugins();  // any thread (SIGHUP): every loop re-reads its Lua plugins
+  // Stops taking new chat requests, waits up to `grace` for those in flight, then closes
+  // everything and stops the loops.
+  void drain_and_stop(std::chrono::milliseconds grace);
+
+  // Called now and then from the main thread: logs a loop stuck in one turn (once per episode).
+  void watch_for_stuck_loops();
+
+  struct State;
+
+ private:
+  std::unique_ptr<State> s_;
+};
+
+}  // namespace plexus

@@ -1,0 +1,192 @@
+#include "server/api_routes.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "gateway/chat_request.hpp"
+#include "gateway/error_body.hpp"
+#include "server/responder_channel.hpp"
+#include "util/request_id.hpp"
+
+namespace plexus {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::int64_t kCreated = 1735689600;  // 2025-01-01: models here have no birth date
+
+Error model_not_found(const std::string& model) {
+  return {404, "The model '" + model + "' does not exist or you do not have access to it.",
+          "invalid_request_error", "model", "model_not_found"};
+}
+
+}  // namespace
+
+struct ApiRoutes::Call {
+  IncomingRequest request;
+  std::shared_ptr<Responder> responder;
+  std::string request_id;
+  Headers base;  // x-request-id, on every answer
+  Exchange::Clock::time_point received;
+  Caller caller{"-", "public"};
+
+  void json_reply(int status, std::string_view body, Headers extra = {}) {
+    Headers h{{"content-type", "application/json"}};
+    h.insert(h.end(), base.begin(), base.end());
+    h.insert(h.end(), extra.begin(), extra.end());
+    responder->send_whole(status, h, body);
+  }
+  void error(const Error& e, Headers extra = {}) { json_reply(e.status, error_body(e), std::move(extra)); }
+};
+
+void ApiRoutes::on_request(IncomingRequest request, std::shared_ptr<Responder> responder) {
+  Call call{std::move(request), std::move(responder), {}, {}, Exchange::Clock::now()};
+  const std::string* given = call.request.header("x-request-id");
+  call.request_id = given && is_acceptable_request_id(*given) ? *given : new_request_id();
+  call.base = {{"x-request-id", call.request_id}};
+  try {
+    route(call);
+  } catch (const std::exception& e) {
+    // Only reachable through a bug: answer, log (never the request's content), keep serving.
+    spdlog::error("request {}: internal error: {}", call.request_id, e.what());
+    if (!call.responder->finished())
+      call.error({500, "Internal error; the request id is in x-request-id", "server_error", "", "internal_error"});
+  }
+}
+
+void ApiRoutes::on_framing_error(const FramingError& error, std::shared_ptr<Responder> responder) {
+  Call call{{}, std::move(responder), new_request_id(), {}, Exchange::Clock::now()};
+  call.base = {{"x-request-id", call.request_id}};
+  call.error({error.status, error.message, "invalid_request_error", "", error.code});
+}
+
+void ApiRoutes::route(Call& call) {
+  const std::string& path = call.request.path;
+  const std::string& method = call.request.method;
+  auto wrong_method = [&](const char* allowed) {
+    call.error({405, "Method " + method + " is not allowed on " + path + "; use " + allowed,
+                "invalid_request_error", "", "method_not_allowed"},
+               {{"allow", allowed}});
+  };
+
+  if (path == "/healthz") {
+    if (method != "GET") return wrong_method("GET");
+    return call.json_reply(200, R"({"status":"ok"})");
+  }
+  if (path == "/readyz") {
+    if (method != "GET") return wrong_method("GET");
+    return readiness(call);
+  }
+  if (path == "/admin/reload") {
+    if (method != "POST") return wrong_method("POST");
+    return admin_reload(call);
+  }
+  bool is_chat = path == "/v1/chat/completions";
+  bool is_models = path == "/v1/models" || path.rfind("/v1/models/", 0) == 0;
+  if (!is_chat && !is_models)
+    return call.error({404, "Invalid URL (" + method + " " + path + ")", "invalid_request_error", "", "unknown_url"});
+  if (is_chat && method != "POST") return wrong_method("POST");
+  if (is_models && method != "GET") return wrong_method("GET");
+  if (!authenticate(call)) return;
+  if (is_models) return models(call);
+  chat(call);
+}
+
+bool ApiRoutes::authenticate(Call& call) {
+  if (!state_.keys.enabled()) return true;
+  const std::string* auth = call.request.header("authorization");
+  if (!auth || bearer_token(*auth).empty()) {
+    call.error({401,
+                "You didn't provide an API key. You need to provide your API key in an "
+                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                "invalid_request_error", "", "missing_api_key"});
+    return false;
+  }
+  auto found = state_.keys.authenticate(bearer_token(*auth));
+  if (!found) {
+    call.error({401, "Incorrect API key provided.", "invalid_request_error", "", "invalid_api_key"});
+    return false;
+  }
+  call.caller = *found;
+  return true;
+}
+
+// Not ready while draining, or while any loop is stuck in one turn (a plugin that does not
+// return): requests that land on that loop would wait.
+void ApiRoutes::readiness(Call& call) {
+  if (state_.draining.load()) return call.json_reply(503, R"({"status":"draining"})");
+  auto stall = state_.loops.longest_turn();
+  if (stall.seconds >= kStuckLoopSeconds) {
+    json body{{"status", "stuck"}, {"loop", stall.loop}, {"busy_seconds", stall.seconds},
+              {"busy_with", stall.busy_with ? json(stall.busy_with) : json()}};
+    return call.json_reply(503, body.dump());
+  }
+  call.json_reply(200, R"({"status":"ready"})");
+}
+
+// POST /admin/reload: re-reads every Lua plugin on every loop (as SIGHUP does). Admin keys only.
+void ApiRoutes::admin_reload(Call& call) {
+  const std::string* auth = call.request.header("authorization");
+  auto caller = auth ? state_.keys.authenticate(bearer_token(*auth)) : std::nullopt;
+  if (!caller || !state_.keys.is_admin(caller->key_id))
+    return call.error({401, "An admin key is required for /admin/reload.", "invalid_request_error", "", "admin_key_required"});
+  auto responder = call.responder;
+  Headers base = call.base;
+  state_.reload_plugins(env_.loop, [responder, base](std::vector<Pipeline::ReloadResult> results) {
+    json list = json::array();
+    bool ok = true;
+    for (const auto& r : results) {
+      list.push_back({{"plugin", r.name}, {"reloaded", r.error.empty()}, {"error", r.error.empty() ? json() : json(r.error)}});
+      ok = ok && r.error.empty();
+    }
+    Headers h{{"content-type", "application/json"}};
+    h.insert(h.end(), base.begin(), base.end());
+    responder->send_whole(ok ? 200 : 422, h, json{{"plugins", list}}.dump());
+  });
+}
+
+void ApiRoutes::models(Call& call) {
+  auto ids = env_.pool->models_for(call.caller.group);
+  auto entry = [&](const std::string& id) {
+    return json{{"id", id}, {"object", "model"}, {"created", kCreated}, {"owned_by", "plexus"}};
+  };
+  const std::string& path = call.request.path;
+  if (path == "/v1/models") {
+    json data = json::array();
+    for (const auto& id : ids) data.push_back(entry(id));
+    return call.json_reply(200, json{{"object", "list"}, {"data", data}}.dump());
+  }
+  std::string id = path.substr(std::string("/v1/models/").size());
+  if (std::find(ids.begin(), ids.end(), id) == ids.end()) return call.error(model_not_found(id));
+  call.json_reply(200, entry(id).dump());
+}
+
+void ApiRoutes::chat(Call& call) {
+  if (state_.draining.load()) {
+    call.responder->close_connection_after();
+    return call.error({503, "The router is shutting down; retry on another instance.", "server_error", "", "shutting_down"});
+  }
+  auto parsed = parse_chat_request(call.request.body);
+  if (auto* error = std::get_if<Error>(&parsed)) return call.error(*error);
+
+  if (state_.inflight.fetch_add(1) >= state_.config.server.max_inflight) {
+    state_.inflight.fetch_sub(1);
+    return call.error({429, "The router is at capacity; retry shortly.", "rate_limit_error", "", "router_at_capacity"},
+                      {{"retry-after", "1"}});
+  }
+  auto responder = call.responder;
+  ServerState* state = &state_;
+  auto exchange = std::make_shared<Exchange>(
+      env_, std::move(std::get<ParsedChat>(parsed)), call.caller,
+      std::make_unique<ResponderChannel>(responder), call.request_id, call.received,
+      [state] { state->inflight.fetch_sub(1); });
+  std::weak_ptr<Exchange> weak = exchange;
+  responder->when_gone([weak] {
+    if (auto ex = weak.lock()) ex->client_gone();
+  });
+  exchange->start();
+}
+
+}  // namespace plexus

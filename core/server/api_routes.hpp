@@ -1,0 +1,56 @@
+#pragma once
+// What each request means: the OpenAI API (/v1/chat/completions, /v1/models), health,
+// readiness and /admin/reload. One ApiRoutes per event loop; requests it hands to an Exchange
+// stay on that loop.
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "auth/key_store.hpp"
+#include "config/config.hpp"
+#include "gateway/exchange.hpp"
+#include "loop/loop_group.hpp"
+#include "plugins/pipeline.hpp"
+#include "server/http_server.hpp"
+
+namespace plexus {
+
+// Shared by every loop. Read without locks; the counters are atomics.
+struct ServerState {
+  const Config& config;
+  KeyStore keys;
+  LoopGroup& loops;
+  std::atomic<std::size_t> inflight{0};
+  std::atomic<bool> draining{false};
+  // Reloads the plugins of every loop; `done` runs later on `origin`'s loop with one result per
+  // plugin (reloaded only if it reloaded on every loop).
+  std::function<void(EventLoop& origin,
+                     std::function<void(std::vector<Pipeline::ReloadResult>)> done)>
+      reload_plugins;
+};
+
+// A loop is reported stuck (and /readyz turns 503) when one turn has run this long.
+constexpr double kStuckLoopSeconds = 2.0;
+
+class ApiRoutes final : public RequestRouter {
+ public:
+  ApiRoutes(ServerState& state, ExchangeEnv& env) : state_(state), env_(env) {}
+
+  void on_request(IncomingRequest request, std::shared_ptr<Responder> responder) override;
+  void on_framing_error(const FramingError& error, std::shared_ptr<Responder> responder) override;
+
+ private:
+  struct Call;
+  void route(Call& call);
+  bool authenticate(Call& call);
+  void readiness(Call& call);
+  void admin_reload(Call& call);
+  void models(Call& call);
+  void chat(Call& call);
+
+  ServerState& state_;
+  ExchangeEnv& env_;
+};
+
+}  // namespace plexus

@@ -1,0 +1,23 @@
+#include "server/responder_channel.hpp"
+
+namespace plexus {
+
+void ResponderChannel::send_whole(int status, const Headers& headers, std::string body) {
+  Headers h;
+  h.reserve(headers.size() + 1);
+  bool typed = false;
+  for (const auto& [name, value] : headers) typed = typed || name == "content-type";
+  if (!typed) h.emplace_back("content-type", "application/json");
+  h.insert(h.end(), headers.begin(), headers.end());
+  r_->send_whole(status, h, body);
+}
+
+void ResponderChannel::begin_stream(const Headers& headers) {
+  Headers h{{"content-type", "text/event-stream"},
+            {"cache-control", "no-cache"},
+            {"x-accel-buffering", "no"}};
+  h.insert(h.end(), headers.begin(), headers.end());
+  r_->begin_chunked(200, h);
+}
+
+}  // namespace plexus

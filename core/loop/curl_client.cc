@@ -76,6 +76,7 @@ struct CurlClient::Impl {
   void end_transfer(Transfer& t, TransferError error, std::string detail);
   void remove_transfer(TransferId id);
   void remove_finished();
+  void release(Transfer& t);
   void arm_watchdog(Transfer& t, Clock::time_point due);
   void on_watchdog(TransferId id);
   void set_interest(curl_socket_t fd, std::uint32_t wanted);
@@ -104,13 +105,17 @@ CurlClient::~CurlClient() {
 }
 
 void CurlClient::drop_all() {
-  for (auto& [id, t] : impl_->transfers) {
-    if (t->watchdog) impl_->loop.cancel(t->watchdog);
-    curl_multi_remove_handle(impl_->multi, t->easy);
-    curl_easy_cleanup(t->easy);
-    curl_slist_free_all(t->headers);
-  }
+  for (auto& [id, t] : impl_->transfers) impl_->release(*t);
   impl_->transfers.clear();
+}
+
+// The one place a transfer's curl resources are given back.
+void CurlClient::Impl::release(Transfer& t) {
+  if (t.watchdog) loop.cancel(t.watchdog);
+  t.watchdog = 0;
+  curl_multi_remove_handle(multi, t.easy);
+  curl_easy_cleanup(t.easy);
+  curl_slist_free_all(t.headers);
 }
 
 void CurlClient::Impl::on_socket_io(Socket& s, std::uint32_t events) {
@@ -352,11 +357,7 @@ void CurlClient::Impl::collect_done() {
 void CurlClient::Impl::remove_transfer(TransferId id) {
   auto it = transfers.find(id);
   if (it == transfers.end()) return;
-  Transfer& t = *it->second;
-  if (t.watchdog) loop.cancel(t.watchdog);
-  curl_multi_remove_handle(multi, t.easy);
-  curl_easy_cleanup(t.easy);
-  curl_slist_free_all(t.headers);
+  release(*it->second);
   transfers.erase(it);
 }
 

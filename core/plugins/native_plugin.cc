@@ -5,6 +5,7 @@
 
 #include "plexus/plugin_abi.hpp"
 #include "plugins/loaded_plugin.hpp"
+#include "plugins/plugin_log.hpp"
 #include "plugins/shared_library.hpp"
 
 namespace plexus {
@@ -21,15 +22,7 @@ LoadedPlugin load_native_plugin(const PluginConfig& config) {
   PluginInit init;
   init.name = config.name;
   init.config_json = config.config_json;
-  std::string prefix = "[plugin:" + config.name + "] ";
-  init.log = [prefix](LogLevel level, std::string_view message) {
-    switch (level) {
-      case LogLevel::kDebug: spdlog::debug("{}{}", prefix, message); break;
-      case LogLevel::kInfo: spdlog::info("{}{}", prefix, message); break;
-      case LogLevel::kWarn: spdlog::warn("{}{}", prefix, message); break;
-      case LogLevel::kError: spdlog::error("{}{}", prefix, message); break;
-    }
-  };
+  init.log = plugin_logger(config.name);
   std::string error;
   using Create = std::unique_ptr<Plugin>*(const PluginInit*, std::string*);
   std::unique_ptr<std::unique_ptr<Plugin>> made(reinterpret_cast<Create*>(lib.create)(&init, &error));

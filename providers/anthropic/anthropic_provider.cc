@@ -258,16 +258,10 @@ class AnthropicProvider final : public Provider {
     } catch (const Invalid& invalid) {
       return refuse(sink, invalid.error);
     }
-    HttpRequest http;
-    http.url = s_.spec.url + "/v1/messages";
-    http.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
-    http.connect_timeout = s_.spec.connect_timeout;
-    http.first_byte_timeout = s_.spec.first_byte_timeout;
-    http.idle_timeout = s_.spec.idle_timeout;
-    http.headers = {{"Content-Type", "application/json"}, {"anthropic-version", s_.version},
-                    {"x-api-key", s_.spec.api_key}, {"X-Request-Id", request.request_id}};
-    if (request.stream) http.headers.emplace_back("Accept", "text/event-stream");
-    for (const auto& h : request.extra_headers) http.headers.push_back(h);
+    Headers own{{"anthropic-version", s_.version}, {"x-api-key", s_.spec.api_key}};
+    if (request.stream) own.emplace_back("Accept", "text/event-stream");
+    auto http = upstream_post(s_.spec, "/v1/messages",
+                              body.dump(-1, ' ', false, json::error_handler_t::replace), request, own);
     return start_relay(host_.http, std::move(http), std::make_shared<Relay>(s_, request, sink));
   }
 

@@ -171,19 +171,10 @@ class Relay final : public RelayBase {
 
 std::unique_ptr<ProviderCall> start_openai_call(const OpenAiUpstream& settings, ProviderHost& host,
                                                 const ChatRequest& request, ResponseSink& sink) {
-  HttpRequest http;
-  http.url = settings.spec.url + settings.dialect.chat_path;
-  http.body = request.body;
-  http.connect_timeout = settings.spec.connect_timeout;
-  http.first_byte_timeout = settings.spec.first_byte_timeout;
-  http.idle_timeout = settings.spec.idle_timeout;
-  http.headers = {{"Content-Type", "application/json"},
-                  {"Accept", request.stream ? "text/event-stream" : "application/json"},
-                  {"X-Request-Id", request.request_id}};
-  if (!settings.spec.api_key.empty())
-    http.headers.emplace_back("Authorization", "Bearer " + settings.spec.api_key);
-  for (const auto& h : settings.extra_headers) http.headers.push_back(h);
-  for (const auto& h : request.extra_headers) http.headers.push_back(h);
+  Headers own{{"Accept", request.stream ? "text/event-stream" : "application/json"}};
+  if (!settings.spec.api_key.empty()) own.emplace_back("Authorization", "Bearer " + settings.spec.api_key);
+  own.insert(own.end(), settings.extra_headers.begin(), settings.extra_headers.end());
+  auto http = upstream_post(settings.spec, settings.dialect.chat_path, request.body, request, own);
 
   return start_relay(host.http, std::move(http), std::make_shared<Relay>(settings, request, sink));
 }

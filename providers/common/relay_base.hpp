@@ -51,6 +51,12 @@ class RelayBase : public HttpResponseHandler {
 std::unique_ptr<ProviderCall> start_relay(HttpClient& http, HttpRequest request,
                                           std::shared_ptr<RelayBase> relay);
 
+// The request every HTTP adapter sends upstream: POST spec.url + path with the upstream's
+// timeouts, a JSON body, the request id, the adapter's own headers (auth, protocol version,
+// Accept), then the headers plugins set. One place, so no adapter forgets one of them.
+HttpRequest upstream_post(const UpstreamSpec& spec, const std::string& path, std::string body,
+                          const ChatRequest& request, const Headers& adapter_headers);
+
 // A request the adapter refuses before any transfer: the error reaches the sink at once.
 std::unique_ptr<ProviderCall> refuse(ResponseSink& sink, Error error);
 

@@ -255,15 +255,10 @@ class OllamaProvider final : public Provider {
     } catch (const Invalid& invalid) {
       return refuse(sink, invalid.error);
     }
-    HttpRequest http;
-    http.url = spec_.url + "/api/chat";
-    http.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
-    http.connect_timeout = spec_.connect_timeout;
-    http.first_byte_timeout = spec_.first_byte_timeout;
-    http.idle_timeout = spec_.idle_timeout;
-    http.headers = {{"Content-Type", "application/json"}, {"X-Request-Id", request.request_id}};
-    if (!spec_.api_key.empty()) http.headers.emplace_back("Authorization", "Bearer " + spec_.api_key);
-    for (const auto& h : request.extra_headers) http.headers.push_back(h);
+    Headers own;
+    if (!spec_.api_key.empty()) own.emplace_back("Authorization", "Bearer " + spec_.api_key);
+    auto http = upstream_post(spec_, "/api/chat", body.dump(-1, ' ', false, json::error_handler_t::replace),
+                              request, own);
     return start_relay(host_.http, std::move(http), std::make_shared<Relay>(spec_, request, sink));
   }
 

@@ -13,6 +13,9 @@
 //   "firehose"    streams 4 KiB chunks as fast as the socket takes them, until the client goes;
 //                 state.firehoseBytes counts what was handed to the socket
 //   "leaky"       answers with an e-mail address and a phone number, split across chunks
+// Like OpenAI's, every answer has an id of its own: "chatcmpl-<X-Request-Id>" when the request
+// carries one (plexus forwards its request id upstream), else "chatcmpl-fake". So a suite can
+// tell whose answer a chunk belongs to.
 import http from 'node:http';
 
 export async function startFakeOpenAI({ name = 'fake' } = {}) {
@@ -42,7 +45,8 @@ export async function startFakeOpenAI({ name = 'fake' } = {}) {
     }
     state.requests.push({ headers: req.headers, body });
     const model = body.model;
-    const id = 'chatcmpl-fake';
+    const given = req.headers['x-request-id'];
+    const id = given ? `chatcmpl-${given}` : 'chatcmpl-fake';
     const created = 1700000000;
     const chunk = (delta, finish = null) =>
       JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });

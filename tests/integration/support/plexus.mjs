@@ -10,6 +10,16 @@ export const repoRoot = path.resolve(here, '../../..');
 export const plexusBin = path.resolve(process.env.PLEXUS_BIN || path.join(repoRoot, 'build/plexus'));
 export const demoKey = 'sk-plexus-demo';
 
+// The threads matrix: ctest runs every suite with PLEXUS_TEST_THREADS=1 and =4. A config written
+// from an object without its own `threads` gets that many reactor threads.
+export const testThreads = process.env.PLEXUS_TEST_THREADS ? Number(process.env.PLEXUS_TEST_THREADS) : undefined;
+
+function withTestThreads(config) {
+  if (testThreads === undefined || config === null || typeof config !== 'object' || Array.isArray(config)) return config;
+  if ('threads' in config) return config;
+  return { ...config, threads: testThreads };
+}
+
 export function writeConfig(config) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plexus-test-'));
   const file = path.join(dir, 'plexus.json');
@@ -23,13 +33,14 @@ export function baseConfig(upstreams, extra = {}) {
     keys: [{ id: 'demo', key: demoKey, group: 'public' }],
     upstreams,
     log: { level: 'info', access_log: true },
+    ...(testThreads !== undefined ? { threads: testThreads } : {}),
     ...extra,
   };
 }
 
 // Resolves once the ready line is printed. `args` replaces the default arguments.
 export async function startPlexus(config, { args } = {}) {
-  const file = config === null ? null : typeof config === 'string' ? config : writeConfig(config);
+  const file = config === null ? null : typeof config === 'string' ? config : writeConfig(withTestThreads(config));
   const proc = spawn(plexusBin, args ?? ['--config', file, '--listen', '127.0.0.1:0'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -57,8 +57,9 @@ FramingError from_beast(const boost::beast::error_code& ec, std::size_t max_head
     return bad_request("The chunked request body is malformed (bad chunk size or framing).");
   if (ec == http::error::bad_field || ec == http::error::bad_value)
     return bad_request("A request header line is malformed (each needs a name, a colon and a value).");
-  if (ec == http::error::bad_method || ec == http::error::bad_target ||
-      ec == http::error::bad_version)
+  if (ec == http::error::bad_version)
+    return {505, "http_version_not_supported", "Only HTTP/1.0 and HTTP/1.1 are served."};
+  if (ec == http::error::bad_method || ec == http::error::bad_target)
     return bad_request("The HTTP request line is malformed.");
   if (ec == http::error::bad_line_ending)
     return bad_request("HTTP lines must end with CRLF.");
@@ -86,8 +87,10 @@ void RequestParser::reset() {
   auto& p = beast_->parser.emplace();
   p.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(max_header_bytes_, UINT32_MAX)));
   p.body_limit(max_body_bytes_);
-  p.eager(true);
+  // Stop after the header, so it is checked before any of the body is parsed; then eager.
+  p.eager(false);
   header_checked_ = false;
+  header_fields_ = 0;
 }
 
 // What RFC 9112 asks of a request header that Beast leaves to its user.
@@ -132,6 +135,8 @@ RequestParser::Status RequestParser::parse(std::string_view data, std::size_t& c
         error_ = *bad;
         return Status::kError;
       }
+      header_fields_ = static_cast<std::size_t>(std::distance(p.get().begin(), p.get().end()));
+      p.eager(true);
     }
     if (ec == http::error::need_more) return Status::kNeedMore;
     if (ec) {
@@ -160,8 +165,12 @@ IncomingRequest RequestParser::take() {
   r.target = std::string(msg.target());
   r.path = r.target.substr(0, r.target.find('?'));
   r.version_minor = msg.version() == 10 ? 0 : 1;
-  r.headers.reserve(std::distance(msg.begin(), msg.end()));
-  for (const auto& field : msg) {
+  // The header's own fields only: chunked trailers land in the same container, after them,
+  // and must never pass for headers (an Authorization trailer, say).
+  r.headers.reserve(header_fields_);
+  auto field_it = msg.begin();
+  for (std::size_t i = 0; i < header_fields_ && field_it != msg.end(); ++i, ++field_it) {
+    const auto& field = *field_it;
     std::string name(field.name_string());
     for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     r.headers.emplace_back(std::move(name), std::string(field.value()));

@@ -19,9 +19,9 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
 
-# 1. The mock upstream: canned whole answers; streams of 20 events, 50 ms apart.
+# 1. The mock upstream: canned whole answers; streams of 64 events, 5 ms apart.
 mock_port=$(free_port)
-build/bench/mock_upstream --port "$mock_port" --events 20 --interval-ms 50 >/dev/null & pids+=($!)
+build/bench/mock_upstream --port "$mock_port" --events 64 --interval-ms 5 >/dev/null & pids+=($!)
 wait_port "$mock_port"
 
 # 2. nginx, one worker, as a plain streaming reverse proxy with upstream keep-alive.
@@ -49,10 +49,11 @@ http {
   }
 }
 CONF
-nginx -c "$work/nginx/nginx.conf" -g 'daemon off;' & pids+=($!)
+nginx -c "$work/nginx/nginx.conf" -g 'daemon off;' & nginx_master=$!; pids+=($nginx_master)
 wait_port "$nginx_port"
+nginx_worker=$(pgrep -P "$nginx_master" | head -1)
 
-# 3. plexus: one reactor thread (plus its upstream loop thread), auth and access log on.
+# 3. plexus: one event loop (threads: 1), auth and access log on; and the same with two loops.
 plexus_port=$(free_port)
 cat >"$work/plexus.json" <<CONF
 { "listen": "127.0.0.1:$plexus_port", "threads": 1,
@@ -62,6 +63,10 @@ cat >"$work/plexus.json" <<CONF
 CONF
 build/plexus --config "$work/plexus.json" >/dev/null 2>"$work/plexus.log" & plexus_pid=$!; pids+=($plexus_pid)
 wait_port "$plexus_port"
+plexus2_port=$(free_port)
+sed -e "s/:$plexus_port/:$plexus2_port/" -e 's/"threads": 1/"threads": 2/' "$work/plexus.json" >"$work/plexus2.json"
+build/plexus --config "$work/plexus2.json" >/dev/null 2>"$work/plexus2.log" & pids+=($!)
+wait_port "$plexus2_port"
 
 # 4. plexus again, with three plugins: sticky routing (on_request + on_route), hot-then-least-
 #    loaded (on_route) and the redaction filter (on_chunk, on every chunk).
@@ -87,15 +92,22 @@ wrk.headers["Authorization"] = "Bearer sk-bench-key"
 wrk.body = '{"model":"mock","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Benchmark me, please."}],"temperature":0.2,"max_tokens":64}'
 LUA
 
-declare -A url=([direct]="http://127.0.0.1:$mock_port" [nginx]="http://127.0.0.1:$nginx_port" [plexus]="http://127.0.0.1:$plexus_port" [plexus3]="http://127.0.0.1:$plexus3_port")
+declare -A url=([direct]="http://127.0.0.1:$mock_port" [nginx]="http://127.0.0.1:$nginx_port" [plexus]="http://127.0.0.1:$plexus_port" [plexus2]="http://127.0.0.1:$plexus2_port" [plexus3]="http://127.0.0.1:$plexus3_port")
+declare -A cpu_pid=([nginx]="$nginx_worker" [plexus]="$plexus_pid")
 declare -A R
 
 to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; printf "%.3f", v}'; }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-wrk_once() {  # target conns -> "rps p50_ms p99_ms"
-  local out; out=$(wrk -t1 -c"$2" -d"${DURATION}s" --latency -s "$work/post.lua" "${url[$1]}/v1/chat/completions")
+cpu_ticks() { [ -n "${1:-}" ] && awk '{print $14 + $15}' /proc/"$1"/stat || echo 0; }  # utime + stime
+wrk_once() {  # target conns -> "rps p50_ms p99_ms cpu_us_per_request"
+  local pid="${cpu_pid[$1]:-}" before after out requests
+  before=$(cpu_ticks "$pid")
+  out=$(wrk -t1 -c"$2" -d"${DURATION}s" --latency -s "$work/post.lua" "${url[$1]}/v1/chat/completions")
+  after=$(cpu_ticks "$pid")
   if echo "$out" | grep -q "Non-2xx"; then echo "$1: non-2xx responses" >&2; echo "$out" >&2; exit 1; fi
-  echo "$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}') $(echo "$out" | awk '$1=="50%" {print $2}' | to_ms) $(echo "$out" | awk '$1=="99%" {print $2}' | to_ms)"
+  requests=$(echo "$out" | awk '/requests in/ {print $1}')
+  echo "$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}') $(echo "$out" | awk '$1=="50%" {print $2}' | to_ms) $(echo "$out" | awk '$1=="99%" {print $2}' | to_ms)" \
+       "$(awk -v t=$((after - before)) -v n="$requests" -v hz="$(getconf CLK_TCK)" 'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print 0 }')"
 }
 stream_run() {  # target concurrency rounds
   local out; out=$(build/bench/stream_client --url "${url[$1]}/v1/chat/completions" --concurrency "$2" --rounds "$3" --key sk-bench-key)
@@ -110,21 +122,24 @@ rss_kb() { awk '/VmRSS/ {print $2}' /proc/"$plexus_pid"/status; }
 ROUNDS="${ROUNDS:-3}"
 rss_idle=$(rss_kb)
 for c in 1 32 128; do
-  declare -A rps=() p50=() p99=()
+  declare -A rps=() p50=() p99=() cpu=()
   for _ in $(seq "$ROUNDS"); do
-    for t in direct nginx plexus; do
-      read -r a b d <<<"$(wrk_once "$t" "$c")"
-      rps[$t]+=" $a"; p50[$t]+=" $b"; p99[$t]+=" $d"
+    for t in direct nginx plexus plexus2; do
+      [ "$t" = plexus2 ] && [ "$c" = 1 ] && continue
+      read -r a b d e <<<"$(wrk_once "$t" "$c")"
+      rps[$t]+=" $a"; p50[$t]+=" $b"; p99[$t]+=" $d"; cpu[$t]+=" $e"
     done
   done
-  for t in direct nginx plexus; do
+  for t in direct nginx plexus plexus2; do
+    [ -z "${rps[$t]:-}" ] && continue
     R[$t.$c.rps]=$(echo "${rps[$t]}" | median); R[$t.$c.p50]=$(echo "${p50[$t]}" | median); R[$t.$c.p99]=$(echo "${p99[$t]}" | median)
+    R[$t.$c.cpu]=$(echo "${cpu[$t]}" | median)
   done
-  unset rps p50 p99
+  unset rps p50 p99 cpu
 done
 
 for t in direct nginx plexus; do
-  stream_run "$t" 1 10; stream_run "$t" 50 2
+  stream_run "$t" 1 10; stream_run "$t" 50 2; stream_run "$t" 200 1
   if [ "$t" = plexus ]; then
     rss_before=$(rss_kb)
     ( peak=0; while kill -0 "$plexus_pid" 2>/dev/null; do r=$(rss_kb); [ "$r" -gt "$peak" ] && peak=$r && echo "$peak" >"$work/peak"; sleep 0.05; done ) & sampler=$!
@@ -151,20 +166,20 @@ diff_us() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.0f", (a - b) * 1000 }'; 
 
 echo "## Whole completions (wrk, 1 thread, ${DURATION}s per run, median of ${ROUNDS} interleaved rounds)"
 echo
-echo "| conns | direct req/s | nginx req/s | plexus req/s | plexus/direct | plexus/nginx | p50 direct / nginx / plexus (ms) | p99 direct / nginx / plexus (ms) |"
-echo "|---:|---:|---:|---:|---:|---:|---|---|"
+echo "| conns | direct req/s | nginx req/s | plexus req/s | plexus/direct | plexus/nginx | CPU µs/req nginx / plexus (ratio) | p50 direct / nginx / plexus (ms) | p99 direct / nginx / plexus (ms) | plexus threads:2 req/s |"
+echo "|---:|---:|---:|---:|---:|---:|---|---|---|---:|"
 for c in 1 32 128; do
-  echo "| $c | ${R[direct.$c.rps]} | ${R[nginx.$c.rps]} | ${R[plexus.$c.rps]} | $(ratio ${R[plexus.$c.rps]} ${R[direct.$c.rps]}) | $(ratio ${R[plexus.$c.rps]} ${R[nginx.$c.rps]}) | ${R[direct.$c.p50]} / ${R[nginx.$c.p50]} / ${R[plexus.$c.p50]} | ${R[direct.$c.p99]} / ${R[nginx.$c.p99]} / ${R[plexus.$c.p99]} |"
+  echo "| $c | ${R[direct.$c.rps]} | ${R[nginx.$c.rps]} | ${R[plexus.$c.rps]} | $(ratio ${R[plexus.$c.rps]} ${R[direct.$c.rps]}) | $(ratio ${R[plexus.$c.rps]} ${R[nginx.$c.rps]}) | ${R[nginx.$c.cpu]} / ${R[plexus.$c.cpu]} ($(ratio ${R[plexus.$c.cpu]} ${R[nginx.$c.cpu]})) | ${R[direct.$c.p50]} / ${R[nginx.$c.p50]} / ${R[plexus.$c.p50]} | ${R[direct.$c.p99]} / ${R[nginx.$c.p99]} / ${R[plexus.$c.p99]} | ${R[plexus2.$c.rps]:--} |"
 done
 echo
 echo "Sequential client (1 connection) added latency, p50: nginx $(diff_us ${R[nginx.1.p50]} ${R[direct.1.p50]}) µs, plexus $(diff_us ${R[plexus.1.p50]} ${R[direct.1.p50]}) µs."
 echo
-echo "## Paced streams (20 events, 50 ms apart; stream_client, libcurl multi)"
+echo "## Paced streams (64 events, 5 ms apart; stream_client, libcurl multi)"
 echo
-echo "| streams | TTFB p50 direct / nginx / plexus (ms) | TTFB p99 direct / nginx / plexus (ms) | added TTFB p50 nginx / plexus (µs) | total p50 direct / nginx / plexus (ms) |"
-echo "|---:|---|---|---|---|"
-for c in 1 50 500; do
-  echo "| $c | ${R[direct.s$c.ttfb_p50_ms]} / ${R[nginx.s$c.ttfb_p50_ms]} / ${R[plexus.s$c.ttfb_p50_ms]} | ${R[direct.s$c.ttfb_p99_ms]} / ${R[nginx.s$c.ttfb_p99_ms]} / ${R[plexus.s$c.ttfb_p99_ms]} | $(diff_us ${R[nginx.s$c.ttfb_p50_ms]} ${R[direct.s$c.ttfb_p50_ms]}) / $(diff_us ${R[plexus.s$c.ttfb_p50_ms]} ${R[direct.s$c.ttfb_p50_ms]}) | ${R[direct.s$c.total_p50_ms]} / ${R[nginx.s$c.total_p50_ms]} / ${R[plexus.s$c.total_p50_ms]} |"
+echo "| streams | TTFB p50 direct / nginx / plexus (ms) | TTFB p99 direct / nginx / plexus (ms) | added TTFB p50 nginx / plexus (µs) | added TTFB p99 nginx / plexus (µs) | total p50 direct / nginx / plexus (ms) | total plexus/nginx |"
+echo "|---:|---|---|---|---|---|---:|"
+for c in 1 50 200 500; do
+  echo "| $c | ${R[direct.s$c.ttfb_p50_ms]} / ${R[nginx.s$c.ttfb_p50_ms]} / ${R[plexus.s$c.ttfb_p50_ms]} | ${R[direct.s$c.ttfb_p99_ms]} / ${R[nginx.s$c.ttfb_p99_ms]} / ${R[plexus.s$c.ttfb_p99_ms]} | $(diff_us ${R[nginx.s$c.ttfb_p50_ms]} ${R[direct.s$c.ttfb_p50_ms]}) / $(diff_us ${R[plexus.s$c.ttfb_p50_ms]} ${R[direct.s$c.ttfb_p50_ms]}) | $(diff_us ${R[nginx.s$c.ttfb_p99_ms]} ${R[direct.s$c.ttfb_p99_ms]}) / $(diff_us ${R[plexus.s$c.ttfb_p99_ms]} ${R[direct.s$c.ttfb_p99_ms]}) | ${R[direct.s$c.total_p50_ms]} / ${R[nginx.s$c.total_p50_ms]} / ${R[plexus.s$c.total_p50_ms]} | $(ratio ${R[plexus.s$c.total_p50_ms]} ${R[nginx.s$c.total_p50_ms]}) |"
 done
 echo
 echo "plexus RSS: idle ${rss_idle} KiB; before the 500-stream run ${rss_before} KiB; peak during it ${rss_peak} KiB;" \

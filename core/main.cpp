@@ -1,7 +1,6 @@
 // plexus: an OpenAI-compatible router in front of GPU nodes.
 #include <signal.h>
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -14,6 +13,7 @@
 #include "config/config.hpp"
 #include "plugins/loaded_plugin.hpp"
 #include "runtime/router.hpp"
+#include "util/log_sink.hpp"
 
 #ifndef PLEXUS_VERSION
 #define PLEXUS_VERSION "0.0.0"
@@ -65,7 +65,10 @@ int run(const std::string& file, const std::string& listen) {
   signal(SIGPIPE, SIG_IGN);
 
   // Logs go to stderr; stdout carries only the ready line, which scripts and tests read.
-  spdlog::set_default_logger(spdlog::stderr_color_mt("plexus"));
+  spdlog::set_default_logger(plexus::make_buffered_stderr_logger("plexus"));
+  struct FlushLogsAtExit {
+    ~FlushLogsAtExit() { spdlog::default_logger()->flush(); }
+  } flush_logs_at_exit;
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   auto router = build(file, listen);
   if (!router) return 1;
@@ -93,6 +96,7 @@ int run(const std::string& file, const std::string& listen) {
     int sig = sigtimedwait(&signals, nullptr, &every_second);
     if (sig < 0) {  // a second without a signal: look for a stuck loop
       router->watch_for_stuck_loops();
+      spdlog::default_logger()->flush();  // the main thread's own lines
       continue;
     }
     if (sig != SIGHUP) {

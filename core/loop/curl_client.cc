@@ -55,6 +55,7 @@ struct CurlClient::Impl {
     curl_socket_t fd = -1;
     std::uint32_t wanted = 0;      // what curl asked for last (0: nothing, idle in the pool)
     std::uint32_t registered = 0;  // what epoll watches now (0: not in the epoll set)
+    bool closed = false;           // curl closed the fd; the record lives to the end of the turn
     void on_io(std::uint32_t events) override { owner->on_socket_io(*this, events); }
   };
 
@@ -119,6 +120,9 @@ void CurlClient::Impl::release(Transfer& t) {
 }
 
 void CurlClient::Impl::on_socket_io(Socket& s, std::uint32_t events) {
+  // An event collected before curl closed this socket in the same turn: its fd number may
+  // already belong to someone else (a client that was just accepted), so touch nothing.
+  if (s.closed) return;
   if (s.wanted == 0) {  // an idle pooled connection stirred: stop watching until curl asks
     loop.unwatch(s.fd);
     s.registered = 0;
@@ -175,8 +179,7 @@ int CurlClient::Impl::socket_cb(CURL*, curl_socket_t fd, int what, void* user, v
 int CurlClient::Impl::close_socket_cb(void* user, curl_socket_t fd) {
   auto* self = static_cast<Impl*>(user);
   if (auto it = self->sockets.find(fd); it != self->sockets.end()) {
-    it->second->wanted = 0;
-    it->second->registered = 0;
+    it->second->closed = true;
     self->loop.retire(it->second);
     self->sockets.erase(it);
   }

@@ -180,6 +180,7 @@ void EventLoop::turn() {
     if (!inbox_.empty()) timeout_ms = 0;
   }
   if (retired_.size() > 1) retired_.resize(1);
+  if (before_sleep_) before_sleep_();
   busy_since_ns_.store(0, std::memory_order_relaxed);
   epoll_event events[256];
   int n = epoll_wait(epoll_fd_, events, 256, timeout_ms);

@@ -62,6 +62,10 @@ class EventLoop final : public Timers {
   // Keeps `object` alive until the end of the current turn (see watch()).
   void retire(std::shared_ptr<void> object);
 
+  // Runs at the end of every turn, before the loop sleeps (flushing buffered logs, say). Set it
+  // before run().
+  void set_before_sleep(std::function<void()> fn) { before_sleep_ = std::move(fn); }
+
   // Timers (loop thread)
   TimerId after(std::chrono::milliseconds delay, std::function<void()> fn) override;
   void cancel(TimerId id) override;
@@ -94,6 +98,7 @@ class EventLoop final : public Timers {
   std::map<std::pair<Clock::time_point, TimerId>, std::function<void()>> timers_;
   std::unordered_map<TimerId, Clock::time_point> timer_due_;
 
+  std::function<void()> before_sleep_;
   std::atomic<std::int64_t> busy_since_ns_{0};
   std::atomic<const char*> busy_with_{nullptr};
 };

@@ -120,6 +120,8 @@ void Router::start() {
     return *s_->parts[i]->routes;
   });
   s_->server->start();
+  for (std::size_t i = 0; i < s_->loops.size(); ++i)
+    s_->loops.at(i).set_before_sleep([] { spdlog::default_logger_raw()->flush(); });
   s_->loops.start();
   s_->started = true;
   s_->loops.at(0).post([this] { s_->pool->start_status_polling(0, s_->loops.at(0)); });

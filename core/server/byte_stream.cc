@@ -14,6 +14,7 @@ namespace {
 class PlainStream final : public ByteStream {
  public:
   explicit PlainStream(int fd) : fd_(fd) {}
+  bool short_read_drains() const override { return true; }
   IoStatus read(char* buf, std::size_t cap, std::size_t& n) override {
     ssize_t r = ::recv(fd_, buf, cap, 0);
     if (r > 0) {
@@ -46,6 +47,7 @@ class TlsStream final : public ByteStream {
     SSL_set_accept_state(ssl_);
   }
   ~TlsStream() override { SSL_free(ssl_); }
+  bool short_read_drains() const override { return false; }
 
   IoStatus read(char* buf, std::size_t cap, std::size_t& n) override {
     int r = SSL_read(ssl_, buf, static_cast<int>(std::min<std::size_t>(cap, INT_MAX)));

@@ -19,6 +19,9 @@ class ByteStream {
   virtual ~ByteStream() = default;
   virtual IoStatus read(char* buf, std::size_t cap, std::size_t& n) = 0;
   virtual IoStatus write(const char* buf, std::size_t len, std::size_t& n) = 0;
+  // True when a read shorter than asked means the socket had nothing more (plain TCP); false
+  // when the stream may hold bytes of its own (TLS records already decrypted).
+  virtual bool short_read_drains() const = 0;
 };
 
 std::unique_ptr<ByteStream> make_plain_stream(int fd);

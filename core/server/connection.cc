@@ -155,6 +155,7 @@ void Connection::on_io(std::uint32_t events) {
   // TLS may need to read to write and to write to read: on any event, try both.
   if (!out_.empty()) flush();
   if (closed_) return;
+  peer_closed_ = peer_closed_ || (events & (EPOLLRDHUP | EPOLLHUP));
   read_input();
 }
 
@@ -177,9 +178,14 @@ void Connection::read_input() {
       return close();
     }
     last_activity_ = EventLoop::Clock::now();
-    if (lingering_ || stop_parsing_) continue;  // never read as requests
-    in_.append(buf, n);
-    parse_input();
+    if (!lingering_ && !stop_parsing_) {  // else never read as requests
+      in_.append(buf, n);
+      parse_input();
+    }
+    // Edge-triggered: a short read drained the socket, and bytes that come later raise a new
+    // edge, so the read that would only say EAGAIN is skipped (not for TLS, which may hold
+    // decrypted bytes, nor once the peer has closed: its end must still be read).
+    if (n < sizeof buf && stream_->short_read_drains() && !peer_closed_) break;
   }
   batching_ = false;
   if (!closed_) flush();

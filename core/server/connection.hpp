@@ -131,6 +131,7 @@ class Connection final : public IoWatcher {
   bool close_when_flushed_ = false;
   bool lingering_ = false;      // half-closed after a final response: discarding input
   bool continue_sent_ = false;  // "100 Continue" went out for the request being read
+  bool peer_closed_ = false;    // the client shut its side: read to the end
   TimerId timer_ = 0;
   EventLoop::Clock::time_point last_activity_;
   EventLoop::Clock::time_point request_started_{};  // epoch: no partial request buffered

@@ -147,7 +147,10 @@ async function fullClient() {
       const ok = await conn.waitFor((d) => responseCount(d) >= i + 1, 10000);
       if (!ok) {
         failures.push(`client of ${id}: no complete answer (${conn.closedByServer ? 'closed by the server' : 'timed out'}); got ${conn.bytes} bytes`);
-        checkPrefix(conn.data(), id, 'unfinished client');
+        // The answers that did complete are checked whole; what follows them is this one's start.
+        const done = splitResponses(conn.data());
+        done.forEach((r, k) => sent[k] && checkResponse(r, sent[k].id, sent[k].stream, `client of ${sent[k].id}`));
+        checkPrefix(done.rest, id, 'unfinished client');
         return;
       }
     }
@@ -189,7 +192,7 @@ test(`${CYCLES} cycles of cut streams and new clients (${PARALLEL} at once): no 
     `${cutWithBytes} cut clients' partial answers checked; ` +
     `${violations.length} isolation violations, ${failures.length} other failures`;
   console.log(report);
-  assert.equal(violations.length, 0, `${report}\nfirst violations:\n${violations.slice(0, 15).join('\n')}`);
+  assert.equal(violations.length, 0, `${report}\nfirst violations:\n${violations.slice(0, 15).join('\n')}\nother failures:\n${failures.slice(0, 5).join('\n')}`);
   assert.equal(failures.length, 0, `${report}\nfirst failures:\n${failures.slice(0, 15).join('\n')}`);
   assert.ok(checkedResponses >= CYCLES, 'every cycle checked at least one complete response');
   assert.equal(plexus.proc.exitCode, null, 'the router is still running');

@@ -5,6 +5,8 @@
 #include <lua.hpp>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+
 namespace plexus::lua {
 namespace {
 
@@ -52,6 +54,196 @@ TEST(LuaSandbox, AnInfiniteLoopIsStoppedAndTheStateStaysUsable) {
   ASSERT_TRUE(vm->push_global_function("g"));
   vm->call(0, 1);
   EXPECT_EQ(lua_tointeger(vm->state(), -1), 42);
+}
+
+// Calls global `fn`, which must fail on the instruction budget in bounded time, and checks that
+// the state still runs g(). The scripts below catch whatever the budget raises and loop again: if
+// the budget could be caught, they would hang here.
+void expect_budget_stops(Vm& vm, const char* fn) {
+  auto started = std::chrono::steady_clock::now();
+  ASSERT_TRUE(vm.push_global_function(fn));
+  try {
+    vm.call(0, 0);
+    ADD_FAILURE() << fn << " returned";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("instruction budget exceeded"), std::string::npos) << e.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5)) << fn;
+  ASSERT_TRUE(vm.push_global_function("g"));
+  vm.call(0, 1);
+  EXPECT_EQ(lua_tointeger(vm.state(), -1), 42) << "the state is usable after " << fn;
+  lua_settop(vm.state(), 0);
+}
+
+constexpr const char* kUsable = "function g() return 42 end ";
+
+TEST(LuaSandbox, PcallCannotCatchASpentBudget) {
+  auto vm = make(std::string(kUsable) + "function f() while true do pcall(function() while true do end end) end end",
+                 {100000, 8u << 20});
+  expect_budget_stops(*vm, "f");
+  expect_budget_stops(*vm, "f");  // the budget is armed afresh for every call
+  try {  // the way the plugin calls hooks: call() inside run()
+    vm->run([&](lua_State*) {
+      ASSERT_TRUE(vm->push_global_function("f"));
+      vm->call(0, 0);
+    });
+    FAIL() << "f returned";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("instruction budget exceeded"), std::string::npos) << e.what();
+  }
+}
+
+TEST(LuaSandbox, XpcallCannotCatchASpentBudgetEvenWithALoopingHandler) {
+  // h: a handler that loops. k: the budget runs out under a C call, where the hook raises; Lua's
+  // own xpcall would then run the handler with hooks still off, forever.
+  auto vm = make(std::string(kUsable) + R"(
+    local function spin() while true do end end
+    function f() while true do xpcall(spin, function(e) return e end) end end
+    function h() while true do xpcall(error, spin) end end
+    function k() while true do xpcall(table.sort, spin, {3, 2, 1}, spin) end end)",
+                 {100000, 8u << 20});
+  expect_budget_stops(*vm, "f");
+  expect_budget_stops(*vm, "h");
+  expect_budget_stops(*vm, "k");
+}
+
+TEST(LuaSandbox, XpcallStillHandlesErrors) {
+  auto vm = make(R"(
+    function f()
+      local ok, e = xpcall(function() error("x", 0) end, function(m) return "handled " .. m end)
+      local ok2, sum = xpcall(function(a, b) return a + b end, print, 1, 2)
+      local ok3, e3 = xpcall(error, function() error("again", 0) end, "first", 0)
+      return { ok = ok, e = e, ok2 = ok2, sum = sum, ok3 = ok3, e3 = e3,
+               no_handler = select(2, pcall(xpcall, print)) }
+    end)");
+  auto r = call_f(*vm);
+  EXPECT_EQ(r["ok"], false);
+  EXPECT_EQ(r["e"], "handled x");
+  EXPECT_EQ(r["ok2"], true);
+  EXPECT_EQ(r["sum"], 3);
+  EXPECT_EQ(r["ok3"], false);
+  EXPECT_EQ(r["e3"], "error in error handling");
+  EXPECT_NE(r["no_handler"].get<std::string>().find("bad argument #2 to 'xpcall'"), std::string::npos) << r;
+}
+
+TEST(LuaSandbox, RethrowingTheBudgetErrorDoesNotRestartTheBudget) {
+  auto vm = make(std::string(kUsable) + R"(
+    function f()
+      while true do
+        pcall(function()
+          local ok, e = pcall(function() while true do end end)
+          error(e, 0)
+        end)
+      end
+    end)",
+                 {100000, 8u << 20});
+  expect_budget_stops(*vm, "f");
+}
+
+TEST(LuaSandbox, ABudgetSpentUnderACCallCannotBeCaughtEither) {
+  // The comparator runs under table.sort (C), where the hook cannot yield, only raise; the
+  // script's pcall catches that, and the next instruction must end the call.
+  auto vm = make(std::string(kUsable) + R"(
+    function f()
+      while true do pcall(table.sort, {3, 2, 1}, function(a, b) while true do end end) end
+    end
+    function h()
+      while true do pcall(tostring, setmetatable({}, {__tostring = function() while true do end end})) end
+    end)",
+                 {100000, 8u << 20});
+  expect_budget_stops(*vm, "f");
+  expect_budget_stops(*vm, "h");
+}
+
+TEST(LuaSandbox, ScriptCodeTheHostRunsDirectlyIsBoundedToo) {
+  // A metamethod the host's C++ triggers while reading results runs on the main thread, outside
+  // the coroutine: there the hook can only raise, and must keep raising.
+  auto vm = make(std::string(kUsable) + R"(
+    function f()
+      return setmetatable({}, {__index = function()
+        while true do pcall(function() while true do end end) end
+      end})
+    end)",
+                 {100000, 8u << 20});
+  try {
+    vm->run([&](lua_State* L) {
+      ASSERT_TRUE(vm->push_global_function("f"));
+      vm->call(0, 1);
+      lua_getfield(L, -1, "score");
+    });
+    FAIL() << "the __index loop returned";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("instruction budget exceeded"), std::string::npos) << e.what();
+  }
+  ASSERT_TRUE(vm->push_global_function("g"));
+  vm->call(0, 1);
+  EXPECT_EQ(lua_tointeger(vm->state(), -1), 42);
+}
+
+TEST(LuaSandbox, ScriptsHaveNoCoroutinesToCatchTheBudgetYield) {
+  // The budget ends a call by yielding out of the coroutine the host resumes; a coroutine of the
+  // script's own would receive that yield instead (coroutine.resume returns true, the loop goes on).
+  auto vm = make("function f() return type(coroutine) end");
+  EXPECT_EQ(call_f(*vm), "nil");
+}
+
+TEST(LuaSandbox, ToBeClosedVariablesAreClosedOnAnErrorButBoundedByTheBudget) {
+  auto vm = make(std::string(kUsable) + R"(
+    closed = 0
+    function f()
+      local x <close> = setmetatable({}, {__close = function() closed = closed + 1 end})
+      error("boom")
+    end
+    function count() return closed end
+    function h()
+      local x <close> = setmetatable({}, {__close = function() while true do end end})
+      error("boom")
+    end)",
+                 {100000, 8u << 20});
+  ASSERT_TRUE(vm->push_global_function("f"));
+  EXPECT_THROW(vm->call(0, 0), std::runtime_error);
+  ASSERT_TRUE(vm->push_global_function("count"));
+  vm->call(0, 1);
+  EXPECT_EQ(lua_tointeger(vm->state(), -1), 1) << "__close ran, as under lua_pcall";
+  lua_settop(vm->state(), 0);
+  expect_budget_stops(*vm, "h");
+}
+
+TEST(LuaSandbox, FinalizersAreRefusedSoClosingTheStateCannotHang) {
+  // __gc runs with hooks off, so the budget cannot stop it; lua_close would run this one forever.
+  try {
+    make("setmetatable({}, {__gc = function() while true do end end})");
+    FAIL() << "a __gc metatable was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("__gc"), std::string::npos) << e.what();
+  }
+}
+
+TEST(LuaSandbox, NoFinalizerRunsWhenManyAreAttemptedAndTheStateCloses) {
+  auto started = std::chrono::steady_clock::now();
+  auto vm = make(R"(
+    local function spin() while true do end end
+    refused = 0
+    kept = {}
+    local late = {}
+    for i = 1, 1000 do
+      if not pcall(setmetatable, {}, {__gc = spin}) then refused = refused + 1 end
+      if not pcall(setmetatable, {}, {__gc = true}) then refused = refused + 1 end  -- could be swapped later
+      kept[i] = setmetatable({}, late)
+    end
+    late.__gc = spin  -- too late: the objects were not marked for finalization
+    function f()
+      kept = nil
+      local t = {}
+      for i = 1, 100000 do t[i % 100] = {} end  -- enough garbage for the collector to run
+      return { refused = refused, late_refused = not pcall(setmetatable, {}, late) }
+    end)",
+                 {10000000, 8u << 20});
+  auto r = call_f(*vm);
+  EXPECT_EQ(r["refused"], 2000);
+  EXPECT_EQ(r["late_refused"], true);
+  vm.reset();  // lua_close: it would run every marked finalizer, with no budget
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
 }
 
 TEST(LuaSandbox, AMemoryBombHitsTheCapAndTheStateStaysUsable) {

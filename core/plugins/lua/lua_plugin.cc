@@ -134,7 +134,7 @@ class LuaPlugin final : public Plugin, public Reloadable {
       if (!vm_->push_global_function("on_request")) return;
       lua_pushvalue(L, req_index);
       push_ctx(L, ctx);
-      lua_call(L, 2, 1);
+      vm_->call(2, 1);
       status = status_of(L, -1, "on_request", {kContinue, kModified, kRespond});
       if (status == kModified) ctx.set_request_json(lua::to_json(L, req_index).dump());
     });
@@ -157,7 +157,7 @@ class LuaPlugin final : public Plugin, public Reloadable {
       push_ctx(L, ctx);
       lua_pushlstring(L, ctx.model().data(), ctx.model().size());
       lua_setfield(L, -2, "model");
-      lua_call(L, 2, 2);
+      vm_->call(2, 2);
       status = status_of(L, -2, "on_route", {kContinue, kPick});
       picked = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
       for (std::size_t i = 0; i < cands.size(); ++i) {
@@ -192,7 +192,7 @@ class LuaPlugin final : public Plugin, public Reloadable {
       lua_setfield(L, -2, "end_of_stream");
       lua_pushboolean(L, ctx.whole());
       lua_setfield(L, -2, "whole");
-      lua_call(L, 2, 1);
+      vm_->call(2, 1);
       status = status_of(L, -1, "on_chunk", {kContinue, kModified, kDrop});
       if (status == kModified) {
         if (ctx.end_of_stream()) throw PluginError("on_chunk: nothing to modify at end of stream; use ctx:insert");
@@ -213,7 +213,7 @@ class LuaPlugin final : public Plugin, public Reloadable {
       if (!vm_->push_global_function("on_complete")) return;
       lua::push_json(L, result);
       push_ctx(L, ctx);
-      lua_call(L, 2, 0);
+      vm_->call(2, 0);
     });
   }
 

@@ -5,7 +5,9 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <stdexcept>
+#include <utility>
 
 namespace plexus::lua {
 namespace {
@@ -19,14 +21,90 @@ char kNullSentinel;               // its address is plexus.null
 struct Budget {
   std::int64_t limit = 0;
   std::int64_t used = 0;
+  bool armed = false;  // a host entry (run, or call outside run) is in progress
+  bool spent = false;
+  lua_State* resumed = nullptr;  // the coroutine the host is resuming: a yield returns from it
 };
 
 Budget& budget_of(lua_State* L) { return **static_cast<Budget**>(lua_getextraspace(L)); }
 
+int budget_exceeded(lua_State* L, const Budget& b) {
+  return luaL_error(L, "instruction budget exceeded (%I instructions)", static_cast<lua_Integer>(b.limit));
+}
+
+// A spent budget must not be catchable: a script that wraps its loop in pcall would otherwise get
+// another kHookEvery instructions after every catch, forever. So once spent, the hook stops at
+// every instruction, and from the host's coroutine it yields, which abandons the whole call, pcall
+// frames and all. Where a yield is impossible (under a C call: a table.sort comparator, a
+// metamethod the host's C++ triggers) it raises; a pcall may catch that, but the next instruction
+// comes straight back here. Raising from a hook is only safe because the sandbox's xpcall sets no
+// message handler (see kXpcall): Lua would call one right here, with hooks off.
 void count_hook(lua_State* L, lua_Debug*) {
   Budget& b = budget_of(L);
-  b.used += kHookEvery;
-  if (b.used > b.limit) luaL_error(L, "instruction budget exceeded (%d instructions)", static_cast<int>(b.limit));
+  if (!b.spent) {
+    b.used += kHookEvery;
+    if (b.used <= b.limit) return;
+    b.spent = true;
+  }
+  lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
+  if (L == b.resumed && lua_isyieldable(L)) {
+    lua_yield(L, 0);  // from a hook: returns here, and Lua yields once the hook returns
+    return;
+  }
+  budget_exceeded(L, b);
+}
+
+// Arms the budget for one entry from the host: run(), or call() made outside run(). A call() made
+// inside run()'s body shares run()'s budget, so a hook has one budget however it reaches the script.
+class BudgetScope {
+ public:
+  BudgetScope(lua_State* L, Budget& b) : L_(L), b_(b), outermost_(!b.armed) {
+    if (!outermost_) return;
+    b_.armed = true;
+    b_.spent = false;
+    b_.used = 0;
+    lua_sethook(L_, count_hook, LUA_MASKCOUNT, kHookEvery);  // coroutines inherit it from here
+  }
+  ~BudgetScope() {
+    if (!outermost_) return;
+    lua_sethook(L_, nullptr, 0, 0);
+    b_.armed = false;
+  }
+  BudgetScope(const BudgetScope&) = delete;
+  BudgetScope& operator=(const BudgetScope&) = delete;
+
+ private:
+  lua_State* L_;
+  Budget& b_;
+  bool outermost_;
+};
+
+// Called (protected) with the script function and its arguments; runs it in a fresh coroutine so
+// that the count hook can yield out of it, and returns its results.
+int resume_in_coroutine(lua_State* L) {
+  int nargs = lua_gettop(L) - 1;
+  lua_State* co = lua_newthread(L);  // inherits the count hook; dropped when this call returns
+  lua_insert(L, 1);
+  if (!lua_checkstack(co, nargs + 1)) return luaL_error(L, "too many arguments");
+  lua_xmove(L, co, nargs + 1);
+  Budget& b = budget_of(L);
+  lua_State* outer = std::exchange(b.resumed, co);
+  int nresults = 0;
+  int status = lua_resume(co, L, nargs, &nresults);
+  b.resumed = outer;
+  // An error closes the coroutine's pending <close> variables, as lua_pcall would have (the hook
+  // raises in there rather than yields: b.resumed no longer names co). After a spent budget the
+  // coroutine is dropped as it is: closing it would run more script code.
+  if (status != LUA_OK && status != LUA_YIELD && !b.spent) lua_resetthread(co);
+  // Only the count hook yields (the sandbox has no coroutine library), and only once spent.
+  if (status == LUA_YIELD || b.spent) return budget_exceeded(L, b);
+  if (status == LUA_OK) {
+    luaL_checkstack(L, nresults, "too many results");
+    lua_xmove(co, L, nresults);
+    return nresults;
+  }
+  lua_xmove(co, L, 1);  // the error object
+  return lua_error(L);
 }
 
 // string.find in plain mode only. Lua's pattern matcher runs in C, where the count hook cannot
@@ -40,6 +118,43 @@ int plain_find(lua_State* L) {
   lua_call(L, 4, LUA_MULTRET);
   return lua_gettop(L);
 }
+
+// setmetatable without finalizers. A __gc metamethod runs with hooks off (lgc.c GCTM sets
+// allowhook to 0), so no budget can stop it, and lua_close runs every pending one: a looping __gc
+// would hang the call that collects it, reload and shutdown. Lua only marks an object for
+// finalization if its metatable has a __gc field when setmetatable is called, so refusing any
+// such field then leaves no finalizer at all (one added to the metatable later is never called).
+int setmetatable_without_gc(lua_State* L) {
+  if (lua_type(L, 2) == LUA_TTABLE) {
+    lua_pushliteral(L, "__gc");
+    if (lua_rawget(L, 2) != LUA_TNIL)
+      return luaL_argerror(L, 2, "__gc is not allowed: finalizers run outside the instruction budget");
+    lua_pop(L, 1);
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  return 1;
+}
+
+// xpcall, with the message handler called once the error has unwound, as a plain call under the
+// budget. Lua calls a real message handler where the error was raised, and when the count hook
+// raised it that is with hooks still off (the hook's own state): a looping handler would run
+// unbounded. Without the debug library a handler cannot look at the stack it runs on, so the
+// timing is all that differs. Called with pcall, error and type; returns xpcall.
+constexpr const char* kXpcall = R"lua(
+local pcall, error, type = ...
+return function(f, msgh, ...)
+  if type(msgh) ~= "function" then error("bad argument #2 to 'xpcall' (function expected)", 2) end
+  local function handled(ok, ...)
+    if ok then return true, ... end
+    local handler_ok, handled = pcall(msgh, (...))
+    if not handler_ok then handled = "error in error handling" end  -- what Lua's xpcall says
+    return false, handled
+  end
+  return handled(pcall(f, ...))
+end
+)lua";
 
 int json_encode(lua_State* L) {
   luaL_checkany(L, 1);
@@ -141,9 +256,15 @@ Vm::Vm(const std::string& chunk_name, const std::string& source, const std::stri
   lua_pushglobaltable(L_);
   int globals = lua_gettop(L_);
   copy_fields(L_, globals, env, {"assert", "error", "ipairs", "next", "pairs", "pcall", "select",
-                                  "tonumber", "tostring", "type", "xpcall", "setmetatable",
-                                  "rawequal", "rawget", "rawlen", "rawset", "math", "table",
-                                  "utf8"});
+                                  "tonumber", "tostring", "type", "rawequal", "rawget", "rawlen",
+                                  "rawset", "math", "table", "utf8"});
+  luaL_loadbufferx(L_, kXpcall, std::strlen(kXpcall), "=xpcall", "t");
+  for (const char* name : {"pcall", "error", "type"}) lua_getfield(L_, globals, name);
+  lua_call(L_, 3, 1);
+  lua_setfield(L_, env, "xpcall");
+  lua_getfield(L_, globals, "setmetatable");
+  lua_pushcclosure(L_, setmetatable_without_gc, 1);
+  lua_setfield(L_, env, "setmetatable");
   lua_pushvalue(L_, string_table);
   lua_setfield(L_, env, "string");
   lua_newtable(L_);  // os: time and clock only
@@ -228,15 +349,10 @@ bool Vm::push_global_function(const char* name) {
 }
 
 void Vm::call(int nargs, int nresults) {
-  alloc_->budget.used = 0;
-  lua_sethook(L_, count_hook, LUA_MASKCOUNT, kHookEvery);
-  int rc = lua_pcall(L_, nargs, nresults, 0);
-  lua_sethook(L_, nullptr, 0, 0);
-  if (rc != LUA_OK) {
-    std::string message = lua_isstring(L_, -1) ? lua_tostring(L_, -1) : "error object is not a string";
-    lua_pop(L_, 1);
-    throw std::runtime_error(message);
-  }
+  BudgetScope scope(L_, alloc_->budget);
+  lua_pushcfunction(L_, resume_in_coroutine);
+  lua_insert(L_, -(nargs + 2));
+  protected_call(nargs + 1, nresults);
 }
 
 namespace {
@@ -255,11 +371,19 @@ int run_trampoline(lua_State* L) {
 }  // namespace
 
 void Vm::run(const std::function<void(lua_State*)>& body) {
+  BudgetScope scope(L_, alloc_->budget);
   lua_settop(L_, 0);
   lua_pushcfunction(L_, run_trampoline);
   lua_pushlightuserdata(L_, const_cast<std::function<void(lua_State*)>*>(&body));
-  call(1, 0);
+  protected_call(1, 0);
   lua_settop(L_, 0);
+}
+
+void Vm::protected_call(int nargs, int nresults) {
+  if (lua_pcall(L_, nargs, nresults, 0) == LUA_OK) return;
+  std::string message = lua_isstring(L_, -1) ? lua_tostring(L_, -1) : "error object is not a string";
+  lua_pop(L_, 1);
+  throw std::runtime_error(message);
 }
 
 std::size_t Vm::memory_in_use() const { return alloc_->used; }

@@ -1,6 +1,7 @@
 #pragma once
 // One sandboxed Lua 5.4 state: text-only loading, a whitelisted environment, a memory cap (a
-// counting allocator) and an instruction budget per call (a count hook). Used from one thread.
+// counting allocator), an instruction budget per call that the script cannot catch (a count hook
+// that yields out of the call's coroutine) and no finalizers. Used from one thread.
 #include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
@@ -30,21 +31,27 @@ class Vm {
   lua_State* state() const { return L_; }
   // Pushes the script's global `name` if it is a function; returns false (nothing pushed) if not.
   bool push_global_function(const char* name);
-  // Calls the function below `nargs` arguments under the instruction budget; leaves `nresults`
-  // results. Throws std::runtime_error on any Lua error (message includes "instruction budget
-  // exceeded" or "not enough memory" when a limit was hit); the state stays usable.
+  // Calls the function below `nargs` arguments under the instruction budget, in a coroutine of its
+  // own; leaves `nresults` results. Throws std::runtime_error on any Lua error (message includes
+  // "instruction budget exceeded" or "not enough memory" when a limit was hit); the state stays
+  // usable. A spent budget cannot be caught by the script: it abandons the whole call.
   void call(int nargs, int nresults);
   // Runs `body` inside one protected call with the instruction budget armed. Everything a hook
-  // does with the state (building its arguments, calling the script with lua_call, reading the
-  // results) must happen in here: a Lua error outside a protected call (a memory cap hit while
-  // building a table, say) makes Lua panic and abort the process. A C++ exception thrown by
-  // `body` and any Lua error both come out as std::runtime_error; the state stays usable.
+  // does with the state (building its arguments, calling the script, reading the results) must
+  // happen in here: a Lua error outside a protected call (a memory cap hit while building a table,
+  // say) makes Lua panic and abort the process. Call the script with call(), not lua_call: only in
+  // call()'s coroutine does a spent budget end the script at once. The calls `body` makes share one
+  // budget. A C++ exception thrown by `body` and any Lua error both come out as
+  // std::runtime_error; the state stays usable.
   void run(const std::function<void(lua_State*)>& body);
   std::size_t memory_in_use() const;
 
   struct Alloc;
 
  private:
+  // lua_pcall on the main stack; an error comes out as std::runtime_error.
+  void protected_call(int nargs, int nresults);
+
   lua_State* L_ = nullptr;
   std::unique_ptr<Alloc> alloc_;
   int env_ref_ = 0;

@@ -74,28 +74,35 @@ int main(int argc, char** argv) {
 
   auto policy = plexus::load_lua_plugin(
       lua_config("cheapest", root + "/examples/policies/cheapest_within_p95.lua", R"({"max_p95_ms":900})"));
-  RouteCtx route_ctx;
-  for (int i = 0; i < 50; ++i) {
-    plexus::Candidate c;
-    c.node = "node-" + std::to_string(i);
-    c.model = "llama-3.2-3b";
-    c.latency_p50_ms = 100 + (i * 37) % 500;
-    c.latency_p95_ms = 300 + (i * 53) % 1200;
-    c.price_input_per_1k = 0.01 * (1 + (i * 7) % 50);
-    c.price_output_per_1k = 0.02 * (1 + (i * 11) % 50);
-    c.in_flight = i % 5;
-    route_ctx.cands_.push_back(c);
-  }
-  double route_us = us_per_call(50000, [&] { (void)policy.plugin->on_route(route_ctx); });
-
   auto empty_route_file = std::filesystem::temp_directory_path() / "plexus_bench_empty_route.lua";
   std::ofstream(empty_route_file) << "function on_route(cands, ctx) end\n";
   auto empty_route = plexus::load_lua_plugin(lua_config("empty-route", empty_route_file.string()));
-  double empty_route_us = us_per_call(50000, [&] { (void)empty_route.plugin->on_route(route_ctx); });
+  // Candidates with every field a policy reads, varied so the policy's branches all run.
+  auto candidates = [](int n) {
+    RouteCtx ctx;
+    for (int i = 0; i < n; ++i) {
+      plexus::Candidate c;
+      c.node = "node-" + std::to_string(i);
+      c.model = "llama-3.2-3b";
+      c.latency_p50_ms = 100 + (i * 37) % 500;
+      c.latency_p95_ms = 300 + (i * 53) % 1200;
+      c.price_input_per_1k = 0.01 * (1 + (i * 7) % 50);
+      c.price_output_per_1k = 0.02 * (1 + (i * 11) % 50);
+      c.in_flight = i % 5;
+      ctx.cands_.push_back(c);
+    }
+    return ctx;
+  };
 
   std::printf("| hook | µs per call |\n|---|---:|\n");
   std::printf("| empty Lua `on_chunk` (decode a 200-byte chunk into a table, call, ctx) | %.2f |\n", chunk_us);
-  std::printf("| empty Lua `on_route` over 50 candidates (tables in, scores and drops out) | %.2f |\n", empty_route_us);
-  std::printf("| Lua routing policy over 50 candidates (`examples/policies/cheapest_within_p95.lua`) | %.2f |\n", route_us);
+  for (int n : {50, 1000}) {
+    RouteCtx route_ctx = candidates(n);
+    int calls = n == 50 ? 50000 : 5000;
+    double empty_us = us_per_call(calls, [&] { (void)empty_route.plugin->on_route(route_ctx); });
+    double policy_us = us_per_call(calls, [&] { (void)policy.plugin->on_route(route_ctx); });
+    std::printf("| empty Lua `on_route` over %d candidates (a view: nothing is copied) | %.2f |\n", n, empty_us);
+    std::printf("| Lua routing policy over %d candidates (`examples/policies/cheapest_within_p95.lua`, reads 4-5 fields of each) | %.2f |\n", n, policy_us);
+  }
   return 0;
 }

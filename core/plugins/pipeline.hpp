@@ -1,6 +1,7 @@
 #pragma once
 // The configured plugins in pipeline order (config order), loaded once at start-up. Hooks run
-// from the Exchange on the upstream loop thread; reload() too.
+// from the Exchanges of one event loop, on that loop's thread (each loop has its own Pipeline);
+// reload() too.
 #include <memory>
 #include <string>
 #include <vector>

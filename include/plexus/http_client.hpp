@@ -1,7 +1,8 @@
 #pragma once
-// The host's asynchronous HTTP client, as providers see it. One event thread (the "upstream
-// loop") runs every transfer and every callback below; providers never block and never spawn
-// threads. The implementation (libcurl multi) stays behind this interface.
+// The host's asynchronous HTTP client, as providers see it. Each event loop has its own; the
+// loop that owns a provider runs all its transfers and every callback below, on one thread.
+// Providers never block and never spawn threads. The implementation (libcurl multi) stays
+// behind this interface.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -34,7 +35,7 @@ enum class TransferError {
   kProtocol,         // malformed HTTP, reset mid-response, truncated body
 };
 
-// Receives one transfer's events, in order, on the upstream loop thread.
+// Receives one transfer's events, in order, on the loop that started it.
 class HttpResponseHandler {
  public:
   virtual ~HttpResponseHandler() = default;
@@ -61,7 +62,7 @@ class HttpClient {
 
 using TimerId = std::uint64_t;
 
-// One-shot timers on the upstream loop thread.
+// One-shot timers on the event loop they belong to.
 class Timers {
  public:
   virtual ~Timers() = default;

@@ -4,8 +4,9 @@
 // with the same names (docs/plugins.md). Std types only, so a plugin never depends on the
 // router's JSON, HTTP or logging libraries.
 //
-// Threading: every hook of every request runs on the router's upstream loop thread, one call at
-// a time. A hook must not block: it is on the path of every stream.
+// Threading: the router makes one instance of each plugin per event loop; an instance's hooks run
+// on its loop, one call at a time. A hook must not block: it is on the path of every stream on
+// that loop.
 #include <chrono>
 #include <cstdint>
 #include <memory>

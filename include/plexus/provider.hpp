@@ -2,9 +2,10 @@
 // Provider adapters turn one backend protocol into OpenAI-shaped responses. The core picks an
 // upstream, hands its provider a normalized request and a sink, and relays what comes out.
 //
-// Threading: every method here runs on the upstream loop thread, as do the sink's callbacks.
-// A provider must never block that thread: it talks to its backend through HttpClient and waits
-// through Timers.
+// Threading: the router builds one provider object per event loop, with that loop's host; every
+// method of an object runs on its loop's thread, as do the sink's callbacks. A provider must
+// never block that thread: it talks to its backend through HttpClient and waits through Timers.
+// Objects on different loops run at once: state shared between them must be thread-safe.
 #include <chrono>
 #include <cstdint>
 #include <functional>

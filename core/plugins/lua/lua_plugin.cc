@@ -1,15 +1,17 @@
-// Lua plugins: the four hooks as global functions of a sandboxed script (lua_vm.hpp). The script
-// runs on the upstream loop thread, like every hook, in a state of its own.
+// Lua plugins: the four hooks as global functions of a sandboxed script (lua_vm.hpp). Each event
+// loop has its own instance, so a state is only ever used by one thread. The hooks see the host
+// through views (lua_views.hpp).
 #include <lua.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
-#include <spdlog/spdlog.h>
-
 #include "plugins/loaded_plugin.hpp"
+#include "plugins/lua/lua_views.hpp"
 #include "plugins/lua/lua_vm.hpp"
+#include "plugins/plugin_log.hpp"
 
 namespace plexus {
 namespace {
@@ -24,94 +26,6 @@ std::string read_file(const std::string& path) {
   std::stringstream buf;
   buf << in.rdbuf();
   return buf.str();
-}
-
-// A request's state table for one plugin, kept in that plugin's Lua registry.
-struct LuaStateRef {
-  std::shared_ptr<lua::Vm> vm;
-  int ref = LUA_NOREF;
-  ~LuaStateRef() {
-    if (vm && vm->state()) luaL_unref(vm->state(), LUA_REGISTRYINDEX, ref);
-  }
-};
-
-// What the ctx methods reach: a full userdata (a script cannot forge one) naming the hook call it
-// belongs to. It only works while that call runs; a script that keeps a method and calls it
-// later gets an error, never a dangling context.
-struct CtxHandle {
-  HookContext* ctx;
-  std::uint64_t call;
-  const std::uint64_t* running_call;  // the plugin's; the plugin outlives its Lua state
-};
-
-HookContext& live(lua_State* L) {
-  auto* h = static_cast<CtxHandle*>(lua_touserdata(L, lua_upvalueindex(1)));
-  if (*h->running_call != h->call) luaL_error(L, "ctx used after its hook returned");
-  return *h->ctx;
-}
-
-template <class T>
-T& live_as(lua_State* L) {
-  auto* ctx = dynamic_cast<T*>(&live(L));
-  if (!ctx) luaL_error(L, "this ctx method is not available in this hook");
-  return *ctx;
-}
-
-std::string field_string(lua_State* L, int table, const char* key, const char* fallback) {
-  lua_getfield(L, table, key);
-  std::string out = lua_isstring(L, -1) ? lua_tostring(L, -1) : fallback;
-  lua_pop(L, 1);
-  return out;
-}
-
-int ctx_reject(lua_State* L) {
-  auto& ctx = live_as<RequestContext>(L);
-  luaL_checktype(L, 2, LUA_TTABLE);
-  Error e;
-  lua_getfield(L, 2, "status");
-  e.status = lua_isinteger(L, -1) ? static_cast<int>(lua_tointeger(L, -1)) : 400;
-  lua_pop(L, 1);
-  if (e.status < 400 || e.status > 599) return luaL_error(L, "reject: status must be 400..599");
-  e.message = field_string(L, 2, "message", "Rejected by a plugin");
-  e.type = field_string(L, 2, "type", e.status < 500 ? "invalid_request_error" : "server_error");
-  e.param = field_string(L, 2, "param", "");
-  e.code = field_string(L, 2, "code", "");
-  ctx.reject(std::move(e));
-  lua_pushinteger(L, kRespond);
-  return 1;
-}
-
-int ctx_respond(lua_State* L) {
-  auto& ctx = live_as<RequestContext>(L);
-  luaL_checktype(L, 2, LUA_TTABLE);
-  ctx.respond(lua::to_json(L, 2).dump());
-  lua_pushinteger(L, kRespond);
-  return 1;
-}
-
-int ctx_set_upstream_header(lua_State* L) {
-  live_as<RequestContext>(L).set_upstream_header(luaL_checkstring(L, 2), luaL_checkstring(L, 3));
-  return 0;
-}
-
-int ctx_insert(lua_State* L) {
-  auto& ctx = live_as<ChunkContext>(L);
-  luaL_checktype(L, 2, LUA_TTABLE);
-  ctx.insert(lua::to_json(L, 2).dump());
-  return 0;
-}
-
-int ctx_add_field(lua_State* L) {
-  auto& ctx = live_as<CompleteContext>(L);
-  std::string key = luaL_checkstring(L, 2);
-  luaL_checkany(L, 3);
-  ctx.add_field(key, lua::to_json(L, 3).dump());
-  return 0;
-}
-
-int ctx_add_header(lua_State* L) {
-  live_as<CompleteContext>(L).add_header(luaL_checkstring(L, 2), luaL_checkstring(L, 3));
-  return 0;
 }
 
 class LuaPlugin final : public Plugin, public Reloadable {
@@ -133,7 +47,7 @@ class LuaPlugin final : public Plugin, public Reloadable {
       int req_index = lua_gettop(L);
       if (!vm_->push_global_function("on_request")) return;
       lua_pushvalue(L, req_index);
-      push_ctx(L, ctx);
+      lua::push_ctx(L, ctx, stamp(), vm_);
       vm_->call(2, 1);
       status = status_of(L, -1, "on_request", {kContinue, kModified, kRespond});
       if (status == kModified) ctx.set_request_json(lua::to_json(L, req_index).dump());
@@ -146,28 +60,12 @@ class LuaPlugin final : public Plugin, public Reloadable {
     lua_Integer picked = 0;
     auto& cands = ctx.candidates();
     guarded_run("on_route", ctx, [&](lua_State* L) {
-      lua_createtable(L, static_cast<int>(cands.size()), 0);
-      int table = lua_gettop(L);
-      for (std::size_t i = 0; i < cands.size(); ++i) {
-        push_candidate(L, cands[i]);
-        lua_rawseti(L, table, static_cast<lua_Integer>(i + 1));
-      }
       if (!vm_->push_global_function("on_route")) return;
-      lua_pushvalue(L, table);
-      push_ctx(L, ctx);
-      lua_pushlstring(L, ctx.model().data(), ctx.model().size());
-      lua_setfield(L, -2, "model");
+      lua::push_candidates(L, cands, stamp());  // scores and drops are written through the view
+      lua::push_ctx(L, ctx, stamp(), vm_);
       vm_->call(2, 2);
       status = status_of(L, -2, "on_route", {kContinue, kPick});
       picked = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
-      for (std::size_t i = 0; i < cands.size(); ++i) {
-        lua_rawgeti(L, table, static_cast<lua_Integer>(i + 1));
-        lua_getfield(L, -1, "score");
-        if (lua_isnumber(L, -1)) cands[i].score = lua_tonumber(L, -1);
-        lua_getfield(L, -2, "dropped");
-        cands[i].dropped = lua_toboolean(L, -1);
-        lua_pop(L, 3);
-      }
     });
     if (status != kPick) return RouteStatus::kContinue;
     if (picked < 1 || picked > static_cast<lua_Integer>(cands.size()))
@@ -187,11 +85,7 @@ class LuaPlugin final : public Plugin, public Reloadable {
       int chunk_index = lua_gettop(L);
       if (!vm_->push_global_function("on_chunk")) return;
       lua_pushvalue(L, chunk_index);
-      push_ctx(L, ctx);
-      lua_pushboolean(L, ctx.end_of_stream());
-      lua_setfield(L, -2, "end_of_stream");
-      lua_pushboolean(L, ctx.whole());
-      lua_setfield(L, -2, "whole");
+      lua::push_ctx(L, ctx, stamp(), vm_);
       vm_->call(2, 1);
       status = status_of(L, -1, "on_chunk", {kContinue, kModified, kDrop});
       if (status == kModified) {
@@ -212,7 +106,7 @@ class LuaPlugin final : public Plugin, public Reloadable {
     guarded_run("on_complete", ctx, [&](lua_State* L) {
       if (!vm_->push_global_function("on_complete")) return;
       lua::push_json(L, result);
-      push_ctx(L, ctx);
+      lua::push_ctx(L, ctx, stamp(), vm_);
       vm_->call(2, 0);
     });
   }
@@ -225,14 +119,8 @@ class LuaPlugin final : public Plugin, public Reloadable {
     } catch (const std::exception& e) {
       throw PluginLoadError(config_.path + " (" + config_.name + ", " + config_.file + "): " + e.what());
     }
-    std::string prefix = "[plugin:" + config_.name + "] ";
-    auto log = [prefix](int level, const std::string& message) {
-      switch (level) {
-        case 0: spdlog::debug("{}{}", prefix, message); break;
-        case 1: spdlog::info("{}{}", prefix, message); break;
-        case 2: spdlog::warn("{}{}", prefix, message); break;
-        default: spdlog::error("{}{}", prefix, message);
-      }
+    auto log = [to = plugin_logger(config_.name)](int level, const std::string& message) {
+      to(static_cast<LogLevel>(std::clamp(level, 0, 3)), message);
     };
     std::shared_ptr<lua::Vm> vm;
     try {
@@ -241,6 +129,7 @@ class LuaPlugin final : public Plugin, public Reloadable {
     } catch (const std::exception& e) {
       throw PluginLoadError(config_.path + " (" + config_.name + ", " + config_.file + "): " + e.what());
     }
+    lua::register_views(vm->state());
     unsigned hooks = 0;
     for (auto [name, bit] : {std::pair{"on_request", kHookRequest}, std::pair{"on_route", kHookRoute},
                              std::pair{"on_chunk", kHookChunk}, std::pair{"on_complete", kHookComplete}}) {
@@ -287,67 +176,7 @@ class LuaPlugin final : public Plugin, public Reloadable {
     throw PluginError(std::string(hook) + " returned an unexpected value; return a plexus status constant (or nothing)");
   }
 
-  static void push_candidate(lua_State* L, const Candidate& c) {
-    lua_createtable(L, 0, 14);
-    auto set_s = [&](const char* k, const std::string& v) { lua_pushlstring(L, v.data(), v.size()); lua_setfield(L, -2, k); };
-    auto set_n = [&](const char* k, double v) { lua_pushnumber(L, v); lua_setfield(L, -2, k); };
-    auto set_b = [&](const char* k, bool v) { lua_pushboolean(L, v); lua_setfield(L, -2, k); };
-    set_s("node", c.node);
-    set_s("model", c.model);
-    set_s("group", c.group);
-    set_s("region", c.region);
-    set_b("hot", c.hot);
-    set_b("healthy", c.healthy);
-    lua_pushinteger(L, c.in_flight);
-    lua_setfield(L, -2, "in_flight");
-    set_n("latency_p50_ms", c.latency_p50_ms);
-    set_n("latency_p95_ms", c.latency_p95_ms);
-    set_n("price_input_per_1k", c.price_input_per_1k);
-    set_n("price_output_per_1k", c.price_output_per_1k);
-    set_n("score", c.score);
-    set_b("dropped", c.dropped);
-  }
-
-  // Pushes the ctx table: fields, per-request state, and methods bound to this hook call.
-  void push_ctx(lua_State* L, HookContext& ctx) {
-    lua_createtable(L, 0, 12);
-    int t = lua_gettop(L);
-    auto* handle = static_cast<CtxHandle*>(lua_newuserdatauv(L, sizeof(CtxHandle), 0));
-    *handle = CtxHandle{&ctx, running_call_, &running_call_};
-    int handle_index = lua_gettop(L);
-    auto method = [&](const char* name, lua_CFunction fn) {
-      lua_pushvalue(L, handle_index);
-      lua_pushcclosure(L, fn, 1);
-      lua_setfield(L, t, name);
-    };
-    method("reject", ctx_reject);
-    method("respond", ctx_respond);
-    method("set_upstream_header", ctx_set_upstream_header);
-    method("insert", ctx_insert);
-    method("add_field", ctx_add_field);
-    method("add_header", ctx_add_header);
-    lua_pop(L, 1);
-    auto set = [&](const char* key, std::string_view v) {
-      lua_pushlstring(L, v.data(), v.size());
-      lua_setfield(L, t, key);
-    };
-    set("request_id", ctx.request_id());
-    set("key_id", ctx.key_id());
-    set("group", ctx.group());
-    // Per-request state, one table per plugin, alive until the request ends.
-    auto& slot = ctx.state();
-    auto* ref = static_cast<LuaStateRef*>(slot.get());
-    if (!ref || ref->vm != vm_) {
-      auto fresh = std::make_shared<LuaStateRef>();
-      fresh->vm = vm_;
-      lua_newtable(L);
-      fresh->ref = luaL_ref(L, LUA_REGISTRYINDEX);
-      slot = fresh;
-      ref = fresh.get();
-    }
-    lua_rawgeti(L, LUA_REGISTRYINDEX, ref->ref);
-    lua_setfield(L, t, "state");
-  }
+  lua::CallStamp stamp() const { return {running_call_, &running_call_}; }
 
   PluginConfig config_;
   std::uint64_t calls_ = 0;

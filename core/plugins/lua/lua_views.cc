@@ -1,0 +1,305 @@
+#include "plugins/lua/lua_views.hpp"
+
+#include <lua.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstring>
+#include <string_view>
+
+#include "plugins/lua/lua_vm.hpp"
+
+namespace plexus::lua {
+namespace {
+
+constexpr const char* kCtxMeta = "plexus.ctx";
+constexpr const char* kCandsMeta = "plexus.candidates";
+constexpr const char* kCandMeta = "plexus.candidate";
+constexpr int kRespond = 2;  // plexus.RESPOND
+
+struct CtxView {
+  HookContext* ctx;
+  CallStamp stamp;
+  const std::shared_ptr<Vm>* vm;
+};
+
+struct CandsView {
+  std::vector<Candidate>* candidates;
+  CallStamp stamp;
+};
+
+struct CandView {
+  std::vector<Candidate>* candidates;
+  std::size_t index;
+  CallStamp stamp;
+};
+
+void check_live(lua_State* L, const CallStamp& s) {
+  if (*s.running != s.call) luaL_error(L, "ctx or candidates used after their hook returned");
+}
+
+// A request's state table for one plugin, kept in that plugin's Lua registry while the request
+// lives (the exchange holds it in the plugin's state slot).
+struct RequestState {
+  std::shared_ptr<Vm> vm;
+  int ref = LUA_NOREF;
+  ~RequestState() {
+    if (vm && vm->state()) luaL_unref(vm->state(), LUA_REGISTRYINDEX, ref);
+  }
+};
+
+// ---- ctx ----------------------------------------------------------------------------------
+
+HookContext& live_ctx(lua_State* L) {
+  auto* v = static_cast<CtxView*>(luaL_checkudata(L, 1, kCtxMeta));
+  check_live(L, v->stamp);
+  return *v->ctx;
+}
+
+template <class T>
+T& live_ctx_as(lua_State* L) {
+  auto* ctx = dynamic_cast<T*>(&live_ctx(L));
+  if (!ctx) luaL_error(L, "this ctx method is not available in this hook");
+  return *ctx;
+}
+
+std::string field_string(lua_State* L, int table, const char* key, const char* fallback) {
+  lua_getfield(L, table, key);
+  std::string out = lua_isstring(L, -1) ? lua_tostring(L, -1) : fallback;
+  lua_pop(L, 1);
+  return out;
+}
+
+// A table argument as JSON text; a value JSON cannot hold is the script's error, with its reason.
+std::string json_arg(lua_State* L, int index) {
+  std::string text;
+  bool ok = true;
+  std::string why;
+  try {
+    text = to_json(L, index).dump();
+  } catch (const std::exception& e) {
+    ok = false;
+    why = e.what();
+  }
+  if (!ok) luaL_error(L, "%s", why.c_str());
+  return text;
+}
+
+int ctx_reject(lua_State* L) {
+  auto& ctx = live_ctx_as<RequestContext>(L);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  Error e;
+  lua_getfield(L, 2, "status");
+  e.status = lua_isinteger(L, -1) ? static_cast<int>(lua_tointeger(L, -1)) : 400;
+  lua_pop(L, 1);
+  if (e.status < 400 || e.status > 599) return luaL_error(L, "reject: status must be 400..599");
+  e.message = field_string(L, 2, "message", "Rejected by a plugin");
+  e.type = field_string(L, 2, "type", e.status < 500 ? "invalid_request_error" : "server_error");
+  e.param = field_string(L, 2, "param", "");
+  e.code = field_string(L, 2, "code", "");
+  ctx.reject(std::move(e));
+  lua_pushinteger(L, kRespond);
+  return 1;
+}
+
+int ctx_respond(lua_State* L) {
+  auto& ctx = live_ctx_as<RequestContext>(L);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  ctx.respond(json_arg(L, 2));
+  lua_pushinteger(L, kRespond);
+  return 1;
+}
+
+int ctx_set_upstream_header(lua_State* L) {
+  live_ctx_as<RequestContext>(L).set_upstream_header(luaL_checkstring(L, 2), luaL_checkstring(L, 3));
+  return 0;
+}
+
+int ctx_insert(lua_State* L) {
+  auto& ctx = live_ctx_as<ChunkContext>(L);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  ctx.insert(json_arg(L, 2));
+  return 0;
+}
+
+int ctx_add_field(lua_State* L) {
+  auto& ctx = live_ctx_as<CompleteContext>(L);
+  std::string key = luaL_checkstring(L, 2);
+  luaL_checkany(L, 3);
+  ctx.add_field(key, json_arg(L, 3));
+  return 0;
+}
+
+int ctx_add_header(lua_State* L) {
+  live_ctx_as<CompleteContext>(L).add_header(luaL_checkstring(L, 2), luaL_checkstring(L, 3));
+  return 0;
+}
+
+void push_view(lua_State* L, std::string_view s) { lua_pushlstring(L, s.data(), s.size()); }
+
+void push_state(lua_State* L, CtxView& v) {
+  auto& slot = v.ctx->state();
+  auto* ref = static_cast<RequestState*>(slot.get());
+  if (!ref || ref->vm != *v.vm) {  // first use, or the plugin was reloaded since
+    auto fresh = std::make_shared<RequestState>();
+    fresh->vm = *v.vm;
+    lua_newtable(L);
+    fresh->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    slot = fresh;
+    ref = fresh.get();
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ref->ref);
+}
+
+int ctx_index(lua_State* L) {
+  auto* v = static_cast<CtxView*>(luaL_checkudata(L, 1, kCtxMeta));
+  check_live(L, v->stamp);
+  std::size_t n = 0;
+  const char* k = lua_tolstring(L, 2, &n);
+  std::string_view key = k ? std::string_view(k, n) : std::string_view();
+  HookContext& ctx = *v->ctx;
+  static constexpr std::pair<std::string_view, lua_CFunction> methods[] = {
+      {"reject", ctx_reject},   {"respond", ctx_respond},     {"set_upstream_header", ctx_set_upstream_header},
+      {"insert", ctx_insert},   {"add_field", ctx_add_field}, {"add_header", ctx_add_header}};
+  for (const auto& [name, fn] : methods)
+    if (key == name) {
+      lua_pushcfunction(L, fn);
+      return 1;
+    }
+  if (key == "request_id") push_view(L, ctx.request_id());
+  else if (key == "key_id") push_view(L, ctx.key_id());
+  else if (key == "group") push_view(L, ctx.group());
+  else if (key == "state") push_state(L, *v);
+  else if (auto* route = dynamic_cast<RouteContext*>(&ctx); route && key == "model") push_view(L, route->model());
+  else if (auto* chunk = dynamic_cast<ChunkContext*>(&ctx); chunk && key == "end_of_stream") lua_pushboolean(L, chunk->end_of_stream());
+  else if (chunk && key == "whole") lua_pushboolean(L, chunk->whole());
+  else lua_pushnil(L);
+  return 1;
+}
+
+int read_only(lua_State* L) {
+  return luaL_error(L, "ctx is read-only; keep your own values in ctx.state");
+}
+
+// ---- candidates ---------------------------------------------------------------------------
+
+int cands_len(lua_State* L) {
+  auto* v = static_cast<CandsView*>(luaL_checkudata(L, 1, kCandsMeta));
+  check_live(L, v->stamp);
+  lua_pushinteger(L, static_cast<lua_Integer>(v->candidates->size()));
+  return 1;
+}
+
+int cands_index(lua_State* L) {
+  auto* v = static_cast<CandsView*>(luaL_checkudata(L, 1, kCandsMeta));
+  check_live(L, v->stamp);
+  lua_Integer i = lua_isinteger(L, 2) ? lua_tointeger(L, 2) : 0;
+  if (i < 1 || i > static_cast<lua_Integer>(v->candidates->size())) {
+    lua_pushnil(L);  // ends ipairs
+    return 1;
+  }
+  auto* c = static_cast<CandView*>(lua_newuserdatauv(L, sizeof(CandView), 0));
+  *c = CandView{v->candidates, static_cast<std::size_t>(i - 1), v->stamp};
+  luaL_setmetatable(L, kCandMeta);
+  return 1;
+}
+
+int cands_read_only(lua_State* L) {
+  return luaL_error(L, "the candidate list is read-only; set a candidate's score or dropped");
+}
+
+Candidate& live_cand(lua_State* L) {
+  auto* v = static_cast<CandView*>(luaL_checkudata(L, 1, kCandMeta));
+  check_live(L, v->stamp);
+  return (*v->candidates)[v->index];
+}
+
+// A candidate's readable fields, by number: cand_index finds the number with one lookup of the
+// (interned) key in its upvalue table, instead of comparing the key with every name.
+enum CandField : lua_Integer {
+  kNode = 1, kHealthy, kHot, kInFlight, kP50, kP95, kPriceIn, kPriceOut, kScore, kDropped, kModel, kGroup, kRegion
+};
+constexpr std::pair<const char*, CandField> kCandFields[] = {
+    {"node", kNode}, {"healthy", kHealthy}, {"hot", kHot}, {"in_flight", kInFlight},
+    {"latency_p50_ms", kP50}, {"latency_p95_ms", kP95}, {"price_input_per_1k", kPriceIn},
+    {"price_output_per_1k", kPriceOut}, {"score", kScore}, {"dropped", kDropped},
+    {"model", kModel}, {"group", kGroup}, {"region", kRegion}};
+
+int cand_index(lua_State* L) {
+  Candidate& c = live_cand(L);
+  lua_pushvalue(L, 2);
+  lua_Integer field = lua_rawget(L, lua_upvalueindex(1)) == LUA_TNUMBER ? lua_tointeger(L, -1) : 0;
+  switch (field) {
+    case kNode: push_view(L, c.node); break;
+    case kHealthy: lua_pushboolean(L, c.healthy); break;
+    case kHot: lua_pushboolean(L, c.hot); break;
+    case kInFlight: lua_pushinteger(L, c.in_flight); break;
+    case kP50: lua_pushnumber(L, c.latency_p50_ms); break;
+    case kP95: lua_pushnumber(L, c.latency_p95_ms); break;
+    case kPriceIn: lua_pushnumber(L, c.price_input_per_1k); break;
+    case kPriceOut: lua_pushnumber(L, c.price_output_per_1k); break;
+    case kScore: lua_pushnumber(L, c.score); break;
+    case kDropped: lua_pushboolean(L, c.dropped); break;
+    case kModel: push_view(L, c.model); break;
+    case kGroup: push_view(L, c.group); break;
+    case kRegion: push_view(L, c.region); break;
+    default: lua_pushnil(L);
+  }
+  return 1;
+}
+
+int cand_newindex(lua_State* L) {
+  Candidate& c = live_cand(L);
+  std::size_t n = 0;
+  const char* k = lua_tolstring(L, 2, &n);
+  std::string_view key = k ? std::string_view(k, n) : std::string_view();
+  if (key == "score") {
+    c.score = luaL_checknumber(L, 3);
+  } else if (key == "dropped") {
+    c.dropped = lua_toboolean(L, 3);
+  } else {
+    return luaL_error(L, "a candidate's fields are read-only but for score and dropped");
+  }
+  return 0;
+}
+
+void new_meta(lua_State* L, const char* name, std::initializer_list<std::pair<const char*, lua_CFunction>> fns) {
+  luaL_newmetatable(L, name);
+  for (const auto& [event, fn] : fns) {
+    lua_pushcfunction(L, fn);
+    lua_setfield(L, -2, event);
+  }
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");  // getmetatable (not in the sandbox anyway) sees nothing
+  lua_pop(L, 1);
+}
+
+}  // namespace
+
+void register_views(lua_State* L) {
+  new_meta(L, kCtxMeta, {{"__index", ctx_index}, {"__newindex", read_only}});
+  new_meta(L, kCandsMeta, {{"__index", cands_index}, {"__len", cands_len}, {"__newindex", cands_read_only}});
+  new_meta(L, kCandMeta, {{"__newindex", cand_newindex}});
+  luaL_getmetatable(L, kCandMeta);
+  lua_createtable(L, 0, static_cast<int>(std::size(kCandFields)));
+  for (const auto& [name, field] : kCandFields) {
+    lua_pushinteger(L, field);
+    lua_setfield(L, -2, name);
+  }
+  lua_pushcclosure(L, cand_index, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+}
+
+void push_ctx(lua_State* L, HookContext& ctx, CallStamp stamp, const std::shared_ptr<Vm>& vm) {
+  auto* v = static_cast<CtxView*>(lua_newuserdatauv(L, sizeof(CtxView), 0));
+  *v = CtxView{&ctx, stamp, &vm};
+  luaL_setmetatable(L, kCtxMeta);
+}
+
+void push_candidates(lua_State* L, std::vector<Candidate>& candidates, CallStamp stamp) {
+  auto* v = static_cast<CandsView*>(lua_newuserdatauv(L, sizeof(CandsView), 0));
+  *v = CandsView{&candidates, stamp};
+  luaL_setmetatable(L, kCandsMeta);
+}
+
+}  // namespace plexus::lua

@@ -320,3 +320,36 @@ TEST(LuaSandbox, MarshallingFailuresInsideRunAreErrorsNotPanics) {
 
 }  // namespace
 }  // namespace plexus::lua
+
+namespace plexus::lua {
+namespace {
+
+TEST(LuaSandbox, PlainFindKeepsStringFindSemantics) {
+  auto vm = make(R"(
+    function f()
+      local s = "hello world, hello"
+      local a, b = string.find(s, "hello", 2)
+      local c, d = s:find("", 4)
+      return { a, b, c, d, string.find(s, "hello", -5), string.find(s, "xyz") == nil,
+               string.find(s, "h", 100) == nil, (string.find(s, "h", -100)) }
+    end)");
+  auto r = call_f(*vm);
+  EXPECT_EQ(r, nlohmann::json::parse("[14, 18, 4, 3, 14, true, true, 1]"));
+}
+
+// A search that Lua's own plain find would run for minutes inside one C call (where the
+// instruction budget cannot reach): haystack times needle comparisons. The sandbox's is linear.
+TEST(LuaSandbox, PlainFindCannotBeMadeQuadratic) {
+  auto vm = make(R"(
+    function f()
+      local hay = string.rep("a", 4 * 1024 * 1024)
+      local needle = string.rep("a", 1024 * 1024) .. "b"
+      return { string.find(hay, needle, 1, true) == nil, (string.find(hay .. "b", needle)) }
+    end)", {1000000, 64u << 20});
+  auto r = call_f(*vm);
+  EXPECT_EQ(r[0], true);
+  EXPECT_EQ(r[1], 3 * 1024 * 1024 + 1);
+}
+
+}  // namespace
+}  // namespace plexus::lua

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <cstdlib>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -66,6 +67,13 @@ struct CurlClient::Impl {
   TimerId curl_timer = 0;
   std::unordered_map<curl_socket_t, std::shared_ptr<Socket>> sockets;
 
+  // Easy handles of finished transfers, reset and kept for the next ones: curl_easy_init costs
+  // more than curl_easy_reset (a large zeroed struct and its defaults).
+  std::vector<CURL*> spare_handles;
+  static constexpr std::size_t kMaxSpareHandles = 256;
+  // No proxy in the environment (read once): tell curl, so it stops looking at every transfer.
+  bool no_env_proxy = true;
+
   TransferId next_transfer = 1;
   std::unordered_map<TransferId, std::unique_ptr<Transfer>> transfers;
   bool in_perform = false;
@@ -98,6 +106,8 @@ CurlClient::CurlClient(EventLoop& loop) : impl_(std::make_unique<Impl>(loop)) {
   curl_multi_setopt(impl_->multi, CURLMOPT_SOCKETDATA, impl_.get());
   curl_multi_setopt(impl_->multi, CURLMOPT_TIMERFUNCTION, &Impl::timer_cb);
   curl_multi_setopt(impl_->multi, CURLMOPT_TIMERDATA, impl_.get());
+  for (const char* name : {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"})
+    if (const char* v = std::getenv(name); v && *v) impl_->no_env_proxy = false;
 }
 
 CurlClient::~CurlClient() {
@@ -108,6 +118,8 @@ CurlClient::~CurlClient() {
 void CurlClient::drop_all() {
   for (auto& [id, t] : impl_->transfers) impl_->release(*t);
   impl_->transfers.clear();
+  for (CURL* e : impl_->spare_handles) curl_easy_cleanup(e);
+  impl_->spare_handles.clear();
 }
 
 // The one place a transfer's curl resources are given back.
@@ -115,8 +127,15 @@ void CurlClient::Impl::release(Transfer& t) {
   if (t.watchdog) loop.cancel(t.watchdog);
   t.watchdog = 0;
   curl_multi_remove_handle(multi, t.easy);
-  curl_easy_cleanup(t.easy);
+  if (spare_handles.size() < kMaxSpareHandles) {
+    curl_easy_reset(t.easy);
+    spare_handles.push_back(t.easy);
+  } else {
+    curl_easy_cleanup(t.easy);
+  }
+  t.easy = nullptr;
   curl_slist_free_all(t.headers);
+  t.headers = nullptr;
 }
 
 void CurlClient::Impl::on_socket_io(Socket& s, std::uint32_t events) {
@@ -244,8 +263,14 @@ TransferId CurlClient::start(HttpRequest request, std::shared_ptr<HttpResponseHa
   t->id = impl_->next_transfer++;
   t->request = std::move(request);
   t->handler = std::move(handler);
-  t->easy = curl_easy_init();
+  if (impl_->spare_handles.empty()) {
+    t->easy = curl_easy_init();
+  } else {
+    t->easy = impl_->spare_handles.back();
+    impl_->spare_handles.pop_back();
+  }
   CURL* e = t->easy;
+  if (impl_->no_env_proxy) curl_easy_setopt(e, CURLOPT_PROXY, "");
   const HttpRequest& r = t->request;
   curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);

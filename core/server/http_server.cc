@@ -25,6 +25,7 @@ struct HttpServer::PerLoop final : IoWatcher, ConnectionHandler {
   EventLoop& loop;
   RequestRouter& router;
   bool listening = false;
+  bool stopped = false;
   std::unordered_map<Connection*, std::shared_ptr<Connection>> connections;
 
   // The listening socket is level-triggered and EPOLLEXCLUSIVE: the kernel wakes one waiting
@@ -32,7 +33,10 @@ struct HttpServer::PerLoop final : IoWatcher, ConnectionHandler {
   void on_io(std::uint32_t) override {
     for (int i = 0; i < 64; ++i) {
       int fd = ::accept4(server.listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd < 0) return;  // EAGAIN (another loop took it), or EMFILE: retried on the next wake
+      if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) pause_accepting();
+        return;  // else EAGAIN: another loop took it
+      }
       int one = 1;
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       std::unique_ptr<ByteStream> stream;
@@ -46,6 +50,19 @@ struct HttpServer::PerLoop final : IoWatcher, ConnectionHandler {
       connections.emplace(conn.get(), conn);
       conn->start();
     }
+  }
+
+  // Out of file descriptors: the pending connection stays in the backlog and the level-triggered
+  // listening socket would wake this loop again at once, forever. Stop watching it for a moment.
+  void pause_accepting() {
+    if (!listening) return;
+    loop.unwatch(server.listen_fd_);
+    listening = false;
+    loop.after(std::chrono::milliseconds(100), [this] {
+      if (stopped) return;
+      loop.watch(server.listen_fd_, EPOLLIN | EPOLLEXCLUSIVE, this);
+      listening = true;
+    });
   }
 
   void on_request(IncomingRequest request, std::shared_ptr<Responder> responder) override {
@@ -62,6 +79,7 @@ struct HttpServer::PerLoop final : IoWatcher, ConnectionHandler {
   }
 
   void stop() {
+    stopped = true;
     if (listening) loop.unwatch(server.listen_fd_);
     listening = false;
     auto all = std::move(connections);

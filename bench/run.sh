@@ -142,6 +142,7 @@ for t in direct nginx plexus; do
   stream_run "$t" 1 10; stream_run "$t" 50 2; stream_run "$t" 200 1
   if [ "$t" = plexus ]; then
     rss_before=$(rss_kb)
+    echo "$rss_before" >"$work/peak"
     ( peak=0; while kill -0 "$plexus_pid" 2>/dev/null; do r=$(rss_kb); [ "$r" -gt "$peak" ] && peak=$r && echo "$peak" >"$work/peak"; sleep 0.05; done ) & sampler=$!
     stream_run "$t" 500 1
     kill "$sampler" 2>/dev/null || true

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <tuple>
 
+#include "common/openai_shapes.hpp"
 #include "gateway/error_body.hpp"
 #include "plugins/pipeline.hpp"
 #include "routing/candidates.hpp"
@@ -406,10 +407,8 @@ void Exchange::deliver_direct(const std::string& completion_json) {
     finish_whole();
     return;
   }
-  json base = {{"id", doc.value("id", "chatcmpl-" + request_id_)},
-               {"object", "chat.completion.chunk"},
-               {"created", doc.value("created", 0)},
-               {"model", doc.value("model", chat_.model)}};
+  openai::Answer answer{doc.value("id", "chatcmpl-" + request_id_), doc.value("model", chat_.model),
+                        doc.value("created", std::int64_t{0}), ""};
   std::string content, finish = "stop";
   if (doc.contains("choices") && doc["choices"].is_array() && !doc["choices"].empty()) {
     const json& c = doc["choices"][0];
@@ -417,19 +416,9 @@ void Exchange::deliver_direct(const std::string& completion_json) {
       content = c["message"]["content"].get<std::string>();
     if (c.contains("finish_reason") && c["finish_reason"].is_string()) finish = c["finish_reason"].get<std::string>();
   }
-  auto chunk = [&](json delta, json reason) {
-    json c = base;
-    c["choices"] = json::array({{{"index", 0}, {"delta", std::move(delta)}, {"finish_reason", std::move(reason)}}});
-    return c.dump(-1, ' ', false, json::error_handler_t::replace);
-  };
-  on_chunk(chunk({{"role", "assistant"}, {"content", content}}, nullptr));
-  on_chunk(chunk(json::object(), finish));
-  if (chat_.include_usage && usage_.known) {
-    json u = base;
-    u["choices"] = json::array();
-    u["usage"] = doc["usage"];
-    on_chunk(u.dump(-1, ' ', false, json::error_handler_t::replace));
-  }
+  on_chunk(openai::dump(openai::chunk(answer, {{"role", "assistant"}, {"content", content}}, nullptr)));
+  on_chunk(openai::dump(openai::chunk(answer, json::object(), finish)));
+  if (chat_.include_usage && usage_.known) on_chunk(openai::dump(openai::usage_chunk(answer, usage_)));
   finish_reason_ = finish;
   if (!finished_) close_stream(nullptr);
 }
@@ -456,10 +445,9 @@ void Exchange::close_stream(const Error* error) {
   for (const auto& extra : inserted) emit(extra);
   run_complete_hooks(200, error);
   if (!extra_fields_.empty()) {
-    json last = {{"id", "chatcmpl-" + request_id_}, {"object", "chat.completion.chunk"},
-                 {"model", chat_.model}, {"choices", json::array()}};
+    json last = openai::empty_chunk(openai::new_answer(request_id_, chat_.model));
     for (const auto& [key, value] : extra_fields_) last[key] = json::parse(value, nullptr, false);
-    emit(last.dump(-1, ' ', false, json::error_handler_t::replace));
+    emit(openai::dump(last));
   }
   if (!head_sent_) {
     head_sent_ = true;

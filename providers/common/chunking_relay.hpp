@@ -3,9 +3,9 @@
 // anthropic): one id, model and creation time per answer, and the chunk shapes clients expect.
 #include <nlohmann/json.hpp>
 
-#include <chrono>
 #include <string>
 
+#include "common/openai_shapes.hpp"
 #include "common/relay_base.hpp"
 
 namespace plexus {
@@ -18,43 +18,27 @@ class ChunkingRelay : public RelayBase {
       : RelayBase(std::move(upstream_name), sink),
         stream_(request.stream),
         include_usage_(request.include_usage),
-        model_(request.model),
-        id_("chatcmpl-" + request.request_id),
-        created_(std::chrono::duration_cast<std::chrono::seconds>(
-                     std::chrono::system_clock::now().time_since_epoch()).count()) {}
+        answer_(openai::new_answer(request.request_id, request.model)) {}
 
-  json usage_json() const {
-    return {{"prompt_tokens", usage_.prompt_tokens}, {"completion_tokens", usage_.completion_tokens},
-            {"total_tokens", usage_.prompt_tokens + usage_.completion_tokens}};
-  }
   json chunk(json delta, json finish_reason) const {
-    return {{"id", id_}, {"object", "chat.completion.chunk"}, {"created", created_}, {"model", model_},
-            {"choices", json::array({{{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr},
-                                      {"finish_reason", std::move(finish_reason)}}})}};
+    return openai::chunk(answer_, std::move(delta), std::move(finish_reason));
   }
   void emit(const json& c) {
-    sink_->on_chunk(c.dump(-1, ' ', false, json::error_handler_t::replace));
+    sink_->on_chunk(openai::dump(c));
     emitted_ = true;
   }
   // The end of a stream: the finish chunk, then the usage chunk when the client asked for it.
   void emit_finish(const std::string& finish_reason) {
     emit(chunk(json::object(), finish_reason));
-    if (include_usage_)
-      emit({{"id", id_}, {"object", "chat.completion.chunk"}, {"created", created_}, {"model", model_},
-            {"choices", json::array()}, {"usage", usage_json()}});
+    if (include_usage_) emit(openai::usage_chunk(answer_, usage_));
   }
   // A whole answer: one chat.completion with `message`.
   void deliver_whole(json message, const std::string& finish_reason) {
-    json body = {{"id", id_}, {"object", "chat.completion"}, {"created", created_}, {"model", model_},
-                 {"choices", json::array({{{"index", 0}, {"message", std::move(message)}, {"logprobs", nullptr},
-                                           {"finish_reason", finish_reason}}})},
-                 {"usage", usage_json()}};
-    sink_->on_body(body.dump(-1, ' ', false, json::error_handler_t::replace));
+    sink_->on_body(openai::dump(openai::completion(answer_, std::move(message), finish_reason, usage_)));
   }
 
   bool stream_, include_usage_;
-  std::string model_, id_;
-  std::int64_t created_;
+  openai::Answer answer_;
 };
 
 }  // namespace plexus

@@ -3,6 +3,7 @@
 // relayed one by one as they arrive, whole answers verbatim. Only what metering needs is read:
 // usage (or llama.cpp's timings), finish_reason, and errors.
 #include "common/openai_relay.hpp"
+#include "common/openai_shapes.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -72,9 +73,8 @@ class Relay final : public RelayBase {
     read_timings(doc);
     read_finish_reason(doc);
     if (!doc.contains("usage") && usage_.known) {  // timings only: give the client usage too
-      doc["usage"] = {{"prompt_tokens", usage_.prompt_tokens}, {"completion_tokens", usage_.completion_tokens},
-                      {"total_tokens", usage_.prompt_tokens + usage_.completion_tokens}};
-      body_ = doc.dump(-1, ' ', false, json::error_handler_t::replace);
+      doc["usage"] = openai::usage(usage_);
+      body_ = openai::dump(doc);
     }
     sink_->on_body(body_);
     finish_ok();
@@ -88,11 +88,7 @@ class Relay final : public RelayBase {
       // A backend that measures but sends no usage chunk (llama.cpp's timings): the client that
       // asked still gets one.
       if (include_usage_ && !sent_usage_ && usage_.known && !last_id_.empty()) {
-        json last = {{"id", last_id_}, {"object", "chat.completion.chunk"}, {"created", last_created_},
-                     {"model", last_model_}, {"choices", json::array()},
-                     {"usage", {{"prompt_tokens", usage_.prompt_tokens}, {"completion_tokens", usage_.completion_tokens},
-                                {"total_tokens", usage_.prompt_tokens + usage_.completion_tokens}}}};
-        sink_->on_chunk(last.dump());
+        sink_->on_chunk(openai::dump(openai::usage_chunk({last_id_, last_model_, last_created_, ""}, usage_)));
       }
       return;
     }

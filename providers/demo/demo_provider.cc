@@ -7,6 +7,7 @@
 #include <chrono>
 #include <stdexcept>
 
+#include "common/openai_shapes.hpp"
 #include "demo/demo_text.hpp"
 #include "plexus/provider_abi.hpp"
 
@@ -48,16 +49,14 @@ class DemoCall final : public ProviderCall {
  public:
   DemoCall(const DemoSettings& s, Timers& timers, const ChatRequest& req, ResponseSink& sink)
       : settings_(s), timers_(timers), sink_(&sink), stream_(req.stream),
-        include_usage_(req.include_usage), model_(req.model) {
+        include_usage_(req.include_usage) {
     json body = json::parse(req.body, nullptr, false);
     std::int64_t messages = 0;
     std::string prompt = prompt_text(body, messages);
     prompt_tokens_ = demo::count_tokens(prompt) + 4 * messages;
     gen_ = demo::generate(prompt, req.seed, req.max_tokens, req.stop, s.max_natural_tokens);
-    id_ = "chatcmpl-" + req.request_id;
-    created_ = std::chrono::duration_cast<std::chrono::seconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-                   .count();
+    answer_ = openai::new_answer(req.request_id, req.model);
+    answer_.system_fingerprint = "plexus-demo";
     interval_ = std::chrono::milliseconds(
         static_cast<std::int64_t>(1000.0 / settings_.tokens_per_second));
     if (stream_) {
@@ -81,48 +80,28 @@ class DemoCall final : public ProviderCall {
   }
 
   json chunk(json delta, json finish_reason) const {
-    return {{"id", id_},
-            {"object", "chat.completion.chunk"},
-            {"created", created_},
-            {"model", model_},
-            {"system_fingerprint", "plexus-demo"},
-            {"choices",
-             json::array({{{"index", 0},
-                           {"delta", std::move(delta)},
-                           {"logprobs", nullptr},
-                           {"finish_reason", std::move(finish_reason)}}})}};
+    return openai::chunk(answer_, std::move(delta), std::move(finish_reason));
   }
 
-  json usage() const {
-    auto completion = static_cast<std::int64_t>(gen_.tokens.size());
-    return {{"prompt_tokens", prompt_tokens_},
-            {"completion_tokens", completion},
-            {"total_tokens", prompt_tokens_ + completion}};
-  }
+  Usage usage() const { return {prompt_tokens_, static_cast<std::int64_t>(gen_.tokens.size()), true}; }
 
   void stream_step() {
     timer_ = 0;
     if (!sink_) return;
     if (next_ == 0 && !sent_role_) {
       sent_role_ = true;
-      sink_->on_chunk(chunk({{"role", "assistant"}, {"content", ""}}, nullptr).dump());
+      sink_->on_chunk(openai::dump(chunk({{"role", "assistant"}, {"content", ""}}, nullptr)));
     }
     if (next_ < gen_.tokens.size()) {
-      sink_->on_chunk(chunk({{"content", gen_.tokens[next_++]}}, nullptr).dump());
+      sink_->on_chunk(openai::dump(chunk({{"content", gen_.tokens[next_++]}}, nullptr)));
       if (sink_ && next_ < gen_.tokens.size()) {
         schedule(interval_, [this] { stream_step(); });
         return;
       }
     }
     if (!sink_) return;
-    sink_->on_chunk(chunk(json::object(), gen_.finish_reason).dump());
-    if (include_usage_) {
-      json last = {{"id", id_},         {"object", "chat.completion.chunk"},
-                   {"created", created_}, {"model", model_},
-                   {"system_fingerprint", "plexus-demo"}, {"choices", json::array()},
-                   {"usage", usage()}};
-      sink_->on_chunk(last.dump());
-    }
+    sink_->on_chunk(openai::dump(chunk(json::object(), gen_.finish_reason)));
+    if (include_usage_) sink_->on_chunk(openai::dump(openai::usage_chunk(answer_, usage())));
     finish();
   }
 
@@ -131,25 +110,16 @@ class DemoCall final : public ProviderCall {
     if (!sink_) return;
     std::string text;
     for (const auto& t : gen_.tokens) text += t;
-    json body = {{"id", id_},
-                 {"object", "chat.completion"},
-                 {"created", created_},
-                 {"model", model_},
-                 {"system_fingerprint", "plexus-demo"},
-                 {"choices",
-                  json::array({{{"index", 0},
-                                {"message", {{"role", "assistant"}, {"content", text}, {"refusal", nullptr}}},
-                                {"logprobs", nullptr},
-                                {"finish_reason", gen_.finish_reason}}})},
-                 {"usage", usage()}};
-    sink_->on_body(body.dump());
+    json message = {{"role", "assistant"}, {"content", text}, {"refusal", nullptr}};
+    json body = openai::completion(answer_, std::move(message), gen_.finish_reason, usage());
+    sink_->on_body(openai::dump(body));
     finish();
   }
 
   void finish() {
     if (!sink_) return;
     Outcome o;
-    o.usage = {prompt_tokens_, static_cast<std::int64_t>(gen_.tokens.size()), true};
+    o.usage = usage();
     o.finish_reason = gen_.finish_reason;
     ResponseSink* sink = sink_;
     sink_ = nullptr;
@@ -161,9 +131,7 @@ class DemoCall final : public ProviderCall {
   ResponseSink* sink_;
   bool stream_;
   bool include_usage_;
-  std::string model_;
-  std::string id_;
-  std::int64_t created_ = 0;
+  openai::Answer answer_;
   std::int64_t prompt_tokens_ = 0;
   demo::Generation gen_;
   std::size_t next_ = 0;

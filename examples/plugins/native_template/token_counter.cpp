@@ -9,6 +9,7 @@
 // Only <plexus/...> headers are used: the plugin depends on nothing of the router's internals.
 #include <plexus/plugin_abi.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -49,21 +50,22 @@ class TokenCounter final : public plexus::Plugin {
     return plexus::RequestStatus::kContinue;
   }
 
-  // Hooks run on one thread (the router's upstream loop), so plain counters are enough.
+  // The router makes one instance per event loop and calls each from its own loop only, so a
+  // member needs no lock; but the totals are the router's, shared by every instance, hence atomics.
   void on_complete(plexus::CompleteContext& ctx) override {
     const auto& r = ctx.result();
-    total_ += r.prompt_tokens + r.completion_tokens;
-    ctx.add_header("x-plexus-tokens-served", std::to_string(total_));
-    if (++requests_ % log_every_ == 0)
-      log_(plexus::LogLevel::kInfo, std::to_string(requests_) + " requests, " + std::to_string(total_) + " tokens");
+    auto total = total_.fetch_add(r.prompt_tokens + r.completion_tokens) + r.prompt_tokens + r.completion_tokens;
+    ctx.add_header("x-plexus-tokens-served", std::to_string(total));
+    if (auto requests = ++requests_; requests % log_every_ == 0)
+      log_(plexus::LogLevel::kInfo, std::to_string(requests) + " requests, " + std::to_string(total) + " tokens");
   }
 
  private:
   std::function<void(plexus::LogLevel, std::string_view)> log_;
   std::string header_, value_;
   long long log_every_;
-  std::int64_t total_ = 0;
-  std::int64_t requests_ = 0;
+  static inline std::atomic<std::int64_t> total_{0};
+  static inline std::atomic<std::int64_t> requests_{0};
 };
 
 std::unique_ptr<plexus::Plugin> create(const plexus::PluginInit& init) {

@@ -16,103 +16,6 @@ namespace plexus {
 
 using nlohmann::json;
 
-// ---- Plugin contexts: thin views of the exchange, valid while their hook runs. ----
-
-struct Exchange::Hooks {
-  template <class Base>
-  class Common : public Base {
-   public:
-    explicit Common(Exchange& ex) : ex_(ex) {}
-    std::string_view request_id() const override { return ex_.request_id_; }
-    std::string_view key_id() const override { return ex_.caller_.key_id; }
-    std::string_view group() const override { return ex_.caller_.group; }
-    Clock::time_point deadline() const override { return ex_.received_ + ex_.env_.max_stream_duration; }
-    std::shared_ptr<void>& state() override { return ex_.plugin_state_[ex_.current_plugin_]; }
-
-   protected:
-    Exchange& ex_;
-  };
-
-  class Request final : public Common<RequestContext> {
-   public:
-    using Common::Common;
-    std::string request_json() const override {
-      return rewritten ? *rewritten : *ex_.chat_.raw;
-    }
-    void set_request_json(std::string body) override { rewritten = std::move(body); }
-    void set_upstream_header(std::string name, std::string value) override {
-      ex_.upstream_headers_.emplace_back(std::move(name), std::move(value));
-    }
-    void respond(std::string completion_json) override { response = std::move(completion_json); }
-    void reject(Error error) override { rejection = std::move(error); }
-    std::optional<std::string> rewritten, response;
-    std::optional<Error> rejection;
-  };
-
-  class Route final : public Common<RouteContext> {
-   public:
-    Route(Exchange& ex, std::vector<Candidate>& c) : Common(ex), cands(c) {}
-    std::string_view model() const override { return ex_.chat_.model; }
-    std::vector<Candidate>& candidates() override { return cands; }
-    void pick(std::size_t index) override { picked = index; }
-    std::vector<Candidate>& cands;
-    std::optional<std::size_t> picked;
-  };
-
-  class Chunk final : public Common<ChunkContext> {
-   public:
-    Chunk(Exchange& ex, std::string& c, std::vector<std::string>& ins, bool whole, bool end)
-        : Common(ex), current(c), inserted(ins), whole_(whole), end_(end) {}
-    std::string_view chunk() const override { return end_ ? std::string_view() : current; }
-    void set_chunk(std::string json) override { replacement = std::move(json); }
-    void insert(std::string chunk_json) override { inserted.push_back(std::move(chunk_json)); }
-    bool whole() const override { return whole_; }
-    bool end_of_stream() const override { return end_; }
-    std::string& current;
-    std::vector<std::string>& inserted;
-    std::optional<std::string> replacement;
-    bool whole_, end_;
-  };
-
-  class Complete final : public Common<CompleteContext> {
-   public:
-    Complete(Exchange& ex, Completion c) : Common(ex), completion(std::move(c)) {}
-    const Completion& result() const override { return completion; }
-    void add_field(std::string key, std::string value_json) override {
-      ex_.extra_fields_.emplace_back(std::move(key), std::move(value_json));
-    }
-    void add_header(std::string name, std::string value) override {
-      ex_.extra_response_headers_.emplace_back(std::move(name), std::move(value));
-    }
-    Completion completion;
-  };
-};
-
-// Runs one plugin's hook. A failure is contained: logged with the plugin, hook and request id;
-// then skipped (on_error "open") or recorded to fail the request ("closed"). Returns false when
-// the request must fail.
-template <class Fn>
-bool Exchange::guarded(std::size_t plugin, const char* hook, Fn&& fn) {
-  const LoadedPlugin& p = env_.pipeline->plugins()[plugin];
-  current_plugin_ = plugin;
-  // Named while it runs, so a hook that never returns shows in /readyz and the log.
-  struct Busy {
-    EventLoop& loop;
-    ~Busy() { loop.set_busy_with(nullptr); }
-  } busy{env_.loop};
-  env_.loop.set_busy_with(p.config.name.c_str());
-  try {
-    fn(*p.plugin);
-    return true;
-  } catch (const std::exception& e) {
-    spdlog::warn("[plugin:{}] {} failed for request {}: {}", p.config.name, hook, request_id_, e.what());
-    if (p.config.fail_open) return true;
-    plugin_failure_ = Error{500, "Plugin '" + p.config.name + "' failed in " + hook, "server_error", "",
-                            "plugin_error"};
-    return false;
-  }
-}
-
 Exchange::Exchange(ExchangeEnv& env, ParsedChat chat, Caller caller,
                    std::unique_ptr<ClientChannel> channel, std::string request_id,
                    Clock::time_point received, std::function<void()> on_release)
@@ -122,9 +25,9 @@ Exchange::Exchange(ExchangeEnv& env, ParsedChat chat, Caller caller,
       channel_(std::move(channel)),
       request_id_(std::move(request_id)),
       received_(received),
-      on_release_(std::move(on_release)) {
+      on_release_(std::move(on_release)),
+      hooks_(env.pipeline, env.loop, request_id_, caller_, received + env.max_stream_duration) {
   last_error_ = Error::upstream(502, "No upstream could serve the request", "upstream_unavailable");
-  if (env_.pipeline) plugin_state_.resize(env_.pipeline->plugins().size());
 }
 
 Exchange::~Exchange() {
@@ -143,42 +46,18 @@ void Exchange::start() {
 }
 
 bool Exchange::run_request_hooks() {
-  if (!env_.pipeline || !env_.pipeline->any(kHookRequest)) return true;
-  const auto& plugins = env_.pipeline->plugins();
-  for (std::size_t i = 0; i < plugins.size(); ++i) {
-    if (!(plugins[i].hooks & kHookRequest)) continue;
-    Hooks::Request ctx(*this);
-    RequestStatus status = RequestStatus::kContinue;
-    if (!guarded(i, "on_request", [&](Plugin& p) { status = p.on_request(ctx); })) {
-      fail(*plugin_failure_);
+  auto decision = hooks_.on_request(chat_);
+  switch (decision.kind) {
+    case HookRunner::RequestDecision::Kind::kContinue:
+      return true;
+    case HookRunner::RequestDecision::Kind::kFail:
+      fail(decision.error);
       return false;
-    }
-    if (ctx.rejection) {
-      fail(*ctx.rejection);
+    case HookRunner::RequestDecision::Kind::kRespond:
+      deliver_direct(decision.response);
       return false;
-    }
-    if (ctx.response) {
-      deliver_direct(*ctx.response);
-      return false;
-    }
-    if (status == RequestStatus::kRespond) {
-      fail({500, "Plugin '" + plugins[i].config.name + "' returned RESPOND without an answer",
-            "server_error", "", "plugin_error"});
-      return false;
-    }
-    if (ctx.rewritten) {
-      auto parsed = parse_chat_request(*ctx.rewritten);
-      if (auto* error = std::get_if<Error>(&parsed)) {
-        spdlog::warn("[plugin:{}] on_request produced an invalid request ({}): {}",
-                     plugins[i].config.name, request_id_, error->message);
-        fail({500, "Plugin '" + plugins[i].config.name + "' produced an invalid request: " + error->message,
-              "server_error", error->param, "plugin_error"});
-        return false;
-      }
-      chat_ = std::move(std::get<ParsedChat>(parsed));
-    }
   }
-  return true;
+  return false;
 }
 
 // Candidates for the model in the caller's group, ordered: a plugin's pick first, then by score
@@ -197,21 +76,12 @@ bool Exchange::choose_candidates() {
   }
   found = std::move(filtered.able);
   auto views = routing::views(found, chat_, caller_.group, env_.loop.index(), Clock::now());
-  std::optional<std::size_t> picked;
-  if (env_.pipeline && env_.pipeline->any(kHookRoute)) {
-    const auto& plugins = env_.pipeline->plugins();
-    for (std::size_t i = 0; i < plugins.size() && !picked; ++i) {
-      if (!(plugins[i].hooks & kHookRoute)) continue;
-      Hooks::Route ctx(*this, views);
-      RouteStatus status = RouteStatus::kContinue;
-      if (!guarded(i, "on_route", [&](Plugin& p) { status = p.on_route(ctx); })) {
-        fail(*plugin_failure_);
-        return false;
-      }
-      if (status == RouteStatus::kPick && ctx.picked && *ctx.picked < views.size()) picked = ctx.picked;
-    }
+  auto route = hooks_.on_route(chat_.model, views);
+  if (route.failure) {
+    fail(*route.failure);
+    return false;
   }
-  auto idx = routing::order(views, picked);
+  auto idx = routing::order(views, route.picked);
   if (idx.empty()) {
     fail({503, "Every upstream for '" + chat_.model + "' was excluded by a routing plugin",
           "server_error", "", "no_upstream_left"});
@@ -224,7 +94,7 @@ bool Exchange::choose_candidates() {
 Headers Exchange::response_headers() const {
   Headers h{{"x-request-id", request_id_}};
   if (current_) h.emplace_back("x-plexus-node", current_->config.name);
-  for (const auto& extra : extra_response_headers_) h.push_back(extra);
+  for (const auto& extra : hooks_.response_headers()) h.push_back(extra);
   return h;
 }
 
@@ -240,7 +110,7 @@ void Exchange::attempt() {
   counted_in_flight_ = true;
   attempt_started_ = Clock::now();
   ChatRequest request = to_upstream_request(chat_, upstream_model, request_id_);
-  request.extra_headers = upstream_headers_;
+  request.extra_headers = hooks_.upstream_headers();
   call_ = current_->provider(env_.loop.index()).start(request, *this);
 }
 
@@ -253,29 +123,6 @@ void Exchange::emit(std::string_view chunk_json) {
   std::string framed;
   append_sse_data_chunk(framed, chunk_json);
   channel_->send_chunks(std::move(framed));
-}
-
-// Passes a chunk through every on_chunk hook. Returns false when the chunk is dropped.
-bool Exchange::run_chunk_hooks(std::string& chunk, std::vector<std::string>& inserted, bool whole,
-                               bool end) {
-  if (!env_.pipeline || !env_.pipeline->any(kHookChunk)) return !end;
-  const auto& plugins = env_.pipeline->plugins();
-  for (std::size_t i = 0; i < plugins.size(); ++i) {
-    if (!(plugins[i].hooks & kHookChunk)) continue;
-    Hooks::Chunk ctx(*this, chunk, inserted, whole, end);
-    ChunkStatus status = ChunkStatus::kUnchanged;
-    if (!guarded(i, "on_chunk", [&](Plugin& p) { status = p.on_chunk(ctx); })) return false;
-    if (end) continue;
-    if (status == ChunkStatus::kModified && ctx.replacement) chunk = std::move(*ctx.replacement);
-    if (status == ChunkStatus::kDrop) {
-      if (whole) {
-        spdlog::warn("[plugin:{}] cannot drop a whole answer; relaying it", plugins[i].config.name);
-        continue;
-      }
-      return false;
-    }
-  }
-  return !end;
 }
 
 // A client that reads slower than the backend writes: pause the provider above 1 MiB queued and
@@ -301,20 +148,20 @@ void Exchange::on_chunk(std::string_view chunk_json) {
     ttft_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - received_).count();
     current_->stats.record_ttft(env_.loop.index(), std::chrono::duration<double, std::milli>(Clock::now() - attempt_started_).count());
   }
-  if (!env_.pipeline || !env_.pipeline->any(kHookChunk)) {
+  if (!hooks_.any(kHookChunk)) {
     emit(chunk_json);
     apply_backpressure();
     return;
   }
   std::string chunk(chunk_json);
   std::vector<std::string> inserted;
-  bool keep = run_chunk_hooks(chunk, inserted, false, false);
+  bool keep = hooks_.on_chunk(chunk, inserted, false, false);
   for (const auto& extra : inserted) emit(extra);
   if (keep) emit(chunk);
   apply_backpressure();
-  if (plugin_failure_) {
+  if (hooks_.failure()) {
     if (call_) call_->cancel();
-    fail(*plugin_failure_);
+    fail(*hooks_.failure());
   }
 }
 
@@ -370,16 +217,16 @@ void Exchange::after_attempt(Outcome outcome) {
 // A whole answer: chunk hooks see it once, completion hooks may add fields and headers.
 void Exchange::finish_whole() {
   std::vector<std::string> inserted;
-  run_chunk_hooks(body_, inserted, true, false);
-  if (plugin_failure_) {
-    fail(*plugin_failure_);
+  hooks_.on_chunk(body_, inserted, true, false);
+  if (hooks_.failure()) {
+    fail(*hooks_.failure());
     return;
   }
   run_complete_hooks(200, nullptr);
-  if (!extra_fields_.empty()) {
+  if (!hooks_.extra_fields().empty()) {
     json doc = json::parse(body_, nullptr, false);
     if (doc.is_object()) {
-      for (const auto& [key, value] : extra_fields_) doc[key] = json::parse(value, nullptr, false);
+      for (const auto& [key, value] : hooks_.extra_fields()) doc[key] = json::parse(value, nullptr, false);
       body_ = doc.dump(-1, ' ', false, json::error_handler_t::replace);
     }
   }
@@ -441,12 +288,12 @@ void Exchange::fail(const Error& error) {
 void Exchange::close_stream(const Error* error) {
   std::string none;
   std::vector<std::string> inserted;
-  run_chunk_hooks(none, inserted, false, true);
+  hooks_.on_chunk(none, inserted, false, true);
   for (const auto& extra : inserted) emit(extra);
   run_complete_hooks(200, error);
-  if (!extra_fields_.empty()) {
+  if (!hooks_.extra_fields().empty()) {
     json last = openai::empty_chunk(openai::new_answer(request_id_, chat_.model));
-    for (const auto& [key, value] : extra_fields_) last[key] = json::parse(value, nullptr, false);
+    for (const auto& [key, value] : hooks_.extra_fields()) last[key] = json::parse(value, nullptr, false);
     emit(openai::dump(last));
   }
   if (!head_sent_) {
@@ -462,7 +309,7 @@ void Exchange::close_stream(const Error* error) {
 }
 
 void Exchange::run_complete_hooks(int status, const Error* error) {
-  if (!env_.pipeline || !env_.pipeline->any(kHookComplete)) return;
+  if (!hooks_.any(kHookComplete)) return;
   Completion c;
   c.status = status;
   c.stream = chat_.stream;
@@ -477,13 +324,7 @@ void Exchange::run_complete_hooks(int status, const Error* error) {
     c.error_code = error->code.empty() ? error->type : error->code;
     c.error_message = error->message;
   }
-  const auto& plugins = env_.pipeline->plugins();
-  for (std::size_t i = 0; i < plugins.size(); ++i) {
-    if (!(plugins[i].hooks & kHookComplete)) continue;
-    Hooks::Complete ctx(*this, c);
-    // A failing on_complete cannot fail an answer that is already decided: it is only logged.
-    (void)guarded(i, "on_complete", [&](Plugin& p) { p.on_complete(ctx); });
-  }
+  hooks_.on_complete(c);
 }
 
 void Exchange::on_deadline() {

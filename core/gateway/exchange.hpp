@@ -1,5 +1,6 @@
 #pragma once
-// One chat completion in flight: runs the plugin pipeline, picks and tries upstreams in order,
+// One chat completion in flight: the request state machine. It asks its HookRunner what the
+// plugins decide and core/routing for the candidates, tries upstreams in order,
 // relays what the chosen provider produces to the client, and records the outcome. Lives on the
 // event loop that received the request; the server only creates it, starts it and reports a
 // vanished client.
@@ -12,6 +13,7 @@
 
 #include "auth/key_store.hpp"
 #include "gateway/chat_request.hpp"
+#include "gateway/hook_runner.hpp"
 #include "gateway/upstream_pool.hpp"
 #include "loop/event_loop.hpp"
 #include "plexus/plugin.hpp"
@@ -78,9 +80,6 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   void on_body(std::string_view body_json) override;
   void on_finish(const Outcome& outcome) override;
 
-  struct Hooks;  // the plugin contexts (exchange.cc)
-  friend struct Hooks;
-
  private:
   bool run_request_hooks();
   bool choose_candidates();
@@ -89,7 +88,6 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   void deliver_direct(const std::string& completion_json);
   void emit(std::string_view chunk_json);
   void apply_backpressure();
-  bool run_chunk_hooks(std::string& chunk, std::vector<std::string>& inserted, bool whole, bool end);
   void finish_whole();
   void on_deadline();
   void fail(const Error& error);
@@ -97,8 +95,6 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   void run_complete_hooks(int status, const Error* error);
   void done(int status, const std::string& error_code);
   Headers response_headers() const;
-  template <class Fn>
-  bool guarded(std::size_t plugin, const char* hook, Fn&& fn);
 
   ExchangeEnv& env_;
   ParsedChat chat_;
@@ -125,13 +121,7 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   std::string finish_reason_;
   std::string body_;           // a whole answer, held for the chunk and completion hooks
   Error last_error_;
-  // Plugins
-  std::vector<std::shared_ptr<void>> plugin_state_;
-  std::size_t current_plugin_ = 0;
-  std::optional<Error> plugin_failure_;  // a fail-closed plugin failed
-  Headers upstream_headers_;
-  Headers extra_response_headers_;
-  std::vector<std::pair<std::string, std::string>> extra_fields_;  // key, JSON value
+  HookRunner hooks_;  // after request_id_ and caller_, which it refers to
 };
 
 }  // namespace plexus

@@ -67,7 +67,7 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
     hosts.push_back(&s_->parts.back()->host);
   }
   s_->pool = std::make_unique<UpstreamPool>(cfg, *s_->registry, hosts);
-  s_->state = std::unique_ptr<ServerState>(new ServerState{cfg, KeyStore(cfg.keys), s_->loops});
+  s_->state = std::unique_ptr<ServerState>(new ServerState{cfg, KeyStore(cfg.keys), s_->loops, {0}, {false}, {}});
   s_->state->reload_plugins = [this](EventLoop& origin, auto done) {
     // Each loop reloads its own instances; the answer waits for all of them.
     struct Gather {

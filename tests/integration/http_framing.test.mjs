@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { baseConfig, demoKey, startPlexus } from './support/plexus.mjs';
-import { chunk, exchange, request, responseCount, splitResponses, sseData } from './support/raw_http.mjs';
+import { chunk, connect, exchange, request, responseCount, splitResponses, sseData } from './support/raw_http.mjs';
 
 const MAX_BODY = 65536;
 const auth = { Authorization: `Bearer ${demoKey}` };
@@ -185,6 +185,25 @@ describe('connection management', () => {
     assert.equal(rs[0].status, 200);
     assert.equal(rs[0].headers['x-request-id'], 'ten-ka');
     assert.deepEqual(JSON.parse(rs[0].body.toString()), { status: 'ok' });
+  });
+
+  test('Expect: 100-continue gets 100 Continue before the body is sent, then the answer', async () => {
+    const body = chatBody();
+    const head = `${CHAT_HEAD}X-Request-Id: expect-continue\r\nExpect: 100-continue\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
+    const conn = await connect(plexus.port);
+    try {
+      await conn.write(head);
+      assert.ok(await conn.waitFor((d) => d.toString('latin1').startsWith('HTTP/1.1 100 Continue\r\n\r\n'), 3000),
+        `got ${JSON.stringify(conn.data().toString('latin1').slice(0, 40))}`);
+      await conn.write(body);
+      assert.ok(await conn.waitFor((d) => responseCount(d) >= 1, 5000));
+      const rs = splitResponses(conn.data());
+      assert.equal(rs.length, 1, 'the 100 is interim, then one answer');
+      assert.equal(rs[0].status, 200);
+      assert.equal(rs[0].headers['x-request-id'], 'expect-continue');
+    } finally {
+      conn.destroy();
+    }
   });
 
   test('a request written one byte at a time is answered', async () => {

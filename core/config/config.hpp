@@ -64,6 +64,8 @@ struct ServerConfig {
   std::size_t max_inflight = 1024;
   std::chrono::milliseconds shutdown_grace{10000};
   std::chrono::seconds max_stream_duration{3600};
+  std::chrono::seconds request_timeout{60};    // first byte of a request to its last
+  std::chrono::seconds keepalive_timeout{75};  // an idle connection between requests
   std::string tls_cert;
   std::string tls_key;
 };

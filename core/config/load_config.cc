@@ -42,14 +42,16 @@ void load_server(const JsonPath& root, Config& cfg) {
   }
   if (root.has("limits")) {
     JsonPath lim = root.at("limits");
-    lim.expect_object(
-        {"max_body_bytes", "max_inflight", "shutdown_grace_ms", "max_stream_duration_s"});
+    lim.expect_object({"max_body_bytes", "max_inflight", "shutdown_grace_ms", "max_stream_duration_s",
+                       "request_timeout_s", "keepalive_timeout_s"});
     s.max_body_bytes = static_cast<size_t>(lim.integer("max_body_bytes", 1024, 1ll << 30, 8 << 20));
     s.max_inflight = static_cast<size_t>(lim.integer("max_inflight", 1, 1000000, 1024));
     s.shutdown_grace =
         std::chrono::milliseconds(lim.integer("shutdown_grace_ms", 0, 3600000, 10000));
     s.max_stream_duration =
         std::chrono::seconds(lim.integer("max_stream_duration_s", 10, 7 * 86400, 3600));
+    s.request_timeout = std::chrono::seconds(lim.integer("request_timeout_s", 1, 3600, 60));
+    s.keepalive_timeout = std::chrono::seconds(lim.integer("keepalive_timeout_s", 1, 3600, 75));
   }
 }
 

@@ -114,6 +114,8 @@ void Router::start() {
   options.host = srv.host;
   options.port = srv.port;
   options.limits.max_body_bytes = srv.max_body_bytes;
+  options.limits.request_timeout = srv.request_timeout;
+  options.limits.keepalive_timeout = srv.keepalive_timeout;
   options.tls_cert = srv.tls_cert;
   options.tls_key = srv.tls_key;
   s_->server = std::make_unique<HttpServer>(options, s_->loops, [this](std::size_t i) -> RequestRouter& {

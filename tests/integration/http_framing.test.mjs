@@ -288,3 +288,59 @@ describe('pipelining: every request in one write is answered, in order', () => {
     assert.equal(rs.rest.length, 0);
   });
 });
+
+describe('slow and idle clients', () => {
+  let timed;
+  before(async () => {
+    timed = await startPlexus(baseConfig(
+      [{ name: 'demo', provider: 'demo', models: ['demo'], options: { first_token_ms: 1, tokens_per_second: 2000 } }],
+      { limits: { request_timeout_s: 1, keepalive_timeout_s: 2 } }));
+  });
+  after(async () => {
+    await timed?.stop();
+  });
+
+  test('a request that never completes (half its headers) gets 408 request_timeout, then the connection closes', async () => {
+    const conn = await connect(timed.port);
+    try {
+      await conn.write('POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le');
+      assert.ok(await conn.waitFor(() => false, 4000) === false && conn.closedByServer, 'closed by the server');
+      const rs = splitResponses(conn.data());
+      assert.equal(rs.length, 1);
+      assert.equal(rs[0].status, 408);
+      assert.equal(JSON.parse(rs[0].body.toString()).error.code, 'request_timeout');
+    } finally {
+      conn.destroy();
+    }
+  });
+
+  test('a body sent slower than the request timeout allows gets 408 too (slowloris)', async () => {
+    const conn = await connect(timed.port);
+    try {
+      await conn.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{`);
+      for (let i = 0; i < 6 && !conn.closedByServer; i++) {
+        await conn.write('"');  // a byte every 300 ms keeps it active but never completes it
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      await conn.waitFor(() => false, 2000);
+      const rs = splitResponses(conn.data());
+      assert.equal(rs[0]?.status, 408);
+      assert.ok(conn.closedByServer);
+    } finally {
+      conn.destroy();
+    }
+  });
+
+  test('an idle keep-alive connection is closed after keepalive_timeout_s, silently', async () => {
+    const conn = await connect(timed.port);
+    try {
+      await conn.write(request('GET', '/healthz'));
+      assert.ok(await conn.waitFor((d) => responseCount(d) >= 1, 2000));
+      await conn.waitFor(() => false, 5000);
+      assert.ok(conn.closedByServer, 'closed');
+      assert.equal(splitResponses(conn.data()).length, 1, 'nothing but the one answer');
+    } finally {
+      conn.destroy();
+    }
+  });
+});

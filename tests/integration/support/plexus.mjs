@@ -39,11 +39,13 @@ export function baseConfig(upstreams, extra = {}) {
 }
 
 // Resolves once the ready line is printed. `args` replaces the default arguments.
-export async function startPlexus(config, { args } = {}) {
+// `fdLimit` starts it under `ulimit -n fdLimit` (a router out of file descriptors).
+export async function startPlexus(config, { args, fdLimit } = {}) {
   const file = config === null ? null : typeof config === 'string' ? config : writeConfig(withTestThreads(config));
-  const proc = spawn(plexusBin, args ?? ['--config', file, '--listen', '127.0.0.1:0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const argv = args ?? ['--config', file, '--listen', '127.0.0.1:0'];
+  const proc = fdLimit
+    ? spawn('/bin/sh', ['-c', `ulimit -n ${Number(fdLimit)} && exec "$0" "$@"`, plexusBin, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(plexusBin, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   proc.stderr.on('data', (d) => (stderr += d));

@@ -75,7 +75,7 @@ bool Exchange::choose_candidates() {
     return false;
   }
   found = std::move(filtered.able);
-  auto views = routing::views(found, chat_, caller_.group, env_.loop.index(), Clock::now());
+  auto views = routing::views(found, chat_, caller_.group, env_.loop.index(), Clock::now(), hooks_.any(kHookRoute));
   auto route = hooks_.on_route(chat_.model, views);
   if (route.failure) {
     fail(*route.failure);

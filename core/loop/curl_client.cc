@@ -73,6 +73,10 @@ struct CurlClient::Impl {
   static constexpr std::size_t kMaxSpareHandles = 256;
   // No proxy in the environment (read once): tell curl, so it stops looking at every transfer.
   bool no_env_proxy = true;
+  // Upstream URLs parsed once: a transfer given a parsed URL (CURLOPT_CURLU) skips curl's URL
+  // parser. A handful of distinct URLs per router (one per upstream path), so no eviction.
+  std::unordered_map<std::string, CURLU*> parsed_urls;
+  CURLU* parsed_url(const std::string& url);
 
   TransferId next_transfer = 1;
   std::unordered_map<TransferId, std::unique_ptr<Transfer>> transfers;
@@ -113,6 +117,19 @@ CurlClient::CurlClient(EventLoop& loop) : impl_(std::make_unique<Impl>(loop)) {
 CurlClient::~CurlClient() {
   drop_all();
   curl_multi_cleanup(impl_->multi);  // closes pooled connections through close_socket_cb
+  for (auto& [url, u] : impl_->parsed_urls) curl_url_cleanup(u);
+}
+
+CURLU* CurlClient::Impl::parsed_url(const std::string& url) {
+  if (auto it = parsed_urls.find(url); it != parsed_urls.end()) return it->second;
+  if (parsed_urls.size() >= 1024) return nullptr;  // not a handful after all: let curl parse
+  CURLU* u = curl_url();
+  if (!u || curl_url_set(u, CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) {
+    curl_url_cleanup(u);
+    return nullptr;  // curl reports the bad URL itself when it gets it as text
+  }
+  parsed_urls.emplace(url, u);
+  return u;
 }
 
 void CurlClient::drop_all() {
@@ -272,7 +289,10 @@ TransferId CurlClient::start(HttpRequest request, std::shared_ptr<HttpResponseHa
   CURL* e = t->easy;
   if (impl_->no_env_proxy) curl_easy_setopt(e, CURLOPT_PROXY, "");
   const HttpRequest& r = t->request;
-  curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
+  if (CURLU* u = impl_->parsed_url(r.url))
+    curl_easy_setopt(e, CURLOPT_CURLU, u);
+  else
+    curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &Impl::header_cb);

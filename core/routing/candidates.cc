@@ -57,7 +57,7 @@ Filtered filter(const std::vector<Match>& found, const ParsedChat& chat) {
 
 std::vector<Candidate> views(const std::vector<Match>& able, const ParsedChat& chat,
                              const std::string& group, std::size_t loop,
-                             std::chrono::steady_clock::time_point now) {
+                             std::chrono::steady_clock::time_point now, bool for_plugins) {
   std::vector<Candidate> out;
   out.reserve(able.size());
   for (const auto& f : able) {
@@ -70,7 +70,7 @@ std::vector<Candidate> views(const std::vector<Match>& able, const ParsedChat& c
     c.healthy = st.healthy(now) && backend->ready;
     if (backend->loaded_known) c.hot = contains(backend->loaded_models, f.upstream_model);
     c.in_flight = st.in_flight();
-    std::tie(c.latency_p50_ms, c.latency_p95_ms) = st.p50_p95(loop);
+    if (for_plugins) std::tie(c.latency_p50_ms, c.latency_p95_ms) = st.p50_p95(loop);
     c.price_input_per_1k = f.upstream->config.price.input_per_1k;
     c.price_output_per_1k = f.upstream->config.price.output_per_1k;
     c.score = !c.healthy ? -1 : c.hot ? 1 : 0;

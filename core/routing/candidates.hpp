@@ -25,10 +25,11 @@ struct Filtered {
 Filtered filter(const std::vector<Match>& found, const ParsedChat& chat);
 
 // What on_route plugins see of each candidate, with the default score: healthy and hot first.
-// Latency figures are this loop's.
+// Latency figures are this loop's, and only computed `for_plugins` (the default order does not
+// read them, and they cost a sort per candidate).
 std::vector<Candidate> views(const std::vector<Match>& able, const ParsedChat& chat,
                              const std::string& group, std::size_t loop,
-                             std::chrono::steady_clock::time_point now);
+                             std::chrono::steady_clock::time_point now, bool for_plugins);
 
 // Indices of the candidates to try, in order: the pick first, then by score (ties keep their
 // order, the config's); dropped ones left out (unless picked).

@@ -117,7 +117,7 @@ class Relay final : public RelayBase {
       last_model_ = chunk.value("model", "");
     }
     if (usage_only && !include_usage_) return;  // the router asked for it, not the client
-    if (data.find_first_of("\r\n") != std::string_view::npos) {
+    if (data.find('\n') != std::string_view::npos) {  // the parser joins data lines with LF only
       sink_->on_chunk(chunk.dump());  // a multi-line event must become one line again
     } else {
       sink_->on_chunk(data);

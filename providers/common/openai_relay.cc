@@ -6,6 +6,7 @@
 #include "common/openai_shapes.hpp"
 
 #include <nlohmann/json.hpp>
+#include <simdjson.h>
 
 #include "common/relay_base.hpp"
 #include "common/sse_parser.hpp"
@@ -17,16 +18,39 @@ namespace {
 using nlohmann::json;
 
 
-Usage usage_from(const json& j, double tokens_per_second) {
-  Usage u;
-  u.tokens_per_second = tokens_per_second;
-  if (j.is_object()) {
-    u.prompt_tokens = j.value("prompt_tokens", 0);
-    u.completion_tokens = j.value("completion_tokens", 0);
-    u.known = true;
-  }
-  return u;
+namespace dom = simdjson::dom;
+
+// Reading what the relay needs from every chunk is the hot path of a stream: simdjson, with one
+// parser per thread (it keeps its buffers from chunk to chunk). A document parsed with it is
+// valid until that parser's next parse, so nothing read from it outlives on_event/on_end.
+dom::parser& thread_parser() {
+  thread_local dom::parser parser;
+  return parser;
 }
+
+// A whole answer may be large: above 1 MiB it gets a parser of its own rather than leaving the
+// thread's parser sized for it.
+constexpr std::size_t kThreadParserMax = 1u << 20;
+
+std::int64_t integer_field(dom::object o, std::string_view key) {
+  dom::element e;
+  if (o[key].get(e) != simdjson::SUCCESS) return 0;
+  if (e.is_int64()) return e.get_int64().value_unsafe();
+  if (e.is_uint64()) return static_cast<std::int64_t>(e.get_uint64().value_unsafe());
+  if (e.is_double()) return static_cast<std::int64_t>(e.get_double().value_unsafe());
+  return 0;
+}
+
+double number_field(dom::object o, std::string_view key) {
+  dom::element e;
+  if (o[key].get(e) != simdjson::SUCCESS) return 0;
+  if (e.is_double()) return e.get_double().value_unsafe();
+  if (e.is_int64()) return static_cast<double>(e.get_int64().value_unsafe());
+  if (e.is_uint64()) return static_cast<double>(e.get_uint64().value_unsafe());
+  return 0;
+}
+
+bool has_field(dom::object o, std::string_view key) { return o[key].error() == simdjson::SUCCESS; }
 
 // Receives the upstream's HTTP response on the loop thread and drives the sink.
 class Relay final : public RelayBase {
@@ -58,23 +82,26 @@ class Relay final : public RelayBase {
       finish_ok();
       return;
     }
-    json doc = json::parse(body_, nullptr, false);
-    if (!doc.is_object()) {
+    std::unique_ptr<dom::parser> own;
+    dom::parser& parser = body_.size() <= kThreadParserMax ? thread_parser() : *(own = std::make_unique<dom::parser>());
+    dom::object doc;
+    if (parser.parse(body_).get(doc) != simdjson::SUCCESS) {
       finish_error(Error::upstream(502, upstream() + " sent a response that is not JSON",
                                    "upstream_protocol_error"),
                    true);
       return;
     }
-    if (doc.contains("error")) {
+    if (has_field(doc, "error")) {
       finish_error(error_in(body_), true);
       return;
     }
-    if (doc.contains("usage")) usage_ = usage_from(doc["usage"], 0);
+    bool has_usage = read_usage(doc);
     read_timings(doc);
     read_finish_reason(doc);
-    if (!doc.contains("usage") && usage_.known) {  // timings only: give the client usage too
-      doc["usage"] = openai::usage(usage_);
-      body_ = openai::dump(doc);
+    if (!has_usage && usage_.known) {  // timings only: give the client usage too (rare: re-encode)
+      json whole = json::parse(body_, nullptr, false);
+      whole["usage"] = openai::usage(usage_);
+      body_ = openai::dump(whole);
     }
     sink_->on_body(body_);
     finish_ok();
@@ -92,58 +119,71 @@ class Relay final : public RelayBase {
       }
       return;
     }
-    json chunk = json::parse(data, nullptr, false);
-    if (!chunk.is_object()) {
+    dom::object chunk;
+    if (thread_parser().parse(data.data(), data.size()).get(chunk) != simdjson::SUCCESS) {
       finish_error(Error::upstream(502, upstream() + " sent a malformed SSE event",
                                    "upstream_protocol_error"),
                    true);
       return;
     }
-    if (chunk.contains("error")) {
+    if (has_field(chunk, "error")) {
       finish_error(error_in(data), true);
       return;
     }
     bool usage_only = false;
-    if (chunk.contains("usage") && chunk["usage"].is_object()) {
-      usage_ = usage_from(chunk["usage"], usage_.tokens_per_second);
-      usage_only = !chunk.contains("choices") || chunk["choices"].empty();
+    if (read_usage(chunk)) {
+      dom::array choices;
+      usage_only = chunk["choices"].get(choices) != simdjson::SUCCESS || choices.size() == 0;
       sent_usage_ = usage_only && include_usage_;
     }
     read_timings(chunk);
     read_finish_reason(chunk);
     if (last_id_.empty()) {
-      last_id_ = chunk.value("id", "");
-      last_created_ = chunk.value("created", 0);
-      last_model_ = chunk.value("model", "");
+      std::string_view id, model;
+      if (chunk["id"].get(id) == simdjson::SUCCESS) last_id_ = std::string(id);
+      last_created_ = integer_field(chunk, "created");
+      if (chunk["model"].get(model) == simdjson::SUCCESS) last_model_ = std::string(model);
     }
     if (usage_only && !include_usage_) return;  // the router asked for it, not the client
     if (data.find('\n') != std::string_view::npos) {  // the parser joins data lines with LF only
-      sink_->on_chunk(chunk.dump());  // a multi-line event must become one line again
+      // A multi-line event must become one line again.
+      sink_->on_chunk(openai::dump(json::parse(data, nullptr, false)));
     } else {
       sink_->on_chunk(data);
     }
     emitted_ = true;
   }
 
+  // "usage": {prompt_tokens, completion_tokens}. Returns whether the object carried it.
+  bool read_usage(dom::object doc) {
+    dom::object u;
+    if (doc["usage"].get(u) != simdjson::SUCCESS) return false;
+    usage_.prompt_tokens = integer_field(u, "prompt_tokens");
+    usage_.completion_tokens = integer_field(u, "completion_tokens");
+    usage_.known = true;
+    return true;
+  }
+
   // llama.cpp reports "timings": {prompt_n, predicted_n, predicted_per_second}.
-  void read_timings(const json& doc) {
+  void read_timings(dom::object doc) {
     if (!settings_.dialect.usage_from_timings) return;
-    auto it = doc.find("timings");
-    if (it == doc.end() || !it->is_object()) return;
-    usage_.tokens_per_second = it->value("predicted_per_second", 0.0);
+    dom::object t;
+    if (doc["timings"].get(t) != simdjson::SUCCESS) return;
+    usage_.tokens_per_second = number_field(t, "predicted_per_second");
     if (!usage_.known || (usage_.prompt_tokens == 0 && usage_.completion_tokens == 0)) {
-      usage_.prompt_tokens = it->value("prompt_n", 0);
-      usage_.completion_tokens = it->value("predicted_n", 0);
+      usage_.prompt_tokens = integer_field(t, "prompt_n");
+      usage_.completion_tokens = integer_field(t, "predicted_n");
       usage_.known = true;
     }
   }
 
-  void read_finish_reason(const json& doc) {
-    auto it = doc.find("choices");
-    if (it == doc.end() || !it->is_array() || it->empty()) return;
-    const json& c = (*it)[0];
-    if (c.is_object() && c.contains("finish_reason") && c["finish_reason"].is_string())
-      finish_reason_ = c["finish_reason"].get<std::string>();
+  void read_finish_reason(dom::object doc) {
+    dom::array choices;
+    if (doc["choices"].get(choices) != simdjson::SUCCESS || choices.size() == 0) return;
+    dom::object first;
+    std::string_view reason;
+    if (choices.at(0).get(first) == simdjson::SUCCESS && first["finish_reason"].get(reason) == simdjson::SUCCESS)
+      finish_reason_ = std::string(reason);
   }
 
   // An {"error": ...} where an answer or a chunk should be: the backend's words, status 502.

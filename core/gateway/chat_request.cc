@@ -1,11 +1,17 @@
 #include "gateway/chat_request.hpp"
 
 #include <nlohmann/json.hpp>
+#include <simdjson.h>
+
+#include <algorithm>
+#include <stdexcept>
 
 namespace plexus {
 namespace {
 
 using nlohmann::json;
+namespace dom = simdjson::dom;
+using simdjson::SUCCESS;
 
 struct Invalid {
   Error error;
@@ -15,157 +21,192 @@ struct Invalid {
   throw Invalid{Error::invalid_request(std::move(message), std::move(param))};
 }
 
-const char* type_name(const json& v) {
+// Validation reads the body with simdjson (one parser per thread, buffers kept): it was the
+// larger half of the router's own JSON work per request with an nlohmann DOM. Nothing read
+// from a document outlives parse_chat_request.
+dom::parser& thread_parser() {
+  thread_local dom::parser parser;
+  return parser;
+}
+constexpr std::size_t kThreadParserMax = 1u << 20;  // larger bodies get a parser of their own
+
+const char* type_name(dom::element v) {
   switch (v.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return "a boolean";
-    case json::value_t::string: return "a string";
-    case json::value_t::array: return "an array";
-    case json::value_t::object: return "an object";
+    case dom::element_type::NULL_VALUE: return "null";
+    case dom::element_type::BOOL: return "a boolean";
+    case dom::element_type::STRING: return "a string";
+    case dom::element_type::ARRAY: return "an array";
+    case dom::element_type::OBJECT: return "an object";
     default: return "a number";
   }
 }
 
-void expect_number(const json& body, const char* key, double min, double max) {
-  if (!body.contains(key) || body[key].is_null()) return;
-  const json& v = body[key];
-  if (!v.is_number())
-    reject(std::string("'") + key + "' must be a number, got " + type_name(v), key);
-  double d = v.get<double>();
+bool is_number(dom::element v) { return v.is_int64() || v.is_uint64() || v.is_double(); }
+
+// The field, when present and not null.
+std::optional<dom::element> field(dom::object o, std::string_view key) {
+  dom::element e;
+  if (o[key].get(e) != SUCCESS || e.is_null()) return std::nullopt;
+  return e;
+}
+
+std::optional<std::string_view> string_field(dom::object o, std::string_view key) {
+  std::string_view s;
+  if (o[key].get(s) != SUCCESS) return std::nullopt;
+  return s;
+}
+
+std::string number_text(double d) { return json(d).dump(); }
+
+void expect_number(dom::object body, const char* key, double min, double max) {
+  auto v = field(body, key);
+  if (!v) return;
+  if (!is_number(*v)) reject(std::string("'") + key + "' must be a number, got " + type_name(*v), key);
+  double d = v->is_double() ? double(*v) : v->is_int64() ? double(int64_t(*v)) : double(uint64_t(*v));
   if (d < min || d > max)
-    reject(std::string("'") + key + "' must be between " + json(min).dump() + " and " +
-               json(max).dump() + ", got " + v.dump(),
+    reject(std::string("'") + key + "' must be between " + number_text(min) + " and " + number_text(max) +
+               ", got " + simdjson::minify(*v),
            key);
 }
 
-std::optional<std::int64_t> optional_integer(const json& body, const char* key, std::int64_t min) {
-  if (!body.contains(key) || body[key].is_null()) return std::nullopt;
-  const json& v = body[key];
-  if (!v.is_number_integer())
-    reject(std::string("'") + key + "' must be an integer, got " + type_name(v), key);
-  if (v.is_number_unsigned() && v.get<std::uint64_t>() > INT64_MAX)
-    reject(std::string("'") + key + "' is too large", key);
-  std::int64_t n = v.get<std::int64_t>();
+std::optional<std::int64_t> optional_integer(dom::object body, const char* key, std::int64_t min) {
+  auto v = field(body, key);
+  if (!v) return std::nullopt;
+  if (v->is_uint64() && !v->is_int64()) reject(std::string("'") + key + "' is too large", key);
+  if (!v->is_int64()) reject(std::string("'") + key + "' must be an integer, got " + type_name(*v), key);
+  std::int64_t n = int64_t(*v);
   if (n < min)
-    reject(std::string("'") + key + "' must be at least " + std::to_string(min) + ", got " +
-               std::to_string(n),
-           key);
+    reject(std::string("'") + key + "' must be at least " + std::to_string(min) + ", got " + std::to_string(n), key);
   return n;
 }
 
-void check_content(const json& content, const std::string& param, const std::string& role) {
-  if (content.is_string()) return;
+void check_content(dom::element content, const std::string& param, std::string_view role, ParsedChat& out) {
+  if (content.is_string()) {
+    out.prompt_chars += std::string_view(content).size();
+    return;
+  }
   if (content.is_null()) {
     if (role == "assistant") return;  // an assistant turn that only calls tools
-    reject("'" + param + "' must not be null for role '" + role + "'", param);
+    reject("'" + param + "' must not be null for role '" + std::string(role) + "'", param);
   }
-  if (!content.is_array())
-    reject("'" + param + "' must be a string or an array of content parts, got " +
-               type_name(content),
-           param);
-  for (size_t i = 0; i < content.size(); ++i) {
-    std::string p = param + "[" + std::to_string(i) + "]";
-    const json& part = content[i];
-    if (!part.is_object() || !part.contains("type") || !part["type"].is_string())
+  dom::array parts;
+  if (content.get(parts) != SUCCESS)
+    reject("'" + param + "' must be a string or an array of content parts, got " + type_name(content), param);
+  std::size_t i = 0;
+  for (dom::element part_element : parts) {
+    std::string p = param + "[" + std::to_string(i++) + "]";
+    dom::object part;
+    std::optional<std::string_view> type;
+    if (part_element.get(part) != SUCCESS || !(type = string_field(part, "type")))
       reject("'" + p + "' must be an object with a string 'type'", p + ".type");
-    if (part["type"] == "text" && !(part.contains("text") && part["text"].is_string()))
-      reject("'" + p + ".text' must be a string", p + ".text");
+    auto text = string_field(part, "text");
+    if (*type == "text" && !text) reject("'" + p + ".text' must be a string", p + ".text");
+    if (*type == "image_url") out.needs_vision = true;
+    if (text) out.prompt_chars += text->size();
   }
 }
 
-void check_messages(const json& body, ParsedChat& out) {
-  if (!body.contains("messages")) reject("Missing required parameter: 'messages'", "messages");
-  const json& messages = body["messages"];
-  if (!messages.is_array())
-    reject(std::string("'messages' must be an array, got ") + type_name(messages), "messages");
-  if (messages.empty()) reject("'messages' must contain at least one message", "messages");
-  for (size_t i = 0; i < messages.size(); ++i) {
-    std::string p = "messages[" + std::to_string(i) + "]";
-    const json& m = messages[i];
-    if (!m.is_object()) reject("'" + p + "' must be an object", p);
-    if (!m.contains("role") || !m["role"].is_string())
-      reject("'" + p + ".role' is required and must be a string", p + ".role");
-    std::string role = m["role"].get<std::string>();
-    if (role != "developer" && role != "system" && role != "user" && role != "assistant" &&
-        role != "tool" && role != "function")
+void check_messages(dom::object body, ParsedChat& out) {
+  dom::element messages_element;
+  if (body["messages"].get(messages_element) != SUCCESS) reject("Missing required parameter: 'messages'", "messages");
+  dom::array messages;
+  if (messages_element.get(messages) != SUCCESS)
+    reject(std::string("'messages' must be an array, got ") + type_name(messages_element), "messages");
+  if (messages.size() == 0) reject("'messages' must contain at least one message", "messages");
+  std::size_t i = 0;
+  for (dom::element m_element : messages) {
+    std::string p = "messages[" + std::to_string(i++) + "]";
+    dom::object m;
+    if (m_element.get(m) != SUCCESS) reject("'" + p + "' must be an object", p);
+    auto role = string_field(m, "role");
+    if (!role) reject("'" + p + ".role' is required and must be a string", p + ".role");
+    if (*role != "developer" && *role != "system" && *role != "user" && *role != "assistant" &&
+        *role != "tool" && *role != "function")
       reject("'" + p + ".role' must be one of developer, system, user, assistant, tool; got '" +
-                 role + "'",
+                 std::string(*role) + "'",
              p + ".role");
-    bool has_tool_calls = m.contains("tool_calls") && !m["tool_calls"].is_null();
-    if (!m.contains("content") && !(role == "assistant" && has_tool_calls))
+    bool has_tool_calls = field(m, "tool_calls").has_value();
+    dom::element content;
+    bool has_content = m["content"].get(content) == SUCCESS;
+    if (!has_content && !(*role == "assistant" && has_tool_calls))
       reject("Missing required parameter: '" + p + ".content'", p + ".content");
-    if (m.contains("content")) {
-      check_content(m["content"], p + ".content", role);
-      const json& c = m["content"];
-      if (c.is_string()) out.prompt_chars += c.get_ref<const std::string&>().size();
-      if (c.is_array())
-        for (const auto& part : c) {
-          if (part["type"] == "image_url") out.needs_vision = true;
-          if (part.contains("text") && part["text"].is_string()) out.prompt_chars += part["text"].get_ref<const std::string&>().size();
-        }
-    }
-    if (role == "tool" && !(m.contains("tool_call_id") && m["tool_call_id"].is_string()))
+    if (has_content) check_content(content, p + ".content", *role, out);
+    if (*role == "tool" && !string_field(m, "tool_call_id"))
       reject("'" + p + ".tool_call_id' is required for role 'tool'", p + ".tool_call_id");
   }
 }
 
-void check_tools(const json& body) {
-  if (body.contains("tools") && !body["tools"].is_null()) {
-    const json& tools = body["tools"];
-    if (!tools.is_array()) reject("'tools' must be an array", "tools");
-    for (size_t i = 0; i < tools.size(); ++i) {
-      std::string p = "tools[" + std::to_string(i) + "]";
-      const json& t = tools[i];
-      if (!t.is_object() || t.value("type", "") != "function")
+void check_tools(dom::object body, ParsedChat& out) {
+  if (auto tools_element = field(body, "tools")) {
+    dom::array tools;
+    if (tools_element->get(tools) != SUCCESS) reject("'tools' must be an array", "tools");
+    std::size_t i = 0;
+    for (dom::element t_element : tools) {
+      std::string p = "tools[" + std::to_string(i++) + "]";
+      dom::object t, function;
+      if (t_element.get(t) != SUCCESS || string_field(t, "type").value_or("") != "function")
         reject("'" + p + ".type' must be 'function'", p + ".type");
-      if (!t.contains("function") || !t["function"].is_object() ||
-          !t["function"].contains("name") || !t["function"]["name"].is_string())
+      if (t["function"].get(function) != SUCCESS || !string_field(function, "name"))
         reject("'" + p + ".function.name' is required", p + ".function.name");
     }
+    out.needs_tools = tools.size() > 0;
   }
-  if (body.contains("tool_choice") && !body["tool_choice"].is_null()) {
-    const json& c = body["tool_choice"];
-    if (c.is_string()) {
-      std::string s = c.get<std::string>();
+  if (auto choice = field(body, "tool_choice")) {
+    if (choice->is_string()) {
+      std::string_view s = *choice;
       if (s != "none" && s != "auto" && s != "required")
         reject("'tool_choice' must be none, auto, required or an object", "tool_choice");
-    } else if (!c.is_object()) {
+    } else if (!choice->is_object()) {
       reject("'tool_choice' must be a string or an object", "tool_choice");
     }
   }
-  if (body.contains("response_format") && !body["response_format"].is_null()) {
-    const json& f = body["response_format"];
-    if (!f.is_object() || !f.contains("type") || !f["type"].is_string())
+  if (auto format_element = field(body, "response_format")) {
+    dom::object format;
+    std::optional<std::string_view> type;
+    if (format_element->get(format) != SUCCESS || !(type = string_field(format, "type")))
       reject("'response_format' must be an object with a string 'type'", "response_format");
-    std::string t = f["type"].get<std::string>();
-    if (t != "text" && t != "json_object" && t != "json_schema")
+    if (*type != "text" && *type != "json_object" && *type != "json_schema")
       reject("'response_format.type' must be text, json_object or json_schema", "response_format.type");
+    out.needs_json = *type == "json_object" || *type == "json_schema";
   }
 }
 
-ParsedChat validate(json doc) {
-  if (!doc.is_object()) reject("The request body must be a JSON object", "");
+// A key given twice at the top level is refused: the router would read one value and the
+// backend may read the other (a "model" the caller's group may use, then one it may not).
+void reject_duplicate_keys(dom::object body) {
+  std::vector<std::string_view> seen;
+  for (auto [key, value] : body) {
+    if (std::find(seen.begin(), seen.end(), key) != seen.end())
+      reject("The key '" + std::string(key) + "' appears more than once in the request body", std::string(key));
+    seen.push_back(key);
+  }
+}
+
+ParsedChat validate(dom::element root) {
+  dom::object doc;
+  if (root.get(doc) != SUCCESS) reject("The request body must be a JSON object", "");
+  reject_duplicate_keys(doc);
   ParsedChat out;
-  if (!doc.contains("model")) reject("Missing required parameter: 'model'", "model");
-  if (!doc["model"].is_string() || doc["model"].get_ref<const std::string&>().empty())
-    reject("'model' must be a non-empty string", "model");
-  out.model = doc["model"].get<std::string>();
+  dom::element model;
+  if (doc["model"].get(model) != SUCCESS) reject("Missing required parameter: 'model'", "model");
+  if (!model.is_string() || std::string_view(model).empty()) reject("'model' must be a non-empty string", "model");
+  out.model = std::string(std::string_view(model));
   check_messages(doc, out);
 
-  if (doc.contains("stream") && !doc["stream"].is_null()) {
-    if (!doc["stream"].is_boolean()) reject("'stream' must be a boolean", "stream");
-    out.stream = doc["stream"].get<bool>();
+  if (auto stream = field(doc, "stream")) {
+    if (!stream->is_bool()) reject("'stream' must be a boolean", "stream");
+    out.stream = bool(*stream);
   }
-  if (doc.contains("stream_options") && !doc["stream_options"].is_null()) {
-    const json& so = doc["stream_options"];
+  if (auto so_element = field(doc, "stream_options")) {
     if (!out.stream)
-      reject("The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-             "stream_options");
-    if (!so.is_object()) reject("'stream_options' must be an object", "stream_options");
-    if (so.contains("include_usage")) {
-      if (!so["include_usage"].is_boolean())
+      reject("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options");
+    dom::object so;
+    if (so_element->get(so) != SUCCESS) reject("'stream_options' must be an object", "stream_options");
+    dom::element include;
+    if (so["include_usage"].get(include) == SUCCESS) {
+      if (!include.is_bool())
         reject("'stream_options.include_usage' must be a boolean", "stream_options.include_usage");
-      out.include_usage = so["include_usage"].get<bool>();
+      out.include_usage = bool(include);
     }
   }
   expect_number(doc, "temperature", 0, 2);
@@ -179,18 +220,17 @@ ParsedChat validate(json doc) {
   auto max_tokens = optional_integer(doc, "max_tokens", 1);
   auto max_completion = optional_integer(doc, "max_completion_tokens", 1);
   out.max_tokens = max_completion ? max_completion : max_tokens;
-  if (auto n = optional_integer(doc, "n", 1); n && *n != 1)
-    reject("Only n=1 is supported", "n");
+  if (auto n = optional_integer(doc, "n", 1); n && *n != 1) reject("Only n=1 is supported", "n");
 
-  if (doc.contains("stop") && !doc["stop"].is_null()) {
-    const json& stop = doc["stop"];
-    if (stop.is_string()) {
-      out.stop.push_back(stop.get<std::string>());
-    } else if (stop.is_array()) {
-      if (stop.size() > 4) reject("'stop' may hold at most 4 sequences", "stop");
-      for (const auto& s : stop) {
+  if (auto stop = field(doc, "stop")) {
+    dom::array list;
+    if (stop->is_string()) {
+      out.stop.emplace_back(std::string_view(*stop));
+    } else if (stop->get(list) == SUCCESS) {
+      if (list.size() > 4) reject("'stop' may hold at most 4 sequences", "stop");
+      for (dom::element s : list) {
         if (!s.is_string()) reject("'stop' must be a string or an array of strings", "stop");
-        out.stop.push_back(s.get<std::string>());
+        out.stop.emplace_back(std::string_view(s));
       }
     } else {
       reject("'stop' must be a string or an array of strings", "stop");
@@ -198,40 +238,43 @@ ParsedChat validate(json doc) {
     for (const auto& s : out.stop)
       if (s.empty()) reject("'stop' sequences must not be empty", "stop");
   }
-  check_tools(doc);
-  out.needs_tools = doc.contains("tools") && doc["tools"].is_array() && !doc["tools"].empty();
-  if (doc.contains("response_format") && doc["response_format"].is_object()) {
-    std::string t = doc["response_format"].value("type", "text");
-    out.needs_json = t == "json_object" || t == "json_schema";
-  }
-  out.doc = std::make_shared<json>(std::move(doc));
+  check_tools(doc, out);
   return out;
+}
+
+Error invalid_json(std::string_view body) {
+  // Say where, without echoing the body back (it may hold the prompt): nlohmann's error has the
+  // byte. A number too large for a double is an out_of_range, not a parse_error.
+  std::string where;
+  try {
+    json again = json::parse(body);
+    (void)again;
+  } catch (const json::parse_error& e) {
+    where = ": syntax error at byte " + std::to_string(e.byte);
+  } catch (const json::exception& e) {
+    where = e.id == 406 ? ": a number is out of range" : "";
+  }
+  return Error::invalid_request(
+      "We could not parse the JSON body of your request" + where +
+          ". (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI "
+          "API expects a JSON payload.)",
+      "", "invalid_json");
 }
 
 }  // namespace
 
 std::variant<ParsedChat, Error> parse_chat_request(std::string_view body) {
-  json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) {
-    // Say where, without echoing the body back (it may hold the prompt). A number too large for
-    // a double is an out_of_range, not a parse_error: any json::exception means "not valid".
-    std::string where;
-    try {
-      json again = json::parse(body);
-      (void)again;
-    } catch (const json::parse_error& e) {
-      where = ": syntax error at byte " + std::to_string(e.byte);
-    } catch (const json::exception& e) {
-      where = e.id == 406 ? ": a number is out of range" : "";
-    }
-    return Error::invalid_request(
-        "We could not parse the JSON body of your request" + where +
-            ". (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI "
-            "API expects a JSON payload.)",
-        "", "invalid_json");
-  }
+  std::unique_ptr<dom::parser> own;
+  dom::parser& parser = body.size() <= kThreadParserMax ? thread_parser() : *(own = std::make_unique<dom::parser>());
+  dom::element root;
+  auto error = parser.parse(body.data(), body.size()).get(root);
+  if (error == simdjson::DEPTH_ERROR)
+    return Error::invalid_request("The JSON body is nested more than " + std::to_string(parser.max_depth()) +
+                                      " levels deep.",
+                                  "", "invalid_json");
+  if (error != SUCCESS) return invalid_json(body);
   try {
-    ParsedChat chat = validate(std::move(doc));
+    ParsedChat chat = validate(root);
     chat.raw = std::make_shared<const std::string>(body);
     return chat;
   } catch (const Invalid& invalid) {
@@ -249,9 +292,8 @@ ChatRequest to_upstream_request(const ParsedChat& chat, const std::string& upstr
   r.max_tokens = chat.max_tokens;
   r.seed = chat.seed;
   r.stop = chat.stop;
-  json& doc = *chat.doc;
   bool same_model = upstream_model == chat.model;
-  bool has_options = doc.contains("stream_options");
+  bool has_options = chat.raw->find("\"stream_options\"") != std::string::npos;
   // The common cases need no re-serialisation: relay the client's bytes as they came, or insert
   // stream_options right after the opening brace (the body is a validated JSON object).
   if (same_model && (!chat.stream || !has_options) && chat.raw) {
@@ -266,17 +308,13 @@ ChatRequest to_upstream_request(const ParsedChat& chat, const std::string& upstr
     r.body.append(*chat.raw, brace + 1, std::string::npos);
     return r;
   }
-  // Otherwise edit in place and restore, rather than copy a body that may be megabytes long.
-  json saved_model = std::move(doc["model"]);
+  // Otherwise rename or edit: the one case that builds a document (a model mapped to the
+  // backend's own name, or stream options to amend).
+  json doc = json::parse(*chat.raw, nullptr, false);  // validated already: it parses
+  if (!doc.is_object()) throw std::logic_error("a validated request body did not parse again");
   doc["model"] = upstream_model;
-  json saved_options = has_options ? doc["stream_options"] : json();
   if (chat.stream) doc["stream_options"]["include_usage"] = true;
   r.body = doc.dump(-1, ' ', false, json::error_handler_t::replace);
-  doc["model"] = std::move(saved_model);
-  if (has_options)
-    doc["stream_options"] = std::move(saved_options);
-  else
-    doc.erase("stream_options");
   return r;
 }
 

@@ -1,8 +1,6 @@
 #pragma once
 // Parsing and validation of POST /v1/chat/completions bodies. Pure functions over text, so the
 // unit tests and the fuzzer drive them without a server.
-#include <nlohmann/json_fwd.hpp>
-
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,7 +14,6 @@
 namespace plexus {
 
 struct ParsedChat {
-  std::shared_ptr<nlohmann::json> doc;  // the whole body; unknown fields kept as they came
   std::shared_ptr<const std::string> raw;  // the body's text exactly as the client sent it
   std::string model;
   bool stream = false;

@@ -72,6 +72,11 @@ TEST(ChatRequest, NamesTheOffendingField) {
   EXPECT_EQ(expect_error(with(R"("tools":[{"type":"function"}])")).param, "tools[0].function.name");
   EXPECT_EQ(expect_error(with(R"("tool_choice":"sometimes")")).param, "tool_choice");
   EXPECT_EQ(expect_error(with(R"("response_format":{"type":"yaml"})")).param, "response_format.type");
+  // One value for the router and another for the backend: refused.
+  EXPECT_EQ(expect_error(with(R"("model":"other")")).param, "model");
+  auto deep = std::string(R"({"model":"m","messages":[{"role":"user","content":"a"}],"x":)") +
+              std::string(2000, '[') + std::string(2000, ']') + "}";
+  EXPECT_NE(expect_error(deep).message.find("levels deep"), std::string::npos);
 }
 
 TEST(ChatRequest, ErrorsNeverEchoThePrompt) {

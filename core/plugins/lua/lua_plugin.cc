@@ -42,8 +42,8 @@ class LuaPlugin final : public Plugin, public Reloadable {
   RequestStatus on_request(RequestContext& ctx) override {
     int status = kContinue;
     guarded_run("on_request", ctx, [&](lua_State* L) {
-      json req = parse_or_fail(ctx.request_json(), "the request is not JSON");
-      lua::push_json(L, req);  // kept below the function, to read back after the call
+      // Kept below the function, to read back after the call.
+      if (!lua::push_json_text(L, ctx.request_json())) throw PluginError("the request is not JSON");
       int req_index = lua_gettop(L);
       if (!vm_->push_global_function("on_request")) return;
       lua_pushvalue(L, req_index);
@@ -81,7 +81,7 @@ class LuaPlugin final : public Plugin, public Reloadable {
       if (ctx.end_of_stream())
         lua_pushnil(L);
       else
-        lua::push_json(L, parse_or_fail(ctx.chunk(), "the chunk is not JSON"));
+        if (!lua::push_json_text(L, ctx.chunk())) throw PluginError("the chunk is not JSON");
       int chunk_index = lua_gettop(L);
       if (!vm_->push_global_function("on_chunk")) return;
       lua_pushvalue(L, chunk_index);
@@ -143,12 +143,6 @@ class LuaPlugin final : public Plugin, public Reloadable {
                             "): defines none of on_request, on_route, on_chunk, on_complete");
     hooks_ = hooks;
     return vm;
-  }
-
-  static json parse_or_fail(std::string_view text, const char* what) {
-    json j = json::parse(text, nullptr, false);
-    if (j.is_discarded()) throw PluginError(what);
-    return j;
   }
 
   // Runs a hook's whole body in one protected call (see Vm::run), so no Lua error, budget or

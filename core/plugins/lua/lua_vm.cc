@@ -2,6 +2,7 @@
 
 #include <lua.hpp>
 #include <nlohmann/json.hpp>
+#include <simdjson.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -407,9 +408,20 @@ std::size_t Vm::memory_in_use() const { return alloc_->used; }
 
 namespace {
 void push_json_depth(lua_State* L, const json& v, int depth);
+void push_element(lua_State* L, simdjson::dom::element v, int depth);
 }
 
 void push_json(lua_State* L, const json& v) { push_json_depth(L, v, 0); }
+
+// A hook's request or chunk goes from text straight into Lua tables: no nlohmann document in
+// between (which cost more than the Lua side). One simdjson parser per thread, buffers kept.
+bool push_json_text(lua_State* L, std::string_view text) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (parser.parse(text.data(), text.size()).get(root) != simdjson::SUCCESS) return false;
+  push_element(L, root, 0);
+  return true;
+}
 
 namespace {
 void push_json_depth(lua_State* L, const json& v, int depth) {
@@ -458,6 +470,54 @@ void push_json_depth(lua_State* L, const json& v, int depth) {
       break;
     default:
       lua_pushnil(L);
+  }
+}
+void push_element(lua_State* L, simdjson::dom::element v, int depth) {
+  using Type = simdjson::dom::element_type;
+  if (depth > 128) luaL_error(L, "JSON nested deeper than 128 levels");
+  luaL_checkstack(L, 4, "JSON too deep");
+  switch (v.type()) {
+    case Type::NULL_VALUE:
+      lua_pushlightuserdata(L, &kNullSentinel);
+      break;
+    case Type::BOOL:
+      lua_pushboolean(L, bool(v));
+      break;
+    case Type::INT64:
+      lua_pushinteger(L, int64_t(v));
+      break;
+    case Type::UINT64:  // beyond int64 it can only be a float in Lua
+      lua_pushnumber(L, static_cast<double>(uint64_t(v)));
+      break;
+    case Type::DOUBLE:
+      lua_pushnumber(L, double(v));
+      break;
+    case Type::STRING: {
+      std::string_view s(v);
+      lua_pushlstring(L, s.data(), s.size());
+      break;
+    }
+    case Type::ARRAY: {
+      simdjson::dom::array a(v);
+      lua_createtable(L, static_cast<int>(std::min<std::size_t>(a.size(), 1u << 20)), 0);
+      lua_Integer i = 1;
+      for (simdjson::dom::element item : a) {
+        push_element(L, item, depth + 1);
+        lua_rawseti(L, -2, i++);
+      }
+      luaL_setmetatable(L, kArrayMeta);
+      break;
+    }
+    case Type::OBJECT: {
+      simdjson::dom::object o(v);
+      lua_createtable(L, 0, static_cast<int>(std::min<std::size_t>(o.size(), 1u << 20)));
+      for (auto [key, item] : o) {
+        lua_pushlstring(L, key.data(), key.size());
+        push_element(L, item, depth + 1);
+        lua_rawset(L, -3);  // a repeated key: the last one wins, as in every JSON reader we feed
+      }
+      break;
+    }
   }
 }
 }  // namespace

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 struct lua_State;
 
@@ -61,6 +62,8 @@ class Vm {
 // The JSON bridge. Arrays decode with a marker metatable so an empty array encodes back as [];
 // JSON null is plexus.null.
 void push_json(lua_State* L, const nlohmann::json& value);
+// Parses `text` and pushes it the same way; false (nothing pushed) when it is not JSON.
+bool push_json_text(lua_State* L, std::string_view text);
 nlohmann::json to_json(lua_State* L, int index);
 
 }  // namespace plexus::lua

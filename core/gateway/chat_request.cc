@@ -1,7 +1,8 @@
 #include "gateway/chat_request.hpp"
 
+#include "common/json_text.hpp"
+
 #include <nlohmann/json.hpp>
-#include <simdjson.h>
 
 #include <algorithm>
 #include <stdexcept>
@@ -20,15 +21,6 @@ struct Invalid {
 [[noreturn]] void reject(std::string message, std::string param) {
   throw Invalid{Error::invalid_request(std::move(message), std::move(param))};
 }
-
-// Validation reads the body with simdjson (one parser per thread, buffers kept): it was the
-// larger half of the router's own JSON work per request with an nlohmann DOM. Nothing read
-// from a document outlives parse_chat_request.
-dom::parser& thread_parser() {
-  thread_local dom::parser parser;
-  return parser;
-}
-constexpr std::size_t kThreadParserMax = 1u << 20;  // larger bodies get a parser of their own
 
 const char* type_name(dom::element v) {
   switch (v.type()) {
@@ -197,6 +189,7 @@ ParsedChat validate(dom::element root) {
     if (!stream->is_bool()) reject("'stream' must be a boolean", "stream");
     out.stream = bool(*stream);
   }
+  out.has_stream_options = doc["stream_options"].error() == SUCCESS;
   if (auto so_element = field(doc, "stream_options")) {
     if (!out.stream)
       reject("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options");
@@ -264,17 +257,14 @@ Error invalid_json(std::string_view body) {
 }  // namespace
 
 std::variant<ParsedChat, Error> parse_chat_request(std::string_view body) {
-  std::unique_ptr<dom::parser> own;
-  dom::parser& parser = body.size() <= kThreadParserMax ? thread_parser() : *(own = std::make_unique<dom::parser>());
-  dom::element root;
-  auto error = parser.parse(body.data(), body.size()).get(root);
-  if (error == simdjson::DEPTH_ERROR)
-    return Error::invalid_request("The JSON body is nested more than " + std::to_string(parser.max_depth()) +
-                                      " levels deep.",
-                                  "", "invalid_json");
-  if (error != SUCCESS) return invalid_json(body);
+  JsonText text(body);  // read, not built: an nlohmann document only if the body is rewritten
+  if (text.error() == simdjson::DEPTH_ERROR)
+    return Error::invalid_request(
+        "The JSON body is nested more than " + std::to_string(JsonText::kMaxDepth) + " levels deep.", "",
+        "invalid_json");
+  if (text.error() != SUCCESS) return invalid_json(body);
   try {
-    ParsedChat chat = validate(root);
+    ParsedChat chat = validate(text.root());
     chat.raw = std::make_shared<const std::string>(body);
     return chat;
   } catch (const Invalid& invalid) {
@@ -293,10 +283,9 @@ ChatRequest to_upstream_request(const ParsedChat& chat, const std::string& upstr
   r.seed = chat.seed;
   r.stop = chat.stop;
   bool same_model = upstream_model == chat.model;
-  bool has_options = chat.raw->find("\"stream_options\"") != std::string::npos;
   // The common cases need no re-serialisation: relay the client's bytes as they came, or insert
   // stream_options right after the opening brace (the body is a validated JSON object).
-  if (same_model && (!chat.stream || !has_options) && chat.raw) {
+  if (same_model && (!chat.stream || !chat.has_stream_options) && chat.raw) {
     if (!chat.stream) {
       r.body = *chat.raw;
       return r;

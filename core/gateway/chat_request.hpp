@@ -18,6 +18,7 @@ struct ParsedChat {
   std::string model;
   bool stream = false;
   bool include_usage = false;
+  bool has_stream_options = false;  // the key is in the body (even as null)
   std::optional<std::int64_t> max_tokens;
   std::optional<std::int64_t> seed;
   std::vector<std::string> stop;

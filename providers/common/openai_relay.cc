@@ -6,8 +6,8 @@
 #include "common/openai_shapes.hpp"
 
 #include <nlohmann/json.hpp>
-#include <simdjson.h>
 
+#include "common/json_text.hpp"
 #include "common/relay_base.hpp"
 #include "common/sse_parser.hpp"
 #include "common/upstream_errors.hpp"
@@ -16,21 +16,7 @@ namespace plexus {
 namespace {
 
 using nlohmann::json;
-
-
 namespace dom = simdjson::dom;
-
-// Reading what the relay needs from every chunk is the hot path of a stream: simdjson, with one
-// parser per thread (it keeps its buffers from chunk to chunk). A document parsed with it is
-// valid until that parser's next parse, so nothing read from it outlives on_event/on_end.
-dom::parser& thread_parser() {
-  thread_local dom::parser parser;
-  return parser;
-}
-
-// A whole answer may be large: above 1 MiB it gets a parser of its own rather than leaving the
-// thread's parser sized for it.
-constexpr std::size_t kThreadParserMax = 1u << 20;
 
 std::int64_t integer_field(dom::object o, std::string_view key) {
   dom::element e;
@@ -82,10 +68,9 @@ class Relay final : public RelayBase {
       finish_ok();
       return;
     }
-    std::unique_ptr<dom::parser> own;
-    dom::parser& parser = body_.size() <= kThreadParserMax ? thread_parser() : *(own = std::make_unique<dom::parser>());
+    JsonText text(body_);  // read everything needed before the sink is called (json_text.hpp)
     dom::object doc;
-    if (parser.parse(body_).get(doc) != simdjson::SUCCESS) {
+    if (text.error() != simdjson::SUCCESS || text.root().get(doc) != simdjson::SUCCESS) {
       finish_error(Error::upstream(502, upstream() + " sent a response that is not JSON",
                                    "upstream_protocol_error"),
                    true);
@@ -119,8 +104,9 @@ class Relay final : public RelayBase {
       }
       return;
     }
+    JsonText text(data);  // read everything needed before the sink is called (json_text.hpp)
     dom::object chunk;
-    if (thread_parser().parse(data.data(), data.size()).get(chunk) != simdjson::SUCCESS) {
+    if (text.error() != simdjson::SUCCESS || text.root().get(chunk) != simdjson::SUCCESS) {
       finish_error(Error::upstream(502, upstream() + " sent a malformed SSE event",
                                    "upstream_protocol_error"),
                    true);

@@ -123,6 +123,18 @@ TEST(ChatRequest, BodyIsRelayedByteForByteWhenNothingChanges) {
   const std::string with_opts = "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_usage\":false},\"messages\":[{\"role\":\"user\",\"content\":\"a\"}]}";
   auto o = std::get<ParsedChat>(parse_chat_request(with_opts));
   EXPECT_EQ(nlohmann::json::parse(to_upstream_request(o, "m", "r").body)["stream_options"]["include_usage"], true);
+
+  // Whether the body has stream_options comes from validation, not from the text: a prompt that
+  // mentions it keeps the fast path, and a null one is replaced, never duplicated.
+  const std::string mention = "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"what is \\\"stream_options\\\"?\"}]}";
+  auto m = std::get<ParsedChat>(parse_chat_request(mention));
+  EXPECT_EQ(to_upstream_request(m, "m", "r").body,
+            "{\"stream_options\":{\"include_usage\":true}," + mention.substr(1));
+  const std::string null_opts = "{\"model\":\"m\",\"stream\":true,\"stream_options\":null,\"messages\":[{\"role\":\"user\",\"content\":\"a\"}]}";
+  auto n = std::get<ParsedChat>(parse_chat_request(null_opts));
+  std::string body = to_upstream_request(n, "m", "r").body;
+  EXPECT_EQ(body.find("stream_options"), body.rfind("stream_options")) << body;
+  EXPECT_EQ(nlohmann::json::parse(body)["stream_options"]["include_usage"], true);
 }
 
 }  // namespace

@@ -2,13 +2,14 @@
 
 #include <lua.hpp>
 #include <nlohmann/json.hpp>
-#include <simdjson.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <utility>
+
+#include "common/json_text.hpp"
 
 namespace plexus::lua {
 namespace {
@@ -414,12 +415,11 @@ void push_element(lua_State* L, simdjson::dom::element v, int depth);
 void push_json(lua_State* L, const json& v) { push_json_depth(L, v, 0); }
 
 // A hook's request or chunk goes from text straight into Lua tables: no nlohmann document in
-// between (which cost more than the Lua side). One simdjson parser per thread, buffers kept.
+// between (which cost more than the Lua side).
 bool push_json_text(lua_State* L, std::string_view text) {
-  thread_local simdjson::dom::parser parser;
-  simdjson::dom::element root;
-  if (parser.parse(text.data(), text.size()).get(root) != simdjson::SUCCESS) return false;
-  push_element(L, root, 0);
+  JsonText json(text);
+  if (json.error() != simdjson::SUCCESS) return false;
+  push_element(L, json.root(), 0);
   return true;
 }
 

@@ -1,0 +1,30 @@
+#pragma once
+// Reading JSON text without building a document: simdjson, with the calling thread's parser
+// (its buffers kept from one text to the next). The hot paths read this way: request
+// validation, upstream chunks and answers, what Lua hooks receive.
+//
+// One parser per thread is safe under one rule: a JsonText is valid until the thread's next
+// parse, so read what you need from it before calling anything that may parse in turn (a sink,
+// a plugin hook).
+#include <simdjson.h>
+
+#include <memory>
+#include <string_view>
+
+namespace plexus {
+
+class JsonText {
+ public:
+  explicit JsonText(std::string_view text);
+  simdjson::error_code error() const { return error_; }
+  simdjson::dom::element root() const { return root_; }  // when error() is SUCCESS
+
+  static constexpr std::size_t kMaxDepth = simdjson::DEFAULT_MAX_DEPTH;
+
+ private:
+  std::unique_ptr<simdjson::dom::parser> own_;  // a text over 1 MiB: the thread's stays small
+  simdjson::error_code error_ = simdjson::UNINITIALIZED;
+  simdjson::dom::element root_;
+};
+
+}  // namespace plexus

@@ -3,12 +3,9 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
-#include <tuple>
 
 #include "common/openai_shapes.hpp"
 #include "gateway/error_body.hpp"
-#include "plugins/pipeline.hpp"
 #include "routing/candidates.hpp"
 #include "server/sse_frame.hpp"
 

@@ -39,7 +39,7 @@ EventLoop::EventLoop(std::size_t index) : index_(index) {
   if (epoll_fd_ < 0 || wake_fd_ < 0) throw std::runtime_error("cannot create an event loop (epoll, eventfd)");
   auto wake = std::make_shared<WakeWatcher>(wake_fd_);
   watch(wake_fd_, EPOLLIN, wake.get());
-  retired_.push_back(wake);  // kept for the loop's life: run() never clears index 0
+  wake_watcher_ = std::move(wake);
 }
 
 EventLoop::~EventLoop() {
@@ -47,8 +47,6 @@ EventLoop::~EventLoop() {
   close(epoll_fd_);
   close(wake_fd_);
 }
-
-EventLoop* EventLoop::current() { return current_loop; }
 
 void EventLoop::run() {
   current_loop = this;
@@ -73,7 +71,7 @@ void EventLoop::drop_pending_work() {
     inbox.swap(inbox_);
   }
   inbox.clear();
-  if (retired_.size() > 1) retired_.resize(1);
+  retired_.clear();
 }
 
 void EventLoop::post(std::function<void()> fn) {
@@ -179,7 +177,7 @@ void EventLoop::turn() {
     std::lock_guard lock(inbox_mu_);
     if (!inbox_.empty()) timeout_ms = 0;
   }
-  if (retired_.size() > 1) retired_.resize(1);
+  retired_.clear();
   if (before_sleep_) before_sleep_();
   busy_since_ns_.store(0, std::memory_order_relaxed);
   epoll_event events[256];

@@ -39,8 +39,6 @@ class EventLoop final : public Timers {
   EventLoop& operator=(const EventLoop&) = delete;
 
   std::size_t index() const { return index_; }
-  // The loop whose thread is calling, or null off every loop thread.
-  static EventLoop* current();
 
   // Runs on the calling thread until stop(). Work left when it returns is dropped by
   // drop_pending_work() or the destructor.
@@ -86,6 +84,7 @@ class EventLoop final : public Timers {
   std::size_t index_;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
+  std::shared_ptr<void> wake_watcher_;  // reads wake_fd_
   std::atomic<bool> running_{false};
   std::atomic<bool> sleeping_{false};
 

@@ -31,10 +31,6 @@ void LoopGroup::stop() {
   threads_.clear();
 }
 
-void LoopGroup::post_all(const std::function<void(EventLoop&)>& fn) {
-  for (auto& loop : loops_) loop->post([fn, l = loop.get()] { fn(*l); });
-}
-
 LoopGroup::Stall LoopGroup::longest_turn() const {
   Stall worst;
   auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(

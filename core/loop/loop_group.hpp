@@ -1,7 +1,6 @@
 #pragma once
 // The router's event loops, one thread each (config "threads", default: one per core).
 #include <cstddef>
-#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -20,8 +19,6 @@ class LoopGroup {
 
   void start();  // one thread per loop
   void stop();   // stops every loop and joins its thread; pending work stays until dropped
-  // Any thread: runs fn(loop) on every loop.
-  void post_all(const std::function<void(EventLoop&)>& fn);
 
   // The longest time any loop has spent in its current turn, and which loop: for /readyz and
   // the stuck-loop warning. {0, 0} when every loop is asleep or quick.

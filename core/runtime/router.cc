@@ -68,25 +68,7 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
   }
   s_->pool = std::make_unique<UpstreamPool>(cfg, *s_->registry, hosts);
   s_->state = std::unique_ptr<ServerState>(new ServerState{cfg, KeyStore(cfg.keys), s_->loops, {0}, {false}, {}});
-  s_->state->reload_plugins = [this](EventLoop& origin, auto done) {
-    // Each loop reloads its own instances; the answer waits for all of them.
-    struct Gather {
-      std::vector<Pipeline::ReloadResult> merged;
-      std::size_t waiting;
-    };
-    auto gather = std::make_shared<Gather>(Gather{{}, s_->loops.size()});
-    for (std::size_t i = 0; i < s_->loops.size(); ++i) {
-      s_->loops.at(i).post([this, i, &origin, gather, done] {
-        auto results = s_->parts[i]->env->pipeline->reload();
-        origin.post([gather, done, results = std::move(results)] {
-          if (gather->merged.empty()) gather->merged = results;
-          for (std::size_t k = 0; k < results.size() && k < gather->merged.size(); ++k)
-            if (gather->merged[k].error.empty()) gather->merged[k].error = results[k].error;
-          if (--gather->waiting == 0) done(std::move(gather->merged));
-        });
-      });
-    }
-  };
+  s_->state->reload_plugins = [this](EventLoop& origin, auto done) { reload_everywhere(origin, std::move(done)); };
   for (std::size_t i = 0; i < s_->loops.size(); ++i) {
     auto& part = *s_->parts[i];
     part.env = std::make_unique<ExchangeEnv>(ExchangeEnv{
@@ -132,8 +114,30 @@ void Router::start() {
 std::uint16_t Router::port() const { return s_->server ? s_->server->port() : 0; }
 
 void Router::reload_plugins() {
-  for (std::size_t i = 0; i < s_->loops.size(); ++i)
-    s_->loops.at(i).post([this, i] { s_->parts[i]->env->pipeline->reload(); });
+  // Each plugin logs its own failure; nobody waits for the summary.
+  reload_everywhere(s_->loops.at(0), [](std::vector<Pipeline::ReloadResult>) {});
+}
+
+// Each loop reloads its own plugin instances; `done` runs on `origin` once all have, with one
+// result per plugin (an error if it failed on any loop).
+void Router::reload_everywhere(EventLoop& origin,
+                               std::function<void(std::vector<Pipeline::ReloadResult>)> done) {
+  struct Gather {
+    std::vector<Pipeline::ReloadResult> merged;
+    std::size_t waiting;
+  };
+  auto gather = std::make_shared<Gather>(Gather{{}, s_->loops.size()});
+  for (std::size_t i = 0; i < s_->loops.size(); ++i) {
+    s_->loops.at(i).post([this, i, &origin, gather, done] {
+      auto results = s_->parts[i]->env->pipeline->reload();
+      origin.post([gather, done, results = std::move(results)] {
+        if (gather->merged.empty()) gather->merged = results;
+        for (std::size_t k = 0; k < results.size() && k < gather->merged.size(); ++k)
+          if (gather->merged[k].error.empty()) gather->merged[k].error = results[k].error;
+        if (--gather->waiting == 0) done(std::move(gather->merged));
+      });
+    });
+  }
 }
 
 void Router::watch_for_stuck_loops() {

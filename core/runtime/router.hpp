@@ -4,11 +4,13 @@
 // --check-config (without starting it), so both refuse exactly the same files.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
 #include "config/config.hpp"
 #include "loop/loop_group.hpp"
+#include "plugins/pipeline.hpp"
 
 namespace plexus {
 
@@ -40,6 +42,7 @@ class Router {
   struct State;
 
  private:
+  void reload_everywhere(EventLoop& origin, std::function<void(std::vector<Pipeline::ReloadResult>)> done);
   std::unique_ptr<State> s_;
 };
 

@@ -104,7 +104,7 @@ void Responder::write(std::string_view bytes) {
 void Responder::finish() {
   finished_ = true;
   gone_ = nullptr;
-  if (conn_) conn_->response_finished(*this);
+  if (conn_) conn_->response_finished();
 }
 
 void Responder::abandon() {
@@ -283,7 +283,7 @@ void Connection::after_flush() {
   if (close_when_flushed_ && unsent == 0 && !lingering_) start_lingering_close();
 }
 
-void Connection::response_finished(Responder&) {
+void Connection::response_finished() {
   // Only the head can leave the queue; a later response that finishes early waits its turn.
   while (!queue_.empty() && queue_.front()->finished_) {
     auto done = std::move(queue_.front());

@@ -94,7 +94,6 @@ class Connection final : public IoWatcher {
 
   void start();
   void close();  // drops what is unsent; unfinished responses learn their client is gone
-  bool closed() const { return closed_; }
 
   void on_io(std::uint32_t events) override;
 
@@ -105,7 +104,7 @@ class Connection final : public IoWatcher {
   std::shared_ptr<Responder> next_responder();
   void write(std::string_view bytes);
   void flush();
-  void response_finished(Responder& r);
+  void response_finished();
   void after_flush();
   void start_lingering_close();
   void on_timer();

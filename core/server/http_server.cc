@@ -59,10 +59,14 @@ struct HttpServer::PerLoop final : IoWatcher, ConnectionHandler {
     loop.unwatch(server.listen_fd_);
     listening = false;
     loop.after(std::chrono::milliseconds(100), [this] {
-      if (stopped) return;
-      loop.watch(server.listen_fd_, EPOLLIN | EPOLLEXCLUSIVE, this);
-      listening = true;
+      if (!stopped) start_accepting();
     });
+  }
+
+  // Level-triggered and EPOLLEXCLUSIVE: see on_io.
+  void start_accepting() {
+    loop.watch(server.listen_fd_, EPOLLIN | EPOLLEXCLUSIVE, this);
+    listening = true;
   }
 
   void on_request(IncomingRequest request, std::shared_ptr<Responder> responder) override {
@@ -137,10 +141,7 @@ void HttpServer::start() {
     auto per = std::make_unique<PerLoop>(*this, loops_.at(i), router_for_(i));
     PerLoop* p = per.get();
     per_loop_.push_back(std::move(per));
-    loops_.at(i).post([this, p] {
-      loops_.at(p->loop.index()).watch(listen_fd_, EPOLLIN | EPOLLEXCLUSIVE, p);
-      p->listening = true;
-    });
+    p->loop.post([p] { p->start_accepting(); });
   }
 }
 

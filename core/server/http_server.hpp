@@ -34,6 +34,7 @@ class HttpServer {
   // `router_for(i)` serves the requests of loop i; it must outlive the server.
   HttpServer(HttpServerOptions options, LoopGroup& loops,
              std::function<RequestRouter&(std::size_t loop)> router_for);
+  // Destroy after LoopGroup::stop(): it closes what a stuck loop still held.
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -44,7 +45,6 @@ class HttpServer {
   // Stops accepting and closes every connection, each on its own loop; returns when done (a
   // loop that does not answer within 2 s is left to the destructor).
   void stop();
-  // Destroy after LoopGroup::stop(): it closes what a stuck loop still held.
 
   struct PerLoop;
 

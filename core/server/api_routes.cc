@@ -17,6 +17,14 @@ using nlohmann::json;
 
 constexpr std::int64_t kCreated = 1735689600;  // 2025-01-01: models here have no birth date
 
+// A JSON answer with the request's own headers (x-request-id) and any extra ones.
+void send_json(Responder& r, int status, const Headers& base, std::string_view body, const Headers& extra = {}) {
+  Headers h{{"content-type", "application/json"}};
+  h.insert(h.end(), base.begin(), base.end());
+  h.insert(h.end(), extra.begin(), extra.end());
+  r.send_whole(status, h, body);
+}
+
 Error model_not_found(const std::string& model) {
   return {404, "The model '" + model + "' does not exist or you do not have access to it.",
           "invalid_request_error", "model", "model_not_found"};
@@ -32,13 +40,10 @@ struct ApiRoutes::Call {
   Exchange::Clock::time_point received;
   Caller caller{"-", "public"};
 
-  void json_reply(int status, std::string_view body, Headers extra = {}) {
-    Headers h{{"content-type", "application/json"}};
-    h.insert(h.end(), base.begin(), base.end());
-    h.insert(h.end(), extra.begin(), extra.end());
-    responder->send_whole(status, h, body);
+  void json_reply(int status, std::string_view body, const Headers& extra = {}) {
+    send_json(*responder, status, base, body, extra);
   }
-  void error(const Error& e, Headers extra = {}) { json_reply(e.status, error_body(e), std::move(extra)); }
+  void error(const Error& e, const Headers& extra = {}) { json_reply(e.status, error_body(e), extra); }
 };
 
 void ApiRoutes::on_request(IncomingRequest request, std::shared_ptr<Responder> responder) {
@@ -142,9 +147,7 @@ void ApiRoutes::admin_reload(Call& call) {
       list.push_back({{"plugin", r.name}, {"reloaded", r.error.empty()}, {"error", r.error.empty() ? json() : json(r.error)}});
       ok = ok && r.error.empty();
     }
-    Headers h{{"content-type", "application/json"}};
-    h.insert(h.end(), base.begin(), base.end());
-    responder->send_whole(ok ? 200 : 422, h, json{{"plugins", list}}.dump());
+    send_json(*responder, ok ? 200 : 422, base, json{{"plugins", list}}.dump());
   });
 }
 

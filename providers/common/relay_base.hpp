@@ -14,7 +14,7 @@ namespace plexus {
 class RelayBase : public HttpResponseHandler {
  public:
   RelayBase(std::string upstream_name, ResponseSink& sink)
-      : name_(std::move(upstream_name)), sink_(&sink) {}
+      : sink_(&sink), name_(std::move(upstream_name)) {}
 
   void detach() { sink_ = nullptr; }
   void set_abort(std::function<void()> abort) { abort_ = std::move(abort); }

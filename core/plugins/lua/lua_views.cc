@@ -136,6 +136,13 @@ int ctx_add_header(lua_State* L) {
 
 void push_view(lua_State* L, std::string_view s) { lua_pushlstring(L, s.data(), s.size()); }
 
+// The key a script indexes a view with; empty when it is not a string (or a number).
+std::string_view key_at(lua_State* L, int index) {
+  std::size_t n = 0;
+  const char* k = lua_tolstring(L, index, &n);
+  return k ? std::string_view(k, n) : std::string_view();
+}
+
 void push_state(lua_State* L, CtxView& v) {
   auto& slot = v.ctx->state();
   auto* ref = static_cast<RequestState*>(slot.get());
@@ -153,9 +160,7 @@ void push_state(lua_State* L, CtxView& v) {
 int ctx_index(lua_State* L) {
   auto* v = static_cast<CtxView*>(luaL_checkudata(L, 1, kCtxMeta));
   check_live(L, v->stamp);
-  std::size_t n = 0;
-  const char* k = lua_tolstring(L, 2, &n);
-  std::string_view key = k ? std::string_view(k, n) : std::string_view();
+  std::string_view key = key_at(L, 2);
   HookContext& ctx = *v->ctx;
   static constexpr std::pair<std::string_view, lua_CFunction> methods[] = {
       {"reject", ctx_reject},   {"respond", ctx_respond},     {"set_upstream_header", ctx_set_upstream_header},
@@ -249,9 +254,7 @@ int cand_index(lua_State* L) {
 
 int cand_newindex(lua_State* L) {
   Candidate& c = live_cand(L);
-  std::size_t n = 0;
-  const char* k = lua_tolstring(L, 2, &n);
-  std::string_view key = k ? std::string_view(k, n) : std::string_view();
+  std::string_view key = key_at(L, 2);
   if (key == "score") {
     c.score = luaL_checknumber(L, 3);
   } else if (key == "dropped") {

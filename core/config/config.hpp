@@ -83,6 +83,29 @@ struct PluginConfig {
   std::size_t memory_limit_bytes = 8u << 20;
 };
 
+// A token a pull node presents on the node port; bound to the groups its nodes may serve.
+struct NodeTokenConfig {
+  std::string id;
+  Sha256 token_hash{};
+  std::vector<std::string> groups;
+};
+
+// The node port, where pull nodes dial in (docs/node-protocol.md).
+struct NodesConfig {
+  std::string host;  // empty: no node port
+  std::uint16_t port = 0;
+  std::string tls_cert;  // both set: TLS on the node port (required off loopback)
+  std::string tls_key;
+  std::chrono::milliseconds heartbeat_interval{2000};
+  std::chrono::milliseconds liveness_timeout{6000};  // silent this long: out of rotation
+  std::chrono::milliseconds first_chunk_timeout{60000};  // an order with no answer this long moves on
+  std::size_t max_message_bytes = 16u << 20;
+  // When every node that could serve a request is busy: requests that may wait per (group,
+  // model), and for how long, before a 503.
+  std::size_t queue_limit = 256;
+  std::chrono::milliseconds queue_timeout{10000};
+};
+
 struct LogConfig {
   std::string level = "info";
   bool access_log = true;
@@ -93,6 +116,8 @@ struct Config {
   ServerConfig server;
   std::vector<KeyConfig> keys;  // empty: no authentication, every caller is in group "public"
   std::vector<UpstreamConfig> upstreams;
+  NodesConfig nodes;
+  std::vector<NodeTokenConfig> node_tokens;
   std::vector<PluginConfig> plugins;  // pipeline order
   std::string providers_dir;  // where adapters are loaded from; empty: "providers" beside the binary
   LogConfig log;

@@ -55,6 +55,36 @@ void load_server(const JsonPath& root, Config& cfg) {
   }
 }
 
+std::vector<std::string> string_list(const JsonPath& list) {
+  list.expect_array();
+  std::vector<std::string> out;
+  for (size_t i = 0; i < list.size(); ++i) {
+    if (!list.at(i).value().is_string() || list.at(i).value().get<std::string>().empty())
+      list.at(i).fail("expected a non-empty string");
+    out.push_back(list.at(i).value().get<std::string>());
+  }
+  return out;
+}
+
+// A secret given as plain text under `plain` or as its SHA-256 under `hashed`; only the hash is
+// kept.
+Sha256 secret_hash(const JsonPath& p, const char* plain, const char* hashed) {
+  if (p.has(plain) == p.has(hashed))
+    p.fail(std::string("give exactly one of \"") + plain + "\" or \"" + hashed + "\"");
+  if (p.has(plain)) {
+    std::string text = p.string(plain);
+    if (text.size() < 8) p.at(plain).fail("too short: use at least 8 characters");
+    return sha256(text);
+  }
+  auto digest = parse_sha256_hex(p.string(hashed));
+  if (!digest) p.at(hashed).fail(std::string("expected 64 hex digits (sha256sum of the ") + plain + ")");
+  return *digest;
+}
+
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
 void load_keys(const JsonPath& root, Config& cfg) {
   if (!root.has("keys")) return;
   JsonPath keys = root.at("keys");
@@ -69,16 +99,7 @@ void load_keys(const JsonPath& root, Config& cfg) {
     if (!ids.insert(key.id).second) k.at("id").fail("duplicate key id '" + key.id + "'");
     key.group = k.string("group", "public");
     key.admin = k.boolean("admin", false);
-    if (k.has("key") == k.has("key_sha256")) k.fail("give exactly one of \"key\" or \"key_sha256\"");
-    if (k.has("key")) {
-      std::string plain = k.string("key");
-      if (plain.size() < 8) k.at("key").fail("too short: use at least 8 characters");
-      key.key_hash = sha256(plain);
-    } else {
-      auto digest = parse_sha256_hex(k.string("key_sha256"));
-      if (!digest) k.at("key_sha256").fail("expected 64 hex digits (sha256sum of the key)");
-      key.key_hash = *digest;
-    }
+    key.key_hash = secret_hash(k, "key", "key_sha256");
     cfg.keys.push_back(std::move(key));
   }
 }
@@ -87,11 +108,64 @@ std::chrono::milliseconds ms(const JsonPath& p, const char* key, std::chrono::mi
   return std::chrono::milliseconds(p.integer(key, 1, 86400000, d.count()));
 }
 
+void load_nodes(const JsonPath& root, Config& cfg) {
+  if (root.has("nodes")) {
+    JsonPath n = root.at("nodes");
+    n.expect_object({"listen", "tls", "heartbeat_interval_ms", "liveness_timeout_ms", "first_chunk_timeout_ms",
+                     "max_message_bytes", "queue_limit", "queue_timeout_ms"});
+    auto& nc = cfg.nodes;
+    if (n.has("listen")) parse_listen(n.string("listen"), cfg.file + ": nodes.listen", nc.host, nc.port);
+    if (n.has("tls")) {
+      JsonPath tls = n.at("tls");
+      tls.expect_object({"cert", "key"});
+      nc.tls_cert = resolve_against(cfg.file, tls.string("cert"));
+      nc.tls_key = resolve_against(cfg.file, tls.string("key"));
+      for (auto [key, path] : {std::pair{"cert", nc.tls_cert}, std::pair{"key", nc.tls_key}})
+        if (!std::filesystem::exists(path)) tls.at(key).fail("file not found: " + path);
+    }
+    if (!nc.host.empty() && nc.tls_cert.empty() && !is_loopback(nc.host))
+      n.at("listen").fail("nodes would send orders and answers in plain text off this machine: give nodes.tls "
+                          "{cert, key}, or listen on loopback");
+    nc.heartbeat_interval = std::chrono::milliseconds(n.integer("heartbeat_interval_ms", 100, 60000, 2000));
+    nc.liveness_timeout = std::chrono::milliseconds(
+        n.integer("liveness_timeout_ms", 2 * nc.heartbeat_interval.count(), 600000, 3 * nc.heartbeat_interval.count()));
+    nc.first_chunk_timeout = std::chrono::milliseconds(n.integer("first_chunk_timeout_ms", 100, 3600000, 60000));
+    nc.max_message_bytes = static_cast<std::size_t>(n.integer("max_message_bytes", 65536, 1ll << 30, 16 << 20));
+    nc.queue_limit = static_cast<std::size_t>(n.integer("queue_limit", 0, 1000000, 256));
+    nc.queue_timeout = std::chrono::milliseconds(n.integer("queue_timeout_ms", 0, 3600000, 10000));
+  }
+  if (!root.has("node_tokens")) {
+    if (!cfg.nodes.host.empty()) root.at("nodes").at("listen").fail("no node could join: add \"node_tokens\"");
+    return;
+  }
+  JsonPath tokens = root.at("node_tokens");
+  tokens.expect_array();
+  std::set<std::string> ids;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    JsonPath t = tokens.at(i);
+    t.expect_object({"id", "token", "token_sha256", "groups"});
+    NodeTokenConfig token;
+    token.id = t.string("id");
+    if (token.id.empty()) t.at("id").fail("must not be empty");
+    if (!ids.insert(token.id).second) t.at("id").fail("duplicate node token id '" + token.id + "'");
+    token.token_hash = secret_hash(t, "token", "token_sha256");
+    for (const auto& key : cfg.keys)
+      if (key.key_hash == token.token_hash)
+        t.fail("this node token is also the API key '" + key.id + "': a node token must never open the API");
+    token.groups = t.has("groups") ? string_list(t.at("groups")) : std::vector<std::string>{"public"};
+    if (token.groups.empty()) t.at("groups").fail("list at least one group");
+    cfg.node_tokens.push_back(std::move(token));
+  }
+}
+
 void load_upstreams(const JsonPath& root, Config& cfg) {
-  if (!root.has("upstreams")) root.at("upstreams");  // throws: required
+  if (!root.has("upstreams")) {
+    if (!cfg.nodes.host.empty()) return;  // every model comes from pull nodes
+    root.at("upstreams");  // throws: required without a node port
+  }
   JsonPath ups = root.at("upstreams");
   ups.expect_array();
-  if (ups.size() == 0) ups.fail("at least one upstream is needed");
+  if (ups.size() == 0 && cfg.nodes.host.empty()) ups.fail("at least one upstream is needed (or a node port: nodes.listen)");
   std::set<std::string> names;
   for (size_t i = 0; i < ups.size(); ++i) {
     JsonPath u = ups.at(i);
@@ -133,12 +207,7 @@ void load_upstreams(const JsonPath& root, Config& cfg) {
     }
     if (u.has("group") && u.has("groups")) u.fail("give \"group\" or \"groups\", not both");
     if (u.has("groups")) {
-      JsonPath groups = u.at("groups");
-      groups.expect_array();
-      for (size_t g = 0; g < groups.size(); ++g) {
-        if (!groups.at(g).value().is_string()) groups.at(g).fail("expected a string");
-        up.groups.push_back(groups.at(g).value().get<std::string>());
-      }
+      up.groups = string_list(u.at("groups"));
     } else {
       up.groups.push_back(u.string("group", "public"));
     }
@@ -268,8 +337,8 @@ Config load_config(const std::string& file) {
   Config cfg;
   cfg.file = file;
   JsonPath root(doc, file);
-  root.expect_object({"listen", "threads", "tls", "limits", "keys", "upstreams", "plugins",
-                      "providers_dir", "log"});
+  root.expect_object({"listen", "threads", "tls", "limits", "keys", "upstreams", "nodes", "node_tokens",
+                      "plugins", "providers_dir", "log"});
   if (root.has("providers_dir")) {
     cfg.providers_dir = resolve_against(file, root.string("providers_dir"));
     if (!std::filesystem::is_directory(cfg.providers_dir))
@@ -277,6 +346,7 @@ Config load_config(const std::string& file) {
   }
   load_server(root, cfg);
   load_keys(root, cfg);
+  load_nodes(root, cfg);
   load_upstreams(root, cfg);
   load_plugins(root, cfg);
   load_log(root, cfg);

@@ -39,6 +39,10 @@ void Exchange::start() {
   });
   if (!run_request_hooks()) return;
   if (!choose_candidates()) return;
+  if (order_.empty()) {
+    wait_for_capacity();
+    return;
+  }
   attempt();
 }
 
@@ -58,9 +62,11 @@ bool Exchange::run_request_hooks() {
 }
 
 // Candidates for the model in the caller's group, ordered: a plugin's pick first, then by score
-// (plugins set it; by default healthy upstreams first), ties in config order.
+// (plugins set it; by default healthy nodes first), ties in registry order. Leaves order_ empty
+// (and returns true) when every node that could serve is busy.
 bool Exchange::choose_candidates() {
-  auto found = env_.pool->candidates(chat_.model, caller_.group);
+  nodes_ = env_.nodes->snapshot();
+  const auto& found = nodes_->find(caller_.group, chat_.model);
   if (found.empty()) {
     fail({404, "The model '" + chat_.model + "' does not exist or you do not have access to it.",
           "invalid_request_error", "model", "model_not_found"});
@@ -71,8 +77,9 @@ bool Exchange::choose_candidates() {
     fail(*filtered.error);
     return false;
   }
-  found = std::move(filtered.able);
-  auto views = routing::views(found, chat_, caller_.group, env_.loop.index(), Clock::now(), hooks_.any(kHookRoute));
+  if (filtered.able.empty()) return true;  // busy
+  auto able = std::move(filtered.able);
+  auto views = routing::views(able, chat_, caller_.group, env_.loop.index(), Clock::now(), hooks_.any(kHookRoute));
   auto route = hooks_.on_route(chat_.model, views);
   if (route.failure) {
     fail(*route.failure);
@@ -80,17 +87,46 @@ bool Exchange::choose_candidates() {
   }
   auto idx = routing::order(views, route.picked);
   if (idx.empty()) {
-    fail({503, "Every upstream for '" + chat_.model + "' was excluded by a routing plugin",
+    fail({503, "Every node for '" + chat_.model + "' was excluded by a routing plugin",
           "server_error", "", "no_upstream_left"});
     return false;
   }
-  for (std::size_t i : idx) order_.emplace_back(found[i].upstream, found[i].upstream_model);
+  for (std::size_t i : idx) order_.push_back(able[i]);
   return true;
+}
+
+// Every node that could serve is busy: park in the registry's bounded queue until one has
+// capacity, then choose again; a full queue or a wait past queue_timeout is a 503.
+void Exchange::wait_for_capacity() {
+  auto now = Clock::now();
+  if (wait_until_ == Clock::time_point{}) wait_until_ = now + env_.queue_timeout;
+  auto busy = [&](const std::string& why) {
+    fail({503, "Every node serving '" + chat_.model + "' is busy" + why + "; try again shortly",
+          "server_error", "", "nodes_busy"});
+  };
+  if (now >= wait_until_) return busy(" and the wait for one ran out");
+  std::weak_ptr<Exchange> weak = weak_from_this();
+  auto retry = [weak] {
+    auto self = weak.lock();
+    if (!self || self->finished_ || !self->waiting_) return;
+    self->waiting_.reset();
+    self->env_.loop.cancel(self->wait_timer_);
+    self->wait_timer_ = 0;
+    // Choose again from a fresh snapshot: capacity may have come back on any node, and on the
+    // timer's turn without a wake-up having reached this loop yet.
+    if (!self->choose_candidates()) return;
+    if (self->order_.empty()) return self->wait_for_capacity();
+    self->attempt();
+  };
+  waiting_ = env_.nodes->wait_for_capacity(caller_.group, chat_.model, env_.loop, retry, env_.queue_limit);
+  if (!waiting_) return busy(" and " + std::to_string(env_.queue_limit) + " requests already wait for one");
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(wait_until_ - now) + std::chrono::milliseconds(1);
+  wait_timer_ = env_.loop.after(left, retry);
 }
 
 Headers Exchange::response_headers() const {
   Headers h{{"x-request-id", request_id_}};
-  if (current_) h.emplace_back("x-plexus-node", current_->config.name);
+  if (current_.node) h.emplace_back("x-plexus-node", current_.node->id);
   for (const auto& extra : hooks_.response_headers()) h.push_back(extra);
   return h;
 }
@@ -101,14 +137,13 @@ void Exchange::attempt() {
     fail(last_error_);
     return;
   }
-  auto [upstream, upstream_model] = order_[next_candidate_++];
-  current_ = upstream;
-  current_->stats.attempt_started();
+  current_ = order_[next_candidate_++];
+  current_.node->stats.attempt_started();
   counted_in_flight_ = true;
   attempt_started_ = Clock::now();
-  ChatRequest request = to_upstream_request(chat_, upstream_model, request_id_);
+  ChatRequest request = to_upstream_request(chat_, current_.model->upstream_model, request_id_);
   request.extra_headers = hooks_.upstream_headers();
-  call_ = current_->provider(env_.loop.index()).start(request, *this);
+  call_ = current_.node->provider(env_.loop.index()).start(request, *this);
 }
 
 // Sends one chunk to the client, the response head first if needed.
@@ -143,7 +178,7 @@ void Exchange::on_chunk(std::string_view chunk_json) {
   if (!committed_) {
     committed_ = true;
     ttft_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - received_).count();
-    current_->stats.record_ttft(env_.loop.index(), std::chrono::duration<double, std::milli>(Clock::now() - attempt_started_).count());
+    current_.node->stats.record_ttft(env_.loop.index(), std::chrono::duration<double, std::milli>(Clock::now() - attempt_started_).count());
   }
   if (!hooks_.any(kHookChunk)) {
     emit(chunk_json);
@@ -166,7 +201,7 @@ void Exchange::on_body(std::string_view body_json) {
   if (finished_) return;
   committed_ = true;
   ttft_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - received_).count();
-  current_->stats.record_ttft(env_.loop.index(), std::chrono::duration<double, std::milli>(Clock::now() - attempt_started_).count());
+  current_.node->stats.record_ttft(env_.loop.index(), std::chrono::duration<double, std::milli>(Clock::now() - attempt_started_).count());
   body_ = std::string(body_json);  // sent once the provider reports usage (finish_whole)
 }
 
@@ -183,14 +218,14 @@ void Exchange::on_finish(const Outcome& outcome) {
 void Exchange::after_attempt(Outcome outcome) {
   call_.reset();
   if (counted_in_flight_) {
-    current_->stats.attempt_ended();
+    current_.node->stats.attempt_ended();
     counted_in_flight_ = false;
   }
   if (finished_) return;
   if (outcome.usage.known) usage_ = outcome.usage;
   finish_reason_ = outcome.finish_reason;
   if (!outcome.error) {
-    current_->stats.record_success();
+    current_.node->stats.record_success();
     if (chat_.stream) {
       close_stream(nullptr);
     } else {
@@ -199,13 +234,21 @@ void Exchange::after_attempt(Outcome outcome) {
     return;
   }
   last_error_ = *outcome.error;
-  if (outcome.retryable) current_->stats.record_failure(Clock::now());
+  bool busy = last_error_.code == "node_busy";  // its capacity went to another request first
+  if (outcome.retryable && !busy) current_.node->stats.record_failure(Clock::now());
   if (outcome.cool_down.count() > 0)  // the backend said when to come back: keep it out till then
-    current_->stats.cool_down_until(Clock::now() + outcome.cool_down);
+    current_.node->stats.cool_down_until(Clock::now() + outcome.cool_down);
   if (!committed_ && outcome.retryable && next_candidate_ < order_.size()) {
-    spdlog::info("request {}: upstream '{}' failed before answering ({}); trying the next one",
-                 request_id_, current_->config.name, last_error_.message);
+    spdlog::info("request {}: node '{}' failed before answering ({}); trying the next one",
+                 request_id_, current_.node->id, last_error_.message);
     attempt();
+    return;
+  }
+  if (!committed_ && busy) {
+    order_.clear();
+    next_candidate_ = 0;
+    current_ = {};
+    wait_for_capacity();
     return;
   }
   fail(last_error_);
@@ -310,7 +353,7 @@ void Exchange::run_complete_hooks(int status, const Error* error) {
   Completion c;
   c.status = status;
   c.stream = chat_.stream;
-  c.node = current_ ? current_->config.name : "";
+  c.node = current_.node ? current_.node->id : "";
   c.model = chat_.model;
   c.prompt_tokens = usage_.prompt_tokens;
   c.completion_tokens = usage_.completion_tokens;
@@ -344,18 +387,20 @@ void Exchange::client_gone() {
 
 void Exchange::done(int status, const std::string& error_code) {
   finished_ = true;
-  if (counted_in_flight_ && current_) {
-    current_->stats.attempt_ended();
+  if (counted_in_flight_ && current_.node) {
+    current_.node->stats.attempt_ended();
     counted_in_flight_ = false;
   }
   if (deadline_timer_) env_.loop.cancel(deadline_timer_);
   deadline_timer_ = 0;
+  if (wait_timer_) env_.loop.cancel(wait_timer_);
+  waiting_.reset();
   if (env_.access_log) {
     AccessRecord r;
     r.request_id = request_id_;
     r.key_id = caller_.key_id;
     r.model = chat_.model;
-    r.node = current_ ? current_->config.name : "-";
+    r.node = current_.node ? current_.node->id : "-";
     r.status = status;
     r.stream = chat_.stream;
     r.usage = usage_;

@@ -14,8 +14,8 @@
 #include "auth/key_store.hpp"
 #include "gateway/chat_request.hpp"
 #include "gateway/hook_runner.hpp"
-#include "gateway/upstream_pool.hpp"
 #include "loop/event_loop.hpp"
+#include "nodes/node_registry.hpp"
 #include "plexus/plugin.hpp"
 #include "plexus/provider.hpp"
 
@@ -60,7 +60,11 @@ struct ExchangeEnv {
   EventLoop& loop;
   std::function<void(const AccessRecord&)> access_log;
   std::chrono::seconds max_stream_duration{3600};
-  const UpstreamPool* pool = nullptr;
+  NodeRegistry* nodes = nullptr;
+  // When every node that could serve a request is busy: how many requests may wait per (group,
+  // model), and for how long, before a 503.
+  std::size_t queue_limit = 256;
+  std::chrono::milliseconds queue_timeout{10000};
   std::shared_ptr<Pipeline> pipeline;  // this loop's plugin instances; may be null: no plugins
 };
 
@@ -83,6 +87,7 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
  private:
   bool run_request_hooks();
   bool choose_candidates();
+  void wait_for_capacity();
   void attempt();
   void after_attempt(Outcome outcome);
   void deliver_direct(const std::string& completion_json);
@@ -99,9 +104,13 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   ExchangeEnv& env_;
   ParsedChat chat_;
   Caller caller_;
-  std::vector<std::pair<const Upstream*, std::string>> order_;  // upstream, upstream model
+  std::shared_ptr<const NodeSet> nodes_;  // keeps every node in order_ alive
+  std::vector<Match> order_;
   std::size_t next_candidate_ = 0;
-  const Upstream* current_ = nullptr;
+  Match current_;
+  NodeRegistry::WaitTicket waiting_;  // parked until a node has capacity
+  std::uint64_t wait_timer_ = 0;
+  Clock::time_point wait_until_{};
   std::unique_ptr<ClientChannel> channel_;
   std::string request_id_;
   Clock::time_point received_;

@@ -18,10 +18,11 @@ Filtered filter(const std::vector<Match>& found, const ParsedChat& chat) {
   std::int64_t largest_context = 0;
   Filtered out;
   for (const auto& f : found) {
-    auto backend = f.upstream->stats.backend();
-    if (backend->available_known && !contains(backend->available_models, f.upstream_model))
+    auto backend = f.node->stats.backend();
+    if (backend->available_known && !contains(backend->available_models, f.model->upstream_model))
       continue;  // the backend says it does not have this model (not pulled): not a candidate
-    Capabilities caps = f.upstream->capabilities;
+    if (f.node->draining.load(std::memory_order_relaxed)) continue;
+    Capabilities caps = f.model->capabilities;
     if (caps.context_length == 0) caps.context_length = backend->context_length;
     bool too_long = caps.context_length > 0 && estimate > caps.context_length;
     const char* lacking = chat.needs_tools && !caps.tools         ? "tools"
@@ -30,15 +31,18 @@ Filtered filter(const std::vector<Match>& found, const ParsedChat& chat) {
                           : too_long                              ? "context length"
                                                                   : nullptr;
     if (!lacking) {
-      out.able.push_back(f);
+      if (f.node->has_capacity())
+        out.able.push_back(f);
+      else
+        out.busy = true;
       continue;
     }
     if (!missing) missing = lacking;
     if (too_long) largest_context = std::max(largest_context, caps.context_length);
   }
-  if (!out.able.empty()) return out;
+  if (!out.able.empty() || out.busy) return out;
   if (!missing) {
-    out.error = Error{503, "No upstream serving '" + chat.model + "' has the model available right now",
+    out.error = Error{503, "No node serving '" + chat.model + "' has the model available right now",
                       "server_error", "model", "model_unavailable"};
     return out;
   }
@@ -50,7 +54,7 @@ Filtered filter(const std::vector<Match>& found, const ParsedChat& chat) {
     feature += " (about " + std::to_string(estimate) + " tokens with max_tokens; the largest is " +
                std::to_string(largest_context) + ")";
   out.error = Error::invalid_request(
-      "No upstream serving '" + chat.model + "' supports " + feature + " for this request", param,
+      "No node serving '" + chat.model + "' supports " + feature + " for this request", param,
       "unsupported_feature");
   return out;
 }
@@ -61,18 +65,18 @@ std::vector<Candidate> views(const std::vector<Match>& able, const ParsedChat& c
   std::vector<Candidate> out;
   out.reserve(able.size());
   for (const auto& f : able) {
-    const auto& st = f.upstream->stats;
+    const auto& st = f.node->stats;
     auto backend = st.backend();
     Candidate c;
-    c.node = f.upstream->config.name;
+    c.node = f.node->id;
     c.model = chat.model;
     c.group = group;
     c.healthy = st.healthy(now) && backend->ready;
-    if (backend->loaded_known) c.hot = contains(backend->loaded_models, f.upstream_model);
+    if (backend->loaded_known) c.hot = contains(backend->loaded_models, f.model->upstream_model);
     c.in_flight = st.in_flight();
     if (for_plugins) std::tie(c.latency_p50_ms, c.latency_p95_ms) = st.p50_p95(loop);
-    c.price_input_per_1k = f.upstream->config.price.input_per_1k;
-    c.price_output_per_1k = f.upstream->config.price.output_per_1k;
+    c.price_input_per_1k = f.model->price.input_per_1k;
+    c.price_output_per_1k = f.model->price.output_per_1k;
     c.score = !c.healthy ? -1 : c.hot ? 1 : 0;
     out.push_back(std::move(c));
   }

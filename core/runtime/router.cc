@@ -5,7 +5,8 @@
 #include <thread>
 
 #include "gateway/provider_registry.hpp"
-#include "gateway/upstream_pool.hpp"
+#include "nodes/direct_nodes.hpp"
+#include "nodes/node_registry.hpp"
 #include "loop/curl_client.hpp"
 #include "plugins/pipeline.hpp"
 #include "server/api_routes.hpp"
@@ -42,13 +43,14 @@ std::size_t loops_for(const Config& c) {
 }  // namespace
 
 // Declaration order is destruction order reversed: the server and the per-loop parts go before
-// the pool and the registry (whose libraries their objects point into), the loops last.
+// the nodes and the provider registry (whose libraries their objects point into), the loops last.
 struct Router::State {
   explicit State(Config c) : config(std::move(c)), loops(loops_for(config)) {}
   Config config;
   LoopGroup loops;
   std::unique_ptr<ProviderRegistry> registry;
-  std::unique_ptr<UpstreamPool> pool;
+  std::unique_ptr<NodeRegistry> nodes;
+  std::vector<std::shared_ptr<Node>> direct_nodes;
   std::vector<std::unique_ptr<LoopParts>> parts;
   std::unique_ptr<ServerState> state;
   std::unique_ptr<HttpServer> server;
@@ -66,14 +68,17 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
     s_->parts.push_back(std::make_unique<LoopParts>(s_->loops.at(i)));
     hosts.push_back(&s_->parts.back()->host);
   }
-  s_->pool = std::make_unique<UpstreamPool>(cfg, *s_->registry, hosts);
+  s_->nodes = std::make_unique<NodeRegistry>();
+  s_->direct_nodes = build_direct_nodes(cfg, *s_->registry, hosts);
+  for (const auto& node : s_->direct_nodes) s_->nodes->add(node);
   s_->state = std::unique_ptr<ServerState>(new ServerState{cfg, KeyStore(cfg.keys), s_->loops, {0}, {false}, {}});
   s_->state->reload_plugins = [this](EventLoop& origin, auto done) { reload_everywhere(origin, std::move(done)); };
   for (std::size_t i = 0; i < s_->loops.size(); ++i) {
     auto& part = *s_->parts[i];
     part.env = std::make_unique<ExchangeEnv>(ExchangeEnv{
         s_->loops.at(i), cfg.log.access_log ? &log_access : nullptr,
-        cfg.server.max_stream_duration, s_->pool.get(), Pipeline::load(cfg.plugins)});
+        cfg.server.max_stream_duration, s_->nodes.get(), cfg.nodes.queue_limit, cfg.nodes.queue_timeout,
+        Pipeline::load(cfg.plugins)});
     part.routes = std::make_unique<ApiRoutes>(*s_->state, *part.env);
   }
 }
@@ -108,7 +113,7 @@ void Router::start() {
     s_->loops.at(i).set_before_sleep([] { spdlog::default_logger_raw()->flush(); });
   s_->loops.start();
   s_->started = true;
-  s_->loops.at(0).post([this] { s_->pool->start_status_polling(0, s_->loops.at(0)); });
+  s_->loops.at(0).post([this] { start_status_polling(s_->direct_nodes, 0, s_->loops.at(0)); });
 }
 
 std::uint16_t Router::port() const { return s_->server ? s_->server->port() : 0; }

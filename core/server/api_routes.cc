@@ -7,6 +7,7 @@
 
 #include "gateway/chat_request.hpp"
 #include "gateway/error_body.hpp"
+#include "nodes/node_json.hpp"
 #include "server/responder_channel.hpp"
 #include "util/request_id.hpp"
 
@@ -89,6 +90,10 @@ void ApiRoutes::route(Call& call) {
     if (method != "POST") return wrong_method("POST");
     return admin_reload(call);
   }
+  if (path == "/v1/nodes") {
+    if (method != "GET") return wrong_method("GET");
+    return nodes(call);
+  }
   bool is_chat = path == "/v1/chat/completions";
   bool is_models = path == "/v1/models" || path.rfind("/v1/models/", 0) == 0;
   if (!is_chat && !is_models)
@@ -132,12 +137,19 @@ void ApiRoutes::readiness(Call& call) {
   call.json_reply(200, R"({"status":"ready"})");
 }
 
-// POST /admin/reload: re-reads every Lua plugin on every loop (as SIGHUP does). Admin keys only.
-void ApiRoutes::admin_reload(Call& call) {
+// The admin endpoints need an admin key, even when the API itself needs none.
+bool ApiRoutes::authenticate_admin(Call& call, const char* what) {
   const std::string* auth = call.request.header("authorization");
   auto caller = auth ? state_.keys.authenticate(bearer_token(*auth)) : std::nullopt;
-  if (!caller || !state_.keys.is_admin(caller->key_id))
-    return call.error({401, "An admin key is required for /admin/reload.", "invalid_request_error", "", "admin_key_required"});
+  if (caller && state_.keys.is_admin(caller->key_id)) return true;
+  call.error({401, std::string("An admin key is required for ") + what + ".", "invalid_request_error", "",
+              "admin_key_required"});
+  return false;
+}
+
+// POST /admin/reload: re-reads every Lua plugin on every loop (as SIGHUP does). Admin keys only.
+void ApiRoutes::admin_reload(Call& call) {
+  if (!authenticate_admin(call, "/admin/reload")) return;
   auto responder = call.responder;
   Headers base = call.base;
   state_.reload_plugins(env_.loop, [responder, base](std::vector<Pipeline::ReloadResult> results) {
@@ -151,8 +163,16 @@ void ApiRoutes::admin_reload(Call& call) {
   });
 }
 
+// GET /v1/nodes: every node, direct and pull, with its models, load, health and GPUs.
+void ApiRoutes::nodes(Call& call) {
+  if (!authenticate_admin(call, "/v1/nodes")) return;
+  json data = json::array();
+  for (const auto& node : env_.nodes->snapshot()->nodes()) data.push_back(describe_node(*node));
+  call.json_reply(200, json{{"object", "list"}, {"data", data}}.dump());
+}
+
 void ApiRoutes::models(Call& call) {
-  auto ids = env_.pool->models_for(call.caller.group);
+  auto ids = env_.nodes->snapshot()->models_for(call.caller.group);
   auto entry = [&](const std::string& id) {
     return json{{"id", id}, {"object", "model"}, {"created", kCreated}, {"owned_by", "plexus"}};
   };

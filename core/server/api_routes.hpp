@@ -45,7 +45,9 @@ class ApiRoutes final : public RequestRouter {
   void route(Call& call);
   bool authenticate(Call& call);
   void readiness(Call& call);
+  bool authenticate_admin(Call& call, const char* what);
   void admin_reload(Call& call);
+  void nodes(Call& call);
   void models(Call& call);
   void chat(Call& call);
 

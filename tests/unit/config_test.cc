@@ -73,10 +73,38 @@ TEST(Config, FullFileIsRead) {
   EXPECT_FALSE(c.log.access_log);
 }
 
+TEST(Config, NodePortAndTokens) {
+  auto c = load_config(write_temp(R"({"keys":[{"id":"k","key":"sk-aaaaaaaa"}],
+    "nodes":{"listen":"127.0.0.1:7070","heartbeat_interval_ms":500},
+    "node_tokens":[{"id":"gpu1","token":"nt-bbbbbbbb","groups":["lab","public"]},{"id":"gpu2","token":"nt-cccccccc"}]})"));
+  EXPECT_EQ(c.nodes.port, 7070);
+  EXPECT_EQ(c.nodes.heartbeat_interval.count(), 500);
+  EXPECT_EQ(c.nodes.liveness_timeout.count(), 1500) << "three missed heartbeats by default";
+  EXPECT_TRUE(c.upstreams.empty()) << "upstreams are optional with a node port";
+  ASSERT_EQ(c.node_tokens.size(), 2u);
+  EXPECT_EQ(c.node_tokens[0].token_hash, sha256("nt-bbbbbbbb"));
+  EXPECT_EQ(c.node_tokens[0].groups, (std::vector<std::string>{"lab", "public"}));
+  EXPECT_EQ(c.node_tokens[1].groups, std::vector<std::string>{"public"});
+}
+
+TEST(Config, NodeErrorsNameTheKeyPath) {
+  EXPECT_EQ(error_of(R"({"nodes":{"listen":"127.0.0.1:7070"}})"), ": nodes.listen: no node could join: add \"node_tokens\"");
+  EXPECT_EQ(error_of(R"({"nodes":{"listen":"0.0.0.0:7070"},"node_tokens":[{"id":"n","token":"nt-bbbbbbbb"}]})"),
+            ": nodes.listen: nodes would send orders and answers in plain text off this machine: give nodes.tls {cert, key}, or listen on loopback");
+  EXPECT_EQ(error_of(R"({"keys":[{"id":"k","key":"same-secret"}],"nodes":{"listen":"127.0.0.1:1"},"node_tokens":[{"id":"n","token":"same-secret"}]})"),
+            ": node_tokens[0]: this node token is also the API key 'k': a node token must never open the API");
+  EXPECT_EQ(error_of(R"({"nodes":{"listen":"127.0.0.1:1"},"node_tokens":[{"id":"n","token":"nt-bbbbbbbb","groups":[]}]})"),
+            ": node_tokens[0].groups: list at least one group");
+  EXPECT_EQ(error_of(R"({"nodes":{"listen":"127.0.0.1:1","liveness_timeout_ms":1000},"node_tokens":[{"id":"n","token_sha256":"zz"}]})"),
+            ": nodes.liveness_timeout_ms: expected an integer from 4000 to 600000");
+  EXPECT_EQ(error_of(R"({"nodes":{"listen":"127.0.0.1:1"},"node_tokens":[{"id":"n","token_sha256":"zz"}]})"),
+            ": node_tokens[0].token_sha256: expected 64 hex digits (sha256sum of the token)");
+}
+
 TEST(Config, ErrorsNameTheKeyPath) {
   EXPECT_EQ(error_of(R"({"upstreams":[{"name":"a","provider":"demo","models":["m"]},{"name":"b","provider":"openai","url":"localhost:1","models":["m"]}]})"),
             ": upstreams[1].url: expected an http(s) URL");
-  EXPECT_NE(error_of(R"({"bogus":1})").find(": bogus: unknown key; allowed keys are: listen, threads, tls, limits, keys, upstreams, plugins, providers_dir, log"), std::string::npos);
+  EXPECT_NE(error_of(R"({"bogus":1})").find(": bogus: unknown key; allowed keys are: listen, threads, tls, limits, keys, upstreams, nodes, node_tokens, plugins, providers_dir, log"), std::string::npos);
   EXPECT_EQ(error_of(R"({"upstreams":[{"name":"a","provider":"demo","models":["m"]},{"name":"a","provider":"demo","models":["m"]}]})"),
             ": upstreams[1].name: duplicate upstream name 'a'");
   EXPECT_EQ(error_of(R"({"upstreams":[{"name":"a","provider":"demo","models":[]}]})"),

@@ -11,6 +11,7 @@
 
 #include "gateway/provider_registry.hpp"
 #include "loop/curl_client.hpp"
+#include "nodes/direct_nodes.hpp"
 #include "loop/event_loop.hpp"
 
 namespace plexus {
@@ -109,10 +110,12 @@ class ExchangeTest : public ::testing::Test {
     ProviderRegistry registry;
     registry.add("scripted", &make_scripted);
     ProviderHost host{http_, loop_};
-    UpstreamPool pool(cfg, registry, {&host});
+    NodeRegistry nodes;
+    for (auto& node : build_direct_nodes(cfg, registry, {&host})) nodes.add(node);
     Recorded rec;
     std::promise<AccessRecord> logged;
-    ExchangeEnv env{loop_, [&](const AccessRecord& r) { logged.set_value(r); }, std::chrono::seconds(60), &pool, nullptr};
+    ExchangeEnv env{loop_, [&](const AccessRecord& r) { logged.set_value(r); }, std::chrono::seconds(60), &nodes, 256,
+                    std::chrono::milliseconds(10000), nullptr};
     auto parsed = std::get<ParsedChat>(parse_chat_request(
         std::string(R"({"model":"m","messages":[{"role":"user","content":"x"}],"stream":)") +
         (stream ? "true" : "false") + "}"));

@@ -6,13 +6,16 @@
 namespace plexus {
 namespace {
 
-std::unique_ptr<Upstream> upstream(const std::string& name, std::int64_t context_length) {
-  UpstreamConfig c;
-  c.name = name;
-  auto up = std::make_unique<Upstream>(c, 1);
-  up->capabilities.context_length = context_length;
-  return up;
+// A node serving model "m" with the given context length; match() points into it.
+std::unique_ptr<Node> upstream(const std::string& name, std::int64_t context_length) {
+  auto node = std::make_unique<Node>(name, name, NodeKind::kDirect, 1);
+  Capabilities caps;
+  caps.context_length = context_length;
+  node->set_models({{"m", "m", {}, caps}});
+  return node;
 }
+
+Match match(const std::unique_ptr<Node>& node) { return {node.get(), &node->models()->front()}; }
 
 ParsedChat chat_with(std::size_t prompt_chars, std::int64_t max_tokens) {
   auto parsed = parse_chat_request(R"({"model":"m","messages":[{"role":"user","content":"x"}]})");
@@ -26,7 +29,7 @@ TEST(RoutingFilter, TooLongForEveryUpstreamNamesTheLargestContext) {
   auto small = upstream("small", 4096);
   auto large = upstream("large", 32768);
   auto mid = upstream("mid", 8192);
-  auto f = routing::filter({{small.get(), "m"}, {large.get(), "m"}, {mid.get(), "m"}},
+  auto f = routing::filter({match(small), match(large), match(mid)},
                            chat_with(400000, 1000));  // ~101k tokens
   ASSERT_TRUE(f.error);
   EXPECT_EQ(f.error->status, 400);
@@ -37,10 +40,10 @@ TEST(RoutingFilter, TooLongForEveryUpstreamNamesTheLargestContext) {
 TEST(RoutingFilter, KeepsTheUpstreamsThatFit) {
   auto small = upstream("small", 4096);
   auto large = upstream("large", 32768);
-  auto f = routing::filter({{small.get(), "m"}, {large.get(), "m"}}, chat_with(40000, 100));
+  auto f = routing::filter({match(small), match(large)}, chat_with(40000, 100));
   ASSERT_FALSE(f.error);
   ASSERT_EQ(f.able.size(), 1u);
-  EXPECT_EQ(f.able[0].upstream, large.get());
+  EXPECT_EQ(f.able[0].node, large.get());
 }
 
 TEST(RoutingFilter, ABackendWithoutTheModelIsNoCandidate) {
@@ -49,7 +52,7 @@ TEST(RoutingFilter, ABackendWithoutTheModelIsNoCandidate) {
   status.available_known = true;
   status.available_models = {"other"};
   up->stats.set_backend(status);
-  auto f = routing::filter({{up.get(), "m"}}, chat_with(10, 10));
+  auto f = routing::filter({match(up)}, chat_with(10, 10));
   ASSERT_TRUE(f.error);
   EXPECT_EQ(f.error->status, 503);
   EXPECT_EQ(f.error->code, "model_unavailable");

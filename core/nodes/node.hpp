@@ -1,0 +1,133 @@
+#pragma once
+// A node: anything that serves models. Direct nodes are the config's upstreams (the router
+// calls their backend); pull nodes dialled in over the node protocol and take orders. Routing,
+// plugins and /v1/models see only this type.
+//
+// Nodes are shared between every event loop and the node service's threads, and held by shared
+// ownership (a snapshot of the registry keeps each of its nodes alive), so a node that leaves in
+// the middle of a request is never a dangling pointer. Fields are fixed at construction unless
+// marked live; live ones are atomics or immutable snapshots replaced whole.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "plexus/provider.hpp"
+
+namespace plexus {
+
+// Live statistics of one node: counters are atomics, the backend's status is an immutable
+// snapshot replaced whole, and TTFT samples are kept per loop (each ring written and read by
+// its own loop only).
+class NodeStats {
+ public:
+  using Clock = std::chrono::steady_clock;
+  explicit NodeStats(std::size_t loops);
+
+  void attempt_started() { in_flight_.fetch_add(1, std::memory_order_relaxed); }
+  void attempt_ended() { in_flight_.fetch_sub(1, std::memory_order_relaxed); }
+  std::int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
+
+  void record_ttft(std::size_t loop, double ms);
+  // {p50, p95} of this loop's samples, one sort for both; {0, 0} with no samples.
+  std::pair<double, double> p50_p95(std::size_t loop) const;
+
+  bool healthy(Clock::time_point now) const;
+  // A retryable failure; three in a row cool the node down for a while.
+  void record_failure(Clock::time_point now);
+  void record_success() { consecutive_failures_.store(0, std::memory_order_relaxed); }
+  void cool_down_until(Clock::time_point until);  // never shortens a cool-down
+
+  // The backend's own word: polled (direct nodes) or reported (pull nodes' heartbeats).
+  std::shared_ptr<const BackendStatus> backend() const { return backend_.load(); }
+  void set_backend(BackendStatus status);
+
+ private:
+  struct Ring {
+    std::vector<double> samples;
+    std::size_t next = 0;
+  };
+  std::atomic<std::int64_t> in_flight_{0};
+  std::atomic<int> consecutive_failures_{0};
+  std::atomic<Clock::rep> cooling_until_{0};
+  std::vector<Ring> ttft_;  // one per loop
+  std::atomic<std::shared_ptr<const BackendStatus>> backend_;
+};
+
+enum class NodeKind { kDirect, kPull };
+
+// One model a node serves, as clients name it and as the node's backend does.
+struct NodeModel {
+  std::string id;
+  std::string upstream_model;
+  Price price;
+  Capabilities capabilities;
+};
+
+struct GpuMetrics {
+  unsigned index = 0;
+  std::string name;
+  double utilization_percent = -1;  // -1: unknown (all fields)
+  std::int64_t memory_used_mib = -1;
+  std::int64_t memory_total_mib = -1;
+  double temperature_c = -1;
+};
+
+class Node {
+ public:
+  using Clock = std::chrono::steady_clock;
+  Node(std::string id, std::string name, NodeKind kind, std::size_t loops)
+      : id(std::move(id)), name(std::move(name)), kind(kind), stats(loops) {}
+
+  const std::string id;    // unique in the registry; also what x-plexus-node and logs say
+  const std::string name;  // the operator's name for it
+  const NodeKind kind;
+  std::string region;
+  std::vector<std::string> groups;  // groups it serves; a caller never reaches a node outside its own
+  std::string agent;                // pull nodes: the agent's name and version
+  std::string backend_kind;         // pull nodes: what serves their orders ("ollama"...)
+  std::int64_t max_concurrency = 0;  // 0: not limited by the router
+  std::chrono::seconds status_interval{0};  // direct nodes: how often their backend is polled
+  std::chrono::system_clock::time_point joined = std::chrono::system_clock::now();
+
+  // One provider object per event loop, built with that loop's host: a provider is only ever
+  // called from one thread.
+  std::vector<std::shared_ptr<Provider>> providers;
+  Provider& provider(std::size_t loop) const { return *providers[loop]; }
+
+  mutable NodeStats stats;
+
+  // live: the models (replaced whole when a pull node reports a change; the registry then
+  // publishes a new snapshot)
+  std::shared_ptr<const std::vector<NodeModel>> models() const { return models_.load(); }
+  void set_models(std::vector<NodeModel> models) {
+    models_.store(std::make_shared<const std::vector<NodeModel>>(std::move(models)));
+  }
+
+  // live: pull nodes' orders the router may still send (credit); -1 for direct nodes: no limit
+  std::atomic<std::int64_t> credit{-1};
+  bool has_capacity() const { return credit.load(std::memory_order_relaxed) != 0; }
+  // live: off rotation (the node or the router is draining it, or it went silent)
+  std::atomic<bool> draining{false};
+  std::atomic<std::int64_t> last_heard_ms{0};  // pull nodes: steady clock, ms
+  std::atomic<std::int64_t> reported_in_flight{0};  // pull nodes: from heartbeats
+  std::shared_ptr<const std::vector<GpuMetrics>> gpus() const { return gpus_.load(); }
+  void set_gpus(std::vector<GpuMetrics> gpus) {
+    gpus_.store(std::make_shared<const std::vector<GpuMetrics>>(std::move(gpus)));
+  }
+
+  bool serves_group(const std::string& group) const;
+
+ private:
+  std::atomic<std::shared_ptr<const std::vector<NodeModel>>> models_{
+      std::make_shared<const std::vector<NodeModel>>()};
+  std::atomic<std::shared_ptr<const std::vector<GpuMetrics>>> gpus_{
+      std::make_shared<const std::vector<GpuMetrics>>()};
+};
+
+std::int64_t steady_ms();  // the clock last_heard_ms uses
+
+}  // namespace plexus

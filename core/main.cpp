@@ -22,19 +22,25 @@
 namespace {
 
 constexpr const char* kUsage = R"(Usage:
-  plexus --config FILE [--listen HOST:PORT]   run the router
+  plexus --config FILE [--listen HOST:PORT] [--nodes-listen HOST:PORT]   run the router
   plexus --check-config FILE                  validate a config file and exit (0 = valid)
   plexus --help | --version
 
 FILE is JSON; // and /* */ comments are allowed. See docs/configuration.md.
---listen overrides the file's "listen" (port 0 picks a free port; the ready line names it).
+--listen overrides the file's "listen", --nodes-listen its "nodes.listen" (port 0 picks a free
+port; the ready line names it).
 )";
 
 // --check-config and the real start build the router the same way, so they refuse the same files.
-std::unique_ptr<plexus::Router> build(const std::string& file, const std::string& listen) {
+std::unique_ptr<plexus::Router> build(const std::string& file, const std::string& listen,
+                                      const std::string& nodes_listen) {
   try {
     plexus::Config config = plexus::load_config(file);
     if (!listen.empty()) plexus::parse_listen(listen, "--listen", config.server.host, config.server.port);
+    if (!nodes_listen.empty()) {
+      if (config.nodes.host.empty()) throw plexus::ConfigError("--nodes-listen: the config has no \"nodes\" section and node_tokens");
+      plexus::parse_listen(nodes_listen, "--nodes-listen", config.nodes.host, config.nodes.port);
+    }
     return std::make_unique<plexus::Router>(std::move(config));
   } catch (const plexus::ConfigError& e) {
     std::fprintf(stderr, "%s\n", e.what());
@@ -45,7 +51,7 @@ std::unique_ptr<plexus::Router> build(const std::string& file, const std::string
 }
 
 int check_config(const std::string& file) {
-  auto router = build(file, "");  // built, never started: providers are never called
+  auto router = build(file, "", "");  // built, never started: providers are never called
   if (!router) return 1;
   const auto& cfg = router->config();
   std::printf("%s: OK (%zu upstreams, %zu keys, %zu plugins)\n", file.c_str(), cfg.upstreams.size(),
@@ -53,7 +59,7 @@ int check_config(const std::string& file) {
   return 0;
 }
 
-int run(const std::string& file, const std::string& listen) {
+int run(const std::string& file, const std::string& listen, const std::string& nodes_listen) {
   // Signals are taken by this thread alone (sigtimedwait below): block them before any thread
   // starts.
   sigset_t signals;
@@ -70,7 +76,7 @@ int run(const std::string& file, const std::string& listen) {
     ~FlushLogsAtExit() { spdlog::default_logger()->flush(); }
   } flush_logs_at_exit;
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-  auto router = build(file, listen);
+  auto router = build(file, listen, nodes_listen);
   if (!router) return 1;
   const plexus::Config& cfg = router->config();
   spdlog::set_level(spdlog::level::from_str(cfg.log.level));
@@ -86,9 +92,10 @@ int run(const std::string& file, const std::string& listen) {
     return 1;
   }
   std::string scheme = cfg.server.tls_cert.empty() ? "http" : "https";
-  std::printf("plexus %s listening on %s://%s:%u (%zu upstreams, %zu loops)\n", PLEXUS_VERSION,
+  std::string nodes_at = router->node_port() ? ", nodes on " + cfg.nodes.host + ":" + std::to_string(router->node_port()) : "";
+  std::printf("plexus %s listening on %s://%s:%u (%zu upstreams, %zu loops%s)\n", PLEXUS_VERSION,
               scheme.c_str(), cfg.server.host.c_str(), router->port(), cfg.upstreams.size(),
-              router->loop_count());
+              router->loop_count(), nodes_at.c_str());
   std::fflush(stdout);
 
   const timespec every_second{1, 0};
@@ -114,7 +121,7 @@ int run(const std::string& file, const std::string& listen) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string config, listen, check;
+  std::string config, listen, nodes_listen, check;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](const char* flag) -> std::string {
@@ -134,6 +141,8 @@ int main(int argc, char** argv) {
       config = value("--config");
     } else if (a == "--listen") {
       listen = value("--listen");
+    } else if (a == "--nodes-listen") {
+      nodes_listen = value("--nodes-listen");
     } else if (a == "--check-config") {
       check = value("--check-config");
     } else {
@@ -146,5 +155,5 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "plexus: --config FILE is required\n%s", kUsage);
     return 2;
   }
-  return run(config, listen);
+  return run(config, listen, nodes_listen);
 }

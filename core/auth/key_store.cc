@@ -1,7 +1,5 @@
 #include "auth/key_store.hpp"
 
-#include <openssl/crypto.h>
-
 #include <cctype>
 
 #include "auth/sha256.hpp"
@@ -13,8 +11,7 @@ std::optional<Caller> KeyStore::authenticate(std::string_view presented_key) con
   Sha256 digest = sha256(presented_key);
   const KeyConfig* match = nullptr;
   for (const auto& key : keys_) {
-    bool equal = CRYPTO_memcmp(digest.data(), key.key_hash.data(), digest.size()) == 0;
-    if (equal && !match) match = &key;
+    if (same_digest(digest, key.key_hash) && !match) match = &key;
   }
   if (!match) return std::nullopt;
   return Caller{match->id, match->group};

@@ -1,5 +1,6 @@
 #include "auth/sha256.hpp"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include <memory>
@@ -48,5 +49,7 @@ std::string to_hex(const Sha256& digest) {
   }
   return s;
 }
+
+bool same_digest(const Sha256& a, const Sha256& b) { return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0; }
 
 }  // namespace plexus

@@ -7,6 +7,7 @@
 #include "gateway/provider_registry.hpp"
 #include "nodes/direct_nodes.hpp"
 #include "nodes/node_registry.hpp"
+#include "nodes/pull/node_service.hpp"
 #include "loop/curl_client.hpp"
 #include "plugins/pipeline.hpp"
 #include "server/api_routes.hpp"
@@ -51,6 +52,7 @@ struct Router::State {
   std::unique_ptr<ProviderRegistry> registry;
   std::unique_ptr<NodeRegistry> nodes;
   std::vector<std::shared_ptr<Node>> direct_nodes;
+  std::unique_ptr<NodeService> node_service;  // when nodes.listen is set
   std::vector<std::unique_ptr<LoopParts>> parts;
   std::unique_ptr<ServerState> state;
   std::unique_ptr<HttpServer> server;
@@ -113,10 +115,16 @@ void Router::start() {
     s_->loops.at(i).set_before_sleep([] { spdlog::default_logger_raw()->flush(); });
   s_->loops.start();
   s_->started = true;
+  if (!s_->config.nodes.host.empty()) {
+    s_->node_service = std::make_unique<NodeService>(s_->config, *s_->nodes, s_->loops);
+    s_->node_service->start();
+  }
   s_->loops.at(0).post([this] { start_status_polling(s_->direct_nodes, 0, s_->loops.at(0)); });
 }
 
 std::uint16_t Router::port() const { return s_->server ? s_->server->port() : 0; }
+
+std::uint16_t Router::node_port() const { return s_->node_service ? s_->node_service->port() : 0; }
 
 void Router::reload_plugins() {
   // Each plugin logs its own failure; nobody waits for the summary.
@@ -163,6 +171,7 @@ void Router::drain_and_stop(std::chrono::milliseconds grace) {
   auto& state = *s_->state;
   spdlog::info("draining (grace {} ms, {} in flight)", grace.count(), state.inflight.load());
   state.draining = true;
+  if (s_->node_service) s_->node_service->drain();  // no new orders; nodes hear it at once
   auto deadline = std::chrono::steady_clock::now() + grace;
   while (state.inflight.load() > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -176,6 +185,8 @@ void Router::drain_and_stop(std::chrono::milliseconds grace) {
     std::fflush(nullptr);
     std::_Exit(1);
   }
+  // Nodes first: their sessions post to the loops, which must still run to take the last words.
+  if (s_->node_service) s_->node_service->stop();
   if (s_->server) s_->server->stop();
   s_->loops.stop();
   // Pending work may point into adapter and plugin libraries: drop it while they are loaded.

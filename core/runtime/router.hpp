@@ -27,9 +27,11 @@ class Router {
   std::size_t plugin_count() const;
   std::size_t loop_count() const;
 
-  // Starts the loops and listens; throws std::runtime_error when it cannot listen.
+  // Starts the loops and listens (API, and nodes.listen when set); throws std::runtime_error
+  // when it cannot listen.
   void start();
   std::uint16_t port() const;
+  std::uint16_t node_port() const;  // 0 without a node port
 
   void reload_plugins();  // any thread (SIGHUP): every loop re-reads its Lua plugins
   // Stops taking new chat requests, waits up to `grace` for those in flight, then closes

@@ -1,0 +1,101 @@
+#include "nodes/pull/node_messages.hpp"
+
+#include <cmath>
+
+#include "common/json_text.hpp"
+
+namespace plexus::node_messages {
+namespace {
+
+bool is_name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+         c == '-';
+}
+
+bool printable(std::string_view s) {
+  for (unsigned char c : s)
+    if (c < 0x20 || c == 0x7f) return false;
+  return true;
+}
+
+bool is_price(double p) { return std::isfinite(p) && p >= 0 && p < 1e9; }
+
+bool has_choices_array(std::string_view text) {
+  JsonText doc(text);
+  if (doc.error()) return false;
+  simdjson::dom::object obj;
+  if (doc.root().get_object().get(obj)) return false;
+  simdjson::dom::array choices;
+  return !obj["choices"].get_array().get(choices);
+}
+
+}  // namespace
+
+std::string check_register(const pb::Register& reg) {
+  const std::string& name = reg.name();
+  if (name.empty() || name.size() > kMaxName) return "name: 1 to 64 characters";
+  for (char c : name)
+    if (!is_name_char(c)) return "name: only letters, digits, '.', '_' and '-'";
+  for (const std::string* text : {&reg.region(), &reg.agent_version(), &reg.backend()})
+    if (text->size() > kMaxText || !printable(*text)) return "region, agent_version and backend: printable, at most 256 characters";
+  if (reg.models().empty()) return "models: a node must serve at least one model";
+  if (auto why = check_models(reg.models()); !why.empty()) return why;
+  return check_gpus(reg.gpus());
+}
+
+std::string check_models(const google::protobuf::RepeatedPtrField<pb::Model>& models) {
+  if (static_cast<std::size_t>(models.size()) > kMaxModels) return "models: at most 1024";
+  for (int i = 0; i < models.size(); ++i) {
+    const auto& m = models[i];
+    std::string at = "models[" + std::to_string(i) + "]";
+    if (m.id().empty() || m.id().size() > kMaxModelId || !printable(m.id())) return at + ".id: 1 to 256 printable characters";
+    for (int j = 0; j < i; ++j)
+      if (models[j].id() == m.id()) return at + ".id: listed twice";
+    if (!is_price(m.price_input_per_1k()) || !is_price(m.price_output_per_1k()))
+      return at + ": prices must be finite and not negative";
+  }
+  return {};
+}
+
+std::string check_gpus(const google::protobuf::RepeatedPtrField<pb::Gpu>& gpus) {
+  if (static_cast<std::size_t>(gpus.size()) > kMaxGpus) return "gpus: at most 64";
+  for (const auto& g : gpus)
+    if (g.name().size() > kMaxText || !printable(g.name())) return "gpus[].name: printable, at most 256 characters";
+  return {};
+}
+
+std::vector<NodeModel> to_models(const google::protobuf::RepeatedPtrField<pb::Model>& models) {
+  std::vector<NodeModel> out;
+  out.reserve(models.size());
+  for (const auto& m : models) {
+    Capabilities caps;
+    caps.tools = m.tools();
+    caps.vision = m.vision();
+    caps.json_mode = m.json_mode();
+    caps.context_length = static_cast<std::int64_t>(std::min<std::uint64_t>(m.context_length(), 1ull << 40));
+    out.push_back({m.id(), m.id(), {m.price_input_per_1k(), m.price_output_per_1k()}, caps});
+  }
+  return out;
+}
+
+std::vector<GpuMetrics> to_gpus(const google::protobuf::RepeatedPtrField<pb::Gpu>& gpus) {
+  auto known = [](double v) { return std::isfinite(v) ? v : -1.0; };
+  std::vector<GpuMetrics> out;
+  for (const auto& g : gpus)
+    out.push_back({g.index(), g.name(), known(g.utilization_percent()), g.memory_used_mib(), g.memory_total_mib(),
+                   known(g.temperature_c())});
+  return out;
+}
+
+BackendStatus to_backend_status(const google::protobuf::RepeatedPtrField<pb::Model>& models) {
+  BackendStatus status;
+  status.loaded_known = true;
+  for (const auto& m : models)
+    if (m.hot()) status.loaded_models.push_back(m.id());
+  return status;
+}
+
+bool is_chunk_json(std::string_view text) { return has_choices_array(text); }
+bool is_completion_json(std::string_view text) { return has_choices_array(text); }
+
+}  // namespace plexus::node_messages

@@ -1,0 +1,321 @@
+#include "nodes/pull/node_session.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "nodes/pull/node_messages.hpp"
+#include "nodes/pull/pull_provider.hpp"
+
+namespace plexus {
+
+namespace checks = node_messages;
+
+NodeSession::NodeSession(SessionEnv& env, grpc::CallbackServerContext* context, const NodeTokenConfig* token)
+    : env_(env), context_(context), token_(token) {}
+
+void NodeSession::begin() {
+  self_ = shared_from_this();
+  if (!token_) {
+    // A consumer key, a wrong token or none: nothing is read from this caller.
+    finish(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "a node token is required (authorization: Bearer <node token>)"));
+    return;
+  }
+  StartRead(&in_);
+}
+
+std::string NodeSession::id() const {
+  std::lock_guard lock(mu_);
+  return node_ ? node_->id : "";
+}
+
+std::int64_t NodeSession::silent_for_ms() const {
+  std::lock_guard lock(mu_);
+  if (!node_ || left_) return 0;
+  return steady_ms() - node_->last_heard_ms.load(std::memory_order_relaxed);
+}
+
+// ---------------------------------------------------------------- read side
+
+void NodeSession::OnReadDone(bool ok) {
+  if (!ok) {  // the node closed its side, or the stream broke
+    finish(grpc::Status::OK);
+    return;
+  }
+  bool go_on = false;
+  {
+    std::shared_ptr<Node> node;
+    {
+      std::lock_guard lock(mu_);
+      node = node_;
+    }
+    if (!node) {
+      go_on = in_.has_register_() ? on_register(in_.register_()) : refuse("the first message must be Register");
+    } else {
+      node->last_heard_ms.store(steady_ms(), std::memory_order_relaxed);
+      switch (in_.kind_case()) {
+        case pb::NodeMessage::kHeartbeat: go_on = on_heartbeat(*node, in_.heartbeat()); break;
+        case pb::NodeMessage::kCredit: go_on = on_credit(*node, in_.credit()); break;
+        case pb::NodeMessage::kChunk: go_on = on_chunk(*in_.mutable_chunk()); break;
+        case pb::NodeMessage::kComplete: go_on = on_complete(*in_.mutable_complete()); break;
+        case pb::NodeMessage::kDrain:
+          spdlog::info("node {} is draining: {}", node->id, in_.drain().reason());
+          node->draining.store(true);
+          go_on = true;
+          break;
+        case pb::NodeMessage::kRegister: go_on = refuse("Register was already sent"); break;
+        default: go_on = refuse("an empty or unknown message"); break;
+      }
+    }
+  }
+  if (go_on) StartRead(&in_);
+}
+
+bool NodeSession::on_register(const pb::Register& reg) {
+  if (auto why = checks::check_register(reg); !why.empty()) {
+    finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "Register." + why));
+    return false;
+  }
+  auto node = std::make_shared<Node>(reg.name() + "@" + token_->id, reg.name(), NodeKind::kPull, env_.loops.size());
+  node->region = reg.region();
+  node->groups = token_->groups;  // a node serves only what its token allows
+  node->agent = reg.agent_version();
+  node->backend_kind = reg.backend();
+  node->max_concurrency = reg.max_concurrency();
+  node->credit.store(0);
+  node->last_heard_ms.store(steady_ms());
+  node->set_models(checks::to_models(reg.models()));
+  node->set_gpus(checks::to_gpus(reg.gpus()));
+  node->stats.set_backend(checks::to_backend_status(reg.models()));
+  if (env_.draining.load()) node->draining.store(true);
+  std::weak_ptr<OrderLink> link = std::static_pointer_cast<OrderLink>(shared_from_this());
+  for (std::size_t i = 0; i < env_.loops.size(); ++i)
+    node->providers.push_back(std::make_shared<PullProvider>(env_.loops.at(i), link, env_.settings.first_chunk_timeout,
+                                                             std::chrono::duration_cast<std::chrono::milliseconds>(env_.max_order_duration)));
+  {
+    std::lock_guard lock(mu_);
+    node_ = node;
+  }
+  pb::RouterMessage ack;
+  auto* r = ack.mutable_registered();
+  r->set_node_id(node->id);
+  r->set_heartbeat_interval_ms(static_cast<std::uint32_t>(env_.settings.heartbeat_interval.count()));
+  r->set_liveness_timeout_ms(static_cast<std::uint32_t>(env_.settings.liveness_timeout.count()));
+  for (const auto& g : node->groups) r->add_groups(g);
+  r->set_max_message_bytes(static_cast<std::uint32_t>(env_.settings.max_message_bytes));
+  queue(std::move(ack));
+  if (env_.draining.load()) drain("the router is shutting down");
+
+  if (auto replaced = env_.joined(node->id, shared_from_this()))
+    replaced->close(grpc::Status(grpc::StatusCode::ABORTED, "replaced by a new connection of the same node"));
+  env_.registry.add(node);
+  spdlog::info("node {} joined ({}, {} models, groups {}, region '{}', {})", node->id, node->backend_kind,
+               reg.models_size(), fmt::join(node->groups, ","), node->region, node->agent);
+  return true;
+}
+
+bool NodeSession::on_heartbeat(Node& node, const pb::Heartbeat& beat) {
+  node.reported_in_flight.store(beat.in_flight(), std::memory_order_relaxed);
+  if (auto why = checks::check_gpus(beat.gpus()); !why.empty()) return refuse("Heartbeat." + why);
+  node.set_gpus(checks::to_gpus(beat.gpus()));
+  if (beat.models_size() > 0) {
+    if (auto why = checks::check_models(beat.models()); !why.empty()) return refuse("Heartbeat." + why);
+    node.set_models(checks::to_models(beat.models()));
+    node.stats.set_backend(checks::to_backend_status(beat.models()));
+    env_.registry.republish();
+  }
+  return true;
+}
+
+bool NodeSession::on_credit(Node& node, const pb::Credit& credit) {
+  std::int64_t slots = credit.slots();
+  std::int64_t held = node.credit.load();
+  std::int64_t next = std::min<std::int64_t>(held + slots, checks::kMaxCredit);
+  while (!node.credit.compare_exchange_weak(held, next)) next = std::min<std::int64_t>(held + slots, checks::kMaxCredit);
+  if (slots > 0) env_.registry.capacity_added(node, slots);
+  return true;
+}
+
+bool NodeSession::on_chunk(pb::Chunk& chunk) {
+  auto order = take_order(chunk.order_id(), false);
+  if (!order) return true;  // cancelled a moment ago: the node had not heard yet
+  if (!checks::is_chunk_json(chunk.data()))
+    return refuse("order " + std::to_string(chunk.order_id()) + ": a chunk that is not a chat.completion.chunk object");
+  deliver_chunk(order, std::move(*chunk.mutable_data()));
+  return true;
+}
+
+bool NodeSession::on_complete(pb::Complete& complete) {
+  auto order = take_order(complete.order_id(), true);
+  if (!order) return true;
+  Outcome outcome;
+  outcome.finish_reason = complete.finish_reason().substr(0, 64);
+  outcome.usage.prompt_tokens = static_cast<std::int64_t>(std::min<std::uint64_t>(complete.usage().prompt_tokens(), 1ull << 40));
+  outcome.usage.completion_tokens =
+      static_cast<std::int64_t>(std::min<std::uint64_t>(complete.usage().completion_tokens(), 1ull << 40));
+  outcome.usage.known = complete.usage().known();
+  if (complete.has_error()) {
+    const auto& e = complete.error();
+    int status = e.status() >= 400 && e.status() <= 599 ? static_cast<int>(e.status()) : 502;
+    std::string code = e.code().empty() ? "node_error" : e.code().substr(0, 64);
+    outcome.error = Error::upstream(status, "The node reported: " + e.message().substr(0, 1024), code);
+    outcome.retryable = e.retryable();
+    outcome.cool_down = std::chrono::seconds(std::min<std::uint32_t>(e.retry_after_s(), 3600));
+  } else if (!complete.body().empty()) {
+    if (!checks::is_completion_json(complete.body())) {
+      Outcome broken;
+      broken.error = Error::upstream(502, "The node's answer is not a chat.completion object", "node_protocol_error");
+      broken.retryable = true;
+      deliver_outcome(order, std::move(broken));
+      return refuse("order " + std::to_string(complete.order_id()) + ": a body that is not a chat.completion object");
+    }
+    deliver_body(order, std::move(*complete.mutable_body()));
+  }
+  deliver_outcome(order, std::move(outcome));
+  return true;
+}
+
+bool NodeSession::refuse(const std::string& why) {
+  spdlog::warn("node {}: cut off: {}", id().empty() ? "(unregistered)" : id(), why);
+  close(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, why));
+  return false;
+}
+
+std::shared_ptr<PendingOrder> NodeSession::take_order(std::uint64_t id, bool erase) {
+  std::lock_guard lock(mu_);
+  auto it = orders_.find(id);
+  if (it == orders_.end()) return nullptr;
+  auto order = it->second;
+  if (erase) orders_.erase(it);
+  return order;
+}
+
+// ---------------------------------------------------------------- orders (event loops)
+
+std::uint64_t NodeSession::send_order(const ChatRequest& request, std::chrono::milliseconds deadline,
+                                      std::shared_ptr<PendingOrder> order) {
+  pb::RouterMessage message;
+  std::uint64_t id;
+  {
+    std::lock_guard lock(mu_);
+    if (!node_ || left_ || finished_ || node_->draining.load()) return 0;
+    std::int64_t credit = node_->credit.load();
+    do {
+      if (credit <= 0) return 0;
+    } while (!node_->credit.compare_exchange_weak(credit, credit - 1));
+    id = ++next_order_id_;
+    orders_.emplace(id, std::move(order));
+  }
+  auto* o = message.mutable_order();
+  o->set_order_id(id);
+  o->set_request_id(request.request_id);
+  o->set_model(request.model);
+  o->set_body(request.body);
+  o->set_stream(request.stream);
+  o->set_include_usage(request.include_usage);
+  o->set_deadline_ms(static_cast<std::uint32_t>(std::min<std::int64_t>(deadline.count(), UINT32_MAX)));
+  queue(std::move(message));
+  return id;
+}
+
+void NodeSession::cancel_order(std::uint64_t order_id, const std::string& reason) {
+  if (!take_order(order_id, true)) return;
+  pb::RouterMessage message;
+  message.mutable_cancel()->set_order_id(order_id);
+  message.mutable_cancel()->set_reason(reason);
+  queue(std::move(message));
+}
+
+// ---------------------------------------------------------------- write side
+
+void NodeSession::queue(pb::RouterMessage message) {
+  const pb::RouterMessage* next = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    if (finished_) return;
+    outbox_.push_back(std::move(message));  // references to queued elements stay valid
+    if (writing_) return;
+    writing_ = true;
+    next = &outbox_.front();
+  }
+  StartWrite(next);
+}
+
+void NodeSession::OnWriteDone(bool ok) {
+  const pb::RouterMessage* next = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    outbox_.pop_front();
+    if (!ok || finished_ || outbox_.empty()) {
+      writing_ = false;
+      if (!ok) outbox_.clear();
+      return;
+    }
+    next = &outbox_.front();
+  }
+  StartWrite(next);
+}
+
+void NodeSession::drain(const std::string& reason) {
+  pb::RouterMessage message;
+  message.mutable_drain()->set_reason(reason);
+  {
+    std::lock_guard lock(mu_);
+    if (node_) node_->draining.store(true);
+  }
+  queue(std::move(message));
+}
+
+// ---------------------------------------------------------------- the end
+
+void NodeSession::close(const grpc::Status& status) {
+  leave_rotation(status.error_message());
+  finish(status);
+  // A node that stopped answering would leave the call hanging on the wire: cancel it outright.
+  if (!status.ok()) context_->TryCancel();
+}
+
+void NodeSession::finish(const grpc::Status& status) {
+  {
+    std::lock_guard lock(mu_);
+    if (finished_) return;
+    finished_ = true;
+  }
+  Finish(status);
+}
+
+void NodeSession::OnCancel() { finish(grpc::Status::CANCELLED); }
+
+// Out of the registry at once, and every order it held fails: those with no output yet move to
+// another node; a stream already under way ends with an error event.
+void NodeSession::leave_rotation(const std::string& why) {
+  std::shared_ptr<Node> node;
+  std::unordered_map<std::uint64_t, std::shared_ptr<PendingOrder>> orders;
+  {
+    std::lock_guard lock(mu_);
+    if (left_) return;
+    left_ = true;
+    node = node_;
+    orders.swap(orders_);
+  }
+  if (!node) return;
+  node->draining.store(true);
+  node->credit.store(0);
+  env_.registry.remove(node);
+  spdlog::info("node {} left{}{}", node->id, why.empty() ? "" : ": ", why);
+  for (auto& [id, order] : orders) {
+    Outcome lost;
+    lost.error = Error::upstream(502, "The node serving this request left the network", "node_lost");
+    lost.retryable = true;
+    deliver_outcome(order, std::move(lost));
+  }
+}
+
+void NodeSession::OnDone() {
+  leave_rotation("");
+  env_.ended(this);
+  self_.reset();  // may destroy this: the last statement
+}
+
+}  // namespace plexus

@@ -1,0 +1,45 @@
+#pragma once
+// Between a pull node's connection (the node service's threads) and the event loops whose
+// requests it serves. No gRPC here: the loops see only this.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "plexus/provider.hpp"
+
+namespace plexus {
+
+class EventLoop;
+
+// One order in flight. Created on the order's loop; the node service keeps it until the node
+// completes the order (or goes away) and delivers everything through `loop`'s inbox.
+class OrderLink;
+struct PendingOrder {
+  EventLoop* loop = nullptr;  // set before the order is sent, then constant
+  // The rest is for the loop thread only.
+  ResponseSink* sink = nullptr;  // null once the call is cancelled or finished: nothing is delivered then
+  std::uint64_t id = 0;
+  std::weak_ptr<OrderLink> link;
+  std::chrono::milliseconds quiet_limit{0};
+  std::uint64_t quiet_timer = 0;  // fires when the node stays silent longer than quiet_limit
+};
+
+// A connected pull node, as the loops use it. Thread-safe.
+class OrderLink {
+ public:
+  virtual ~OrderLink() = default;
+  // Sends the order if the node still holds credit; returns its id, or 0 when the node has no
+  // capacity left or is leaving (the caller then tries another node).
+  virtual std::uint64_t send_order(const ChatRequest& request, std::chrono::milliseconds deadline,
+                                   std::shared_ptr<PendingOrder> order) = 0;
+  // The client is gone or the router gave up: tell the node to stop; nothing more is delivered.
+  virtual void cancel_order(std::uint64_t order_id, const std::string& reason) = 0;
+};
+
+// Delivery from the node service's threads to the order's loop, in arrival order.
+void deliver_chunk(const std::shared_ptr<PendingOrder>& order, std::string chunk_json);
+void deliver_body(const std::shared_ptr<PendingOrder>& order, std::string body_json);
+void deliver_outcome(const std::shared_ptr<PendingOrder>& order, Outcome outcome);
+
+}  // namespace plexus

@@ -1,4 +1,4 @@
-#include "node/gpu_metrics.hpp"
+#include "gpu_metrics.hpp"
 
 #include <fcntl.h>
 #include <poll.h>

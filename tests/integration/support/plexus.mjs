@@ -70,6 +70,7 @@ export async function startPlexus(config, { args, fdLimit } = {}) {
     port: ready.port,
     url: `${ready.scheme}://127.0.0.1:${ready.port}`,
     stderr: () => stderr,
+    readyLine: () => stdout,
     exited,
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');

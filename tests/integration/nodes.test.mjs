@@ -1,0 +1,224 @@
+// The node network end to end: a real router with a node port and real plexus-node processes
+// (demo backends), killed, frozen, drained and restarted the way real machines fail.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+
+import { chat, demoKey, parseSse, sseEvents, user } from './support/plexus.mjs';
+import {
+  adminKey, freePort, listNodes, listeningPorts, networkConfig, nodeToken, startNode, startRouter, waitFor,
+} from './support/nodes.mjs';
+
+const fast = ['--backend', 'demo', '--backend-options', '{"tokens_per_second": 100000, "first_token_ms": 0}', '--max-concurrency', '16'];
+const cleanup = [];
+after(async () => {
+  for (const stop of cleanup.reverse()) await stop();
+});
+async function router(config = networkConfig(), options) {
+  const r = await startRouter(config, options);
+  cleanup.push(() => r.stop());
+  return r;
+}
+async function node(r, options) {
+  const n = await startNode(r, options);
+  cleanup.push(() => n.stop());
+  return n;
+}
+
+describe('a pull node', () => {
+  it('joins, serves whole and streamed answers, and listens on no port', async () => {
+    const r = await router();
+    const n = await node(r, { name: 'gpu-a', args: fast });
+    const whole = await chat(r.url, { model: 'demo', messages: user('hello'), max_tokens: 8 });
+    assert.equal(whole.status, 200);
+    assert.equal(whole.headers.get('x-plexus-node'), 'gpu-a@lab');
+    const body = await whole.json();
+    assert.equal(body.object, 'chat.completion');
+    assert.equal(body.usage.completion_tokens, 8);
+
+    const streamed = await chat(r.url, { model: 'demo', messages: user('hello'), max_tokens: 5, stream: true });
+    assert.equal(streamed.status, 200);
+    const events = await sseEvents(streamed);
+    assert.equal(events.at(-1), '[DONE]');
+    const deltas = events.slice(0, -1).map((e) => JSON.parse(e));
+    assert.ok(deltas.every((d) => d.object === 'chat.completion.chunk'));
+    assert.equal(deltas.filter((d) => d.choices[0]?.delta?.content).length, 5);
+
+    assert.deepEqual(listeningPorts(n.proc.pid), [], 'plexus-node listens on no port');
+  });
+
+  it('shows in /v1/nodes (admin key only) with its models, prices and GPUs', async () => {
+    const r = await router();
+    // A recorded nvidia-smi answer, from a fake nvidia-smi first on the node's PATH.
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'fake-smi-'));
+    fs.writeFileSync(path.join(bin, 'nvidia-smi'),
+      '#!/bin/sh\nprintf "0, NVIDIA H100 80GB HBM3, 37, 1234, 81559, 41\\n1, NVIDIA H100 80GB HBM3, [N/A], 20, 81559, 35\\n"\n',
+      { mode: 0o755 });
+    await node(r, {
+      name: 'gpu-b', args: [...fast, '--region', 'eu-west', '--price-in', '0.25', '--price-out', '0.75'],
+      env: { PATH: `${bin}:${process.env.PATH}` },
+    });
+    const denied = await fetch(`${r.url}/v1/nodes`, { headers: { authorization: `Bearer ${demoKey}` } });
+    assert.equal(denied.status, 401);
+    const [entry] = await listNodes(r);
+    assert.equal(entry.id, 'gpu-b@lab');
+    assert.equal(entry.kind, 'pull');
+    assert.equal(entry.region, 'eu-west');
+    assert.deepEqual(entry.groups, ['public']);
+    assert.equal(entry.health, 'healthy');
+    assert.match(entry.agent, /^plexus-node\//);
+    assert.deepEqual(entry.models.map((m) => [m.id, m.hot, m.price.input_per_1k, m.price.output_per_1k]),
+      [['demo', true, 0.25, 0.75]]);
+    assert.deepEqual(entry.gpus, [
+      { index: 0, name: 'NVIDIA H100 80GB HBM3', utilization_percent: 37, memory_used_mib: 1234, memory_total_mib: 81559, temperature_c: 41 },
+      { index: 1, name: 'NVIDIA H100 80GB HBM3', utilization_percent: null, memory_used_mib: 20, memory_total_mib: 81559, temperature_c: 35 },
+    ]);
+    const models = await (await fetch(`${r.url}/v1/models`, { headers: { authorization: `Bearer ${demoKey}` } })).json();
+    assert.deepEqual(models.data.map((m) => m.id), ['demo']);
+  });
+
+  it('is refused with a wrong token or an API key; a node token is refused on the API', async () => {
+    const r = await router();
+    const wrong = await node(r, { name: 'intruder', token: 'nt-not-a-token', args: fast, join: false });
+    await waitFor(() => /refused this node/.test(wrong.stderr()), 5000, 'the refusal');
+    const withKey = await node(r, { name: 'key-as-token', token: demoKey, args: fast, join: false });
+    await waitFor(() => /refused this node/.test(withKey.stderr()), 5000, 'the refusal');
+    assert.deepEqual(await listNodes(r), []);
+    const res = await chat(r.url, { model: 'demo', messages: user('x') }, { key: nodeToken });
+    assert.equal(res.status, 401);
+  });
+});
+
+describe('when nodes fail', () => {
+  it('an order whose node dies before its first chunk goes to another node, unnoticed', async () => {
+    const r = await router();
+    const slow = await node(r, { name: 'dies', args: ['--backend', 'demo', '--backend-options', '{"first_token_ms": 5000}'] });
+    await node(r, { name: 'lives', args: fast });
+    const pending = chat(r.url, { model: 'demo', messages: user('hi'), max_tokens: 4, stream: true });
+    await waitFor(async () => (await listNodes(r)).find((n) => n.id === 'dies@lab')?.in_flight === 1, 5000, 'the order on dies');
+    await slow.stop('SIGKILL');
+    const res = await pending;
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-plexus-node'), 'lives@lab');
+    const events = await sseEvents(res);
+    assert.equal(events.at(-1), '[DONE]');
+    assert.ok(events.slice(0, -1).every((e) => !JSON.parse(e).error), 'no error event');
+  });
+
+  it('a stream whose node dies mid-way ends with an error event and [DONE]', async () => {
+    const r = await router();
+    const n = await node(r, { name: 'midway', args: ['--backend', 'demo', '--backend-options', '{"tokens_per_second": 20}'] });
+    const res = await chat(r.url, { model: 'demo', messages: user('hi'), max_tokens: 200, stream: true });
+    assert.equal(res.status, 200);
+    const reader = res.body.getReader();
+    let text = '';
+    while (!text.includes('"content":" ')) text += new TextDecoder().decode((await reader.read()).value);
+    await n.stop('SIGKILL');
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    const events = parseSse(text);
+    assert.equal(events.at(-1), '[DONE]');
+    const last = JSON.parse(events.at(-2));
+    assert.equal(last.error.code, 'node_lost');
+  });
+
+  it('a frozen node leaves rotation within the liveness bound and comes back when it wakes', async () => {
+    const r = await router();
+    const frozen = await node(r, { name: 'frozen', args: fast });
+    await node(r, { name: 'awake', args: fast });
+    frozen.proc.kill('SIGSTOP');
+    await waitFor(async () => (await listNodes(r)).every((n) => n.id !== 'frozen@lab'), 10000, 'frozen to leave');
+    for (let i = 0; i < 20; i++) {
+      const res = await chat(r.url, { model: 'demo', messages: user('hi'), max_tokens: 2 });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('x-plexus-node'), 'awake@lab');
+      await res.text();
+    }
+    frozen.proc.kill('SIGCONT');
+    await waitFor(async () => (await listNodes(r)).some((n) => n.id === 'frozen@lab'), 15000, 'frozen to rejoin');
+  });
+
+  it('nodes come back by themselves when the router restarts', async () => {
+    const nodePort = await freePort();
+    const config = networkConfig();
+    const first = await router(config, { nodePort });
+    await node(first, { name: 'faithful', args: fast });
+    await first.stop();
+    const second = await router(config, { nodePort });
+    await waitFor(async () => (await listNodes(second)).some((n) => n.id === 'faithful@lab'), 15000, 'the node to rejoin');
+    const res = await chat(second.url, { model: 'demo', messages: user('again'), max_tokens: 3 });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-plexus-node'), 'faithful@lab');
+  });
+
+  it('SIGTERM drains: the stream in flight finishes, then the node leaves', async () => {
+    const r = await router();
+    const n = await node(r, { name: 'leaving', args: ['--backend', 'demo', '--backend-options', '{"tokens_per_second": 50}'] });
+    const res = await chat(r.url, { model: 'demo', messages: user('hi'), max_tokens: 30, stream: true });
+    assert.equal(res.status, 200);
+    await waitFor(async () => (await listNodes(r))[0]?.in_flight === 1, 5000, 'the order');
+    n.proc.kill('SIGTERM');
+    const events = await sseEvents(res);
+    assert.equal(events.at(-1), '[DONE]');
+    assert.ok(events.slice(0, -1).every((e) => !JSON.parse(e).error), 'finished normally');
+    assert.equal((await n.exited).code, 0);
+    await waitFor(async () => (await listNodes(r)).length === 0, 5000, 'the node to leave');
+  });
+});
+
+describe('capacity and groups', () => {
+  it('requests wait for a busy node in a bounded queue; beyond it, 503 nodes_busy', async () => {
+    const config = networkConfig();
+    config.nodes.queue_limit = 1;
+    const r = await router(config);
+    await node(r, { name: 'single', args: ['--backend', 'demo', '--backend-options', '{"tokens_per_second": 40}', '--max-concurrency', '1'] });
+    const body = { model: 'demo', messages: user('hi'), max_tokens: 20 };
+    const results = await Promise.all([0, 1, 2].map(() => chat(r.url, body).then(async (res) => [res.status, await res.json()])));
+    const statuses = results.map(([s]) => s).sort();
+    assert.deepEqual(statuses, [200, 200, 503]);
+    const refused = results.find(([s]) => s === 503)[1];
+    assert.equal(refused.error.code, 'nodes_busy');
+  });
+
+  it('keeps groups apart: a key reaches only nodes its group may use (1,000 requests)', async () => {
+    const config = networkConfig({
+      keys: [
+        { id: 'admin', key: adminKey, admin: true },
+        { id: 'ka', key: 'sk-group-a-key', group: 'a' },
+        { id: 'kb', key: 'sk-group-b-key', group: 'b' },
+        { id: 'kc', key: 'sk-group-c-key', group: 'c' },
+      ],
+      node_tokens: [
+        { id: 'lab', token: nodeToken, groups: ['a'] },
+        { id: 'other', token: 'nt-other-group-token', groups: ['b'] },
+      ],
+    });
+    const r = await router(config);
+    await node(r, { name: 'for-a', args: fast });
+    const b = await startNode(r, { name: 'for-b', token: 'nt-other-group-token', args: fast });
+    cleanup.push(() => b.stop());
+    const expected = { 'sk-group-a-key': 'for-a@lab', 'sk-group-b-key': 'for-b@other' };
+    const keys = Object.keys(expected);
+    let next = 0;
+    const seen = { 'for-a@lab': 0, 'for-b@other': 0 };
+    async function worker() {
+      while (next < 1000) {
+        const key = keys[next++ % 2];
+        const res = await chat(r.url, { model: 'demo', messages: user('x'), max_tokens: 1 }, { key });
+        assert.equal(res.status, 200);
+        assert.equal(res.headers.get('x-plexus-node'), expected[key]);
+        seen[res.headers.get('x-plexus-node')]++;
+        await res.text();
+      }
+    }
+    await Promise.all(Array.from({ length: 16 }, worker));
+    assert.deepEqual(seen, { 'for-a@lab': 500, 'for-b@other': 500 });
+    const outsider = await chat(r.url, { model: 'demo', messages: user('x') }, { key: 'sk-group-c-key' });
+    assert.equal(outsider.status, 404);
+  });
+});

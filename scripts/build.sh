@@ -9,4 +9,4 @@ if [ ! -f build/build.ninja ]; then
   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
 fi
 cmake --build build -j "$jobs" | grep -vE '^\[[0-9]+/[0-9]+\] ' || true
-test -x build/plexus
+test -x build/plexus && test -x build/plexus-node

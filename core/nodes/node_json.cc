@@ -21,7 +21,6 @@ bool contains(const std::vector<std::string>& list, const std::string& item) {
 json describe_node(const Node& node) {
   auto now = Node::Clock::now();
   auto backend = node.stats.backend();
-  auto [p50, p95] = node.stats.p50_p95(0);
   json models = json::array();
   for (const auto& m : *node.models()) {
     json hot = backend->loaded_known ? json(contains(backend->loaded_models, m.upstream_model)) : json();
@@ -55,7 +54,6 @@ json describe_node(const Node& node) {
            {"in_flight", node.stats.in_flight()},
            {"capacity", {{"max_concurrency", node.max_concurrency ? json(node.max_concurrency) : json()},
                          {"free_slots", credit < 0 ? json() : json(credit)}}},
-           {"latency_ms", {{"ttft_p50", p50}, {"ttft_p95", p95}}},
            {"gpus", gpus}};
   if (!backend->detail.empty()) out["detail"] = backend->detail;
   if (pull) {

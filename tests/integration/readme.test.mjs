@@ -5,7 +5,8 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { parseSse, repoRoot, startPlexus } from './support/plexus.mjs';
+import { parseSse, repoRoot } from './support/plexus.mjs';
+import { startNode, startRouter } from './support/nodes.mjs';
 
 const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
 const block = (lang, after) => {
@@ -14,13 +15,17 @@ const block = (lang, after) => {
   return m[1];
 };
 
+// As ./scripts/run.sh does: the router with the example config, and a demo node beside it.
 let plexus;
+let node;
 before(async () => {
-  plexus = await startPlexus(null, {
-    args: ['--config', path.join(repoRoot, 'examples/plexus.json'), '--listen', '127.0.0.1:0'],
-  });
+  plexus = await startRouter(path.join(repoRoot, 'examples/plexus.json'));
+  node = await startNode(plexus, { name: 'demo-node', token: 'nt-plexus-demo', args: ['--backend', 'demo'] });
 });
-after(async () => plexus?.stop());
+after(async () => {
+  await node?.stop();
+  await plexus?.stop();
+});
 
 const withPort = (s) => s.replaceAll('127.0.0.1:8080', `127.0.0.1:${plexus.port}`);
 

@@ -1,12 +1,17 @@
 // A fake llama.cpp server: GET /health (200 {"status":"ok"}, or 503 {"error":{"code":503,
 // "message":"Loading model","type":"unavailable_error"}} while state.loading), GET /props
-// ({"default_generation_settings":{"n_ctx":...}}), POST /v1/chat/completions in OpenAI's shape
+// ({"default_generation_settings":{"n_ctx":...}}), GET /v1/models (also /models and /api/tags, one
+// handler as in llama-server: OpenAI's "data" with "owned_by": "llamacpp" and "meta", beside an
+// Ollama-style "models" list) naming the one model served (`alias`, else the model path), POST
+// /v1/chat/completions in OpenAI's shape
 // with llama.cpp's "timings" ({prompt_n, predicted_n, predicted_per_second}) and, like builds
 // before usage reporting, no "usage".
 import http from 'node:http';
 import { serve } from './serve.mjs';
 
-export async function startFakeLlamaCpp({ name = 'llama', nCtx = 64 } = {}) {
+export async function startFakeLlamaCpp({ name = 'llama', nCtx = 64, alias } = {}) {
+  const modelPath = '/models/x.gguf';
+  const modelId = alias ?? modelPath;
   const state = { requests: [], loading: false, sockets: new Set() };
   const server = http.createServer((req, res) => {
     let raw = '';
@@ -19,7 +24,20 @@ export async function startFakeLlamaCpp({ name = 'llama', nCtx = 64 } = {}) {
       if (req.method === 'GET' && req.url === '/health')
         return state.loading ? json(503, { error: { code: 503, message: 'Loading model', type: 'unavailable_error' } }) : json(200, { status: 'ok' });
       if (req.method === 'GET' && req.url === '/props')
-        return json(200, { default_generation_settings: { n_ctx: nCtx, temperature: 0.8 }, total_slots: 1, model_path: '/models/x.gguf' });
+        return json(200, { default_generation_settings: { n_ctx: nCtx, temperature: 0.8 }, total_slots: 1, model_path: modelPath });
+      if (req.method === 'GET' && (req.url === '/v1/models' || req.url === '/models' || req.url === '/api/tags'))
+        return json(200, {
+          models: [{
+            name: modelId, model: modelId, modified_at: '', size: '', digest: '', type: 'model', description: '', tags: [''],
+            capabilities: ['completion'], parameters: '',
+            details: { parent_model: '', format: 'gguf', family: '', families: [''], parameter_size: '', quantization_level: '' },
+          }],
+          object: 'list',
+          data: [{
+            id: modelId, object: 'model', created: 1700000000, owned_by: 'llamacpp',
+            meta: { vocab_type: 2, n_vocab: 151936, n_ctx_train: 32768, n_embd: 896, n_params: 494032768, size: 1 },
+          }],
+        });
       if (req.method !== 'POST' || req.url !== '/v1/chat/completions') return json(404, { error: { code: 404, message: 'File Not Found', type: 'not_found_error' } });
       const body = JSON.parse(raw);
       state.requests.push(body);

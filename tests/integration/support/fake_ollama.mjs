@@ -1,5 +1,6 @@
-// A fake Ollama speaking its native API. GET /api/tags lists the pulled models (state.pulled),
-// GET /api/ps the loaded ones (state.loaded);
+// A fake Ollama speaking its native API. GET /api/version says {"version": ...}, GET /api/tags
+// lists the pulled models (state.pulled), GET /api/ps the loaded ones (state.loaded), each with
+// "context_length" (as newer Ollama releases do) when `contextLength` is given;
 // POST /api/chat answers NDJSON lines (one JSON object per
 // line, "done": false ... then a last line with "done": true, "done_reason", prompt_eval_count
 // and eval_count) when "stream" is true or absent, one JSON object when it is false; errors are
@@ -13,19 +14,24 @@
 import http from 'node:http';
 import { serve } from './serve.mjs';
 
-export async function startFakeOllama({ loaded = ['llama3.2:latest'], pulled = ['llama3.2:latest', 'qwen2.5:7b'] } = {}) {
+export async function startFakeOllama({ loaded = ['llama3.2:latest'], pulled = ['llama3.2:latest', 'qwen2.5:7b'], contextLength } = {}) {
   const state = { requests: [], sockets: new Set(), loaded, pulled };
   const server = http.createServer((req, res) => {
     let raw = '';
     req.on('data', (d) => (raw += d));
     req.on('end', () => {
+      if (req.method === 'GET' && req.url === '/api/version') {
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+        return res.end(JSON.stringify({ version: '0.6.8' }));
+      }
       if (req.method === 'GET' && req.url === '/api/tags') {
         res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
         return res.end(JSON.stringify({ models: state.pulled.map((name) => ({ name, model: name, modified_at: '2026-11-01T00:00:00Z', size: 1, digest: 'x' })) }));
       }
       if (req.method === 'GET' && req.url === '/api/ps') {
         res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
-        return res.end(JSON.stringify({ models: state.loaded.map((name) => ({ name, model: name, size: 1, digest: 'x', expires_at: '2026-11-23T11:00:00Z', size_vram: 1 })) }));
+        return res.end(JSON.stringify({ models: state.loaded.map((name) => ({ name, model: name, size: 1, digest: 'x', expires_at: '2026-11-23T11:00:00Z', size_vram: 1,
+          ...(contextLength !== undefined ? { context_length: contextLength } : {}) })) }));
       }
       if (req.method !== 'POST' || req.url !== '/api/chat') {
         res.writeHead(404, { 'content-type': 'text/plain' });

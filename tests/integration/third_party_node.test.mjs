@@ -40,7 +40,7 @@ function startJsNode(router, { name = 'js-node', token = nodeToken, models = [ec
   const metadata = new grpc.Metadata();
   metadata.set('authorization', `Bearer ${token}`);
   const call = client.Connect(metadata);
-  const node = { name, client, call, orders: [], cancels: [], active: new Map(), closed: false, garbageTrigger: null };
+  const node = { name, client, call, orders: [], cancels: [], active: new Map(), closed: false };
   const send = (message) => {
     if (!node.closed) call.write(message);
   };
@@ -99,9 +99,11 @@ function serve(node, order, mode) {
   const usage = { prompt_tokens: countWords(body.messages.map((m) => m.content).join(' ')), completion_tokens: countWords(replyTo(prompt)), known: true };
   const active = { timer: null };
   node.active.set(order.order_id, active);
-  const finish = () => {
+  const { known, ...counts } = usage;
+  const openaiUsage = { ...counts, total_tokens: counts.prompt_tokens + counts.completion_tokens };
+  const finish = (whole = '') => {
     node.active.delete(order.order_id);
-    node.send({ complete: { order_id: order.order_id, usage, finish_reason: 'stop' } });
+    node.send({ complete: { order_id: order.order_id, usage, finish_reason: 'stop', body: whole } });
     node.send({ credit: { slots: 1 } });
   };
   const send = (data) => node.send({ chunk: { order_id: order.order_id, data } });
@@ -114,16 +116,8 @@ function serve(node, order, mode) {
     return;
   }
   if (!order.stream) {
-    const { known, ...counts } = usage;
-    const completion = {
-      id, object: 'chat.completion', created, model: order.model,
-      choices: [{ index: 0, message: { role: 'assistant', content: replyTo(prompt) }, finish_reason: 'stop' }],
-      usage: { ...counts, total_tokens: counts.prompt_tokens + counts.completion_tokens },
-    };
-    node.active.delete(order.order_id);
-    node.send({ complete: { order_id: order.order_id, usage, finish_reason: 'stop', body: JSON.stringify(completion) } });
-    node.send({ credit: { slots: 1 } });
-    return;
+    const message = { role: 'assistant', content: replyTo(prompt) };
+    return finish(JSON.stringify({ id, object: 'chat.completion', created, model: order.model, choices: [{ index: 0, message, finish_reason: 'stop' }], usage: openaiUsage }));
   }
   send(chunk({ role: 'assistant', content: '' }));
   if (prompt === 'slow') {
@@ -139,10 +133,7 @@ function serve(node, order, mode) {
   }
   for (const word of replyTo(prompt).split(/(?<= )/)) send(chunk({ content: word }));
   send(chunk({}, 'stop'));
-  if (order.include_usage) {
-    const { known, ...counts } = usage;
-    send(JSON.stringify({ id, object: 'chat.completion.chunk', created, model: order.model, choices: [], usage: { ...counts, total_tokens: counts.prompt_tokens + counts.completion_tokens } }));
-  }
+  if (order.include_usage) send(JSON.stringify({ id, object: 'chat.completion.chunk', created, model: order.model, choices: [], usage: openaiUsage }));
   finish();
 }
 

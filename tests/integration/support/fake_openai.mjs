@@ -1,6 +1,8 @@
 // A fake OpenAI-compatible backend (the shape llama.cpp server, vLLM and OpenAI itself speak):
 // POST /v1/chat/completions answers JSON or SSE ("data: {chunk}\n\n" ... "data: [DONE]\n\n"),
-// and errors as {"error":{...}} with a real HTTP status. The requested model picks a behaviour,
+// and errors as {"error":{...}} with a real HTTP status. GET /v1/models lists `models` in OpenAI's
+// shape ({"object":"list","data":[{"id","object":"model","created","owned_by"}]}); any other path
+// is a 404. The requested model (listed or not) picks a behaviour,
 // so one fake serves every scenario:
 //   any name      normal answer ("Hello from <name>"), usage when asked (include_usage)
 //   "slow"        streams 20 chunks, 20 ms apart
@@ -18,7 +20,7 @@
 // tell whose answer a chunk belongs to.
 import http from 'node:http';
 
-export async function startFakeOpenAI({ name = 'fake' } = {}) {
+export async function startFakeOpenAI({ name = 'fake', models = ['gpt-4o-mini'] } = {}) {
   const state = { requests: [], closedEarly: 0, active: 0, sockets: new Set() };
   const server = http.createServer((req, res) => {
     let body = '';
@@ -32,6 +34,10 @@ export async function startFakeOpenAI({ name = 'fake' } = {}) {
   });
 
   function handle(req, res, raw) {
+    if (req.method === 'GET' && req.url === '/v1/models') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return res.end(JSON.stringify({ object: 'list', data: models.map((id) => ({ id, object: 'model', created: 1721172741, owned_by: 'system' })) }));
+    }
     if (req.method !== 'POST' || req.url !== '/v1/chat/completions') {
       res.writeHead(404, { 'content-type': 'application/json' });
       return res.end(JSON.stringify({ error: { message: 'not found', type: 'invalid_request_error', param: null, code: null } }));

@@ -39,9 +39,11 @@ export async function startRouter(config, { nodePort = 0 } = {}) {
 }
 
 // Starts plexus-node; resolves once it has joined (its log says so), unless `join` is false.
-export async function startNode(router, { name, token = nodeToken, args = [], join = true, env = {} } = {}) {
+// Without --backend in `args` it serves the demo backend, unless `demo` is false (then it looks
+// for one itself, e.g. with ['--probe', url]).
+export async function startNode(router, { name, token = nodeToken, args = [], join = true, env = {}, demo = true } = {}) {
   const argv = ['--router', `127.0.0.1:${router.nodePort}`, '--token', token, '--name', name, ...args];
-  if (!args.includes('--backend')) argv.push('--backend', 'demo');
+  if (demo && !args.includes('--backend')) argv.push('--backend', 'demo');
   const proc = spawn(nodeBin, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let stderr = '';
   proc.stderr.on('data', (d) => (stderr += d));

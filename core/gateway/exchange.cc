@@ -1,6 +1,8 @@
 #include "gateway/exchange.hpp"
 
 #include <nlohmann/json.hpp>
+
+#include <algorithm>
 #include <spdlog/spdlog.h>
 
 
@@ -12,6 +14,10 @@
 namespace plexus {
 
 using nlohmann::json;
+
+namespace {
+constexpr std::size_t kMaxAttempts = 8;  // nodes one request may fail on before its error is final
+}  // namespace
 
 Exchange::Exchange(ExchangeEnv& env, ParsedChat chat, Caller caller,
                    std::unique_ptr<ClientChannel> channel, std::string request_id,
@@ -65,8 +71,14 @@ bool Exchange::run_request_hooks() {
 // (plugins set it; by default healthy nodes first), ties in registry order. Leaves order_ empty
 // (and returns true) when every node that could serve is busy.
 bool Exchange::choose_candidates() {
+  order_.clear();
+  next_candidate_ = 0;
   nodes_ = env_.nodes->snapshot();
   const auto& found = nodes_->find(caller_.group, chat_.model);
+  if (found.empty() && !tried_.empty()) {  // the nodes that failed have left with the model
+    fail(last_error_);
+    return false;
+  }
   if (found.empty()) {
     fail({404, "The model '" + chat_.model + "' does not exist or you do not have access to it.",
           "invalid_request_error", "model", "model_not_found"});
@@ -77,8 +89,13 @@ bool Exchange::choose_candidates() {
     fail(*filtered.error);
     return false;
   }
-  if (filtered.able.empty()) return true;  // busy
   auto able = std::move(filtered.able);
+  std::erase_if(able, [&](const Match& m) { return std::find(tried_.begin(), tried_.end(), m.node) != tried_.end(); });
+  if (able.empty()) {
+    if (filtered.busy) return true;  // wait for capacity
+    fail(last_error_);               // every node that could serve has failed this request
+    return false;
+  }
   auto views = routing::views(able, chat_, caller_.group, env_.loop.index(), Clock::now(), hooks_.any(kHookRoute));
   auto route = hooks_.on_route(chat_.model, views);
   if (route.failure) {
@@ -238,20 +255,18 @@ void Exchange::after_attempt(Outcome outcome) {
   if (outcome.retryable && !busy) current_.node->stats.record_failure(Clock::now());
   if (outcome.cool_down.count() > 0)  // the backend said when to come back: keep it out till then
     current_.node->stats.cool_down_until(Clock::now() + outcome.cool_down);
-  if (!committed_ && outcome.retryable && next_candidate_ < order_.size()) {
+  if (committed_ || !outcome.retryable || tried_.size() >= kMaxAttempts) return fail(last_error_);
+  if (!busy) tried_.push_back(current_.node);
+  if (next_candidate_ < order_.size()) {
     spdlog::info("request {}: node '{}' failed before answering ({}); trying the next one",
                  request_id_, current_.node->id, last_error_.message);
-    attempt();
-    return;
+    return attempt();
   }
-  if (!committed_ && busy) {
-    order_.clear();
-    next_candidate_ = 0;
-    current_ = {};
-    wait_for_capacity();
-    return;
-  }
-  fail(last_error_);
+  // Every node chosen at first has failed or was busy: choose again among the nodes there are
+  // now (others may have joined or gained capacity since), or wait for one.
+  if (!choose_candidates()) return;
+  if (order_.empty()) return wait_for_capacity();
+  attempt();
 }
 
 // A whole answer: chunk hooks see it once, completion hooks may add fields and headers.

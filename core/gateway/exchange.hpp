@@ -107,6 +107,7 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   std::shared_ptr<const NodeSet> nodes_;  // keeps every node in order_ alive
   std::vector<Match> order_;
   std::size_t next_candidate_ = 0;
+  std::vector<const Node*> tried_;  // nodes that failed this request: never chosen again
   Match current_;
   NodeRegistry::WaitTicket waiting_;  // parked until a node has capacity
   std::uint64_t wait_timer_ = 0;

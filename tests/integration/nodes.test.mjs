@@ -107,6 +107,19 @@ describe('when nodes fail', () => {
     assert.ok(events.slice(0, -1).every((e) => !JSON.parse(e).error), 'no error event');
   });
 
+  it('an order whose node dies goes to a node that joined after the request arrived', async () => {
+    const r = await router();
+    const slow = await node(r, { name: 'first', args: ['--backend', 'demo', '--backend-options', '{"first_token_ms": 5000}'] });
+    const pending = chat(r.url, { model: 'demo', messages: user('hi'), max_tokens: 4 });
+    await waitFor(async () => (await listNodes(r)).find((n) => n.id === 'first@lab')?.in_flight === 1, 5000, 'the order on first');
+    await node(r, { name: 'late', args: fast });
+    await slow.stop('SIGKILL');
+    const res = await pending;
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-plexus-node'), 'late@lab');
+    assert.equal((await res.json()).usage.completion_tokens, 4);
+  });
+
   it('a stream whose node dies mid-way ends with an error event and [DONE]', async () => {
     const r = await router();
     const n = await node(r, { name: 'midway', args: ['--backend', 'demo', '--backend-options', '{"tokens_per_second": 20}'] });

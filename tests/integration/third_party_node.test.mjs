@@ -283,7 +283,7 @@ async function garbageNode(name, mode, model) {
 
 async function assertCutOff(bad) {
   const status = await bad.ended;
-  assert.equal(status.code, grpc.status.INVALID_ARGUMENT, `${status.code} ${status.details}`);
+  assert.equal(status.code, grpc.status.INVALID_ARGUMENT, `cut off with INVALID_ARGUMENT naming the rule; the call ended with ${status.code} "${status.details}"`);
   assert.ok(status.details.length > 0, 'the rule is named');
   await waitFor(async () => (await nodeById(`${bad.name}@lab`)) === undefined, 5000, `${bad.name} to leave /v1/nodes`);
 }

@@ -93,7 +93,8 @@ struct NodeService::Impl final : public pb::NodeLink::CallbackService {
         if (silent > config.nodes.liveness_timeout.count())
           session->close(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                       "silent for " + std::to_string(silent) + " ms (liveness timeout " +
-                                          std::to_string(config.nodes.liveness_timeout.count()) + " ms)"));
+                                          std::to_string(config.nodes.liveness_timeout.count()) + " ms)"),
+                         /*abandon=*/true);
       }
       lock.lock();
     }

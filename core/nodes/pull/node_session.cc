@@ -269,11 +269,10 @@ void NodeSession::drain(const std::string& reason) {
 
 // ---------------------------------------------------------------- the end
 
-void NodeSession::close(const grpc::Status& status) {
+void NodeSession::close(const grpc::Status& status, bool abandon) {
   leave_rotation(status.error_message());
   finish(status);
-  // A node that stopped answering would leave the call hanging on the wire: cancel it outright.
-  if (!status.ok()) context_->TryCancel();
+  if (abandon) context_->TryCancel();
 }
 
 void NodeSession::finish(const grpc::Status& status) {

@@ -54,8 +54,10 @@ class NodeSession final : public grpc::ServerBidiReactor<pb::NodeMessage, pb::Ro
                            std::shared_ptr<PendingOrder> order) override;
   void cancel_order(std::uint64_t order_id, const std::string& reason) override;
 
-  // Any thread: ends the stream with `status`; the node leaves rotation at once.
-  void close(const grpc::Status& status);
+  // Any thread: ends the stream with `status`; the node leaves rotation at once. `abandon`: the
+  // node stopped answering, so the call is cancelled outright rather than left to finish on
+  // the wire (the node then sees CANCELLED, whatever `status` said).
+  void close(const grpc::Status& status, bool abandon = false);
   // Any thread: asks the node to drain (no more orders are sent to it).
   void drain(const std::string& reason);
   // Milliseconds (steady clock) since the node was last heard from; 0 before it registered.

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "deployer.hpp"
 #include "gateway/provider_registry.hpp"
 #include "gpu_metrics.hpp"
 #include "loop/curl_client.hpp"
@@ -92,6 +93,7 @@ struct Agent::State {
   std::unique_ptr<ProviderRegistry> registry;
   std::shared_ptr<Provider> provider;
   std::unique_ptr<OrderRunner> runner;
+  std::unique_ptr<Deployer> deployer;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<pb::NodeLink::Stub> stub;
   std::thread loop_thread;
@@ -108,6 +110,7 @@ struct Agent::State {
   std::chrono::milliseconds backoff{0};
   bool router_draining = false;  // the router asked: finish, disconnect, come back later
   bool draining = false;         // we were asked (SIGTERM): finish, disconnect, stop
+  bool models_changed = false;   // the next heartbeat carries the model list
   std::mt19937 rng{std::random_device{}()};
   std::atomic<bool> done{false};
   std::atomic<int> live_links{0};  // streams whose OnDone has not run yet (they refer to us)
@@ -198,6 +201,12 @@ void Agent::State::on_message(std::uint64_t generation, pb::RouterMessage messag
     case pb::RouterMessage::kCancel:
       runner->cancel(message.cancel().order_id(), message.cancel().reason());
       break;
+    case pb::RouterMessage::kDeployments: {
+      std::vector<std::string> served;
+      for (const auto& m : setup.models) served.push_back(m.id);
+      deployer->apply(message.deployments(), served);
+      break;
+    }
     case pb::RouterMessage::kDrain:
       spdlog::info("the router asks to drain: {}", message.drain().reason());
       router_draining = true;
@@ -218,6 +227,11 @@ void Agent::State::beat() {
     std::lock_guard lock(gpu_mu);
     copy_gpus(gpus, h->mutable_gpus());
   }
+  if (models_changed) {
+    for (const auto& model : setup.models) *h->add_models() = to_model(model, setup.options);
+    models_changed = false;
+  }
+  deployer->report(h->mutable_deployments());
   send(std::move(m));
   heartbeat_timer = loop.after(heartbeat, [this] { beat(); });
 }
@@ -331,6 +345,12 @@ Agent::Agent(AgentSetup setup) : s_(std::make_unique<State>(std::move(setup))) {
     throw std::runtime_error("--provider: unknown adapter '" + s_->setup.provider + "'; available: " + s_->registry->names());
   s_->runner = std::make_unique<OrderRunner>(s_->loop, *s_->provider, [this](pb::NodeMessage m) { s_->send(std::move(m)); });
   s_->runner->on_order_end([this] { s_->order_ended(); });
+  s_->deployer = std::make_unique<Deployer>(
+      s_->http, s_->loop, s_->setup.provider == "ollama" ? s_->setup.provider_url : "", s_->setup.backend_kind,
+      [this](const std::string& model) {
+        s_->setup.models.push_back({model, false, 0});
+        s_->models_changed = true;
+      });
   s_->channel = make_channel(o);
   s_->stub = pb::NodeLink::NewStub(s_->channel);
 }
@@ -375,6 +395,7 @@ void Agent::stop() {
   if (s_->link) s_->link->cancel();
   for (int i = 0; i < 300 && s_->live_links.load() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   s_->runner->abandon_all();
+  s_->deployer.reset();
   s_->http.drop_all();
   s_->loop.drop_pending_work();
 }

@@ -90,6 +90,13 @@ struct NodeTokenConfig {
   std::vector<std::string> groups;
 };
 
+// A model the operator wants a group's nodes to offer; nodes that can fetch it do.
+struct DeploymentConfig {
+  std::string model;
+  std::string group;
+  std::int64_t min_nodes = 1;
+};
+
 // The node port, where pull nodes dial in (docs/node-protocol.md).
 struct NodesConfig {
   std::string host;  // empty: no node port
@@ -118,6 +125,7 @@ struct Config {
   std::vector<UpstreamConfig> upstreams;
   NodesConfig nodes;
   std::vector<NodeTokenConfig> node_tokens;
+  std::vector<DeploymentConfig> deployments;
   std::vector<PluginConfig> plugins;  // pipeline order
   std::string providers_dir;  // where adapters are loaded from; empty: "providers" beside the binary
   LogConfig log;

@@ -158,6 +158,25 @@ void load_nodes(const JsonPath& root, Config& cfg) {
   }
 }
 
+void load_deployments(const JsonPath& root, Config& cfg) {
+  if (!root.has("deployments")) return;
+  JsonPath list = root.at("deployments");
+  list.expect_array();
+  for (size_t i = 0; i < list.size(); ++i) {
+    JsonPath d = list.at(i);
+    d.expect_object({"model", "group", "min_nodes"});
+    DeploymentConfig dep;
+    dep.model = d.string("model");
+    if (dep.model.empty()) d.at("model").fail("must not be empty");
+    dep.group = d.string("group", "public");
+    dep.min_nodes = d.integer("min_nodes", 0, 100000, 1);
+    for (const auto& other : cfg.deployments)
+      if (other.model == dep.model && other.group == dep.group)
+        d.fail("'" + dep.model + "' is already deployed to group '" + dep.group + "'");
+    cfg.deployments.push_back(std::move(dep));
+  }
+}
+
 void load_upstreams(const JsonPath& root, Config& cfg) {
   if (!root.has("upstreams")) {
     if (!cfg.nodes.host.empty()) return;  // every model comes from pull nodes
@@ -338,7 +357,7 @@ Config load_config(const std::string& file) {
   cfg.file = file;
   JsonPath root(doc, file);
   root.expect_object({"listen", "threads", "tls", "limits", "keys", "upstreams", "nodes", "node_tokens",
-                      "plugins", "providers_dir", "log"});
+                      "deployments", "plugins", "providers_dir", "log"});
   if (root.has("providers_dir")) {
     cfg.providers_dir = resolve_against(file, root.string("providers_dir"));
     if (!std::filesystem::is_directory(cfg.providers_dir))
@@ -347,6 +366,7 @@ Config load_config(const std::string& file) {
   load_server(root, cfg);
   load_keys(root, cfg);
   load_nodes(root, cfg);
+  load_deployments(root, cfg);
   load_upstreams(root, cfg);
   load_plugins(root, cfg);
   load_log(root, cfg);

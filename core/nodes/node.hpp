@@ -76,6 +76,14 @@ struct GpuMetrics {
   double temperature_c = -1;
 };
 
+// Where a deployed model stands on a pull node, as the node reports it.
+struct DeploymentStatus {
+  std::string model;
+  std::string state;  // "missing", "pulling", "loaded", "failed", "unsupported"
+  double progress = 0;
+  std::string detail;
+};
+
 class Node {
  public:
   using Clock = std::chrono::steady_clock;
@@ -119,6 +127,11 @@ class Node {
     gpus_.store(std::make_shared<const std::vector<GpuMetrics>>(std::move(gpus)));
   }
 
+  std::shared_ptr<const std::vector<DeploymentStatus>> deployments() const { return deployments_.load(); }
+  void set_deployments(std::vector<DeploymentStatus> d) {
+    deployments_.store(std::make_shared<const std::vector<DeploymentStatus>>(std::move(d)));
+  }
+
   bool serves_group(const std::string& group) const;
 
  private:
@@ -126,6 +139,8 @@ class Node {
       std::make_shared<const std::vector<NodeModel>>()};
   std::atomic<std::shared_ptr<const std::vector<GpuMetrics>>> gpus_{
       std::make_shared<const std::vector<GpuMetrics>>()};
+  std::atomic<std::shared_ptr<const std::vector<DeploymentStatus>>> deployments_{
+      std::make_shared<const std::vector<DeploymentStatus>>()};
 };
 
 std::int64_t steady_ms();  // the clock last_heard_ms uses

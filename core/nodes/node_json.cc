@@ -61,6 +61,11 @@ json describe_node(const Node& node) {
     out["reported_in_flight"] = node.reported_in_flight.load();
     std::int64_t heard = node.last_heard_ms.load();
     out["last_heartbeat_ms_ago"] = heard ? json(steady_ms() - heard) : json();
+    json deployments = json::array();
+    for (const auto& d : *node.deployments())
+      deployments.push_back({{"model", d.model}, {"state", d.state}, {"progress", d.progress},
+                             {"detail", d.detail.empty() ? json() : json(d.detail)}});
+    out["deployments"] = deployments;
     out["connected_at"] = std::chrono::duration_cast<std::chrono::seconds>(node.joined.time_since_epoch()).count();
   }
   return out;

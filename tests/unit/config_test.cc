@@ -87,6 +87,17 @@ TEST(Config, NodePortAndTokens) {
   EXPECT_EQ(c.node_tokens[1].groups, std::vector<std::string>{"public"});
 }
 
+TEST(Config, Deployments) {
+  auto c = load_config(write_temp(R"({"nodes":{"listen":"127.0.0.1:1"},"node_tokens":[{"id":"n","token":"nt-bbbbbbbb"}],
+    "deployments":[{"model":"qwen2.5:7b","group":"lab","min_nodes":2},{"model":"llama3.2"}]})"));
+  ASSERT_EQ(c.deployments.size(), 2u);
+  EXPECT_EQ(c.deployments[0].group, "lab");
+  EXPECT_EQ(c.deployments[0].min_nodes, 2);
+  EXPECT_EQ(c.deployments[1].group, "public");
+  EXPECT_EQ(error_of(R"({"nodes":{"listen":"127.0.0.1:1"},"node_tokens":[{"id":"n","token":"nt-bbbbbbbb"}],
+    "deployments":[{"model":"a"},{"model":"a","group":"public"}]})"), ": deployments[1]: 'a' is already deployed to group 'public'");
+}
+
 TEST(Config, NodeErrorsNameTheKeyPath) {
   EXPECT_EQ(error_of(R"({"nodes":{"listen":"127.0.0.1:7070"}})"), ": nodes.listen: no node could join: add \"node_tokens\"");
   EXPECT_EQ(error_of(R"({"nodes":{"listen":"0.0.0.0:7070"},"node_tokens":[{"id":"n","token":"nt-bbbbbbbb"}]})"),
@@ -104,7 +115,7 @@ TEST(Config, NodeErrorsNameTheKeyPath) {
 TEST(Config, ErrorsNameTheKeyPath) {
   EXPECT_EQ(error_of(R"({"upstreams":[{"name":"a","provider":"demo","models":["m"]},{"name":"b","provider":"openai","url":"localhost:1","models":["m"]}]})"),
             ": upstreams[1].url: expected an http(s) URL");
-  EXPECT_NE(error_of(R"({"bogus":1})").find(": bogus: unknown key; allowed keys are: listen, threads, tls, limits, keys, upstreams, nodes, node_tokens, plugins, providers_dir, log"), std::string::npos);
+  EXPECT_NE(error_of(R"({"bogus":1})").find(": bogus: unknown key; allowed keys are: listen, threads, tls, limits, keys, upstreams, nodes, node_tokens, deployments, plugins, providers_dir, log"), std::string::npos);
   EXPECT_EQ(error_of(R"({"upstreams":[{"name":"a","provider":"demo","models":["m"]},{"name":"a","provider":"demo","models":["m"]}]})"),
             ": upstreams[1].name: duplicate upstream name 'a'");
   EXPECT_EQ(error_of(R"({"upstreams":[{"name":"a","provider":"demo","models":[]}]})"),

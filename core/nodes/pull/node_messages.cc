@@ -1,5 +1,6 @@
 #include "nodes/pull/node_messages.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "common/json_text.hpp"
@@ -62,6 +63,28 @@ std::string check_gpus(const google::protobuf::RepeatedPtrField<pb::Gpu>& gpus) 
   for (const auto& g : gpus)
     if (g.name().size() > kMaxText || !printable(g.name())) return "gpus[].name: printable, at most 256 characters";
   return {};
+}
+
+std::string check_deployments(const google::protobuf::RepeatedPtrField<pb::DeploymentState>& states) {
+  if (static_cast<std::size_t>(states.size()) > kMaxModels) return "deployments: at most 1024";
+  for (const auto& d : states)
+    if (d.model().empty() || d.model().size() > kMaxModelId || !printable(d.model()) || d.detail().size() > 4 * kMaxText ||
+        !printable(d.detail()) || !std::isfinite(d.progress()))
+      return "deployments[]: a model id of 1 to 256 printable characters, a printable detail, a finite progress";
+  return {};
+}
+
+std::vector<DeploymentStatus> to_deployments(const google::protobuf::RepeatedPtrField<pb::DeploymentState>& states) {
+  std::vector<DeploymentStatus> out;
+  for (const auto& d : states) {
+    const char* state = d.state() == pb::DeploymentState::PULLING       ? "pulling"
+                        : d.state() == pb::DeploymentState::LOADED      ? "loaded"
+                        : d.state() == pb::DeploymentState::FAILED      ? "failed"
+                        : d.state() == pb::DeploymentState::UNSUPPORTED ? "unsupported"
+                                                                        : "missing";
+    out.push_back({d.model(), state, std::clamp(d.progress(), 0.0, 1.0), d.detail()});
+  }
+  return out;
 }
 
 std::vector<NodeModel> to_models(const google::protobuf::RepeatedPtrField<pb::Model>& models) {

@@ -28,12 +28,12 @@ std::string read_file(const std::string& path) {
 struct NodeService::Impl final : public pb::NodeLink::CallbackService {
   Impl(const Config& config, NodeRegistry& registry, LoopGroup& loops)
       : config(config),
-        env{config.nodes, config.server.max_stream_duration, registry, loops,
+        env{config.nodes, config.deployments, config.server.max_stream_duration, registry, loops,
             [this](const std::string& id, std::shared_ptr<NodeSession> s) { return joined(id, std::move(s)); },
             [this](const NodeSession* s) { ended(s); }, draining} {}
 
   grpc::ServerBidiReactor<pb::NodeMessage, pb::RouterMessage>* Connect(grpc::CallbackServerContext* context) override {
-    auto session = std::make_shared<NodeSession>(env, context, authenticate(*context));
+    auto session = std::make_shared<NodeSession>(env, authenticate(*context));
     session->begin();
     return session.get();
   }
@@ -93,8 +93,7 @@ struct NodeService::Impl final : public pb::NodeLink::CallbackService {
         if (silent > config.nodes.liveness_timeout.count())
           session->close(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                       "silent for " + std::to_string(silent) + " ms (liveness timeout " +
-                                          std::to_string(config.nodes.liveness_timeout.count()) + " ms)"),
-                         /*abandon=*/true);
+                                          std::to_string(config.nodes.liveness_timeout.count()) + " ms)"));
       }
       lock.lock();
     }

@@ -11,8 +11,7 @@ namespace plexus {
 
 namespace checks = node_messages;
 
-NodeSession::NodeSession(SessionEnv& env, grpc::CallbackServerContext* context, const NodeTokenConfig* token)
-    : env_(env), context_(context), token_(token) {}
+NodeSession::NodeSession(SessionEnv& env, const NodeTokenConfig* token) : env_(env), token_(token) {}
 
 void NodeSession::begin() {
   self_ = shared_from_this();
@@ -69,7 +68,9 @@ void NodeSession::OnReadDone(bool ok) {
       }
     }
   }
-  if (go_on) StartRead(&in_);
+  if (!go_on) return;
+  std::lock_guard lock(mu_);
+  if (!finished_) StartRead(&in_);  // never after Finish
 }
 
 bool NodeSession::on_register(const pb::Register& reg) {
@@ -106,6 +107,14 @@ bool NodeSession::on_register(const pb::Register& reg) {
   r->set_max_message_bytes(static_cast<std::uint32_t>(env_.settings.max_message_bytes));
   queue(std::move(ack));
   if (env_.draining.load()) drain("the router is shutting down");
+  pb::RouterMessage deployments;
+  for (const auto& d : env_.deployments)
+    if (node->serves_group(d.group)) {
+      auto* item = deployments.mutable_deployments()->add_items();
+      item->set_model(d.model);
+      item->set_min_nodes(static_cast<std::uint32_t>(d.min_nodes));
+    }
+  if (deployments.deployments().items_size() > 0) queue(std::move(deployments));
 
   if (auto replaced = env_.joined(node->id, shared_from_this()))
     replaced->close(grpc::Status(grpc::StatusCode::ABORTED, "replaced by a new connection of the same node"));
@@ -119,6 +128,8 @@ bool NodeSession::on_heartbeat(Node& node, const pb::Heartbeat& beat) {
   node.reported_in_flight.store(beat.in_flight(), std::memory_order_relaxed);
   if (auto why = checks::check_gpus(beat.gpus()); !why.empty()) return refuse("Heartbeat." + why);
   node.set_gpus(checks::to_gpus(beat.gpus()));
+  if (auto why = checks::check_deployments(beat.deployments()); !why.empty()) return refuse("Heartbeat." + why);
+  node.set_deployments(checks::to_deployments(beat.deployments()));
   if (beat.models_size() > 0) {
     if (auto why = checks::check_models(beat.models()); !why.empty()) return refuse("Heartbeat." + why);
     node.set_models(checks::to_models(beat.models()));
@@ -229,32 +240,26 @@ void NodeSession::cancel_order(std::uint64_t order_id, const std::string& reason
 
 // ---------------------------------------------------------------- write side
 
+// Writes start under the lock that finish() takes: no write can start after Finish (gRPC's
+// rule), and reactions never run inline here, so OnWriteDone cannot deadlock on it.
 void NodeSession::queue(pb::RouterMessage message) {
-  const pb::RouterMessage* next = nullptr;
-  {
-    std::lock_guard lock(mu_);
-    if (finished_) return;
-    outbox_.push_back(std::move(message));  // references to queued elements stay valid
-    if (writing_) return;
-    writing_ = true;
-    next = &outbox_.front();
-  }
-  StartWrite(next);
+  std::lock_guard lock(mu_);
+  if (finished_) return;
+  outbox_.push_back(std::move(message));  // references to queued elements stay valid
+  if (writing_) return;
+  writing_ = true;
+  StartWrite(&outbox_.front());
 }
 
 void NodeSession::OnWriteDone(bool ok) {
-  const pb::RouterMessage* next = nullptr;
-  {
-    std::lock_guard lock(mu_);
-    outbox_.pop_front();
-    if (!ok || finished_ || outbox_.empty()) {
-      writing_ = false;
-      if (!ok) outbox_.clear();
-      return;
-    }
-    next = &outbox_.front();
+  std::lock_guard lock(mu_);
+  outbox_.pop_front();
+  if (!ok || finished_ || outbox_.empty()) {
+    writing_ = false;
+    if (!ok) outbox_.clear();
+    return;
   }
-  StartWrite(next);
+  StartWrite(&outbox_.front());
 }
 
 void NodeSession::drain(const std::string& reason) {
@@ -269,10 +274,13 @@ void NodeSession::drain(const std::string& reason) {
 
 // ---------------------------------------------------------------- the end
 
-void NodeSession::close(const grpc::Status& status, bool abandon) {
+// The node leaves rotation and its orders fail at once; the call itself ends when gRPC can end
+// it. A frozen node never reads its trailers: the transport's keepalive (a ping unanswered for
+// half the liveness timeout) closes its connection, and OnDone follows. (No TryCancel: racing
+// Finish, it replaced the status the node should read, and it may touch a context OnDone freed.)
+void NodeSession::close(const grpc::Status& status) {
   leave_rotation(status.error_message());
   finish(status);
-  if (abandon) context_->TryCancel();
 }
 
 void NodeSession::finish(const grpc::Status& status) {

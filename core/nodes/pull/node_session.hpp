@@ -30,6 +30,7 @@ namespace pb = ::plexus::node::v1;
 // What every session shares: settings, the registry, the loops, and the service's bookkeeping.
 struct SessionEnv {
   const NodesConfig& settings;
+  const std::vector<DeploymentConfig>& deployments;
   std::chrono::seconds max_order_duration;
   NodeRegistry& registry;
   LoopGroup& loops;
@@ -44,7 +45,7 @@ class NodeSession final : public grpc::ServerBidiReactor<pb::NodeMessage, pb::Ro
                           public std::enable_shared_from_this<NodeSession> {
  public:
   // `token` is null when the node presented no valid node token: the call is refused.
-  NodeSession(SessionEnv& env, grpc::CallbackServerContext* context, const NodeTokenConfig* token);
+  NodeSession(SessionEnv& env, const NodeTokenConfig* token);
 
   // Starts the conversation; the session keeps itself alive until OnDone.
   void begin();
@@ -54,10 +55,8 @@ class NodeSession final : public grpc::ServerBidiReactor<pb::NodeMessage, pb::Ro
                            std::shared_ptr<PendingOrder> order) override;
   void cancel_order(std::uint64_t order_id, const std::string& reason) override;
 
-  // Any thread: ends the stream with `status`; the node leaves rotation at once. `abandon`: the
-  // node stopped answering, so the call is cancelled outright rather than left to finish on
-  // the wire (the node then sees CANCELLED, whatever `status` said).
-  void close(const grpc::Status& status, bool abandon = false);
+  // Any thread: ends the stream with `status`; the node leaves rotation at once.
+  void close(const grpc::Status& status);
   // Any thread: asks the node to drain (no more orders are sent to it).
   void drain(const std::string& reason);
   // Milliseconds (steady clock) since the node was last heard from; 0 before it registered.
@@ -85,7 +84,6 @@ class NodeSession final : public grpc::ServerBidiReactor<pb::NodeMessage, pb::Ro
   std::shared_ptr<PendingOrder> take_order(std::uint64_t id, bool erase);
 
   SessionEnv& env_;
-  grpc::CallbackServerContext* context_;
   const NodeTokenConfig* token_;
   std::shared_ptr<NodeSession> self_;  // until OnDone
   pb::NodeMessage in_;                 // the one outstanding read

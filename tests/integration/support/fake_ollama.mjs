@@ -11,11 +11,16 @@
 //   "missing"   404, as Ollama says for a model not pulled
 //   "cut"       one line, half a line, then the socket is destroyed
 //   "oom"       one line, then an {"error"} line mid-stream
+// POST /api/pull {"model", "stream"} streams Ollama's progress lines ({"status": "pulling manifest"},
+// {"status": "pulling <digest>", "digest", "total", "completed"} ..., "verifying sha256 digest",
+// "writing manifest", {"status": "success"}) for a model in `pullable`, which is then pulled; any
+// other model gets {"error": "pull model manifest: file does not exist"} (status 500), as Ollama
+// answers for a name its registry lacks. Pulls are recorded in state.pulls.
 import http from 'node:http';
 import { serve } from './serve.mjs';
 
-export async function startFakeOllama({ loaded = ['llama3.2:latest'], pulled = ['llama3.2:latest', 'qwen2.5:7b'], contextLength } = {}) {
-  const state = { requests: [], sockets: new Set(), loaded, pulled };
+export async function startFakeOllama({ loaded = ['llama3.2:latest'], pulled = ['llama3.2:latest', 'qwen2.5:7b'], contextLength, pullable = [] } = {}) {
+  const state = { requests: [], sockets: new Set(), loaded, pulled, pulls: [] };
   const server = http.createServer((req, res) => {
     let raw = '';
     req.on('data', (d) => (raw += d));
@@ -32,6 +37,30 @@ export async function startFakeOllama({ loaded = ['llama3.2:latest'], pulled = [
         res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
         return res.end(JSON.stringify({ models: state.loaded.map((name) => ({ name, model: name, size: 1, digest: 'x', expires_at: '2026-11-23T11:00:00Z', size_vram: 1,
           ...(contextLength !== undefined ? { context_length: contextLength } : {}) })) }));
+      }
+      if (req.method === 'POST' && req.url === '/api/pull') {
+        const body = JSON.parse(raw);
+        state.pulls.push({ model: body.model, stream: body.stream });
+        if (!pullable.includes(body.model)) {
+          res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' });
+          return res.end(JSON.stringify({ error: 'pull model manifest: file does not exist' }));
+        }
+        res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+        const digest = 'sha256:6a0746a1ec1aef3e7ec53868f220ff6e389f6f8ef87a01d77c96807de94ca2aa';
+        const total = 4683075271;
+        const steps = [{ status: 'pulling manifest' }];
+        for (let i = 1; i <= 10; i++) steps.push({ status: `pulling ${digest.slice(7, 19)}`, digest, total, completed: Math.round((total * i) / 10) });
+        steps.push({ status: 'verifying sha256 digest' }, { status: 'writing manifest' }, { status: 'success' });
+        let i = 0;
+        const next = () => {
+          if (i === steps.length) {
+            state.pulled.push(body.model);
+            return res.end();
+          }
+          res.write(JSON.stringify(steps[i++]) + '\n');
+          setTimeout(next, 120);
+        };
+        return next();
       }
       if (req.method !== 'POST' || req.url !== '/api/chat') {
         res.writeHead(404, { 'content-type': 'text/plain' });

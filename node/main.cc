@@ -16,6 +16,18 @@ namespace {
 
 using namespace plexus::node;
 
+// What the router is told serves the orders (Register.backend, --detect-only's "backend").
+const char* kind_slug(BackendKind kind) {
+  switch (kind) {
+    case BackendKind::kLlamaCpp: return "llamacpp";
+    case BackendKind::kOllama: return "ollama";
+    case BackendKind::kLmStudio: return "lmstudio";
+    case BackendKind::kVllm: return "vllm";
+    case BackendKind::kOpenAiCompatible: break;
+  }
+  return "openai";
+}
+
 // Which backend to serve and what it offers; nullopt (after saying why) when there is none.
 std::optional<AgentSetup> find_backend(const AgentOptions& o) {
   AgentSetup setup;
@@ -48,11 +60,11 @@ std::optional<AgentSetup> find_backend(const AgentOptions& o) {
     auto all = detect(urls, http_get);
     for (const auto& b : all)
       spdlog::info("found {} at {} ({} model(s), {} loaded)", b.kind_name, b.url, b.models.size(),
-                   b.loaded_known ? std::to_string(b.loaded.size()) : std::string("? "));
+                   b.loaded_known ? std::to_string(b.loaded.size()) : std::string("?"));
     if (all.empty()) {
       std::string tried;
       for (const auto& u : urls) tried += (tried.empty() ? "" : ", ") + u;
-      spdlog::error("no LLM backend found (looked for llama.cpp, Ollama, LM Studio and vLLM at {}); start one, or "
+      spdlog::error("no LLM backend found (looked for llama.cpp, Ollama, LM Studio, vLLM and OpenAI-compatible servers at {}); start one, or "
                     "give --backend URL, or --backend demo", tried);
       return std::nullopt;
     }
@@ -60,7 +72,7 @@ std::optional<AgentSetup> find_backend(const AgentOptions& o) {
   }
   setup.provider = o.provider.empty() ? found->provider : o.provider;
   setup.provider_url = found->provider_url;
-  setup.backend_kind = found->provider;
+  setup.backend_kind = kind_slug(found->kind);
   for (const auto& id : found->models) {
     if (!o.models.empty() && std::find(o.models.begin(), o.models.end(), id) == o.models.end()) continue;
     bool hot = !found->loaded_known || std::find(found->loaded.begin(), found->loaded.end(), id) != found->loaded.end();

@@ -100,7 +100,7 @@ describe('each kind of backend, alone', () => {
 
     const { found, stderr } = await detect(['--probe', lms.url]);
     assert.deepEqual(found, {
-      backend: 'openai', provider: 'openai', url: `${lms.url}/v1`,
+      backend: 'lmstudio', provider: 'openai', url: `${lms.url}/v1`,
       // the embeddings model is left out; context_length is the loaded model's max_context_length
       models: [
         { id: 'qwen2-vl-7b-instruct', hot: false, context_length: 131072 },
@@ -122,7 +122,7 @@ describe('each kind of backend, alone', () => {
     const vllm = await fake(startFakeVllm({ maxModelLen: 16384, loras: ['sql-lora'] }));
     const { found, stderr } = await detect(['--probe', vllm.url]);
     assert.deepEqual(found, {
-      backend: 'openai', provider: 'openai', url: `${vllm.url}/v1`,
+      backend: 'vllm', provider: 'openai', url: `${vllm.url}/v1`,
       models: [
         { id: 'meta-llama/Llama-3.1-8B-Instruct', hot: true, context_length: 16384 },
         { id: 'sql-lora', hot: true, context_length: 16384 },
@@ -165,7 +165,7 @@ describe('ports that answer like none of them', () => {
     assert.equal(r.code, 1);
     assert.equal(r.stdout, '');
     assert.match(r.stderr, /no LLM backend found/);
-    assert.match(r.stderr, /llama\.cpp, Ollama, LM Studio and vLLM/);
+    assert.match(r.stderr, /llama\.cpp, Ollama, LM Studio, vLLM and OpenAI-compatible servers/);
     for (const url of [html, notFound, closed]) assert.ok(r.stderr.includes(url), `stderr names ${url}:\n${r.stderr}`);
     assert.doesNotMatch(r.stderr, / info found /);
   });

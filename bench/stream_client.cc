@@ -1,6 +1,6 @@
 // Opens N concurrent streamed chat completions (libcurl multi, one thread) and reports
 // time-to-first-byte and total time percentiles. Every stream must end with "data: [DONE]".
-//   stream_client --url URL --concurrency N [--rounds R] [--key KEY]
+//   stream_client --url URL --concurrency N [--rounds R] [--key KEY] [--model M]
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -28,7 +28,7 @@ double pct(std::vector<double> v, double p) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string url, key;
+  std::string url, key, model = "mock";
   int concurrency = 1, rounds = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
@@ -36,9 +36,10 @@ int main(int argc, char** argv) {
     if (a == "--concurrency") concurrency = std::atoi(argv[i + 1]);
     if (a == "--rounds") rounds = std::atoi(argv[i + 1]);
     if (a == "--key") key = argv[i + 1];
+    if (a == "--model") model = argv[i + 1];
   }
   const std::string request =
-      R"({"model":"mock","stream":true,"messages":[{"role":"user","content":"Benchmark me, please."}]})";
+      R"({"model":")" + model + R"(","stream":true,"messages":[{"role":"user","content":"Benchmark me, please."}]})";
   curl_global_init(CURL_GLOBAL_DEFAULT);
   std::vector<double> ttfb, total;
   int errors = 0;

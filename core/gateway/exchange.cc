@@ -165,6 +165,10 @@ void Exchange::attempt() {
 
 // Sends one chunk to the client, the response head first if needed.
 void Exchange::emit(std::string_view chunk_json) {
+  // Backends send about one token per chunk: what was delivered, if the stream is cut before the
+  // backend reports usage (a node that dies mid-way). A byte search, not a parse.
+  if (chunk_json.find("\"content\":\"") != std::string_view::npos && chunk_json.find("\"content\":\"\"") == std::string_view::npos)
+    ++content_chunks_;
   if (!head_sent_) {
     head_sent_ = true;
     channel_->begin_stream(response_headers());
@@ -402,6 +406,8 @@ void Exchange::client_gone() {
 
 void Exchange::done(int status, const std::string& error_code) {
   finished_ = true;
+  bool estimated = !usage_.known && content_chunks_ > 0;
+  if (estimated) usage_.completion_tokens = content_chunks_;  // see emit()
   if (counted_in_flight_ && current_.node) {
     current_.node->stats.attempt_ended();
     counted_in_flight_ = false;
@@ -419,6 +425,7 @@ void Exchange::done(int status, const std::string& error_code) {
     r.status = status;
     r.stream = chat_.stream;
     r.usage = usage_;
+    r.usage_estimated = estimated;
     r.error_code = error_code;
     r.ttft_ms = ttft_ms_;
     r.total_ms = std::chrono::duration<double, std::milli>(Clock::now() - received_).count();

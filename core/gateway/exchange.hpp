@@ -50,6 +50,7 @@ struct AccessRecord {
   int status = 0;    // 499: the client went away first
   bool stream = false;
   Usage usage;  // tokens_per_second too, when the backend measures it
+  bool usage_estimated = false;  // counted from the chunks delivered: the backend reported none
   std::string error_code;
   double ttft_ms = -1;
   double total_ms = 0;
@@ -128,6 +129,7 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   bool paused_ = false;  // the provider is paused: the client is not reading
   double ttft_ms_ = -1;
   Usage usage_;
+  std::int64_t content_chunks_ = 0;  // chunks with text sent to the client: usage when none came
   std::string finish_reason_;
   std::string body_;           // a whole answer, held for the chunk and completion hooks
   Error last_error_;

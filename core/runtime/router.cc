@@ -20,9 +20,9 @@ void log_access(const AccessRecord& r) {
   // Never the prompt or the completion: ids, sizes and timings only.
   spdlog::info(
       "access id={} key={} model={} node={} status={} stream={} prompt_tokens={} "
-      "completion_tokens={} ttft_ms={:.1f} total_ms={:.1f}{}{}{}",
+      "completion_tokens={}{} ttft_ms={:.1f} total_ms={:.1f}{}{}{}",
       r.request_id, r.key_id, r.model, r.node, r.status, r.stream, r.usage.prompt_tokens,
-      r.usage.completion_tokens, r.ttft_ms, r.total_ms,
+      r.usage.completion_tokens, r.usage_estimated ? " usage=estimated" : "", r.ttft_ms, r.total_ms,
       r.usage.tokens_per_second > 0 ? fmt::format(" tokens_per_second={:.1f}", r.usage.tokens_per_second) : "",
       r.error_code.empty() ? "" : " error=", r.error_code);
 }

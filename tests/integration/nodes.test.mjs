@@ -138,6 +138,10 @@ describe('when nodes fail', () => {
     assert.equal(events.at(-1), '[DONE]');
     const last = JSON.parse(events.at(-2));
     assert.equal(last.error.code, 'node_lost');
+    // What was delivered is what the access log counts (the node never reported its usage).
+    const delivered = events.slice(0, -2).filter((e) => JSON.parse(e).choices?.[0]?.delta?.content).length;
+    const line = await waitFor(() => r.stderr().split('\n').find((l) => l.includes(' access ') && l.includes('error=node_lost')), 5000, 'the access line');
+    assert.match(line, new RegExp(`completion_tokens=${delivered} usage=estimated`));
   });
 
   it('a frozen node leaves rotation within the liveness bound and comes back when it wakes', async () => {

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# The pull path against a direct upstream, in one run, on loopback: the same mock upstream reached
+# by the router directly (an "upstreams" entry) and through plexus-node processes that dialled in.
+#   ./bench/nodes.sh [seconds-per-wrk-run]      (default 5)
+# Then 1,000 simulated nodes heartbeating: the router's CPU and memory for its registry.
+# Prints markdown; docs/performance.md keeps the latest figures with the method.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION="${1:-5}"
+NODES="${NODES:-20}"
+SWARM="${SWARM:-1000}"
+
+./scripts/deps.sh --test >/dev/null
+./scripts/build.sh >/dev/null
+(cd tests/integration && npm ci --silent >/dev/null 2>&1 || npm install --silent >/dev/null)
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+work=$(mktemp -d /tmp/plexus-bench-nodes.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
+cpu_ticks() { awk '{print $14 + $15}' /proc/"$1"/stat; }
+rss_kb() { awk '/VmRSS/ {print $2}' /proc/"$1"/status; }
+
+mock_port=$(free_port)
+build/bench/mock_upstream --port "$mock_port" --events 64 --interval-ms 5 >/dev/null & pids+=($!)
+wait_port "$mock_port"
+
+# One router, one event loop: the mock as a direct upstream ("direct"), and a node port where
+# plexus-node processes serve the same mock as model "pulled".
+api_port=$(free_port)
+node_port=$(free_port)
+cat >"$work/router.json" <<CONF
+{ "listen": "127.0.0.1:$api_port", "threads": 1,
+  "limits": { "max_inflight": 100000 },
+  "keys": [{ "id": "bench", "key": "sk-bench-key" }],
+  "upstreams": [{ "name": "mock", "provider": "openai", "url": "http://127.0.0.1:$mock_port/v1", "models": ["direct"],
+                  "status_interval_s": 0 }],
+  "nodes": { "listen": "127.0.0.1:$node_port", "queue_limit": 100000 },
+  "node_tokens": [{ "id": "bench", "token": "nt-bench-token" }],
+  "log": { "level": "warn", "access_log": false } }
+CONF
+build/plexus --config "$work/router.json" >/dev/null 2>"$work/router.log" & router=$!; pids+=($router)
+wait_port "$api_port"
+start_nodes() {  # count
+  for i in $(seq "$1"); do
+    build/plexus-node --router 127.0.0.1:$node_port --token nt-bench-token --name "bench-$i" \
+      --backend "http://127.0.0.1:$mock_port/v1" --provider openai --models pulled --max-concurrency 64 \
+      --log-level warn 2>>"$work/nodes.log" & pids+=($!)
+  done
+  for _ in $(seq 200); do
+    n=$(curl -s "http://127.0.0.1:$api_port/v1/models" -H 'Authorization: Bearer sk-bench-key' | grep -c '"pulled"' || true)
+    [ "$n" -ge 1 ] && [ "$(grep -c 'joined' "$work/nodes.log" 2>/dev/null || true)" -ge 0 ] && break
+    sleep 0.05
+  done
+}
+
+# The mock answers whatever model it is asked for; the two paths differ only in how they get there.
+post() { cat >"$work/$1.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer sk-bench-key"
+wrk.body = '{"model":"$1","messages":[{"role":"user","content":"Benchmark me, please."}],"max_tokens":64}'
+LUA
+}
+post direct; post pulled
+wrk_rps() { wrk -t1 -c"$2" -d"${DURATION}s" -s "$work/$1.lua" "http://127.0.0.1:$api_port/v1/chat/completions" | awk '/Requests\/sec/ {printf "%.0f", $2}'; }
+streams() {  # model concurrency rounds -> "ttfb_p50 ttfb_p99 total_p50"
+  build/bench/stream_client --url "http://127.0.0.1:$api_port/v1/chat/completions" --concurrency "$2" --rounds "$3" \
+    --key sk-bench-key --model "$1" | tr ' ' '\n' | awk -F= '$1=="ttfb_p50_ms"{a=$2} $1=="ttfb_p99_ms"{b=$2} $1=="total_p50_ms"{c=$2} END {print a, b, c}'
+}
+
+start_nodes 1
+echo "## Pull path vs direct upstream (one router loop; the same mock behind both)"
+echo
+echo "| streams | TTFB p50 direct / pull (ms) | added TTFB p50 (µs) | TTFB p99 direct / pull (ms) | last chunk p50 direct / pull (ms) | added per-chunk latency (µs) |"
+echo "|---:|---|---:|---|---|---:|"
+for c in 1 50; do
+  rounds=$([ "$c" = 1 ] && echo 20 || echo 3)
+  read -r d50 d99 dt <<<"$(streams direct $c $rounds)"
+  read -r p50 p99 pt <<<"$(streams pulled $c $rounds)"
+  echo "| $c | $d50 / $p50 | $(awk -v a=$p50 -v b=$d50 'BEGIN{printf "%+.0f", (a-b)*1000}') | $d99 / $p99 | $dt / $pt | $(awk -v a=$pt -v b=$dt 'BEGIN{printf "%+.0f", (a-b)*1000}') |"
+done
+echo
+
+start_nodes $((NODES - 1))
+sleep 1
+direct_cpu0=$(cpu_ticks $router)
+direct_rps=$(wrk_rps direct 64)
+pulled_rps=$(wrk_rps pulled 64)
+echo "## Whole completions through $NODES pull nodes (wrk -c64, ${DURATION}s)"
+echo
+echo "| direct req/s | pull req/s | pull/direct |"
+echo "|---:|---:|---:|"
+echo "| $direct_rps | $pulled_rps | $(awk -v a=$pulled_rps -v b=$direct_rps 'BEGIN{printf "%.2f", a/b}') |"
+echo
+
+# A fresh router for the registry: nothing but $SWARM simulated nodes heartbeating.
+swarm_api=$(free_port); swarm_nodes=$(free_port)
+sed -e "s/:$api_port/:$swarm_api/" -e "s/:$node_port/:$swarm_nodes/" "$work/router.json" >"$work/swarm.json"
+build/plexus --config "$work/swarm.json" >/dev/null 2>"$work/swarm.log" & swarm_router=$!; pids+=($swarm_router)
+wait_port "$swarm_api"
+rss0=$(rss_kb $swarm_router)
+node bench/node_swarm.mjs 127.0.0.1:$swarm_nodes nt-bench-token "$SWARM" >"$work/swarm.out" 2>&1 & pids+=($!)
+for _ in $(seq 600); do grep -q ready "$work/swarm.out" && break; sleep 0.1; done
+grep -q ready "$work/swarm.out" || { echo "the swarm never joined:"; cat "$work/swarm.out"; exit 1; }
+sleep 2
+t0=$(cpu_ticks $swarm_router); s0=$(date +%s.%N)
+sleep 20
+t1=$(cpu_ticks $swarm_router); s1=$(date +%s.%N)
+rss1=$(rss_kb $swarm_router)
+echo "## $SWARM registered nodes heartbeating every 2 s (simulated, loopback)"
+echo
+echo "| router CPU (% of one core) | RSS idle / with $SWARM nodes (MiB) | RSS per node (KiB) |"
+echo "|---:|---|---:|"
+echo "| $(awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v s0=$s0 -v s1=$s1 'BEGIN{printf "%.1f", 100 * t / hz / (s1 - s0)}') | $(awk -v a=$rss0 -v b=$rss1 'BEGIN{printf "%.1f / %.1f", a/1024, b/1024}') | $(awk -v a=$rss0 -v b=$rss1 -v n=$SWARM 'BEGIN{printf "%.1f", (b-a)/n}') |"

@@ -1,22 +1,35 @@
 // Opens N concurrent streamed chat completions (libcurl multi, one thread) and reports
-// time-to-first-byte and total time percentiles. Every stream must end with "data: [DONE]".
+// time-to-first-byte and total time percentiles, and how long after the first event each later
+// event arrived (chunk_offset: its median and mean over every later event of every stream; a
+// path that delays later chunks more than the first shows here). Every stream must end with
+// "data: [DONE]".
 //   stream_client --url URL --concurrency N [--rounds R] [--key KEY] [--model M]
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
 
 namespace {
+using Clock = std::chrono::steady_clock;
+
 struct Transfer {
   std::string body;
   curl_slist* headers = nullptr;
+  std::vector<Clock::time_point> events;  // when each "data: " event arrived (per read, so
+                                          // events read together share a time)
 };
 
 size_t collect(char* data, size_t size, size_t n, void* user) {
-  static_cast<Transfer*>(user)->body.append(data, size * n);
+  auto* t = static_cast<Transfer*>(user);
+  auto now = Clock::now();
+  std::string_view bytes(data, size * n);
+  for (std::size_t at = bytes.find("data: "); at != std::string_view::npos; at = bytes.find("data: ", at + 6))
+    t->events.push_back(now);
+  t->body.append(data, size * n);
   return size * n;
 }
 
@@ -41,7 +54,7 @@ int main(int argc, char** argv) {
   const std::string request =
       R"({"model":")" + model + R"(","stream":true,"messages":[{"role":"user","content":"Benchmark me, please."}]})";
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  std::vector<double> ttfb, total;
+  std::vector<double> ttfb, total, offsets;
   int errors = 0;
   for (int round = 0; round < rounds; ++round) {
     CURLM* multi = curl_multi_init();
@@ -81,6 +94,8 @@ int main(int argc, char** argv) {
       curl_easy_getinfo(m->easy_handle, CURLINFO_TOTAL_TIME_T, &all);
       ttfb.push_back(first / 1000.0);
       total.push_back(all / 1000.0);
+      for (std::size_t k = 1; k < t->events.size(); ++k)
+        offsets.push_back(std::chrono::duration<double, std::milli>(t->events[k] - t->events[0]).count());
     }
     for (size_t i = 0; i < easies.size(); ++i) {
       curl_multi_remove_handle(multi, easies[i]);
@@ -89,7 +104,11 @@ int main(int argc, char** argv) {
     }
     curl_multi_cleanup(multi);
   }
-  std::printf("ok=%zu errors=%d ttfb_p50_ms=%.3f ttfb_p99_ms=%.3f total_p50_ms=%.1f total_p99_ms=%.1f\n",
-              ttfb.size(), errors, pct(ttfb, 0.5), pct(ttfb, 0.99), pct(total, 0.5), pct(total, 0.99));
+  double mean_offset = 0;
+  for (double o : offsets) mean_offset += o / static_cast<double>(offsets.size());
+  std::printf("ok=%zu errors=%d ttfb_p50_ms=%.3f ttfb_p99_ms=%.3f total_p50_ms=%.1f total_p99_ms=%.1f "
+              "chunk_offset_p50_ms=%.3f chunk_offset_mean_ms=%.3f\n",
+              ttfb.size(), errors, pct(ttfb, 0.5), pct(ttfb, 0.99), pct(total, 0.5), pct(total, 0.99),
+              pct(offsets, 0.5), mean_offset);
   return errors ? 1 : 0;
 }

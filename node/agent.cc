@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <fstream>
 #include <mutex>
@@ -133,6 +134,7 @@ struct Agent::State {
   void reconnect_later(const std::string& why);
   void begin_drain();
   void show_status();
+  void poll_backend();
   void read_gpus_forever();
   pb::NodeMessage registration();
 };
@@ -316,6 +318,24 @@ void Agent::State::show_status() {
   status_timer = loop.after(std::chrono::seconds(1), [this] { show_status(); });
 }
 
+// Which models the backend holds in memory changes (Ollama loads and unloads them): ask it now
+// and then, and tell the router with the next heartbeat when hot flags changed.
+void Agent::State::poll_backend() {
+  bool asked = provider->poll_status([this](BackendStatus status) {
+    if (status.ready && status.loaded_known) {
+      for (auto& m : setup.models) {
+        bool hot = std::find(status.loaded_models.begin(), status.loaded_models.end(), m.id) != status.loaded_models.end();
+        if (hot != m.hot) {
+          m.hot = hot;
+          models_changed = true;
+        }
+      }
+    }
+    loop.after(std::chrono::seconds(10), [this] { poll_backend(); });
+  });
+  (void)asked;  // an adapter with nothing to ask (demo) is not asked again
+}
+
 void Agent::State::read_gpus_forever() {
   std::unique_lock lock(gpu_mu);
   while (!gpu_stop) {
@@ -365,6 +385,7 @@ void Agent::start() {
   s_->gpu_thread = std::thread([this] { s_->read_gpus_forever(); });
   s_->loop.post([this] {
     s_->connect();
+    s_->loop.after(std::chrono::seconds(10), [this] { s_->poll_backend(); });
     if (isatty(STDERR_FILENO)) s_->show_status();
   });
   s_->loop_thread = std::thread([this] { s_->loop.run(); });

@@ -71,9 +71,11 @@ void set(AgentOptions& o, const std::string& key, const std::string& value) {
     } catch (...) {
       used = 0;
     }
-    if (used != value.size() || !(v >= min && v <= max))
-      throw std::invalid_argument("expected a number from " + std::to_string(min) + " to " + std::to_string(max) +
-                                  ", got '" + value + "'");
+    if (used != value.size() || !(v >= min && v <= max)) {
+      std::ostringstream why;
+      why << "expected a number from " << min << " to " << max << ", got '" << value << "'";
+      throw std::invalid_argument(why.str());
+    }
     return v;
   };
   if (key == "router") o.router = value;

@@ -160,6 +160,23 @@ describe('when nodes fail', () => {
     await waitFor(async () => (await listNodes(r)).some((n) => n.id === 'frozen@lab'), 15000, 'frozen to rejoin');
   });
 
+  it('a client that leaves cancels its order: the node stops generating and frees the slot', async () => {
+    const r = await router();
+    await node(r, { name: 'stopper', args: ['--backend', 'demo', '--backend-options', '{"tokens_per_second": 20}', '--max-concurrency', '2'] });
+    const abort = new AbortController();
+    const res = await chat(r.url, { model: 'demo', messages: user('hi'), max_tokens: 400, stream: true }, { signal: abort.signal });
+    const reader = res.body.getReader();
+    await reader.read();
+    await waitFor(async () => (await listNodes(r))[0]?.reported_in_flight === 1, 5000, 'the node to report the order');
+    abort.abort();
+    // 400 tokens at 20 a second would take 20 s: the node reports nothing in flight long before.
+    const entry = await waitFor(async () => {
+      const [e] = await listNodes(r);
+      return e?.reported_in_flight === 0 && e.in_flight === 0 && e.capacity.free_slots === 2 ? e : null;
+    }, 5000, 'the order to stop');
+    assert.equal(entry.health, 'healthy');
+  });
+
   it('nodes come back by themselves when the router restarts', async () => {
     const nodePort = await freePort();
     const config = networkConfig();
@@ -185,6 +202,25 @@ describe('when nodes fail', () => {
     assert.ok(events.slice(0, -1).every((e) => !JSON.parse(e).error), 'finished normally');
     assert.equal((await n.exited).code, 0);
     await waitFor(async () => (await listNodes(r)).length === 0, 5000, 'the node to leave');
+  });
+});
+
+describe('plexus-node itself', () => {
+  it('--help, missing settings and a bad config file get clear answers', async () => {
+    const { execFileSync, spawnSync } = await import('node:child_process');
+    const { nodeBin } = await import('./support/nodes.mjs');
+    assert.match(execFileSync(nodeBin, ['--help'], { encoding: 'utf8' }), /--router HOST:PORT/);
+    const missing = spawnSync(nodeBin, ['--token', 'x'], { encoding: 'utf8' });
+    assert.equal(missing.status, 2);
+    assert.match(missing.stderr, /--router HOST:PORT is required/);
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'node-cfg-')), 'node.json');
+    fs.writeFileSync(file, JSON.stringify({ router: '127.0.0.1:1', token: 't', max_concurrency: 0 }));
+    const bad = spawnSync(nodeBin, ['--config', file], { encoding: 'utf8' });
+    assert.equal(bad.status, 2);
+    assert.ok(bad.stderr.includes(`${file}: max_concurrency: expected a number from 1`), bad.stderr);
+    fs.writeFileSync(file, JSON.stringify({ router: '127.0.0.1:1', token: 't', colour: 'red' }));
+    const unknown = spawnSync(nodeBin, ['--config', file], { encoding: 'utf8' });
+    assert.match(unknown.stderr, /colour: unknown key/);
   });
 });
 

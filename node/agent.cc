@@ -7,10 +7,8 @@
 
 #include <algorithm>
 #include <condition_variable>
-#include <fstream>
 #include <mutex>
 #include <random>
-#include <sstream>
 #include <thread>
 
 #include "deployer.hpp"
@@ -20,6 +18,7 @@
 #include "loop/event_loop.hpp"
 #include "order_runner.hpp"
 #include "router_link.hpp"
+#include "util/read_file.hpp"
 
 #ifndef PLEXUS_VERSION
 #define PLEXUS_VERSION "0.0.0"
@@ -27,13 +26,6 @@
 
 namespace plexus::node {
 namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 std::shared_ptr<grpc::Channel> make_channel(const AgentOptions& o) {
   std::shared_ptr<grpc::ChannelCredentials> credentials;

@@ -90,22 +90,27 @@ DetectedBackend backend_of(BackendKind kind, const std::string& base) {
   switch (kind) {
     case BackendKind::kOllama:
       b.kind_name = "Ollama";
+      b.slug = "ollama";
       b.provider = "ollama";
       break;
     case BackendKind::kLlamaCpp:
       b.kind_name = "llama.cpp server";
+      b.slug = "llamacpp";
       b.provider = "llamacpp";
       break;
     case BackendKind::kLmStudio:
       b.kind_name = "LM Studio";
+      b.slug = "lmstudio";
       b.provider = "openai";
       break;
     case BackendKind::kVllm:
       b.kind_name = "vLLM";
+      b.slug = "vllm";
       b.provider = "openai";
       break;
     case BackendKind::kOpenAiCompatible:
       b.kind_name = "OpenAI-compatible server";
+      b.slug = "openai";
       b.provider = "openai";
       break;
   }

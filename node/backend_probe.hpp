@@ -15,6 +15,7 @@ enum class BackendKind { kLlamaCpp, kOllama, kLmStudio, kVllm, kOpenAiCompatible
 struct DetectedBackend {
   BackendKind kind = BackendKind::kOpenAiCompatible;
   std::string kind_name;     // "llama.cpp server", "Ollama", "LM Studio", "vLLM", "OpenAI-compatible server"
+  std::string slug;          // the same for machines: "llamacpp", "ollama", "lmstudio", "vllm", "openai"
   std::string url;           // base URL, no trailing slash, e.g. "http://127.0.0.1:11434"
   std::string provider;      // the Plexus adapter that serves it: "llamacpp", "ollama" or "openai"
   std::string provider_url;  // the url that adapter wants: the base URL, or base + "/v1" for "openai"

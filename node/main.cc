@@ -16,18 +16,6 @@ namespace {
 
 using namespace plexus::node;
 
-// What the router is told serves the orders (Register.backend, --detect-only's "backend").
-const char* kind_slug(BackendKind kind) {
-  switch (kind) {
-    case BackendKind::kLlamaCpp: return "llamacpp";
-    case BackendKind::kOllama: return "ollama";
-    case BackendKind::kLmStudio: return "lmstudio";
-    case BackendKind::kVllm: return "vllm";
-    case BackendKind::kOpenAiCompatible: break;
-  }
-  return "openai";
-}
-
 // Which backend to serve and what it offers; nullopt (after saying why) when there is none.
 std::optional<AgentSetup> find_backend(const AgentOptions& o) {
   AgentSetup setup;
@@ -72,7 +60,7 @@ std::optional<AgentSetup> find_backend(const AgentOptions& o) {
   }
   setup.provider = o.provider.empty() ? found->provider : o.provider;
   setup.provider_url = found->provider_url;
-  setup.backend_kind = kind_slug(found->kind);
+  setup.backend_kind = found->slug;  // what the router is told serves the orders
   for (const auto& id : found->models) {
     if (!o.models.empty() && std::find(o.models.begin(), o.models.end(), id) == o.models.end()) continue;
     bool hot = !found->loaded_known || std::find(found->loaded.begin(), found->loaded.end(), id) != found->loaded.end();

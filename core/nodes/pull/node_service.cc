@@ -4,24 +4,16 @@
 #include <spdlog/spdlog.h>
 
 #include <condition_variable>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <thread>
 
 #include "auth/key_store.hpp"
 #include "auth/sha256.hpp"
 #include "nodes/pull/node_session.hpp"
+#include "util/read_file.hpp"
 
 namespace plexus {
 namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 }  // namespace
 

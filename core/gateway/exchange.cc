@@ -96,13 +96,18 @@ bool Exchange::choose_candidates() {
     fail(last_error_);               // every node that could serve has failed this request
     return false;
   }
-  auto views = routing::views(able, chat_, caller_.group, env_.loop.index(), Clock::now(), hooks_.any(kHookRoute));
-  auto route = hooks_.on_route(chat_.model, views);
-  if (route.failure) {
-    fail(*route.failure);
-    return false;
+  std::vector<std::size_t> idx;
+  if (!hooks_.any(kHookRoute)) {
+    idx = routing::default_order(able, Clock::now());
+  } else {
+    auto views = routing::views(able, chat_, caller_.group, env_.loop.index(), Clock::now());
+    auto route = hooks_.on_route(chat_.model, views);
+    if (route.failure) {
+      fail(*route.failure);
+      return false;
+    }
+    idx = routing::order(views, route.picked);
   }
-  auto idx = routing::order(views, route.picked);
   if (idx.empty()) {
     fail({503, "Every node for '" + chat_.model + "' was excluded by a routing plugin",
           "server_error", "", "no_upstream_left"});
@@ -137,6 +142,11 @@ void Exchange::wait_for_capacity() {
   };
   waiting_ = env_.nodes->wait_for_capacity(caller_.group, chat_.model, env_.loop, retry, env_.queue_limit);
   if (!waiting_) return busy(" and " + std::to_string(env_.queue_limit) + " requests already wait for one");
+  // Capacity that came back between the choice and the registration woke nobody: look again.
+  for (const auto& m : env_.nodes->snapshot()->find(caller_.group, chat_.model))
+    if (m.node->has_capacity() && !m.node->draining.load(std::memory_order_relaxed) &&
+        std::find(tried_.begin(), tried_.end(), m.node) == tried_.end())
+      return env_.loop.defer(retry);
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(wait_until_ - now) + std::chrono::milliseconds(1);
   wait_timer_ = env_.loop.after(left, retry);
 }

@@ -93,13 +93,15 @@ NodeRegistry::WaitTicket NodeRegistry::wait_for_capacity(const std::string& grou
   auto waiter = std::make_shared<Waiter>(Waiter{&loop, std::move(wake)});
   std::lock_guard lock(waiters_mu_);
   auto& queue = waiters_[key_of(group, model)];
-  std::erase_if(queue, [](const auto& w) { return w.expired(); });
+  waiting_ -= std::erase_if(queue, [](const auto& w) { return w.expired(); });
   if (queue.size() >= limit) return nullptr;
   queue.push_back(waiter);
+  ++waiting_;
   return waiter;
 }
 
 void NodeRegistry::capacity_added(const Node& node, std::int64_t slots) {
+  if (waiting_.load(std::memory_order_relaxed) == 0) return;  // the common case: nobody waits
   std::vector<std::shared_ptr<Waiter>> woken;
   {
     auto models = node.models();
@@ -112,6 +114,7 @@ void NodeRegistry::capacity_added(const Node& node, std::int64_t slots) {
         while (!queue.empty() && static_cast<std::int64_t>(woken.size()) < slots) {
           if (auto w = queue.front().lock()) woken.push_back(std::move(w));
           queue.erase(queue.begin());
+          --waiting_;
         }
       }
     }

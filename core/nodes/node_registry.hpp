@@ -64,7 +64,9 @@ class NodeRegistry {
   using WaitTicket = std::shared_ptr<void>;
   WaitTicket wait_for_capacity(const std::string& group, const std::string& model, EventLoop& loop,
                                std::function<void()> wake, std::size_t limit);
-  // Any thread: `node` can take `slots` more orders; wakes up to that many waiters.
+  // Any thread: `node` can take `slots` more orders; wakes up to that many waiters. A waiter that
+  // registers just after this ran is not woken: it must look at the capacity again once
+  // registered (the exchange does).
   void capacity_added(const Node& node, std::int64_t slots);
 
  private:
@@ -75,6 +77,7 @@ class NodeRegistry {
   std::atomic<std::shared_ptr<const NodeSet>> current_;
   std::mutex waiters_mu_;
   std::unordered_map<std::string, std::vector<std::weak_ptr<Waiter>>> waiters_;
+  std::atomic<std::size_t> waiting_{0};  // entries in waiters_ (some may have expired)
 };
 
 }  // namespace plexus

@@ -59,28 +59,55 @@ Filtered filter(const std::vector<Match>& found, const ParsedChat& chat) {
   return out;
 }
 
+namespace {
+
+struct Health {
+  bool healthy;
+  bool hot;
+  double score() const { return !healthy ? -1 : hot ? 1 : 0; }  // the default: healthy and hot first
+};
+
+Health health_of(const Match& m, std::chrono::steady_clock::time_point now) {
+  auto backend = m.node->stats.backend();
+  bool hot = !backend->loaded_known || contains(backend->loaded_models, m.model->upstream_model);
+  return {m.node->stats.healthy(now) && backend->ready, hot};
+}
+
+}  // namespace
+
 std::vector<Candidate> views(const std::vector<Match>& able, const ParsedChat& chat,
                              const std::string& group, std::size_t loop,
-                             std::chrono::steady_clock::time_point now, bool for_plugins) {
+                             std::chrono::steady_clock::time_point now) {
   std::vector<Candidate> out;
   out.reserve(able.size());
   for (const auto& f : able) {
     const auto& st = f.node->stats;
-    auto backend = st.backend();
+    Health h = health_of(f, now);
     Candidate c;
     c.node = f.node->id;
     c.model = chat.model;
     c.group = group;
-    c.healthy = st.healthy(now) && backend->ready;
-    if (backend->loaded_known) c.hot = contains(backend->loaded_models, f.model->upstream_model);
+    c.region = f.node->region;
+    c.healthy = h.healthy;
+    c.hot = h.hot;
     c.in_flight = st.in_flight();
-    if (for_plugins) std::tie(c.latency_p50_ms, c.latency_p95_ms) = st.p50_p95(loop);
+    std::tie(c.latency_p50_ms, c.latency_p95_ms) = st.p50_p95(loop);
     c.price_input_per_1k = f.model->price.input_per_1k;
     c.price_output_per_1k = f.model->price.output_per_1k;
-    c.score = !c.healthy ? -1 : c.hot ? 1 : 0;
+    c.score = h.score();
     out.push_back(std::move(c));
   }
   return out;
+}
+
+std::vector<std::size_t> default_order(const std::vector<Match>& able, std::chrono::steady_clock::time_point now) {
+  std::vector<double> scores;
+  scores.reserve(able.size());
+  for (const auto& m : able) scores.push_back(health_of(m, now).score());
+  std::vector<std::size_t> idx(able.size());
+  for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+  std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return scores[a] > scores[b]; });
+  return idx;
 }
 
 std::vector<std::size_t> order(const std::vector<Candidate>& views, std::optional<std::size_t> picked) {

@@ -27,11 +27,14 @@ struct Filtered {
 Filtered filter(const std::vector<Match>& found, const ParsedChat& chat);
 
 // What on_route plugins see of each candidate, with the default score: healthy and hot first.
-// Latency figures are this loop's, and only computed `for_plugins` (the default order does not
-// read them, and they cost a sort per candidate).
+// Latency figures are this loop's.
 std::vector<Candidate> views(const std::vector<Match>& able, const ParsedChat& chat,
                              const std::string& group, std::size_t loop,
-                             std::chrono::steady_clock::time_point now, bool for_plugins);
+                             std::chrono::steady_clock::time_point now);
+
+// The order without plugins, the same as order(views(...), nullopt) but with nothing copied:
+// healthy and hot first, ties in registry order.
+std::vector<std::size_t> default_order(const std::vector<Match>& able, std::chrono::steady_clock::time_point now);
 
 // Indices of the candidates to try, in order: the pick first, then by score (ties keep their
 // order, the config's); dropped ones left out (unless picked).

@@ -173,17 +173,14 @@ bool NodeSession::on_complete(pb::Complete& complete) {
     outcome.error = Error::upstream(status, "The node reported: " + e.message().substr(0, 1024), code);
     outcome.retryable = e.retryable();
     outcome.cool_down = std::chrono::seconds(std::min<std::uint32_t>(e.retry_after_s(), 3600));
-  } else if (!complete.body().empty()) {
-    if (!checks::is_completion_json(complete.body())) {
-      Outcome broken;
-      broken.error = Error::upstream(502, "The node's answer is not a chat.completion object", "node_protocol_error");
-      broken.retryable = true;
-      deliver_outcome(order, std::move(broken));
-      return refuse("order " + std::to_string(complete.order_id()) + ": a body that is not a chat.completion object");
-    }
-    deliver_body(order, std::move(*complete.mutable_body()));
+  } else if (!complete.body().empty() && !checks::is_completion_json(complete.body())) {
+    Outcome broken;
+    broken.error = Error::upstream(502, "The node's answer is not a chat.completion object", "node_protocol_error");
+    broken.retryable = true;
+    deliver_outcome(order, std::move(broken));
+    return refuse("order " + std::to_string(complete.order_id()) + ": a body that is not a chat.completion object");
   }
-  deliver_outcome(order, std::move(outcome));
+  deliver_outcome(order, std::move(outcome), complete.has_error() ? std::string() : std::move(*complete.mutable_body()));
   return true;
 }
 

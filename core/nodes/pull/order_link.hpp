@@ -39,7 +39,8 @@ class OrderLink {
 
 // Delivery from the node service's threads to the order's loop, in arrival order.
 void deliver_chunk(const std::shared_ptr<PendingOrder>& order, std::string chunk_json);
-void deliver_body(const std::shared_ptr<PendingOrder>& order, std::string body_json);
-void deliver_outcome(const std::shared_ptr<PendingOrder>& order, Outcome outcome);
+// The end of the order; a whole order's answer (`body_json`) goes to the sink first, in the same
+// turn of the loop.
+void deliver_outcome(const std::shared_ptr<PendingOrder>& order, Outcome outcome, std::string body_json = {});
 
 }  // namespace plexus

@@ -97,12 +97,11 @@ void deliver_chunk(const std::shared_ptr<PendingOrder>& order, std::string chunk
   on_order_loop(order, false, [chunk = std::move(chunk_json)](ResponseSink& sink) { sink.on_chunk(chunk); });
 }
 
-void deliver_body(const std::shared_ptr<PendingOrder>& order, std::string body_json) {
-  on_order_loop(order, false, [body = std::move(body_json)](ResponseSink& sink) { sink.on_body(body); });
-}
-
-void deliver_outcome(const std::shared_ptr<PendingOrder>& order, Outcome outcome) {
-  on_order_loop(order, true, [outcome = std::move(outcome)](ResponseSink& sink) { sink.on_finish(outcome); });
+void deliver_outcome(const std::shared_ptr<PendingOrder>& order, Outcome outcome, std::string body_json) {
+  on_order_loop(order, true, [outcome = std::move(outcome), body = std::move(body_json)](ResponseSink& sink) {
+    if (!body.empty()) sink.on_body(body);
+    sink.on_finish(outcome);
+  });
 }
 
 }  // namespace plexus

@@ -92,14 +92,25 @@ echo
 
 start_nodes $((NODES - 1))
 sleep 1
-direct_cpu0=$(cpu_ticks $router)
-direct_rps=$(wrk_rps direct 64)
-pulled_rps=$(wrk_rps pulled 64)
+node_pids=$(pgrep -f "plexus-node --router 127.0.0.1:$node_port" | tr '\n' ' ')
+nodes_ticks() { local t=0; for p in $node_pids; do t=$((t + $(cpu_ticks "$p"))); done; echo $t; }
+measure() {  # model -> "rps router_us_per_request nodes_us_per_request"
+  local r0 n0 out r1 n1 requests
+  r0=$(cpu_ticks $router); n0=$(nodes_ticks)
+  out=$(wrk -t1 -c64 -d"${DURATION}s" -s "$work/$1.lua" "http://127.0.0.1:$api_port/v1/chat/completions")
+  r1=$(cpu_ticks $router); n1=$(nodes_ticks)
+  requests=$(echo "$out" | awk '/requests in/ {print $1}')
+  echo "$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')" \
+       "$(awk -v t=$((r1 - r0)) -v n="$requests" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.1f", t * 1e6 / hz / n}')" \
+       "$(awk -v t=$((n1 - n0)) -v n="$requests" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.1f", t * 1e6 / hz / n}')"
+}
+read -r direct_rps direct_cpu _ <<<"$(measure direct)"
+read -r pulled_rps pulled_cpu nodes_cpu <<<"$(measure pulled)"
 echo "## Whole completions through $NODES pull nodes (wrk -c64, ${DURATION}s)"
 echo
-echo "| direct req/s | pull req/s | pull/direct |"
-echo "|---:|---:|---:|"
-echo "| $direct_rps | $pulled_rps | $(awk -v a=$pulled_rps -v b=$direct_rps 'BEGIN{printf "%.2f", a/b}') |"
+echo "| direct req/s | pull req/s | pull/direct | router CPU µs/request direct / pull | nodes' CPU µs/request |"
+echo "|---:|---:|---:|---|---:|"
+echo "| $direct_rps | $pulled_rps | $(awk -v a=$pulled_rps -v b=$direct_rps 'BEGIN{printf "%.2f", a/b}') | $direct_cpu / $pulled_cpu | $nodes_cpu |"
 echo
 
 # A fresh router for the registry: nothing but $SWARM simulated nodes heartbeating.

@@ -104,6 +104,8 @@ struct Agent::State {
   bool router_draining = false;  // the router asked: finish, disconnect, come back later
   bool draining = false;         // we were asked (SIGTERM): finish, disconnect, stop
   bool models_changed = false;   // the next heartbeat carries the model list
+  std::int64_t router_credit = 0;  // orders the router may still send us (granted, not yet received)
+  std::int64_t ungranted = 0;      // slots freed since the last grant
   std::mt19937 rng{std::random_device{}()};
   std::atomic<bool> done{false};
   std::atomic<int> live_links{0};  // streams whose OnDone has not run yet (they refer to us)
@@ -168,6 +170,7 @@ void Agent::State::send(pb::NodeMessage message) {
 
 void Agent::State::grant(std::int64_t slots) {
   if (slots <= 0 || !registered || draining || router_draining) return;
+  router_credit += slots;
   pb::NodeMessage m;
   m.mutable_credit()->set_slots(static_cast<std::uint32_t>(slots));
   send(std::move(m));
@@ -179,6 +182,8 @@ void Agent::State::on_message(std::uint64_t generation, pb::RouterMessage messag
     case pb::RouterMessage::kRegistered: {
       const auto& r = message.registered();
       registered = true;
+      router_credit = 0;
+      ungranted = 0;
       node_id = r.node_id();
       heartbeat = std::chrono::milliseconds(std::max<std::uint32_t>(r.heartbeat_interval_ms(), 100));
       backoff = std::chrono::milliseconds(0);
@@ -190,6 +195,7 @@ void Agent::State::on_message(std::uint64_t generation, pb::RouterMessage messag
       break;
     }
     case pb::RouterMessage::kOrder:
+      --router_credit;
       runner->run(message.order());
       break;
     case pb::RouterMessage::kCancel:
@@ -230,8 +236,15 @@ void Agent::State::beat() {
   heartbeat_timer = loop.after(heartbeat, [this] { beat(); });
 }
 
+// A freed slot goes back to the router at once while it holds little credit, and in batches
+// while it still holds half of ours or more: under load that halves the messages per order,
+// and the router never runs short of credit a free node could honour.
 void Agent::State::order_ended() {
-  grant(1);
+  ++ungranted;
+  if (router_credit * 2 <= setup.options.max_concurrency) {
+    grant(ungranted);
+    ungranted = 0;
+  }
   maybe_disconnect();
 }
 

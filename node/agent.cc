@@ -124,6 +124,7 @@ struct Agent::State {
   void grant(std::int64_t slots);
   void beat();
   void order_ended();
+  void give_back_slots();
   void maybe_disconnect();
   void reconnect_later(const std::string& why);
   void begin_drain();
@@ -197,6 +198,7 @@ void Agent::State::on_message(std::uint64_t generation, pb::RouterMessage messag
     case pb::RouterMessage::kOrder:
       --router_credit;
       runner->run(message.order());
+      give_back_slots();
       break;
     case pb::RouterMessage::kCancel:
       runner->cancel(message.cancel().order_id(), message.cancel().reason());
@@ -236,16 +238,19 @@ void Agent::State::beat() {
   heartbeat_timer = loop.after(heartbeat, [this] { beat(); });
 }
 
-// A freed slot goes back to the router at once while it holds little credit, and in batches
-// while it still holds half of ours or more: under load that halves the messages per order,
-// and the router never runs short of credit a free node could honour.
 void Agent::State::order_ended() {
   ++ungranted;
-  if (router_credit * 2 <= setup.options.max_concurrency) {
-    grant(ungranted);
-    ungranted = 0;
-  }
+  give_back_slots();
   maybe_disconnect();
+}
+
+// Freed slots go back to the router at once while it holds half our concurrency or less, and
+// are held while it holds more (checked again as each order arrives): under load that halves
+// the messages per order, and the router never runs short of credit a free node could honour.
+void Agent::State::give_back_slots() {
+  if (ungranted == 0 || router_credit * 2 > setup.options.max_concurrency) return;
+  grant(ungranted);
+  ungranted = 0;
 }
 
 // Draining (ours or the router's) and nothing left to finish: close our side of the stream.

@@ -238,6 +238,17 @@ describe('capacity and groups', () => {
     assert.equal(refused.error.code, 'nodes_busy');
   });
 
+  it('a node\'s whole concurrency is usable round after round (freed slots come back)', async () => {
+    const r = await router();
+    await node(r, { name: 'rounds', args: ['--backend', 'demo', '--backend-options', '{"first_token_ms": 0, "tokens_per_second": 20}', '--max-concurrency', '4'] });
+    for (let round = 0; round < 3; round++) {
+      const responses = Array.from({ length: 4 }, () => chat(r.url, { model: 'demo', messages: user('hi'), max_tokens: 6, stream: true }));
+      // All four run at once on the node (none waits in the router's queue for a slot).
+      await waitFor(async () => (await listNodes(r))[0]?.in_flight === 4, 5000, `four in flight in round ${round}`);
+      for (const res of await Promise.all(responses)) assert.equal((await sseEvents(res)).at(-1), '[DONE]');
+    }
+  });
+
   it('keeps groups apart: a key reaches only nodes its group may use (1,000 requests)', async () => {
     const config = networkConfig({
       keys: [

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { startFakeOpenAI } from './support/fake_openai.mjs';
-import { baseConfig, chat, demoKey, parseSse, plexusBin, repoRoot, startPlexus, user, writeConfig } from './support/plexus.mjs';
+import { baseConfig, chat, demoKey, parseSse, plexusBin, readRest, repoRoot, startPlexus, user, writeConfig } from './support/plexus.mjs';
 
 const run = (...args) => spawnSync(plexusBin, args, { encoding: 'utf8' });
 
@@ -151,12 +151,7 @@ test('SIGTERM: readiness turns 503, new requests get 503, the stream in flight c
     const refused = await chat(plexus.url, { model: 'slow', messages: user('hi') });
     assert.equal(refused.status, 503);
     assert.equal((await refused.json()).error.code, 'shutting_down');
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += new TextDecoder().decode(value);
-    }
-    const events = parseSse(text);
+    const events = parseSse(await readRest(reader, text));
     assert.equal(events.at(-1), '[DONE]');
     assert.equal(events.length, 1 + 20 + 1 + 1, 'role chunk, 20 content chunks, finish chunk, [DONE]');
     const { code } = await plexus.exited;

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 
-import { chat, demoKey, parseSse, sseEvents, user } from './support/plexus.mjs';
+import { chat, demoKey, parseSse, readRest, sseEvents, user } from './support/plexus.mjs';
 import {
   adminKey, freePort, listNodes, listeningPorts, networkConfig, nodeToken, startNode, startRouter, waitFor,
 } from './support/nodes.mjs';
@@ -129,12 +129,7 @@ describe('when nodes fail', () => {
     let text = '';
     while (!text.includes('"content":" ')) text += new TextDecoder().decode((await reader.read()).value);
     await n.stop('SIGKILL');
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += new TextDecoder().decode(value);
-    }
-    const events = parseSse(text);
+    const events = parseSse(await readRest(reader, text));
     assert.equal(events.at(-1), '[DONE]');
     const last = JSON.parse(events.at(-2));
     assert.equal(last.error.code, 'node_lost');

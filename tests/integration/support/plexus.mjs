@@ -94,6 +94,15 @@ export async function sseEvents(response) {
   return parseSse(text);
 }
 
+// Reads what is left of a body `reader` into `text` (what was read before) and returns it.
+export async function readRest(reader, text = '') {
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return text;
+    text += new TextDecoder().decode(value);
+  }
+}
+
 export function parseSse(text) {
   return text
     .split('\n\n')

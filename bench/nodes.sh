@@ -79,7 +79,7 @@ echo
 echo "| streams | TTFB p50 direct / pull (ms) | added TTFB p50 (µs) | TTFB p99 direct / pull (ms) | last byte p50 direct / pull (ms) | added per-chunk latency (µs) |"
 echo "|---:|---|---:|---|---|---:|"
 for c in 1 50; do
-  rounds=$([ "$c" = 1 ] && echo 20 || echo 3)
+  rounds=$([ "$c" = 1 ] && echo "${ROUNDS1:-100}" || echo 3)
   read -r d50 d99 dt doff <<<"$(streams direct $c $rounds)"
   read -r p50 p99 pt poff <<<"$(streams pulled $c $rounds)"
   echo "| $c | $d50 / $p50 | $(awk -v a=$p50 -v b=$d50 'BEGIN{printf "%+.0f", (a-b)*1000}') | $d99 / $p99 | $dt / $pt | $(awk -v a=$poff -v b=$doff 'BEGIN{printf "%+.0f", (a-b)*1000}') |"

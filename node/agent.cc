@@ -49,16 +49,17 @@ std::shared_ptr<grpc::Channel> make_channel(const AgentOptions& o) {
   return grpc::CreateCustomChannel(o.router, credentials, args);
 }
 
-pb::Model to_model(const ServedModel& m, const AgentOptions& o) {
+// What the router is told of one model: the adapter says what its protocol can carry.
+pb::Model to_model(const ServedModel& m, const AgentOptions& o, const Capabilities& caps) {
   pb::Model out;
   out.set_id(m.id);
   out.set_hot(m.hot);
   out.set_context_length(static_cast<std::uint64_t>(std::max<std::int64_t>(m.context_length, 0)));
   out.set_price_input_per_1k(o.price_in);
   out.set_price_output_per_1k(o.price_out);
-  out.set_tools(true);
-  out.set_vision(true);
-  out.set_json_mode(true);
+  out.set_tools(caps.tools);
+  out.set_vision(caps.vision);
+  out.set_json_mode(caps.json_mode);
   return out;
 }
 
@@ -143,7 +144,7 @@ pb::NodeMessage Agent::State::registration() {
   r->set_agent_version(std::string("plexus-node/") + PLEXUS_VERSION);
   r->set_backend(setup.backend_kind);
   r->set_max_concurrency(static_cast<std::uint32_t>(o.max_concurrency));
-  for (const auto& m : setup.models) *r->add_models() = to_model(m, o);
+  for (const auto& m : setup.models) *r->add_models() = to_model(m, o, provider->capabilities());
   std::lock_guard lock(gpu_mu);
   copy_gpus(gpus, r->mutable_gpus());
   return hello;
@@ -230,7 +231,7 @@ void Agent::State::beat() {
     copy_gpus(gpus, h->mutable_gpus());
   }
   if (models_changed) {
-    for (const auto& model : setup.models) *h->add_models() = to_model(model, setup.options);
+    for (const auto& model : setup.models) *h->add_models() = to_model(model, setup.options, provider->capabilities());
     models_changed = false;
   }
   deployer->report(h->mutable_deployments());

@@ -219,6 +219,24 @@ describe('plexus-node itself', () => {
   });
 });
 
+describe('plexus-node on a terminal', () => {
+  it('keeps one status line up to date', async () => {
+    const r = await router();
+    const { spawn } = await import('node:child_process');
+    const { nodeBin } = await import('./support/nodes.mjs');
+    // script(1) gives the node a pseudo-terminal, as a person's shell would.
+    const cmd = `${nodeBin} --router 127.0.0.1:${r.nodePort} --token ${nodeToken} --name tty --backend demo --backend-options '{"first_token_ms":0}'`;
+    const proc = spawn('script', ['-qefc', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    cleanup.push(async () => proc.kill('SIGKILL'));
+    let screen = '';
+    proc.stdout.on('data', (d) => (screen += d));
+    await waitFor(async () => (await listNodes(r)).some((n) => n.id === 'tty@lab'), 10000, 'the node to join');
+    const res = await chat(r.url, { model: 'demo', messages: user('hi'), max_tokens: 3 });
+    assert.equal(res.status, 200);
+    await waitFor(() => /\r\x1b\[Ktty@lab \| demo \| 0 running \| 1 served/.test(screen), 5000, `the status line:\n${screen}`);
+  });
+});
+
 describe('capacity and groups', () => {
   it('requests wait for a busy node in a bounded queue; beyond it, 503 nodes_busy', async () => {
     const config = networkConfig();

@@ -16,7 +16,7 @@ namespace plexus {
 using nlohmann::json;
 
 namespace {
-constexpr std::size_t kMaxAttempts = 8;  // nodes one request may fail on before its error is final
+constexpr std::size_t kMaxAttempts = 16;  // starts (failed or busy) before a request's error is final
 }  // namespace
 
 Exchange::Exchange(ExchangeEnv& env, ParsedChat chat, Caller caller,
@@ -70,6 +70,10 @@ bool Exchange::run_request_hooks() {
 // Candidates for the model in the caller's group, ordered: a plugin's pick first, then by score
 // (plugins set it; by default healthy nodes first), ties in registry order. Leaves order_ empty
 // (and returns true) when every node that could serve is busy.
+bool Exchange::untried(const Match& m) const {
+  return std::find(tried_.begin(), tried_.end(), m.node->id) == tried_.end();
+}
+
 bool Exchange::choose_candidates() {
   order_.clear();
   next_candidate_ = 0;
@@ -90,7 +94,7 @@ bool Exchange::choose_candidates() {
     return false;
   }
   auto able = std::move(filtered.able);
-  std::erase_if(able, [&](const Match& m) { return std::find(tried_.begin(), tried_.end(), m.node) != tried_.end(); });
+  std::erase_if(able, [&](const Match& m) { return !untried(m); });
   if (able.empty()) {
     if (filtered.busy) return true;  // wait for capacity
     fail(last_error_);               // every node that could serve has failed this request
@@ -142,11 +146,13 @@ void Exchange::wait_for_capacity() {
   };
   waiting_ = env_.nodes->wait_for_capacity(caller_.group, chat_.model, env_.loop, retry, env_.queue_limit);
   if (!waiting_) return busy(" and " + std::to_string(env_.queue_limit) + " requests already wait for one");
-  // Capacity that came back between the choice and the registration woke nobody: look again.
-  for (const auto& m : env_.nodes->snapshot()->find(caller_.group, chat_.model))
-    if (m.node->has_capacity() && !m.node->draining.load(std::memory_order_relaxed) &&
-        std::find(tried_.begin(), tried_.end(), m.node) == tried_.end())
-      return env_.loop.defer(retry);
+  // Capacity that came back between the choice and the registration woke nobody: look again,
+  // with the same filter the choice used (a node with capacity that cannot serve this request
+  // must not bring it back here, round and round).
+  auto set = env_.nodes->snapshot();
+  auto filtered = routing::filter(set->find(caller_.group, chat_.model), chat_);
+  if (std::any_of(filtered.able.begin(), filtered.able.end(), [&](const Match& m) { return untried(m); }))
+    return env_.loop.defer(retry);
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(wait_until_ - now) + std::chrono::milliseconds(1);
   wait_timer_ = env_.loop.after(left, retry);
 }
@@ -165,6 +171,8 @@ void Exchange::attempt() {
     return;
   }
   current_ = order_[next_candidate_++];
+  current_set_ = nodes_;
+  ++attempts_;
   current_.node->stats.attempt_started();
   counted_in_flight_ = true;
   attempt_started_ = Clock::now();
@@ -269,8 +277,8 @@ void Exchange::after_attempt(Outcome outcome) {
   if (outcome.retryable && !busy) current_.node->stats.record_failure(Clock::now());
   if (outcome.cool_down.count() > 0)  // the backend said when to come back: keep it out till then
     current_.node->stats.cool_down_until(Clock::now() + outcome.cool_down);
-  if (committed_ || !outcome.retryable || tried_.size() >= kMaxAttempts) return fail(last_error_);
-  if (!busy) tried_.push_back(current_.node);
+  if (committed_ || !outcome.retryable || attempts_ >= kMaxAttempts) return fail(last_error_);
+  if (!busy) tried_.push_back(current_.node->id);
   if (next_candidate_ < order_.size()) {
     spdlog::info("request {}: node '{}' failed before answering ({}); trying the next one",
                  request_id_, current_.node->id, last_error_.message);

@@ -105,11 +105,15 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   ExchangeEnv& env_;
   ParsedChat chat_;
   Caller caller_;
+  bool untried(const Match& m) const;
+
   std::shared_ptr<const NodeSet> nodes_;  // keeps every node in order_ alive
   std::vector<Match> order_;
   std::size_t next_candidate_ = 0;
-  std::vector<const Node*> tried_;  // nodes that failed this request: never chosen again
+  std::vector<std::string> tried_;  // ids of the nodes that failed this request: never chosen again
+  std::size_t attempts_ = 0;        // every start, busy answers included
   Match current_;
+  std::shared_ptr<const NodeSet> current_set_;  // keeps current_ alive while nodes_ moves on
   NodeRegistry::WaitTicket waiting_;  // parked until a node has capacity
   std::uint64_t wait_timer_ = 0;
   Clock::time_point wait_until_{};

@@ -100,8 +100,12 @@ NodeRegistry::WaitTicket NodeRegistry::wait_for_capacity(const std::string& grou
   return waiter;
 }
 
+// Every waiter for the node's (group, model)s is woken, not just `slots` of them: a woken request
+// may be unable to use this node (it failed there already, or its client left), and a wake-up it
+// swallowed would leave another waiting out its timeout beside an idle node. Those that find no
+// capacity wait again; the queue is bounded, so the herd is too.
 void NodeRegistry::capacity_added(const Node& node, std::int64_t slots) {
-  if (waiting_.load(std::memory_order_relaxed) == 0) return;  // the common case: nobody waits
+  if (slots <= 0 || waiting_.load() == 0) return;  // the common case: nobody waits
   std::vector<std::shared_ptr<Waiter>> woken;
   {
     auto models = node.models();
@@ -110,16 +114,14 @@ void NodeRegistry::capacity_added(const Node& node, std::int64_t slots) {
       for (const auto& m : *models) {
         auto it = waiters_.find(key_of(group, m.id));
         if (it == waiters_.end()) continue;
-        auto& queue = it->second;
-        while (!queue.empty() && static_cast<std::int64_t>(woken.size()) < slots) {
-          if (auto w = queue.front().lock()) woken.push_back(std::move(w));
-          queue.erase(queue.begin());
-          --waiting_;
-        }
+        for (auto& weak : it->second)
+          if (auto w = weak.lock()) woken.push_back(std::move(w));
+        waiting_ -= it->second.size();
+        waiters_.erase(it);
       }
     }
   }
-  // A woken request tries again on its own loop; if another took the slot first, it waits again.
+  // Each tries again on its own loop, in the order they came.
   for (auto& w : woken) w->loop->post([w] { w->wake(); });
 }
 

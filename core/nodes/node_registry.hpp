@@ -64,8 +64,8 @@ class NodeRegistry {
   using WaitTicket = std::shared_ptr<void>;
   WaitTicket wait_for_capacity(const std::string& group, const std::string& model, EventLoop& loop,
                                std::function<void()> wake, std::size_t limit);
-  // Any thread: `node` can take `slots` more orders; wakes up to that many waiters. A waiter that
-  // registers just after this ran is not woken: it must look at the capacity again once
+  // Any thread: `node` can take `slots` more orders; wakes every waiter it could serve. A waiter
+  // that registers just after this ran is not woken: it must look at the capacity again once
   // registered (the exchange does).
   void capacity_added(const Node& node, std::int64_t slots);
 

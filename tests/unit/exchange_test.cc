@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <functional>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -21,6 +22,7 @@ namespace {
 // status], ...]} with kind chunk | body | ok | fail. It plays the script synchronously inside
 // start(): the hardest case for the exchange.
 std::map<std::string, int> g_calls;
+std::function<void(const std::string& node)> g_leave;  // step "leave": the node leaves the registry
 
 class ScriptedProvider final : public Provider {
  public:
@@ -30,6 +32,7 @@ class ScriptedProvider final : public Provider {
     for (const auto& s : steps_) {
       std::string kind = s[0];
       std::string text = s.size() > 1 ? s[1].get<std::string>() : "";
+      if (kind == "leave") g_leave(name_);
       if (kind == "chunk") sink.on_chunk(text);
       if (kind == "body") sink.on_body(text);
       if (kind == "ok") sink.on_finish(Outcome{std::nullopt, false, {3, 4, true}, "stop"});
@@ -83,6 +86,16 @@ class RecordingChannel final : public ClientChannel {
   Recorded& r_;
 };
 
+// `tweak` adjusts the nodes before the request starts; `while_running` runs on the test's
+// thread once it has.
+struct Options {
+  std::string extra_json;  // more request fields, e.g. ,"tools":[...]
+  std::function<void(NodeRegistry&)> tweak;
+  std::function<void()> while_running;
+  std::function<void()> on_logged;  // on the loop, when the access record is written
+  std::chrono::milliseconds queue_timeout{10000};
+};
+
 class ExchangeTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -96,7 +109,8 @@ class ExchangeTest : public ::testing::Test {
 
   // Runs one exchange over upstreams {name, steps} serving model "m"; returns what the client
   // saw and the access record.
-  std::pair<Recorded, AccessRecord> run(std::vector<std::pair<std::string, std::string>> ups, bool stream) {
+  std::pair<Recorded, AccessRecord> run(std::vector<std::pair<std::string, std::string>> ups, bool stream,
+                                        Options options = {}) {
     Config cfg;
     for (auto& [name, steps] : ups) {
       UpstreamConfig u;
@@ -112,13 +126,19 @@ class ExchangeTest : public ::testing::Test {
     ProviderHost host{http_, loop_};
     NodeRegistry nodes;
     for (auto& node : build_direct_nodes(cfg, registry, {&host})) nodes.add(node);
+    if (options.tweak) options.tweak(nodes);
+    g_leave = [&](const std::string& id) { nodes.remove(nodes.find(id)); };
     Recorded rec;
     std::promise<AccessRecord> logged;
-    ExchangeEnv env{loop_, [&](const AccessRecord& r) { logged.set_value(r); }, std::chrono::seconds(60), &nodes, 256,
-                    std::chrono::milliseconds(10000), nullptr};
+    ExchangeEnv env{loop_, [&](const AccessRecord& r) {
+                      if (options.on_logged) options.on_logged();
+                      logged.set_value(r);
+                    },
+                    std::chrono::seconds(60), &nodes, 256,
+                    options.queue_timeout, nullptr};
     auto parsed = std::get<ParsedChat>(parse_chat_request(
         std::string(R"({"model":"m","messages":[{"role":"user","content":"x"}],"stream":)") +
-        (stream ? "true" : "false") + "}"));
+        (stream ? "true" : "false") + options.extra_json + "}"));
     std::atomic<bool> released{false};
     loop_.post([&] {
       auto ex = std::make_shared<Exchange>(env, parsed, Caller{"k", "public"},
@@ -126,6 +146,7 @@ class ExchangeTest : public ::testing::Test {
                                            Exchange::Clock::now(), [&] { released = true; });
       ex->start();
     });
+    if (options.while_running) options.while_running();
     auto record = logged.get_future().get();
     for (int i = 0; i < 200 && !released; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     EXPECT_TRUE(released) << "the exchange is freed once done";
@@ -182,6 +203,45 @@ TEST_F(ExchangeTest, SuccessfulStreamEndsWithDone) {
   EXPECT_NE(rec.streamed.find("data: [DONE]"), std::string::npos);
   EXPECT_EQ(log.status, 200);
   EXPECT_GE(log.ttft_ms, 0);
+}
+
+TEST_F(ExchangeTest, TheNodeThatFailedMayLeaveTheRegistryBeforeTheAnswer) {
+  // The node's session ends as its order fails: the registry's new snapshot no longer has it,
+  // and the error the client gets still names it (the exchange keeps it alive).
+  auto [rec, log] = run({{"a", R"([["leave"],["fail","gone",true]])"}}, false);
+  EXPECT_EQ(rec.status, 502);
+  EXPECT_NE(std::find(rec.headers.begin(), rec.headers.end(), std::pair<std::string, std::string>{"x-plexus-node", "a"}),
+            rec.headers.end());
+  EXPECT_EQ(log.node, "a");
+}
+
+TEST_F(ExchangeTest, WaitingForABusyNodeLeavesTheLoopFreeWhenTheFreeNodesCannotServe) {
+  // "a" is free but cannot do tools; "b" can, and has no capacity: the request waits for "b",
+  // on a timer, and the loop goes on serving everything else meanwhile.
+  bool answered = false;  // both read and written on the loop
+  std::promise<bool> other_work;
+  Options options;
+  options.extra_json = R"(,"tools":[{"type":"function","function":{"name":"f","parameters":{}}}])";
+  options.queue_timeout = std::chrono::milliseconds(400);
+  options.tweak = [](NodeRegistry& nodes) {
+    auto a = nodes.find("a");
+    auto caps = a->models()->front().capabilities;
+    caps.tools = false;
+    a->set_models({{"m", "m", {}, caps}});
+    nodes.find("b")->credit = 0;
+    nodes.republish();
+  };
+  options.while_running = [&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    loop_.post([&] { other_work.set_value(!answered); });
+  };
+  options.on_logged = [&] { answered = true; };
+  auto [rec, log] = run({{"a", R"([["ok"]])"}, {"b", R"([["ok"]])"}}, false, options);
+  EXPECT_EQ(rec.status, 503);
+  EXPECT_NE(rec.whole.find("nodes_busy"), std::string::npos);
+  EXPECT_TRUE(other_work.get_future().get()) << "other work ran while the request waited";
+  EXPECT_EQ(g_calls["a"], 0);
+  EXPECT_EQ(g_calls["b"], 0);
 }
 
 }  // namespace

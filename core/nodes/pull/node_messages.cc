@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include "common/json_text.hpp"
 
@@ -85,6 +86,14 @@ std::vector<DeploymentStatus> to_deployments(const google::protobuf::RepeatedPtr
     out.push_back({d.model(), state, std::clamp(d.progress(), 0.0, 1.0), d.detail()});
   }
   return out;
+}
+
+bool same_models(const std::vector<NodeModel>& a, const std::vector<NodeModel>& b) {
+  auto key = [](const NodeModel& m) {
+    return std::tie(m.id, m.price.input_per_1k, m.price.output_per_1k, m.capabilities.tools, m.capabilities.vision,
+                    m.capabilities.json_mode, m.capabilities.context_length);
+  };
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [&](const auto& x, const auto& y) { return key(x) == key(y); });
 }
 
 std::vector<NodeModel> to_models(const google::protobuf::RepeatedPtrField<pb::Model>& models) {

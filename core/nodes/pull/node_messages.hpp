@@ -28,6 +28,8 @@ std::string check_gpus(const google::protobuf::RepeatedPtrField<pb::Gpu>& gpus);
 std::string check_deployments(const google::protobuf::RepeatedPtrField<pb::DeploymentState>& states);
 std::vector<DeploymentStatus> to_deployments(const google::protobuf::RepeatedPtrField<pb::DeploymentState>& states);
 
+bool same_models(const std::vector<NodeModel>& a, const std::vector<NodeModel>& b);
+
 std::vector<NodeModel> to_models(const google::protobuf::RepeatedPtrField<pb::Model>& models);
 std::vector<GpuMetrics> to_gpus(const google::protobuf::RepeatedPtrField<pb::Gpu>& gpus);
 // The models a node reports as loaded, as the routing filter reads them.

@@ -21,7 +21,7 @@ struct NodeService::Impl final : public pb::NodeLink::CallbackService {
   Impl(const Config& config, NodeRegistry& registry, LoopGroup& loops)
       : config(config),
         env{config.nodes, config.deployments, config.server.max_stream_duration, registry, loops,
-            [this](const std::string& id, std::shared_ptr<NodeSession> s) { return joined(id, std::move(s)); },
+            [this](std::shared_ptr<Node> node, std::shared_ptr<NodeSession> s) { return joined(std::move(node), std::move(s)); },
             [this](const NodeSession* s) { ended(s); }, draining} {}
 
   grpc::ServerBidiReactor<pb::NodeMessage, pb::RouterMessage>* Connect(grpc::CallbackServerContext* context) override {
@@ -45,11 +45,12 @@ struct NodeService::Impl final : public pb::NodeLink::CallbackService {
     return match;
   }
 
-  std::shared_ptr<NodeSession> joined(const std::string& id, std::shared_ptr<NodeSession> session) {
+  std::shared_ptr<NodeSession> joined(std::shared_ptr<Node> node, std::shared_ptr<NodeSession> session) {
     std::lock_guard lock(mu);
-    auto& slot = sessions[id];
+    auto& slot = sessions[node->id];
     auto previous = slot.lock();
     slot = session;
+    env.registry.add(std::move(node));
     return previous == session ? nullptr : previous;
   }
 

@@ -11,7 +11,8 @@ namespace plexus {
 
 namespace checks = node_messages;
 
-NodeSession::NodeSession(SessionEnv& env, const NodeTokenConfig* token) : env_(env), token_(token) {}
+NodeSession::NodeSession(SessionEnv& env, const NodeTokenConfig* token)
+    : env_(env), token_(token), opened_ms_(steady_ms()) {}
 
 void NodeSession::begin() {
   self_ = shared_from_this();
@@ -31,8 +32,10 @@ std::string NodeSession::id() const {
 
 std::int64_t NodeSession::silent_for_ms() const {
   std::lock_guard lock(mu_);
-  if (!node_ || left_) return 0;
-  return steady_ms() - node_->last_heard_ms.load(std::memory_order_relaxed);
+  if (finished_) return 0;
+  // Before Register, the silence counts from the call's start: a caller that authenticates and
+  // then says nothing is closed like a silent node.
+  return steady_ms() - (node_ ? node_->last_heard_ms.load(std::memory_order_relaxed) : opened_ms_);
 }
 
 // ---------------------------------------------------------------- read side
@@ -116,9 +119,16 @@ bool NodeSession::on_register(const pb::Register& reg) {
     }
   if (deployments.deployments().items_size() > 0) queue(std::move(deployments));
 
-  if (auto replaced = env_.joined(node->id, shared_from_this()))
+  // Registered and published in one step under the service's lock: of two connections with the
+  // same name, the later one wins and the earlier one is closed.
+  if (auto replaced = env_.joined(node, shared_from_this()))
     replaced->close(grpc::Status(grpc::StatusCode::ABORTED, "replaced by a new connection of the same node"));
-  env_.registry.add(node);
+  bool gone;
+  {
+    std::lock_guard lock(mu_);
+    gone = left_;
+  }
+  if (gone) env_.registry.remove(node);  // the call ended while it joined (a cancel on another thread)
   spdlog::info("node {} joined ({}, {} models, groups {}, region '{}', {})", node->id, node->backend_kind,
                reg.models_size(), fmt::join(node->groups, ","), node->region, node->agent);
   return true;
@@ -132,9 +142,13 @@ bool NodeSession::on_heartbeat(Node& node, const pb::Heartbeat& beat) {
   node.set_deployments(checks::to_deployments(beat.deployments()));
   if (beat.models_size() > 0) {
     if (auto why = checks::check_models(beat.models()); !why.empty()) return refuse("Heartbeat." + why);
-    node.set_models(checks::to_models(beat.models()));
+    auto models = checks::to_models(beat.models());
     node.stats.set_backend(checks::to_backend_status(beat.models()));
-    env_.registry.republish();
+    // Only a real change rebuilds the registry's snapshot (a node repeating its list costs nothing).
+    if (!checks::same_models(*node.models(), models)) {
+      node.set_models(std::move(models));
+      env_.registry.republish();
+    }
   }
   return true;
 }
@@ -280,12 +294,15 @@ void NodeSession::close(const grpc::Status& status) {
   finish(status);
 }
 
+// Whatever ends the call (the node closing its side, a cancel, a broken rule), the node leaves
+// rotation now: nothing may be routed to a node that can no longer take orders.
 void NodeSession::finish(const grpc::Status& status) {
   {
     std::lock_guard lock(mu_);
     if (finished_) return;
     finished_ = true;
   }
+  leave_rotation(status.error_message());
   Finish(status);
 }
 

@@ -34,8 +34,9 @@ struct SessionEnv {
   std::chrono::seconds max_order_duration;
   NodeRegistry& registry;
   LoopGroup& loops;
-  // A node registered under `id`: returns the session it replaces, if any (to be closed).
-  std::function<std::shared_ptr<class NodeSession>(const std::string& id, std::shared_ptr<NodeSession>)> joined;
+  // A node registered: records its session and adds it to the registry in one step; returns the
+  // session of the node it replaces (same id), if any, to be closed.
+  std::function<std::shared_ptr<class NodeSession>(std::shared_ptr<Node>, std::shared_ptr<NodeSession>)> joined;
   std::function<void(const NodeSession*)> ended;
   std::atomic<bool>& draining;  // the router is shutting down: no orders, Drain to new nodes
 };
@@ -59,7 +60,8 @@ class NodeSession final : public grpc::ServerBidiReactor<pb::NodeMessage, pb::Ro
   void close(const grpc::Status& status);
   // Any thread: asks the node to drain (no more orders are sent to it).
   void drain(const std::string& reason);
-  // Milliseconds (steady clock) since the node was last heard from; 0 before it registered.
+  // Milliseconds (steady clock) since the node was last heard from (before it registered: since
+  // the call began); 0 once the call is finished.
   std::int64_t silent_for_ms() const;
   std::string id() const;
 
@@ -85,6 +87,7 @@ class NodeSession final : public grpc::ServerBidiReactor<pb::NodeMessage, pb::Ro
 
   SessionEnv& env_;
   const NodeTokenConfig* token_;
+  const std::int64_t opened_ms_;
   std::shared_ptr<NodeSession> self_;  // until OnDone
   pb::NodeMessage in_;                 // the one outstanding read
 

@@ -23,6 +23,11 @@ struct PendingOrder {
   std::weak_ptr<OrderLink> link;
   std::chrono::milliseconds quiet_limit{0};
   std::uint64_t quiet_timer = 0;  // fires when the node stays silent longer than quiet_limit
+  // The client is not reading (ProviderCall::pause). A node cannot be slowed down for one order
+  // without stalling its others, so what arrives meanwhile is counted, and past a bound the
+  // order ends rather than piling up in memory.
+  bool paused = false;
+  std::size_t bytes_while_paused = 0;
 };
 
 // A connected pull node, as the loops use it. Thread-safe.

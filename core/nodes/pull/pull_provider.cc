@@ -36,6 +36,12 @@ class PullCall final : public ProviderCall {
   explicit PullCall(std::shared_ptr<PendingOrder> order) : order_(std::move(order)) {}
   ~PullCall() override { cancel(); }
 
+  void pause() override {
+    order_->paused = true;
+    order_->bytes_while_paused = 0;
+  }
+  void resume() override { order_->paused = false; }
+
   void cancel() override {
     stop_watching(*order_);
     if (!order_->sink) return;  // finished: the node needs no word
@@ -93,8 +99,19 @@ void on_order_loop(const std::shared_ptr<PendingOrder>& order, bool last, Fn fn)
 
 }  // namespace
 
+constexpr std::size_t kMaxBytesWhilePaused = 8u << 20;
+
 void deliver_chunk(const std::shared_ptr<PendingOrder>& order, std::string chunk_json) {
-  on_order_loop(order, false, [chunk = std::move(chunk_json)](ResponseSink& sink) { sink.on_chunk(chunk); });
+  on_order_loop(order, false, [order, chunk = std::move(chunk_json)](ResponseSink& sink) {
+    if (order->paused && (order->bytes_while_paused += chunk.size()) > kMaxBytesWhilePaused) {
+      order->sink = nullptr;
+      stop_watching(*order);
+      if (auto link = order->link.lock()) link->cancel_order(order->id, "the client reads too slowly");
+      return sink.on_finish(failed(502, "The client read too slowly: more than 8 MiB of this answer waited for it",
+                                   "client_too_slow", false));
+    }
+    sink.on_chunk(chunk);
+  });
 }
 
 void deliver_outcome(const std::shared_ptr<PendingOrder>& order, Outcome outcome, std::string body_json) {

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "routing/live_stats.hpp"
+
 namespace plexus {
 
 // A configuration error. what() names the file and the key path:
@@ -113,6 +115,11 @@ struct NodesConfig {
   std::chrono::milliseconds queue_timeout{10000};
 };
 
+// How requests are matched to nodes (docs/routing.md).
+struct RoutingConfig {
+  BreakerSettings breaker;
+};
+
 struct LogConfig {
   std::string level = "info";
   bool access_log = true;
@@ -126,6 +133,7 @@ struct Config {
   NodesConfig nodes;
   std::vector<NodeTokenConfig> node_tokens;
   std::vector<DeploymentConfig> deployments;
+  RoutingConfig routing;
   std::vector<PluginConfig> plugins;  // pipeline order
   std::string providers_dir;  // where adapters are loaded from; empty: "providers" beside the binary
   LogConfig log;

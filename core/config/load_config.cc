@@ -177,6 +177,23 @@ void load_deployments(const JsonPath& root, Config& cfg) {
   }
 }
 
+void load_routing(const JsonPath& root, Config& cfg) {
+  if (!root.has("routing")) return;
+  JsonPath r = root.at("routing");
+  r.expect_object({"breaker"});
+  if (r.has("breaker")) {
+    JsonPath b = r.at("breaker");
+    b.expect_object({"consecutive_failures", "error_ratio", "min_attempts", "window_s", "cooldown_ms"});
+    auto& br = cfg.routing.breaker;
+    br.consecutive_failures = static_cast<int>(b.integer("consecutive_failures", 1, 1000, br.consecutive_failures));
+    br.error_ratio = b.number("error_ratio", 0.01, br.error_ratio);
+    if (br.error_ratio > 1) b.at("error_ratio").fail("expected a share from 0.01 to 1");
+    br.min_attempts = static_cast<int>(b.integer("min_attempts", 1, 1000000, br.min_attempts));
+    br.window = std::chrono::seconds(b.integer("window_s", 1, 3600, br.window.count()));
+    br.cooldown = std::chrono::milliseconds(b.integer("cooldown_ms", 100, 3600000, br.cooldown.count()));
+  }
+}
+
 void load_upstreams(const JsonPath& root, Config& cfg) {
   if (!root.has("upstreams")) {
     if (!cfg.nodes.host.empty()) return;  // every model comes from pull nodes
@@ -357,7 +374,7 @@ Config load_config(const std::string& file) {
   cfg.file = file;
   JsonPath root(doc, file);
   root.expect_object({"listen", "threads", "tls", "limits", "keys", "upstreams", "nodes", "node_tokens",
-                      "deployments", "plugins", "providers_dir", "log"});
+                      "deployments", "routing", "plugins", "providers_dir", "log"});
   if (root.has("providers_dir")) {
     cfg.providers_dir = resolve_against(file, root.string("providers_dir"));
     if (!std::filesystem::is_directory(cfg.providers_dir))
@@ -367,6 +384,7 @@ Config load_config(const std::string& file) {
   load_keys(root, cfg);
   load_nodes(root, cfg);
   load_deployments(root, cfg);
+  load_routing(root, cfg);
   load_upstreams(root, cfg);
   load_plugins(root, cfg);
   load_log(root, cfg);

@@ -104,7 +104,7 @@ bool Exchange::choose_candidates() {
   if (!hooks_.any(kHookRoute)) {
     idx = routing::default_order(able, Clock::now());
   } else {
-    auto views = routing::views(able, chat_, caller_.group, env_.loop.index(), Clock::now());
+    auto views = routing::views(able, chat_, caller_.group, Clock::now());
     auto route = hooks_.on_route(chat_.model, views);
     if (route.failure) {
       fail(*route.failure);
@@ -166,16 +166,22 @@ Headers Exchange::response_headers() const {
 
 void Exchange::attempt() {
   if (finished_) return;
+  // The next candidate whose breaker lets a request through (a half-open one lets one probe
+  // through at a time: another request may have taken it since the choice).
+  auto now = Clock::now();
+  while (next_candidate_ < order_.size() && !order_[next_candidate_].model->stats->begin_attempt(now)) ++next_candidate_;
   if (next_candidate_ >= order_.size()) {
-    fail(last_error_);
-    return;
+    if (!choose_candidates()) return;
+    if (order_.empty()) return wait_for_capacity();
+    return attempt();
   }
   current_ = order_[next_candidate_++];
   current_set_ = nodes_;
   ++attempts_;
   current_.node->stats.attempt_started();
   counted_in_flight_ = true;
-  attempt_started_ = Clock::now();
+  attempt_started_ = now;
+  attempt_ttft_ms_ = -1;
   ChatRequest request = to_upstream_request(chat_, current_.model->upstream_model, request_id_);
   request.extra_headers = hooks_.upstream_headers();
   call_ = current_.node->provider(env_.loop.index()).start(request, *this);
@@ -217,7 +223,7 @@ void Exchange::on_chunk(std::string_view chunk_json) {
   if (!committed_) {
     committed_ = true;
     ttft_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - received_).count();
-    current_.node->stats.record_ttft(env_.loop.index(), std::chrono::duration<double, std::milli>(Clock::now() - attempt_started_).count());
+    attempt_ttft_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - attempt_started_).count();
   }
   if (!hooks_.any(kHookChunk)) {
     emit(chunk_json);
@@ -240,7 +246,7 @@ void Exchange::on_body(std::string_view body_json) {
   if (finished_) return;
   committed_ = true;
   ttft_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - received_).count();
-  current_.node->stats.record_ttft(env_.loop.index(), std::chrono::duration<double, std::milli>(Clock::now() - attempt_started_).count());
+  attempt_ttft_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - attempt_started_).count();
   body_ = std::string(body_json);  // sent once the provider reports usage (finish_whole)
 }
 
@@ -254,17 +260,38 @@ void Exchange::on_finish(const Outcome& outcome) {
   });
 }
 
+// The attempt's result, for the (node, model)'s statistics and breaker. A request the node
+// could not take (busy) or a client error says nothing about the node's health.
+void Exchange::record_attempt(const Outcome* outcome) {
+  if (!counted_in_flight_) return;
+  counted_in_flight_ = false;
+  current_.node->stats.attempt_ended();
+  auto now = Clock::now();
+  AttemptResult r;
+  r.ttft_ms = attempt_ttft_ms_;
+  if (outcome) {
+    r.ok = !outcome->error;
+    r.counts_as_failure = outcome->error && outcome->retryable && outcome->error->code != "node_busy";
+    r.retry_after = outcome->cool_down;
+    if (r.ok) {
+      r.total_ms = std::chrono::duration<double, std::milli>(now - attempt_started_).count();
+      double generating_s = (r.total_ms - std::max(0.0, r.ttft_ms)) / 1000;
+      r.tokens_per_second = outcome->usage.tokens_per_second > 0 ? outcome->usage.tokens_per_second
+                            : outcome->usage.known && generating_s > 0.001
+                                ? static_cast<double>(outcome->usage.completion_tokens) / generating_s
+                                : -1;
+    }
+  }
+  current_.model->stats->record(r, now);
+}
+
 void Exchange::after_attempt(Outcome outcome) {
   call_.reset();
-  if (counted_in_flight_) {
-    current_.node->stats.attempt_ended();
-    counted_in_flight_ = false;
-  }
+  record_attempt(&outcome);
   if (finished_) return;
   if (outcome.usage.known) usage_ = outcome.usage;
   finish_reason_ = outcome.finish_reason;
   if (!outcome.error) {
-    current_.node->stats.record_success();
     if (chat_.stream) {
       close_stream(nullptr);
     } else {
@@ -274,9 +301,6 @@ void Exchange::after_attempt(Outcome outcome) {
   }
   last_error_ = *outcome.error;
   bool busy = last_error_.code == "node_busy";  // its capacity went to another request first
-  if (outcome.retryable && !busy) current_.node->stats.record_failure(Clock::now());
-  if (outcome.cool_down.count() > 0)  // the backend said when to come back: keep it out till then
-    current_.node->stats.cool_down_until(Clock::now() + outcome.cool_down);
   if (committed_ || !outcome.retryable || attempts_ >= kMaxAttempts) return fail(last_error_);
   if (!busy) tried_.push_back(current_.node->id);
   if (next_candidate_ < order_.size()) {
@@ -426,10 +450,7 @@ void Exchange::done(int status, const std::string& error_code) {
   finished_ = true;
   bool estimated = !usage_.known && content_chunks_ > 0;
   if (estimated) usage_.completion_tokens = content_chunks_;  // see emit()
-  if (counted_in_flight_ && current_.node) {
-    current_.node->stats.attempt_ended();
-    counted_in_flight_ = false;
-  }
+  record_attempt(nullptr);  // cut short (the client left, the deadline): not the node's doing
   if (deadline_timer_) env_.loop.cancel(deadline_timer_);
   deadline_timer_ = 0;
   if (wait_timer_) env_.loop.cancel(wait_timer_);

@@ -91,6 +91,7 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   void wait_for_capacity();
   void attempt();
   void after_attempt(Outcome outcome);
+  void record_attempt(const Outcome* outcome);
   void deliver_direct(const std::string& completion_json);
   void emit(std::string_view chunk_json);
   void apply_backpressure();
@@ -131,7 +132,8 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   bool finished_ = false;
   bool counted_in_flight_ = false;
   bool paused_ = false;  // the provider is paused: the client is not reading
-  double ttft_ms_ = -1;
+  double ttft_ms_ = -1;          // from the request's arrival, for the access log
+  double attempt_ttft_ms_ = -1;  // from the current attempt's start, for the node's statistics
   Usage usage_;
   std::int64_t content_chunks_ = 0;  // chunks with text sent to the client: usage when none came
   std::string finish_reason_;

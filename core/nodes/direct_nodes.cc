@@ -27,7 +27,7 @@ std::vector<std::shared_ptr<Node>> build_direct_nodes(const Config& config, cons
   for (const auto& cfg : config.upstreams) {
     UpstreamSpec spec{cfg.name,          cfg.url,          cfg.api_key,     cfg.connect_timeout,
                       cfg.first_byte_timeout, cfg.idle_timeout, cfg.options_json};
-    auto node = std::make_shared<Node>(cfg.name, cfg.name, NodeKind::kDirect, hosts.size());
+    auto node = std::make_shared<Node>(cfg.name, cfg.name, NodeKind::kDirect);
     node->groups = cfg.groups;
     node->status_interval = cfg.status_interval;
     for (ProviderHost* host : hosts) {
@@ -49,7 +49,8 @@ std::vector<std::shared_ptr<Node>> build_direct_nodes(const Config& config, cons
     if (cfg.json_mode) caps.json_mode = *cfg.json_mode;
     if (cfg.context_length) caps.context_length = *cfg.context_length;
     std::vector<NodeModel> models;
-    for (const auto& route : cfg.models) models.push_back({route.id, route.upstream_model, cfg.price, caps});
+    for (const auto& route : cfg.models)
+      models.push_back({route.id, route.upstream_model, cfg.price, caps, std::make_shared<ModelStats>(config.routing.breaker)});
     node->set_models(std::move(models));
     out.push_back(std::move(node));
   }

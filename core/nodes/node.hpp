@@ -16,55 +16,39 @@
 
 #include "config/config.hpp"
 #include "plexus/provider.hpp"
+#include "routing/live_stats.hpp"
 
 namespace plexus {
 
-// Live statistics of one node: counters are atomics, the backend's status is an immutable
-// snapshot replaced whole, and TTFT samples are kept per loop (each ring written and read by
-// its own loop only).
+// What one node as a whole carries live (per-model figures are in NodeModel::stats): requests
+// in flight, and the backend's own word on itself, an immutable snapshot replaced whole.
 class NodeStats {
  public:
-  using Clock = std::chrono::steady_clock;
-  explicit NodeStats(std::size_t loops);
+  NodeStats() : backend_(std::make_shared<const BackendStatus>()) {}
 
   void attempt_started() { in_flight_.fetch_add(1, std::memory_order_relaxed); }
   void attempt_ended() { in_flight_.fetch_sub(1, std::memory_order_relaxed); }
   std::int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
-
-  void record_ttft(std::size_t loop, double ms);
-  // {p50, p95} of this loop's samples, one sort for both; {0, 0} with no samples.
-  std::pair<double, double> p50_p95(std::size_t loop) const;
-
-  bool healthy(Clock::time_point now) const;
-  // A retryable failure; three in a row cool the node down for a while.
-  void record_failure(Clock::time_point now);
-  void record_success() { consecutive_failures_.store(0, std::memory_order_relaxed); }
-  void cool_down_until(Clock::time_point until);  // never shortens a cool-down
 
   // The backend's own word: polled (direct nodes) or reported (pull nodes' heartbeats).
   std::shared_ptr<const BackendStatus> backend() const { return backend_.load(); }
   void set_backend(BackendStatus status);
 
  private:
-  struct Ring {
-    std::vector<double> samples;
-    std::size_t next = 0;
-  };
   std::atomic<std::int64_t> in_flight_{0};
-  std::atomic<int> consecutive_failures_{0};
-  std::atomic<Clock::rep> cooling_until_{0};
-  std::vector<Ring> ttft_;  // one per loop
   std::atomic<std::shared_ptr<const BackendStatus>> backend_;
 };
 
 enum class NodeKind { kDirect, kPull };
 
-// One model a node serves, as clients name it and as the node's backend does.
+// One model a node serves, as clients name it and as the node's backend does, with its live
+// statistics (shared, so they outlive a change of the node's model list).
 struct NodeModel {
   std::string id;
   std::string upstream_model;
   Price price;
   Capabilities capabilities;
+  std::shared_ptr<ModelStats> stats = std::make_shared<ModelStats>();
 };
 
 struct GpuMetrics {
@@ -87,8 +71,7 @@ struct DeploymentStatus {
 class Node {
  public:
   using Clock = std::chrono::steady_clock;
-  Node(std::string id, std::string name, NodeKind kind, std::size_t loops)
-      : id(std::move(id)), name(std::move(name)), kind(kind), stats(loops) {}
+  Node(std::string id, std::string name, NodeKind kind) : id(std::move(id)), name(std::move(name)), kind(kind) {}
 
   const std::string id;    // unique in the registry; also what x-plexus-node and logs say
   const std::string name;  // the operator's name for it

@@ -24,7 +24,19 @@ json describe_node(const Node& node) {
   json models = json::array();
   for (const auto& m : *node.models()) {
     json hot = backend->loaded_known ? json(contains(backend->loaded_models, m.upstream_model)) : json();
+    const auto& st = *m.stats;
+    auto breaker = st.breaker(now);
+    auto ms = [](double v) { return v < 0 ? json() : json(v); };
+    json stats{{"ttft_ms", {{"p50", ms(st.ttft().percentile(0.5, now))}, {"p95", ms(st.ttft().percentile(0.95, now))},
+                            {"ewma", ms(st.ttft_ewma_ms())}}},
+               {"total_ms", {{"p50", ms(st.total().percentile(0.5, now))}, {"p95", ms(st.total().percentile(0.95, now))}}},
+               {"tokens_per_second", ms(st.tokens_per_second())},
+               {"error_ratio", st.error_ratio(now)},
+               {"in_flight", st.in_flight()},
+               {"consecutive_failures", st.consecutive_failures()},
+               {"breaker", breaker == ModelStats::Breaker::kClosed ? "closed" : breaker == ModelStats::Breaker::kOpen ? "open" : "half_open"}};
     models.push_back({{"id", m.id},
+                      {"stats", stats},
                       {"upstream_model", m.upstream_model},
                       {"hot", hot},
                       {"context_length", m.capabilities.context_length ? json(m.capabilities.context_length) : json()},
@@ -38,10 +50,12 @@ json describe_node(const Node& node) {
                     {"memory_used_mib", or_null(g.memory_used_mib)}, {"memory_total_mib", or_null(g.memory_total_mib)},
                     {"temperature_c", or_null(g.temperature_c)}});
   bool pull = node.kind == NodeKind::kPull;
-  const char* health = node.draining.load() ? "draining"
-                       : !node.stats.healthy(now) ? "cooling_down"
-                       : !backend->ready          ? "not_ready"
-                                                  : "healthy";
+  auto all_models = node.models();
+  bool any_available = std::any_of(all_models->begin(), all_models->end(), [&](const NodeModel& m) { return m.stats->available(now); });
+  const char* health = node.draining.load()                  ? "draining"
+                       : !backend->ready                      ? "not_ready"
+                       : !any_available && !all_models->empty() ? "cooling_down"
+                                                              : "healthy";
   std::int64_t credit = node.credit.load();
   json out{{"id", node.id},
            {"name", node.name},

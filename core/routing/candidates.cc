@@ -70,14 +70,13 @@ struct Health {
 Health health_of(const Match& m, std::chrono::steady_clock::time_point now) {
   auto backend = m.node->stats.backend();
   bool hot = !backend->loaded_known || contains(backend->loaded_models, m.model->upstream_model);
-  return {m.node->stats.healthy(now) && backend->ready, hot};
+  return {m.model->stats->available(now) && backend->ready, hot};
 }
 
 }  // namespace
 
 std::vector<Candidate> views(const std::vector<Match>& able, const ParsedChat& chat,
-                             const std::string& group, std::size_t loop,
-                             std::chrono::steady_clock::time_point now) {
+                             const std::string& group, std::chrono::steady_clock::time_point now) {
   std::vector<Candidate> out;
   out.reserve(able.size());
   for (const auto& f : able) {
@@ -91,7 +90,9 @@ std::vector<Candidate> views(const std::vector<Match>& able, const ParsedChat& c
     c.healthy = h.healthy;
     c.hot = h.hot;
     c.in_flight = st.in_flight();
-    std::tie(c.latency_p50_ms, c.latency_p95_ms) = st.p50_p95(loop);
+    const auto& ttft = f.model->stats->ttft();
+    c.latency_p50_ms = std::max(0.0, ttft.percentile(0.5, now));
+    c.latency_p95_ms = std::max(0.0, ttft.percentile(0.95, now));
     c.price_input_per_1k = f.model->price.input_per_1k;
     c.price_output_per_1k = f.model->price.output_per_1k;
     c.score = h.score();

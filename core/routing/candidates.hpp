@@ -27,10 +27,8 @@ struct Filtered {
 Filtered filter(const std::vector<Match>& found, const ParsedChat& chat);
 
 // What on_route plugins see of each candidate, with the default score: healthy and hot first.
-// Latency figures are this loop's.
 std::vector<Candidate> views(const std::vector<Match>& able, const ParsedChat& chat,
-                             const std::string& group, std::size_t loop,
-                             std::chrono::steady_clock::time_point now);
+                             const std::string& group, std::chrono::steady_clock::time_point now);
 
 // The order without plugins, the same as order(views(...), nullopt) but with nothing copied:
 // healthy and hot first, ties in registry order.

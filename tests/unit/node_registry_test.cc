@@ -13,7 +13,7 @@ namespace plexus {
 namespace {
 
 std::shared_ptr<Node> pull_node(const std::string& id, std::vector<std::string> groups, std::vector<std::string> models) {
-  auto node = std::make_shared<Node>(id, id, NodeKind::kPull, 1);
+  auto node = std::make_shared<Node>(id, id, NodeKind::kPull);
   node->groups = std::move(groups);
   std::vector<NodeModel> list;
   for (auto& m : models) list.push_back({m, m, {}, {}});

@@ -8,7 +8,7 @@ namespace {
 
 // A node serving model "m" with the given context length; match() points into it.
 std::unique_ptr<Node> upstream(const std::string& name, std::int64_t context_length) {
-  auto node = std::make_unique<Node>(name, name, NodeKind::kDirect, 1);
+  auto node = std::make_unique<Node>(name, name, NodeKind::kDirect);
   Capabilities caps;
   caps.context_length = context_length;
   node->set_models({{"m", "m", {}, caps}});

@@ -96,7 +96,8 @@ bool same_models(const std::vector<NodeModel>& a, const std::vector<NodeModel>& 
   return std::equal(a.begin(), a.end(), b.begin(), b.end(), [&](const auto& x, const auto& y) { return key(x) == key(y); });
 }
 
-std::vector<NodeModel> to_models(const google::protobuf::RepeatedPtrField<pb::Model>& models) {
+std::vector<NodeModel> to_models(const google::protobuf::RepeatedPtrField<pb::Model>& models,
+                                 const BreakerSettings& breaker) {
   std::vector<NodeModel> out;
   out.reserve(models.size());
   for (const auto& m : models) {
@@ -105,7 +106,8 @@ std::vector<NodeModel> to_models(const google::protobuf::RepeatedPtrField<pb::Mo
     caps.vision = m.vision();
     caps.json_mode = m.json_mode();
     caps.context_length = static_cast<std::int64_t>(std::min<std::uint64_t>(m.context_length(), 1ull << 40));
-    out.push_back({m.id(), m.id(), {m.price_input_per_1k(), m.price_output_per_1k()}, caps});
+    out.push_back({m.id(), m.id(), {m.price_input_per_1k(), m.price_output_per_1k()}, caps,
+                   std::make_shared<ModelStats>(breaker)});
   }
   return out;
 }

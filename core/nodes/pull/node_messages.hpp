@@ -30,7 +30,8 @@ std::vector<DeploymentStatus> to_deployments(const google::protobuf::RepeatedPtr
 
 bool same_models(const std::vector<NodeModel>& a, const std::vector<NodeModel>& b);
 
-std::vector<NodeModel> to_models(const google::protobuf::RepeatedPtrField<pb::Model>& models);
+std::vector<NodeModel> to_models(const google::protobuf::RepeatedPtrField<pb::Model>& models,
+                                 const BreakerSettings& breaker = {});
 std::vector<GpuMetrics> to_gpus(const google::protobuf::RepeatedPtrField<pb::Gpu>& gpus);
 // The models a node reports as loaded, as the routing filter reads them.
 BackendStatus to_backend_status(const google::protobuf::RepeatedPtrField<pb::Model>& models);

@@ -20,7 +20,7 @@ namespace {
 struct NodeService::Impl final : public pb::NodeLink::CallbackService {
   Impl(const Config& config, NodeRegistry& registry, LoopGroup& loops)
       : config(config),
-        env{config.nodes, config.deployments, config.server.max_stream_duration, registry, loops,
+        env{config.nodes, config.deployments, config.routing.breaker, config.server.max_stream_duration, registry, loops,
             [this](std::shared_ptr<Node> node, std::shared_ptr<NodeSession> s) { return joined(std::move(node), std::move(s)); },
             [this](const NodeSession* s) { ended(s); }, draining} {}
 

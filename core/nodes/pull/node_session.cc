@@ -81,7 +81,7 @@ bool NodeSession::on_register(const pb::Register& reg) {
     finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "Register." + why));
     return false;
   }
-  auto node = std::make_shared<Node>(reg.name() + "@" + token_->id, reg.name(), NodeKind::kPull, env_.loops.size());
+  auto node = std::make_shared<Node>(reg.name() + "@" + token_->id, reg.name(), NodeKind::kPull);
   node->region = reg.region();
   node->groups = token_->groups;  // a node serves only what its token allows
   node->agent = reg.agent_version();
@@ -89,7 +89,7 @@ bool NodeSession::on_register(const pb::Register& reg) {
   node->max_concurrency = reg.max_concurrency();
   node->credit.store(0);
   node->last_heard_ms.store(steady_ms());
-  node->set_models(checks::to_models(reg.models()));
+  node->set_models(checks::to_models(reg.models(), env_.breaker));
   node->set_gpus(checks::to_gpus(reg.gpus()));
   node->stats.set_backend(checks::to_backend_status(reg.models()));
   if (env_.draining.load()) node->draining.store(true);
@@ -142,10 +142,15 @@ bool NodeSession::on_heartbeat(Node& node, const pb::Heartbeat& beat) {
   node.set_deployments(checks::to_deployments(beat.deployments()));
   if (beat.models_size() > 0) {
     if (auto why = checks::check_models(beat.models()); !why.empty()) return refuse("Heartbeat." + why);
-    auto models = checks::to_models(beat.models());
+    auto models = checks::to_models(beat.models(), env_.breaker);
     node.stats.set_backend(checks::to_backend_status(beat.models()));
-    // Only a real change rebuilds the registry's snapshot (a node repeating its list costs nothing).
-    if (!checks::same_models(*node.models(), models)) {
+    // Only a real change rebuilds the registry's snapshot (a node repeating its list costs nothing),
+    // and a model that stays keeps its statistics.
+    auto current = node.models();
+    if (!checks::same_models(*current, models)) {
+      for (auto& m : models)
+        for (const auto& old : *current)
+          if (old.id == m.id) m.stats = old.stats;
       node.set_models(std::move(models));
       env_.registry.republish();
     }

@@ -31,6 +31,7 @@ namespace pb = ::plexus::node::v1;
 struct SessionEnv {
   const NodesConfig& settings;
   const std::vector<DeploymentConfig>& deployments;
+  const BreakerSettings& breaker;
   std::chrono::seconds max_order_duration;
   NodeRegistry& registry;
   LoopGroup& loops;

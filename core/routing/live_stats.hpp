@@ -1,0 +1,120 @@
+#pragma once
+// Live statistics of one (node, model): what routing predicts from and what /v1/nodes (and,
+// later, /metrics) shows. Written by every event loop that sends the pair a request and read by
+// every routing decision, all without locks: counters are atomics, latencies go into windowed
+// histograms of atomic buckets (no sorted copies), the predictions are EWMAs in one atomic each.
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+namespace plexus {
+
+// Latency samples over a sliding window: two windows of `width` each (the current one and the
+// one before), log-spaced buckets from 0.25 ms to about 40 minutes (each 25 % wider than the last,
+// so a percentile is within 12 % of the truth). Any thread records; any thread reads.
+class LatencyWindow {
+ public:
+  static constexpr std::size_t kBuckets = 72;
+  using Clock = std::chrono::steady_clock;
+
+  explicit LatencyWindow(std::chrono::seconds width = std::chrono::seconds(60)) : width_ns_(width.count() * 1000000000LL) {}
+
+  void record(double ms, Clock::time_point now);
+  // The p-th percentile (0..1) of the samples in the last one to two windows; -1 with none.
+  double percentile(double p, Clock::time_point now) const;
+  std::uint64_t count(Clock::time_point now) const;
+
+  static std::size_t bucket_of(double ms);
+  static double upper_bound(std::size_t bucket);  // ms
+
+ private:
+  struct Slot {
+    std::atomic<std::int64_t> epoch{-1};
+    std::array<std::atomic<std::uint32_t>, kBuckets> counts{};
+  };
+  Slot& slot_for(std::int64_t epoch);
+  std::int64_t epoch_of(Clock::time_point now) const { return now.time_since_epoch().count() / width_ns_; }
+
+  std::int64_t width_ns_;
+  std::array<Slot, 2> slots_;
+};
+
+// A moving average that forgets: each sample moves it `alpha` of the way (any thread).
+class Ewma {
+ public:
+  explicit Ewma(double alpha) : alpha_(alpha) {}
+  void add(double sample);
+  double value() const { return value_.load(std::memory_order_relaxed); }  // < 0: no sample yet
+
+ private:
+  double alpha_;
+  std::atomic<double> value_{-1};
+};
+
+// When to stop sending a (node, model) requests, and when to try again.
+struct BreakerSettings {
+  int consecutive_failures = 5;   // open after this many failures in a row
+  double error_ratio = 0.5;       // or when this share of the window's attempts failed
+  int min_attempts = 20;          // (with at least this many attempts in the window)
+  std::chrono::seconds window{30};
+  std::chrono::milliseconds cooldown{10000};  // open this long, then one probe request
+};
+
+// What one attempt at a (node, model) came to.
+struct AttemptResult {
+  bool ok = false;            // answered (a client error the backend reported counts as ok)
+  bool counts_as_failure = false;  // 5xx, timeout, refused, cut off: the node's fault
+  double ttft_ms = -1;        // first chunk or whole answer; -1 if none came
+  double total_ms = -1;       // -1 when it did not finish
+  double tokens_per_second = -1;
+  std::chrono::seconds retry_after{0};  // the backend asked for a pause (429)
+};
+
+class ModelStats {
+ public:
+  using Clock = std::chrono::steady_clock;
+  enum class Breaker { kClosed, kOpen, kHalfOpen };
+
+  explicit ModelStats(const BreakerSettings& breaker = {});
+
+  // The one writer entry points (any loop): an attempt begins (returns false when the breaker
+  // lets no request through: open, or half-open with its probe already out), and its result.
+  bool begin_attempt(Clock::time_point now);
+  void record(const AttemptResult& result, Clock::time_point now);
+
+  // Reads (any thread, no locks).
+  bool available(Clock::time_point now) const;  // the breaker would let a request through
+  Breaker breaker(Clock::time_point now) const;
+  std::int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
+  double ttft_ewma_ms() const { return ttft_ewma_.value(); }
+  double tokens_per_second() const { return tps_ewma_.value(); }
+  double error_ratio(Clock::time_point now) const;  // in the breaker's window; 0 without attempts
+  int consecutive_failures() const { return consecutive_failures_.load(std::memory_order_relaxed); }
+  Clock::time_point cooldown_until() const;
+  const LatencyWindow& ttft() const { return ttft_; }
+  const LatencyWindow& total() const { return total_; }
+
+ private:
+  void open(Clock::time_point now);
+  struct Counts {
+    std::atomic<std::int64_t> epoch{-1};
+    std::atomic<std::uint32_t> attempts{0};
+    std::atomic<std::uint32_t> failures{0};
+  };
+  Counts& counts_for(Clock::time_point now);
+
+  BreakerSettings settings_;
+  std::atomic<std::int64_t> in_flight_{0};
+  std::atomic<int> consecutive_failures_{0};
+  std::atomic<int> state_{0};  // Breaker
+  std::atomic<std::int64_t> open_until_ns_{0};  // open: until then; also a 429's Retry-After
+  std::atomic<bool> probe_out_{false};
+  std::array<Counts, 2> counts_;
+  LatencyWindow ttft_;
+  LatencyWindow total_;
+  Ewma ttft_ewma_{0.2};
+  Ewma tps_ewma_{0.2};
+};
+
+}  // namespace plexus

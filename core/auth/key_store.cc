@@ -14,7 +14,7 @@ std::optional<Caller> KeyStore::authenticate(std::string_view presented_key) con
     if (same_digest(digest, key.key_hash) && !match) match = &key;
   }
   if (!match) return std::nullopt;
-  return Caller{match->id, match->group};
+  return Caller{match->id, match->group, match->routing_policy, match->region};
 }
 
 bool KeyStore::is_admin(const std::string& key_id) const {

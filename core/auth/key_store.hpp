@@ -12,6 +12,8 @@ namespace plexus {
 struct Caller {
   std::string key_id;  // "-" when authentication is off
   std::string group;
+  std::string routing_policy;  // the key's own; empty: the config's
+  std::string region;          // the key's, or the request's x-plexus-region
 };
 
 class KeyStore {

@@ -27,6 +27,8 @@ struct KeyConfig {
   Sha256 key_hash{};  // only the hash of a key is ever kept in memory
   std::string group;
   bool admin = false;  // may call the admin endpoints (POST /admin/reload)
+  std::string routing_policy;  // overrides routing.policy for this key's requests; empty: no
+  std::string region;          // where this key's clients are, for routing; empty: anywhere
 };
 
 struct ModelRoute {
@@ -117,6 +119,11 @@ struct NodesConfig {
 
 // How requests are matched to nodes (docs/routing.md).
 struct RoutingConfig {
+  std::string policy = "balanced";
+  // balanced's weights: predicted TTFT, load, cold model, price, outside the client's region,
+  // recent failures
+  double weight_ttft = 1, weight_load = 1, weight_hot = 1, weight_price = 1, weight_region = 1, weight_reliability = 1;
+  std::chrono::milliseconds cold_start{15000};  // what "latency" adds for a model not in memory
   BreakerSettings breaker;
 };
 

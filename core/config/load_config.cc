@@ -7,6 +7,7 @@
 #include "auth/sha256.hpp"
 #include "config/config.hpp"
 #include "config/json_path.hpp"
+#include "routing/policy.hpp"
 
 namespace plexus {
 namespace {
@@ -92,13 +93,17 @@ void load_keys(const JsonPath& root, Config& cfg) {
   std::set<std::string> ids;
   for (size_t i = 0; i < keys.size(); ++i) {
     JsonPath k = keys.at(i);
-    k.expect_object({"id", "key", "key_sha256", "group", "admin"});
+    k.expect_object({"id", "key", "key_sha256", "group", "admin", "routing_policy", "region"});
     KeyConfig key;
     key.id = k.string("id");
     if (key.id.empty()) k.at("id").fail("must not be empty");
     if (!ids.insert(key.id).second) k.at("id").fail("duplicate key id '" + key.id + "'");
     key.group = k.string("group", "public");
     key.admin = k.boolean("admin", false);
+    key.routing_policy = k.string("routing_policy", "");
+    if (!key.routing_policy.empty() && !routing::policy_named(key.routing_policy))
+      k.at("routing_policy").fail(std::string("expected one of ") + routing::kPolicyNames);
+    key.region = k.string("region", "");
     key.key_hash = secret_hash(k, "key", "key_sha256");
     cfg.keys.push_back(std::move(key));
   }
@@ -180,7 +185,21 @@ void load_deployments(const JsonPath& root, Config& cfg) {
 void load_routing(const JsonPath& root, Config& cfg) {
   if (!root.has("routing")) return;
   JsonPath r = root.at("routing");
-  r.expect_object({"breaker"});
+  r.expect_object({"policy", "weights", "cold_start_ms", "breaker"});
+  auto& rc = cfg.routing;
+  rc.policy = r.string("policy", rc.policy);
+  if (!routing::policy_named(rc.policy)) r.at("policy").fail(std::string("expected one of ") + routing::kPolicyNames);
+  rc.cold_start = std::chrono::milliseconds(r.integer("cold_start_ms", 0, 3600000, rc.cold_start.count()));
+  if (r.has("weights")) {
+    JsonPath w = r.at("weights");
+    w.expect_object({"ttft", "load", "hot", "price", "region", "reliability"});
+    rc.weight_ttft = w.number("ttft", 0, rc.weight_ttft);
+    rc.weight_load = w.number("load", 0, rc.weight_load);
+    rc.weight_hot = w.number("hot", 0, rc.weight_hot);
+    rc.weight_price = w.number("price", 0, rc.weight_price);
+    rc.weight_region = w.number("region", 0, rc.weight_region);
+    rc.weight_reliability = w.number("reliability", 0, rc.weight_reliability);
+  }
   if (r.has("breaker")) {
     JsonPath b = r.at("breaker");
     b.expect_object({"consecutive_failures", "error_ratio", "min_attempts", "window_s", "cooldown_ms"});

@@ -100,11 +100,18 @@ bool Exchange::choose_candidates() {
     fail(last_error_);               // every node that could serve has failed this request
     return false;
   }
-  std::vector<std::size_t> idx;
-  if (!hooks_.any(kHookRoute)) {
-    idx = routing::default_order(able, Clock::now());
-  } else {
-    auto views = routing::views(able, chat_, caller_.group, Clock::now());
+  routing::Request how;
+  how.policy = caller_.routing_policy.empty() ? env_.policy
+                                              : routing::policy_named(caller_.routing_policy).value_or(env_.policy);
+  how.weights = &env_.weights;
+  how.region = caller_.region;
+  how.cold_start = env_.cold_start;
+  how.now = Clock::now();
+  std::vector<std::size_t> idx = routing::rank(able, how);
+  if (hooks_.any(kHookRoute)) {
+    // A Lua (or native) policy starts from the built-in order: the first gets the highest score.
+    auto views = routing::views(able, chat_, caller_.group, how.now);
+    for (std::size_t k = 0; k < idx.size(); ++k) views[idx[k]].score = static_cast<double>(idx.size() - k);
     auto route = hooks_.on_route(chat_.model, views);
     if (route.failure) {
       fail(*route.failure);
@@ -160,6 +167,7 @@ void Exchange::wait_for_capacity() {
 Headers Exchange::response_headers() const {
   Headers h{{"x-request-id", request_id_}};
   if (current_.node) h.emplace_back("x-plexus-node", current_.node->id);
+  if (attempts_ > 0) h.emplace_back("x-plexus-attempts", std::to_string(attempts_));
   for (const auto& extra : hooks_.response_headers()) h.push_back(extra);
   return h;
 }
@@ -171,9 +179,11 @@ void Exchange::attempt() {
   auto now = Clock::now();
   while (next_candidate_ < order_.size() && !order_[next_candidate_].model->stats->begin_attempt(now)) ++next_candidate_;
   if (next_candidate_ >= order_.size()) {
-    if (!choose_candidates()) return;
-    if (order_.empty()) return wait_for_capacity();
-    return attempt();
+    if (attempts_ > 0) return fail(last_error_);
+    // Every breaker is open: the nodes failed recently, and get no request until one probe
+    // after their cooldown shows they are back.
+    return fail({503, "Every node serving '" + chat_.model + "' failed recently and is cooling down; try again shortly",
+                 "server_error", "", "nodes_cooling_down"});
   }
   current_ = order_[next_candidate_++];
   current_set_ = nodes_;

@@ -16,6 +16,7 @@
 #include "gateway/hook_runner.hpp"
 #include "loop/event_loop.hpp"
 #include "nodes/node_registry.hpp"
+#include "routing/policy.hpp"
 #include "plexus/plugin.hpp"
 #include "plexus/provider.hpp"
 
@@ -67,6 +68,9 @@ struct ExchangeEnv {
   std::size_t queue_limit = 256;
   std::chrono::milliseconds queue_timeout{10000};
   std::shared_ptr<Pipeline> pipeline;  // this loop's plugin instances; may be null: no plugins
+  routing::Policy policy = routing::Policy::kBalanced;  // unless the caller's key names another
+  routing::Weights weights;
+  std::chrono::milliseconds cold_start{15000};
 };
 
 class Exchange final : public ResponseSink, public std::enable_shared_from_this<Exchange> {

@@ -13,7 +13,7 @@ void poll(std::shared_ptr<Node> node, std::size_t loop, Timers& timers) {
       spdlog::warn("upstream '{}' is not ready: {}", node->name, status.detail);
     else if (!was_ready && status.ready)
       spdlog::info("upstream '{}' is ready again", node->name);
-    node->stats.set_backend(std::move(status));
+    node->apply_backend(std::move(status));
     timers.after(node->status_interval, [node, loop, &timers] { poll(node, loop, timers); });
   });
   // An adapter with nothing to ask returns false and is simply not polled again.

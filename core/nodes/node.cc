@@ -4,8 +4,16 @@
 
 namespace plexus {
 
-void NodeStats::set_backend(BackendStatus status) {
-  backend_.store(std::make_shared<const BackendStatus>(std::move(status)));
+void Node::apply_backend(BackendStatus status) {
+  auto has = [](const std::vector<std::string>& list, const std::string& item) {
+    return std::find(list.begin(), list.end(), item) != list.end();
+  };
+  for (const auto& m : *models())
+    m.stats->set_backend_view(!status.loaded_known || has(status.loaded_models, m.upstream_model),
+                              !status.available_known || has(status.available_models, m.upstream_model));
+  stats.ready_.store(status.ready, std::memory_order_relaxed);
+  stats.context_length_.store(status.context_length, std::memory_order_relaxed);
+  stats.backend_.store(std::make_shared<const BackendStatus>(std::move(status)));
 }
 
 bool Node::serves_group(const std::string& group) const {

@@ -30,13 +30,18 @@ class NodeStats {
   void attempt_ended() { in_flight_.fetch_sub(1, std::memory_order_relaxed); }
   std::int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
 
-  // The backend's own word: polled (direct nodes) or reported (pull nodes' heartbeats).
+  // The backend's own word: polled (direct nodes) or reported (pull nodes' heartbeats). Set it
+  // through Node::apply_backend, which also updates what routing reads per model.
   std::shared_ptr<const BackendStatus> backend() const { return backend_.load(); }
-  void set_backend(BackendStatus status);
+  bool ready() const { return ready_.load(std::memory_order_relaxed); }
+  std::int64_t context_length() const { return context_length_.load(std::memory_order_relaxed); }
 
  private:
+  friend class Node;
   std::atomic<std::int64_t> in_flight_{0};
   std::atomic<std::shared_ptr<const BackendStatus>> backend_;
+  std::atomic<bool> ready_{true};
+  std::atomic<std::int64_t> context_length_{0};
 };
 
 enum class NodeKind { kDirect, kPull };
@@ -72,15 +77,25 @@ class Node {
  public:
   using Clock = std::chrono::steady_clock;
   Node(std::string id, std::string name, NodeKind kind) : id(std::move(id)), name(std::move(name)), kind(kind) {}
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  // What routing reads for every candidate comes first, together (see ModelStats).
+  mutable NodeStats stats;
+  // live: pull nodes' orders the router may still send (credit); -1 for direct nodes: no limit
+  std::atomic<std::int64_t> credit{-1};
+  bool has_capacity() const { return credit.load(std::memory_order_relaxed) != 0; }
+  // live: off rotation (the node or the router is draining it, or it went silent)
+  std::atomic<bool> draining{false};
+  std::int64_t max_concurrency = 0;  // 0: not limited by the router
+  std::string region;
 
   const std::string id;    // unique in the registry; also what x-plexus-node and logs say
   const std::string name;  // the operator's name for it
   const NodeKind kind;
-  std::string region;
   std::vector<std::string> groups;  // groups it serves; a caller never reaches a node outside its own
   std::string agent;                // pull nodes: the agent's name and version
   std::string backend_kind;         // pull nodes: what serves their orders ("ollama"...)
-  std::int64_t max_concurrency = 0;  // 0: not limited by the router
   std::chrono::seconds status_interval{0};  // direct nodes: how often their backend is polled
   std::chrono::system_clock::time_point joined = std::chrono::system_clock::now();
 
@@ -89,8 +104,6 @@ class Node {
   std::vector<std::shared_ptr<Provider>> providers;
   Provider& provider(std::size_t loop) const { return *providers[loop]; }
 
-  mutable NodeStats stats;
-
   // live: the models (replaced whole when a pull node reports a change; the registry then
   // publishes a new snapshot)
   std::shared_ptr<const std::vector<NodeModel>> models() const { return models_.load(); }
@@ -98,11 +111,6 @@ class Node {
     models_.store(std::make_shared<const std::vector<NodeModel>>(std::move(models)));
   }
 
-  // live: pull nodes' orders the router may still send (credit); -1 for direct nodes: no limit
-  std::atomic<std::int64_t> credit{-1};
-  bool has_capacity() const { return credit.load(std::memory_order_relaxed) != 0; }
-  // live: off rotation (the node or the router is draining it, or it went silent)
-  std::atomic<bool> draining{false};
   std::atomic<std::int64_t> last_heard_ms{0};  // pull nodes: steady clock, ms
   std::atomic<std::int64_t> reported_in_flight{0};  // pull nodes: from heartbeats
   std::shared_ptr<const std::vector<GpuMetrics>> gpus() const { return gpus_.load(); }
@@ -114,6 +122,10 @@ class Node {
   void set_deployments(std::vector<DeploymentStatus> d) {
     deployments_.store(std::make_shared<const std::vector<DeploymentStatus>>(std::move(d)));
   }
+
+  // The backend's status (polled or reported): kept whole for /v1/nodes, and as flags per model
+  // for routing. Call it after set_models too.
+  void apply_backend(BackendStatus status);
 
   bool serves_group(const std::string& group) const;
 

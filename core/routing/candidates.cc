@@ -6,10 +6,6 @@
 namespace plexus::routing {
 namespace {
 
-bool contains(const std::vector<std::string>& list, const std::string& item) {
-  return std::find(list.begin(), list.end(), item) != list.end();
-}
-
 }  // namespace
 
 Filtered filter(const std::vector<Match>& found, const ParsedChat& chat) {
@@ -17,13 +13,12 @@ Filtered filter(const std::vector<Match>& found, const ParsedChat& chat) {
   const char* missing = nullptr;
   std::int64_t largest_context = 0;
   Filtered out;
+  out.able.reserve(found.size());
   for (const auto& f : found) {
-    auto backend = f.node->stats.backend();
-    if (backend->available_known && !contains(backend->available_models, f.model->upstream_model))
-      continue;  // the backend says it does not have this model (not pulled): not a candidate
+    if (!f.model->stats->present()) continue;  // the backend says it does not have it (not pulled)
     if (f.node->draining.load(std::memory_order_relaxed)) continue;
     Capabilities caps = f.model->capabilities;
-    if (caps.context_length == 0) caps.context_length = backend->context_length;
+    if (caps.context_length == 0) caps.context_length = f.node->stats.context_length();
     bool too_long = caps.context_length > 0 && estimate > caps.context_length;
     const char* lacking = chat.needs_tools && !caps.tools         ? "tools"
                           : chat.needs_vision && !caps.vision     ? "images (vision)"
@@ -68,9 +63,7 @@ struct Health {
 };
 
 Health health_of(const Match& m, std::chrono::steady_clock::time_point now) {
-  auto backend = m.node->stats.backend();
-  bool hot = !backend->loaded_known || contains(backend->loaded_models, m.model->upstream_model);
-  return {m.model->stats->available(now) && backend->ready, hot};
+  return {m.model->stats->available(now) && m.node->stats.ready(), m.model->stats->hot()};
 }
 
 }  // namespace
@@ -99,16 +92,6 @@ std::vector<Candidate> views(const std::vector<Match>& able, const ParsedChat& c
     out.push_back(std::move(c));
   }
   return out;
-}
-
-std::vector<std::size_t> default_order(const std::vector<Match>& able, std::chrono::steady_clock::time_point now) {
-  std::vector<double> scores;
-  scores.reserve(able.size());
-  for (const auto& m : able) scores.push_back(health_of(m, now).score());
-  std::vector<std::size_t> idx(able.size());
-  for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = i;
-  std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return scores[a] > scores[b]; });
-  return idx;
 }
 
 std::vector<std::size_t> order(const std::vector<Candidate>& views, std::optional<std::size_t> picked) {

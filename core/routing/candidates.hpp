@@ -30,9 +30,6 @@ Filtered filter(const std::vector<Match>& found, const ParsedChat& chat);
 std::vector<Candidate> views(const std::vector<Match>& able, const ParsedChat& chat,
                              const std::string& group, std::chrono::steady_clock::time_point now);
 
-// The order without plugins, the same as order(views(...), nullopt) but with nothing copied:
-// healthy and hot first, ties in registry order.
-std::vector<std::size_t> default_order(const std::vector<Match>& able, std::chrono::steady_clock::time_point now);
 
 // Indices of the candidates to try, in order: the pick first, then by score (ties keep their
 // order, the config's); dropped ones left out (unless picked).

@@ -77,10 +77,13 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
   s_->state->reload_plugins = [this](EventLoop& origin, auto done) { reload_everywhere(origin, std::move(done)); };
   for (std::size_t i = 0; i < s_->loops.size(); ++i) {
     auto& part = *s_->parts[i];
+    const auto& rc = cfg.routing;
     part.env = std::make_unique<ExchangeEnv>(ExchangeEnv{
         s_->loops.at(i), cfg.log.access_log ? &log_access : nullptr,
         cfg.server.max_stream_duration, s_->nodes.get(), cfg.nodes.queue_limit, cfg.nodes.queue_timeout,
-        Pipeline::load(cfg.plugins)});
+        Pipeline::load(cfg.plugins), *routing::policy_named(rc.policy),
+        routing::Weights{rc.weight_ttft, rc.weight_load, rc.weight_hot, rc.weight_price, rc.weight_region, rc.weight_reliability},
+        rc.cold_start});
     part.routes = std::make_unique<ApiRoutes>(*s_->state, *part.env);
   }
 }

@@ -39,7 +39,7 @@ struct ApiRoutes::Call {
   std::string request_id;
   Headers base;  // x-request-id, on every answer
   Exchange::Clock::time_point received;
-  Caller caller{"-", "public"};
+  Caller caller{"-", "public", "", ""};
 
   void json_reply(int status, std::string_view body, const Headers& extra = {}) {
     send_json(*responder, status, base, body, extra);
@@ -121,6 +121,8 @@ bool ApiRoutes::authenticate(Call& call) {
     return false;
   }
   call.caller = *found;
+  if (const std::string* region = call.request.header("x-plexus-region"); region && region->size() <= 64)
+    call.caller.region = *region;  // the client says where it is
   return true;
 }
 

@@ -102,10 +102,12 @@ function check(r, id, kind) {
     const content = events.slice(0, -1).map((c) => c.choices?.[0]?.delta?.content ?? '').join('');
     if (content !== 'partial') problems.push(`${where}: delivered ${JSON.stringify(content)} before the failure`);
   } else {
-    // fail-500, whole or streamed: the upstream failed before the first byte, so a whole 502.
-    if (r.status !== 502) return problems.push(`${where}: status ${r.status}, not 502`);
+    // fail-500, whole or streamed: the upstream failed before the first byte, so a whole 502; or,
+    // once its breaker opened after failures in a row, a 503 nodes_cooling_down without calling it.
+    if (r.status !== 502 && r.status !== 503) return problems.push(`${where}: status ${r.status}, not 502 or 503`);
     const body = JSON.parse(r.body.toString());
     if (typeof body.error?.message !== 'string') problems.push(`${where}: not an OpenAI error body`);
+    if (r.status === 503 && body.error.code !== 'nodes_cooling_down') problems.push(`${where}: 503 ${body.error.code}`);
   }
 }
 

@@ -98,6 +98,25 @@ TEST(Config, Deployments) {
     "deployments":[{"model":"a"},{"model":"a","group":"public"}]})"), ": deployments[1]: 'a' is already deployed to group 'public'");
 }
 
+TEST(Config, Routing) {
+  auto c = load_config(write_temp(R"({"upstreams":[{"name":"d","provider":"demo","models":["demo"]}],
+    "keys":[{"id":"k","key":"sk-aaaaaaaa","routing_policy":"price","region":"eu-west"}],
+    "routing":{"policy":"latency","cold_start_ms":20000,"weights":{"price":3},
+               "breaker":{"consecutive_failures":2,"cooldown_ms":500}}})"));
+  EXPECT_EQ(c.routing.policy, "latency");
+  EXPECT_EQ(c.routing.cold_start.count(), 20000);
+  EXPECT_EQ(c.routing.weight_price, 3);
+  EXPECT_EQ(c.routing.weight_ttft, 1);
+  EXPECT_EQ(c.routing.breaker.consecutive_failures, 2);
+  EXPECT_EQ(c.routing.breaker.cooldown.count(), 500);
+  EXPECT_EQ(c.keys[0].routing_policy, "price");
+  EXPECT_EQ(c.keys[0].region, "eu-west");
+  EXPECT_EQ(error_of(R"({"upstreams":[{"name":"d","provider":"demo","models":["demo"]}],"routing":{"policy":"fastest"}})"),
+            ": routing.policy: expected one of balanced, latency, price, throughput, least_loaded, round_robin");
+  EXPECT_EQ(error_of(R"({"upstreams":[{"name":"d","provider":"demo","models":["demo"]}],"keys":[{"id":"k","key":"sk-aaaaaaaa","routing_policy":"x"}]})"),
+            ": keys[0].routing_policy: expected one of balanced, latency, price, throughput, least_loaded, round_robin");
+}
+
 TEST(Config, NodeErrorsNameTheKeyPath) {
   EXPECT_EQ(error_of(R"({"nodes":{"listen":"127.0.0.1:7070"}})"), ": nodes.listen: no node could join: add \"node_tokens\"");
   EXPECT_EQ(error_of(R"({"nodes":{"listen":"0.0.0.0:7070"},"node_tokens":[{"id":"n","token":"nt-bbbbbbbb"}]})"),

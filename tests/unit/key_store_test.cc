@@ -17,7 +17,7 @@ TEST(Sha256, KnownVector) {
 }
 
 TEST(KeyStore, MatchesOnlyTheRightKeyAndReportsItsGroup) {
-  KeyStore store({{"a", sha256("sk-alpha-key"), "public"}, {"b", sha256("sk-beta-key"), "team"}});
+  KeyStore store({{"a", sha256("sk-alpha-key"), "public", false, "", ""}, {"b", sha256("sk-beta-key"), "team", false, "", ""}});
   EXPECT_TRUE(store.enabled());
   auto b = store.authenticate("sk-beta-key");
   ASSERT_TRUE(b);

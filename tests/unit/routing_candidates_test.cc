@@ -51,7 +51,7 @@ TEST(RoutingFilter, ABackendWithoutTheModelIsNoCandidate) {
   BackendStatus status;
   status.available_known = true;
   status.available_models = {"other"};
-  up->stats.set_backend(status);
+  up->apply_backend(status);
   auto f = routing::filter({match(up)}, chat_with(10, 10));
   ASSERT_TRUE(f.error);
   EXPECT_EQ(f.error->status, 503);

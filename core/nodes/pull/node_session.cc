@@ -91,7 +91,7 @@ bool NodeSession::on_register(const pb::Register& reg) {
   node->last_heard_ms.store(steady_ms());
   node->set_models(checks::to_models(reg.models(), env_.breaker));
   node->set_gpus(checks::to_gpus(reg.gpus()));
-  node->stats.set_backend(checks::to_backend_status(reg.models()));
+  node->apply_backend(checks::to_backend_status(reg.models()));
   if (env_.draining.load()) node->draining.store(true);
   std::weak_ptr<OrderLink> link = std::static_pointer_cast<OrderLink>(shared_from_this());
   for (std::size_t i = 0; i < env_.loops.size(); ++i)
@@ -143,7 +143,6 @@ bool NodeSession::on_heartbeat(Node& node, const pb::Heartbeat& beat) {
   if (beat.models_size() > 0) {
     if (auto why = checks::check_models(beat.models()); !why.empty()) return refuse("Heartbeat." + why);
     auto models = checks::to_models(beat.models(), env_.breaker);
-    node.stats.set_backend(checks::to_backend_status(beat.models()));
     // Only a real change rebuilds the registry's snapshot (a node repeating its list costs nothing),
     // and a model that stays keeps its statistics.
     auto current = node.models();
@@ -152,7 +151,10 @@ bool NodeSession::on_heartbeat(Node& node, const pb::Heartbeat& beat) {
         for (const auto& old : *current)
           if (old.id == m.id) m.stats = old.stats;
       node.set_models(std::move(models));
+      node.apply_backend(checks::to_backend_status(beat.models()));
       env_.registry.republish();
+    } else {
+      node.apply_backend(checks::to_backend_status(beat.models()));  // hot flags may have moved
     }
   }
   return true;

@@ -1,0 +1,157 @@
+#include "routing/policy.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <tuple>
+
+namespace plexus::routing {
+namespace {
+
+struct Row {
+  std::size_t index;
+  bool available;
+  bool in_region;
+  bool hot;
+  double ttft;   // predicted, ms (unknown: the best known, so a new node gets its chance)
+  double load;   // in flight for the capacity (0..)
+  double price;  // per 1K input + per 1K output
+  double tps;    // tokens per second (unknown: the best known)
+  double errors; // share of recent attempts that failed
+  double key = 0;
+};
+
+double load_of(const Node& node) {
+  auto in_flight = static_cast<double>(node.stats.in_flight());
+  std::int64_t credit = node.credit.load(std::memory_order_relaxed);
+  double capacity = node.max_concurrency > 0 ? static_cast<double>(node.max_concurrency)
+                    : credit >= 0            ? in_flight + static_cast<double>(credit)
+                                             : 0;
+  return capacity > 0 ? in_flight / capacity : in_flight;
+}
+
+std::vector<Row> rows_of(const std::vector<Match>& able, const Request& r) {
+  // Read only what the policy uses: at 1,000 candidates every load shows.
+  bool balanced = r.policy == Policy::kBalanced;
+  bool wants_ttft = balanced || r.policy == Policy::kLatency || r.policy == Policy::kPrice;
+  bool wants_load = balanced || r.policy == Policy::kLeastLoaded;
+  bool wants_tps = r.policy == Policy::kThroughput;
+  std::vector<Row> rows;
+  rows.reserve(able.size());
+  double best_ttft = -1, best_tps = -1;
+  for (std::size_t i = 0; i < able.size(); ++i) {
+    const Match& m = able[i];
+    const ModelStats& st = *m.model->stats;
+    Row row{i,
+            st.available(r.now) && m.node->stats.ready(),
+            r.region.empty() || m.node->region == r.region,
+            st.hot(),
+            wants_ttft ? st.ttft_ewma_ms() : 0,
+            wants_load ? load_of(*m.node) : 0,
+            m.model->price.input_per_1k + m.model->price.output_per_1k,
+            wants_tps ? st.tokens_per_second() : 0,
+            balanced ? st.error_ratio(r.now) : 0};  // a division: only where it counts
+    if (row.ttft >= 0 && (best_ttft < 0 || row.ttft < best_ttft)) best_ttft = row.ttft;
+    if (row.tps > best_tps) best_tps = row.tps;
+    rows.push_back(row);
+  }
+  for (auto& row : rows) {
+    if (row.ttft < 0) row.ttft = std::max(0.0, best_ttft);
+    if (row.tps < 0) row.tps = std::max(0.0, best_tps);
+  }
+  return rows;
+}
+
+// "balanced": each term divided by its largest value among the candidates, so every term is
+// 0..1 and the weights say how much each matters.
+void score_balanced(std::vector<Row>& rows, const Weights& w, bool has_region) {
+  double max_ttft = 0, max_load = 0, max_price = 0;
+  for (const auto& r : rows) {
+    max_ttft = std::max(max_ttft, r.ttft);
+    max_load = std::max(max_load, r.load);
+    max_price = std::max(max_price, r.price);
+  }
+  auto scaled = [](double v, double max) { return max > 0 ? v / max : 0; };
+  for (auto& r : rows)
+    r.key = w.ttft * scaled(r.ttft, max_ttft) + w.load * scaled(r.load, max_load) + w.hot * (r.hot ? 0 : 1) +
+            w.price * scaled(r.price, max_price) + w.region * (has_region && !r.in_region ? 1 : 0) +
+            w.reliability * r.errors;
+}
+
+}  // namespace
+
+std::optional<Policy> policy_named(std::string_view name) {
+  for (Policy p : {Policy::kBalanced, Policy::kLatency, Policy::kPrice, Policy::kThroughput, Policy::kLeastLoaded,
+                   Policy::kRoundRobin})
+    if (name == name_of(p)) return p;
+  return std::nullopt;
+}
+
+const char* name_of(Policy policy) {
+  switch (policy) {
+    case Policy::kBalanced: return "balanced";
+    case Policy::kLatency: return "latency";
+    case Policy::kPrice: return "price";
+    case Policy::kThroughput: return "throughput";
+    case Policy::kLeastLoaded: return "least_loaded";
+    case Policy::kRoundRobin: return "round_robin";
+  }
+  return "balanced";
+}
+
+std::vector<std::size_t> rank(const std::vector<Match>& able, const Request& request) {
+  static const Weights kDefaultWeights;
+  auto rows = rows_of(able, request);
+  const Weights& w = request.weights ? *request.weights : kDefaultWeights;
+  bool balanced = request.policy == Policy::kBalanced;
+  auto cold_ms = static_cast<double>(request.cold_start.count());
+  switch (request.policy) {
+    case Policy::kBalanced: score_balanced(rows, w, !request.region.empty()); break;
+    case Policy::kLatency:
+      for (auto& r : rows) r.key = r.ttft + (r.hot ? 0 : cold_ms);
+      break;
+    case Policy::kPrice:
+      for (auto& r : rows) r.key = r.price;
+      break;
+    case Policy::kThroughput:
+      for (auto& r : rows) r.key = -r.tps;
+      break;
+    case Policy::kLeastLoaded:
+      for (auto& r : rows) r.key = r.load;
+      break;
+    case Policy::kRoundRobin: {
+      // One ticket per decision, shared by every loop (the first candidate's counter): each
+      // decision starts one further along.
+      if (!able.empty()) {
+        auto start = able.front().model->stats->next_round_robin() % rows.size();
+        for (auto& r : rows) r.key = static_cast<double>((r.index + rows.size() - start) % rows.size());
+      }
+      break;
+    }
+  }
+  // Nodes that can take a request first; then, except where "balanced" weighs them itself, the
+  // client's region and hot models; then the policy; ties in registry order (and, for price,
+  // the faster first).
+  auto before = [&](std::size_t x, std::size_t y) {
+    const Row& a = rows[x];
+    const Row& b = rows[y];
+    if (a.available != b.available) return a.available;
+    if (!balanced) {
+      if (a.in_region != b.in_region) return a.in_region;
+      if (request.policy != Policy::kLatency && a.hot != b.hot) return a.hot;
+    }
+    if (a.key != b.key) return a.key < b.key;
+    if (request.policy == Policy::kPrice && a.ttft != b.ttft) return a.ttft < b.ttft;
+    return x < y;
+  };
+  // Only the first few are ever tried (a request makes a bounded number of attempts): with
+  // 1,000 candidates, ordering those few is a fraction of sorting them all. The rest follow in
+  // registry order.
+  std::vector<std::size_t> order(rows.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::size_t head = std::min(order.size(), kRanked);
+  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(head), order.end(), before);
+  std::sort(order.begin() + static_cast<std::ptrdiff_t>(head), order.end());
+  return order;
+}
+
+}  // namespace plexus::routing

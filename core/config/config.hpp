@@ -49,6 +49,7 @@ struct UpstreamConfig {
   std::string api_key;
   std::vector<ModelRoute> models;
   std::vector<std::string> groups;
+  std::string region;  // where the backend runs, for routing by the client's region
   Price price;
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds first_byte_timeout{60000};

@@ -225,7 +225,7 @@ void load_upstreams(const JsonPath& root, Config& cfg) {
   for (size_t i = 0; i < ups.size(); ++i) {
     JsonPath u = ups.at(i);
     u.expect_object({"name", "provider", "url", "api_key", "api_key_env", "models", "group",
-                     "groups", "price", "timeouts", "options", "capabilities", "status_interval_s"});
+                     "groups", "region", "price", "timeouts", "options", "capabilities", "status_interval_s"});
     UpstreamConfig up;
     up.path = u.path();
     up.name = u.string("name");
@@ -266,6 +266,7 @@ void load_upstreams(const JsonPath& root, Config& cfg) {
     } else {
       up.groups.push_back(u.string("group", "public"));
     }
+    up.region = u.string("region", "");
     if (u.has("price")) {
       JsonPath p = u.at("price");
       p.expect_object({"input_per_1k", "output_per_1k"});

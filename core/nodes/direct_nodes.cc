@@ -29,6 +29,7 @@ std::vector<std::shared_ptr<Node>> build_direct_nodes(const Config& config, cons
                       cfg.first_byte_timeout, cfg.idle_timeout, cfg.options_json};
     auto node = std::make_shared<Node>(cfg.name, cfg.name, NodeKind::kDirect);
     node->groups = cfg.groups;
+    node->region = cfg.region;
     node->status_interval = cfg.status_interval;
     for (ProviderHost* host : hosts) {
       std::shared_ptr<Provider> provider;

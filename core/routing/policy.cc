@@ -12,10 +12,10 @@ struct Row {
   bool available;
   bool in_region;
   bool hot;
-  double ttft;   // predicted, ms (unknown: the best known, so a new node gets its chance)
+  double ttft;   // predicted, ms (unknown: 0, so a new node gets its chance)
   double load;   // in flight for the capacity (0..)
   double price;  // per 1K input + per 1K output
-  double tps;    // tokens per second (unknown: the best known)
+  double tps;    // tokens per second (unknown: above the best known)
   double errors; // share of recent attempts that failed
   double key = 0;
 };
@@ -37,7 +37,7 @@ std::vector<Row> rows_of(const std::vector<Match>& able, const Request& r) {
   bool wants_tps = r.policy == Policy::kThroughput;
   std::vector<Row> rows;
   rows.reserve(able.size());
-  double best_ttft = -1, best_tps = -1;
+  double best_tps = -1;
   for (std::size_t i = 0; i < able.size(); ++i) {
     const Match& m = able[i];
     const ModelStats& st = *m.model->stats;
@@ -50,13 +50,14 @@ std::vector<Row> rows_of(const std::vector<Match>& able, const Request& r) {
             m.model->price.input_per_1k + m.model->price.output_per_1k,
             wants_tps ? st.tokens_per_second() : 0,
             balanced ? st.error_ratio(r.now) : 0};  // a division: only where it counts
-    if (row.ttft >= 0 && (best_ttft < 0 || row.ttft < best_ttft)) best_ttft = row.ttft;
     if (row.tps > best_tps) best_tps = row.tps;
     rows.push_back(row);
   }
+  // Not measured yet (a node that just joined): better than any measured, so it gets its first
+  // request and a measurement; ties would keep it behind a known node forever.
   for (auto& row : rows) {
-    if (row.ttft < 0) row.ttft = std::max(0.0, best_ttft);
-    if (row.tps < 0) row.tps = std::max(0.0, best_tps);
+    if (row.ttft < 0) row.ttft = 0;
+    if (row.tps < 0) row.tps = std::max(0.0, best_tps) + 1;
   }
   return rows;
 }

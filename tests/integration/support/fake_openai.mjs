@@ -15,7 +15,8 @@
 //   "firehose"    streams 4 KiB chunks as fast as the socket takes them, until the client goes;
 //                 state.firehoseBytes counts what was handed to the socket
 //   "leaky"       answers with an e-mail address and a phone number, split across chunks
-// Like OpenAI's, every answer has an id of its own: "chatcmpl-<X-Request-Id>" when the request
+// Setting state.failing makes every chat request a 500, whatever the model (a backend that breaks
+// and later heals). Like OpenAI's, every answer has an id of its own: "chatcmpl-<X-Request-Id>" when the request
 // carries one (plexus forwards its request id upstream), else "chatcmpl-fake". So a suite can
 // tell whose answer a chunk belongs to.
 import http from 'node:http';
@@ -57,7 +58,7 @@ export async function startFakeOpenAI({ name = 'fake', models = ['gpt-4o-mini'] 
     const chunk = (delta, finish = null) =>
       JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
 
-    if (model === 'fail-500') {
+    if (model === 'fail-500' || state.failing) {
       res.writeHead(500, { 'content-type': 'application/json' });
       return res.end(JSON.stringify({ error: { message: `${name} is broken`, type: 'server_error', param: null, code: null } }));
     }

@@ -1,0 +1,117 @@
+// Routing on live statistics through the real router: the circuit breaker's cycle against a
+// backend that breaks and heals, the latency policy finding the faster node, the client's region,
+// and what the answer says about the attempts.
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+
+import { startFakeOpenAI } from './support/fake_openai.mjs';
+import { baseConfig, chat, demoKey, startPlexus, user } from './support/plexus.mjs';
+import { adminKey, waitFor } from './support/nodes.mjs';
+
+const cleanup = [];
+after(async () => {
+  for (const stop of cleanup.reverse()) await stop();
+});
+
+const keys = [
+  { id: 'demo', key: demoKey },
+  { id: 'admin', key: adminKey, admin: true },
+  { id: 'rr', key: 'sk-round-robin-key', routing_policy: 'round_robin' },
+  { id: 'fast', key: 'sk-latency-key', routing_policy: 'latency' },
+];
+
+async function modelStats(plexus, node) {
+  const res = await fetch(`${plexus.url}/v1/nodes`, { headers: { authorization: `Bearer ${adminKey}` } });
+  const entry = (await res.json()).data.find((n) => n.id === node);
+  return entry.models[0].stats;
+}
+
+test('a breaking backend opens its breaker, gets one probe after the cooldown, and closes it once healed', async () => {
+  const flaky = await startFakeOpenAI({ name: 'flaky' });
+  const steady = await startFakeOpenAI({ name: 'steady' });
+  cleanup.push(() => flaky.close(), () => steady.close());
+  const plexus = await startPlexus(baseConfig([
+    { name: 'flaky', provider: 'openai', url: flaky.url, models: ['gpt-x'] },
+    { name: 'steady', provider: 'openai', url: steady.url, models: ['gpt-x'] },
+  ], { keys, routing: { breaker: { consecutive_failures: 2, cooldown_ms: 400 } } }));
+  cleanup.push(() => plexus.stop());
+  const ask = () => chat(plexus.url, { model: 'gpt-x', messages: user('hi') }, { key: 'sk-round-robin-key' });
+
+  flaky.state.failing = true;
+  const attempts = [];
+  for (let i = 0; i < 10; i++) {
+    const res = await ask();
+    assert.equal(res.status, 200, 'every request is answered: the failed ones by the other node');
+    assert.equal(res.headers.get('x-plexus-node'), 'steady');
+    attempts.push(Number(res.headers.get('x-plexus-attempts')));
+    await res.text();
+  }
+  assert.equal(flaky.state.requests.length, 2, 'two failures in a row open the breaker: no third request reaches it');
+  assert.equal(attempts.filter((a) => a === 2).length, 2, 'the two that met the broken node took two attempts');
+  assert.equal((await modelStats(plexus, 'flaky')).breaker, 'open');
+
+  // Still broken after the cooldown: one probe, which fails, and the breaker opens again.
+  await waitFor(async () => (await modelStats(plexus, 'flaky')).breaker === 'half_open', 5000, 'half-open');
+  for (let i = 0; i < 4; i++) await (await ask()).text();
+  assert.equal(flaky.state.requests.length, 3, 'exactly one probe');
+  assert.equal((await modelStats(plexus, 'flaky')).breaker, 'open');
+
+  // Healed: after the next cooldown the probe succeeds and traffic comes back.
+  flaky.state.failing = false;
+  await waitFor(async () => (await modelStats(plexus, 'flaky')).breaker === 'half_open', 5000, 'half-open again');
+  const served = new Set();
+  for (let i = 0; i < 6; i++) {
+    const res = await ask();
+    served.add(res.headers.get('x-plexus-node'));
+    await res.text();
+  }
+  assert.deepEqual([...served].sort(), ['flaky', 'steady'], 'round robin reaches both again');
+  assert.equal((await modelStats(plexus, 'flaky')).breaker, 'closed');
+});
+
+test('every breaker open: 503 nodes_cooling_down at once, without calling the backend', async () => {
+  const broken = await startFakeOpenAI({ name: 'broken' });
+  cleanup.push(() => broken.close());
+  const plexus = await startPlexus(baseConfig([{ name: 'only', provider: 'openai', url: broken.url, models: ['gpt-x'] }],
+    { keys, routing: { breaker: { consecutive_failures: 1, cooldown_ms: 60000 } } }));
+  cleanup.push(() => plexus.stop());
+  broken.state.failing = true;
+  const first = await chat(plexus.url, { model: 'gpt-x', messages: user('hi') });
+  assert.equal(first.status, 502);
+  const second = await chat(plexus.url, { model: 'gpt-x', messages: user('hi') });
+  assert.equal(second.status, 503);
+  assert.equal((await second.json()).error.code, 'nodes_cooling_down');
+  assert.equal(broken.state.requests.length, 1);
+});
+
+test('the latency policy sends traffic to the faster node once it has seen both', async () => {
+  const plexus = await startPlexus(baseConfig([
+    { name: 'sluggish', provider: 'demo', models: ['demo'], options: { first_token_ms: 60, tokens_per_second: 100000 } },
+    { name: 'quick', provider: 'demo', models: ['demo'], options: { first_token_ms: 0, tokens_per_second: 100000 } },
+  ], { keys }));
+  cleanup.push(() => plexus.stop());
+  const ask = async () => {
+    const res = await chat(plexus.url, { model: 'demo', messages: user('hi'), max_tokens: 2 }, { key: 'sk-latency-key' });
+    await res.text();
+    return res.headers.get('x-plexus-node');
+  };
+  const seen = new Set();
+  for (let i = 0; i < 6; i++) seen.add(await ask());  // both get measured (an unknown node counts as the best known)
+  assert.ok(seen.has('sluggish') && seen.has('quick'), [...seen].join());
+  for (let i = 0; i < 10; i++) assert.equal(await ask(), 'quick');
+});
+
+test("the client's region comes first: the key's, or the request's x-plexus-region", async () => {
+  const plexus = await startPlexus(baseConfig([
+    { name: 'us-node', provider: 'demo', models: ['demo'], region: 'us-east', options: { first_token_ms: 0, tokens_per_second: 100000 } },
+    { name: 'eu-node', provider: 'demo', models: ['demo'], region: 'eu-west', options: { first_token_ms: 0, tokens_per_second: 100000 } },
+  ], { keys: [...keys, { id: 'eu', key: 'sk-european-key', routing_policy: 'least_loaded', region: 'eu-west' }] }));
+  cleanup.push(() => plexus.stop());
+  const node = async (key, headers = {}) => {
+    const res = await chat(plexus.url, { model: 'demo', messages: user('hi'), max_tokens: 1 }, { key, headers });
+    await res.text();
+    return res.headers.get('x-plexus-node');
+  };
+  for (let i = 0; i < 3; i++) assert.equal(await node('sk-european-key'), 'eu-node');
+  for (let i = 0; i < 3; i++) assert.equal(await node('sk-european-key', { 'x-plexus-region': 'us-east' }), 'us-node');
+});

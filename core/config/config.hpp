@@ -121,6 +121,7 @@ struct NodesConfig {
 // How requests are matched to nodes (docs/routing.md).
 struct RoutingConfig {
   std::string policy = "balanced";
+  std::vector<std::pair<std::string, std::string>> aliases;  // a name clients may use -> the model it means
   // balanced's weights: predicted TTFT, load, cold model, price, outside the client's region,
   // recent failures
   double weight_ttft = 1, weight_load = 1, weight_hot = 1, weight_price = 1, weight_region = 1, weight_reliability = 1;

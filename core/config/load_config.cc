@@ -185,11 +185,23 @@ void load_deployments(const JsonPath& root, Config& cfg) {
 void load_routing(const JsonPath& root, Config& cfg) {
   if (!root.has("routing")) return;
   JsonPath r = root.at("routing");
-  r.expect_object({"policy", "weights", "cold_start_ms", "breaker"});
+  r.expect_object({"policy", "weights", "cold_start_ms", "breaker", "aliases"});
   auto& rc = cfg.routing;
   rc.policy = r.string("policy", rc.policy);
   if (!routing::policy_named(rc.policy)) r.at("policy").fail(std::string("expected one of ") + routing::kPolicyNames);
   rc.cold_start = std::chrono::milliseconds(r.integer("cold_start_ms", 0, 3600000, rc.cold_start.count()));
+  if (r.has("aliases")) {
+    JsonPath a = r.at("aliases");
+    if (!a.value().is_object()) a.fail("expected an object: {\"alias\": \"model\"}");
+    for (const auto& [alias, target] : a.value().items()) {
+      if (!target.is_string() || target.get<std::string>().empty()) a.at(alias.c_str()).fail("expected the model's name");
+      if (alias.empty()) a.fail("an alias must not be empty");
+      rc.aliases.emplace_back(alias, target.get<std::string>());
+    }
+    for (const auto& [alias, target] : rc.aliases)
+      for (const auto& [other, _] : rc.aliases)
+        if (other == target) a.at(alias.c_str()).fail("'" + target + "' is itself an alias: aliases do not chain");
+  }
   if (r.has("weights")) {
     JsonPath w = r.at("weights");
     w.expect_object({"ttft", "load", "hot", "price", "region", "reliability"});

@@ -70,6 +70,13 @@ bool Exchange::run_request_hooks() {
 // Candidates for the model in the caller's group, ordered: a plugin's pick first, then by score
 // (plugins set it; by default healthy nodes first), ties in registry order. Leaves order_ empty
 // (and returns true) when every node that could serve is busy.
+const std::string& resolve_alias(const ExchangeEnv& env, const std::string& model) {
+  if (env.aliases)
+    for (const auto& [alias, target] : *env.aliases)
+      if (alias == model) return target;
+  return model;
+}
+
 bool Exchange::untried(const Match& m) const {
   return std::find(tried_.begin(), tried_.end(), m.node->id) == tried_.end();
 }
@@ -78,7 +85,7 @@ bool Exchange::choose_candidates() {
   order_.clear();
   next_candidate_ = 0;
   nodes_ = env_.nodes->snapshot();
-  const auto& found = nodes_->find(caller_.group, chat_.model);
+  const auto& found = nodes_->find(caller_.group, resolve_alias(env_, chat_.model));
   if (found.empty() && !tried_.empty()) {  // the nodes that failed have left with the model
     fail(last_error_);
     return false;
@@ -133,9 +140,12 @@ bool Exchange::choose_candidates() {
 void Exchange::wait_for_capacity() {
   auto now = Clock::now();
   if (wait_until_ == Clock::time_point{}) wait_until_ = now + env_.queue_timeout;
+  // Admission control: rather than letting latency collapse for everyone, a bounded wait and
+  // then 429 with Retry-After, as a backend at capacity would say.
   auto busy = [&](const std::string& why) {
-    fail({503, "Every node serving '" + chat_.model + "' is busy" + why + "; try again shortly",
-          "server_error", "", "nodes_busy"});
+    error_headers_.emplace_back("retry-after", "1");
+    fail({429, "Every node serving '" + chat_.model + "' is busy" + why + "; try again shortly",
+          "rate_limit_error", "", "nodes_busy"});
   };
   if (now >= wait_until_) return busy(" and the wait for one ran out");
   std::weak_ptr<Exchange> weak = weak_from_this();
@@ -151,13 +161,13 @@ void Exchange::wait_for_capacity() {
     if (self->order_.empty()) return self->wait_for_capacity();
     self->attempt();
   };
-  waiting_ = env_.nodes->wait_for_capacity(caller_.group, chat_.model, env_.loop, retry, env_.queue_limit);
+  waiting_ = env_.nodes->wait_for_capacity(caller_.group, resolve_alias(env_, chat_.model), env_.loop, retry, env_.queue_limit);
   if (!waiting_) return busy(" and " + std::to_string(env_.queue_limit) + " requests already wait for one");
   // Capacity that came back between the choice and the registration woke nobody: look again,
   // with the same filter the choice used (a node with capacity that cannot serve this request
   // must not bring it back here, round and round).
   auto set = env_.nodes->snapshot();
-  auto filtered = routing::filter(set->find(caller_.group, chat_.model), chat_);
+  auto filtered = routing::filter(set->find(caller_.group, resolve_alias(env_, chat_.model)), chat_);
   if (std::any_of(filtered.able.begin(), filtered.able.end(), [&](const Match& m) { return untried(m); }))
     return env_.loop.defer(retry);
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(wait_until_ - now) + std::chrono::milliseconds(1);
@@ -389,6 +399,7 @@ void Exchange::fail(const Error& error) {
   }
   run_complete_hooks(error.status, &error);
   Headers h = response_headers();
+  h.insert(h.end(), error_headers_.begin(), error_headers_.end());
   h.emplace_back("content-type", "application/json");
   channel_->send_whole(error.status, h, error_body(error));
   done(error.status, error.code.empty() ? error.type : error.code);

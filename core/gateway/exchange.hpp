@@ -71,7 +71,11 @@ struct ExchangeEnv {
   routing::Policy policy = routing::Policy::kBalanced;  // unless the caller's key names another
   routing::Weights weights;
   std::chrono::milliseconds cold_start{15000};
+  const std::vector<std::pair<std::string, std::string>>* aliases = nullptr;  // routing.aliases
 };
+
+// The model a request names, after the operator's aliases.
+const std::string& resolve_alias(const ExchangeEnv& env, const std::string& model);
 
 class Exchange final : public ResponseSink, public std::enable_shared_from_this<Exchange> {
  public:
@@ -143,6 +147,7 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   std::string finish_reason_;
   std::string body_;           // a whole answer, held for the chunk and completion hooks
   Error last_error_;
+  Headers error_headers_;  // sent with an error answer (Retry-After)
   HookRunner hooks_;  // after request_id_ and caller_, which it refers to
 };
 

@@ -83,7 +83,7 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
         cfg.server.max_stream_duration, s_->nodes.get(), cfg.nodes.queue_limit, cfg.nodes.queue_timeout,
         Pipeline::load(cfg.plugins), *routing::policy_named(rc.policy),
         routing::Weights{rc.weight_ttft, rc.weight_load, rc.weight_hot, rc.weight_price, rc.weight_region, rc.weight_reliability},
-        rc.cold_start});
+        rc.cold_start, &rc.aliases});
     part.routes = std::make_unique<ApiRoutes>(*s_->state, *part.env);
   }
 }

@@ -175,6 +175,10 @@ void ApiRoutes::nodes(Call& call) {
 
 void ApiRoutes::models(Call& call) {
   auto ids = env_.nodes->snapshot()->models_for(call.caller.group);
+  if (env_.aliases)  // an alias is listed when what it means is reachable
+    for (const auto& [alias, target] : *env_.aliases)
+      if (std::find(ids.begin(), ids.end(), target) != ids.end() && std::find(ids.begin(), ids.end(), alias) == ids.end())
+        ids.push_back(alias);
   auto entry = [&](const std::string& id) {
     return json{{"id", id}, {"object", "model"}, {"created", kCreated}, {"owned_by", "plexus"}};
   };

@@ -238,17 +238,18 @@ describe('plexus-node on a terminal', () => {
 });
 
 describe('capacity and groups', () => {
-  it('requests wait for a busy node in a bounded queue; beyond it, 503 nodes_busy', async () => {
+  it('requests wait for a busy node in a bounded queue; beyond it, 429 nodes_busy with Retry-After', async () => {
     const config = networkConfig();
     config.nodes.queue_limit = 1;
     const r = await router(config);
     await node(r, { name: 'single', args: ['--backend', 'demo', '--backend-options', '{"tokens_per_second": 40}', '--max-concurrency', '1'] });
     const body = { model: 'demo', messages: user('hi'), max_tokens: 20 };
-    const results = await Promise.all([0, 1, 2].map(() => chat(r.url, body).then(async (res) => [res.status, await res.json()])));
+    const results = await Promise.all([0, 1, 2].map(() => chat(r.url, body).then(async (res) => [res.status, await res.json(), res.headers.get('retry-after')])));
     const statuses = results.map(([s]) => s).sort();
-    assert.deepEqual(statuses, [200, 200, 503]);
-    const refused = results.find(([s]) => s === 503)[1];
+    assert.deepEqual(statuses, [200, 200, 429]);
+    const [, refused, retryAfter] = results.find(([s]) => s === 429);
     assert.equal(refused.error.code, 'nodes_busy');
+    assert.equal(retryAfter, '1');
   });
 
   it('a node\'s whole concurrency is usable round after round (freed slots come back)', async () => {

@@ -115,3 +115,16 @@ test("the client's region comes first: the key's, or the request's x-plexus-regi
   for (let i = 0; i < 3; i++) assert.equal(await node('sk-european-key'), 'eu-node');
   for (let i = 0; i < 3; i++) assert.equal(await node('sk-european-key', { 'x-plexus-region': 'us-east' }), 'us-node');
 });
+
+test('an alias the operator declares reaches the model it means, and /v1/models lists it', async () => {
+  const plexus = await startPlexus(baseConfig([
+    { name: 'llama-node', provider: 'demo', models: ['llama-3.1-8b'], options: { first_token_ms: 0, tokens_per_second: 100000 } },
+  ], { keys, routing: { aliases: { 'gpt-4o-mini': 'llama-3.1-8b', 'unreachable': 'nobody-serves-this' } } }));
+  cleanup.push(() => plexus.stop());
+  const res = await chat(plexus.url, { model: 'gpt-4o-mini', messages: user('hi'), max_tokens: 2 });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('x-plexus-node'), 'llama-node');
+  await res.text();
+  const models = await (await fetch(`${plexus.url}/v1/models`, { headers: { authorization: `Bearer ${demoKey}` } })).json();
+  assert.deepEqual(models.data.map((m) => m.id).sort(), ['gpt-4o-mini', 'llama-3.1-8b']);
+});

@@ -111,6 +111,8 @@ TEST(Config, Routing) {
   EXPECT_EQ(c.routing.breaker.cooldown.count(), 500);
   EXPECT_EQ(c.keys[0].routing_policy, "price");
   EXPECT_EQ(c.keys[0].region, "eu-west");
+  EXPECT_EQ(error_of(R"({"upstreams":[{"name":"d","provider":"demo","models":["demo"]}],"routing":{"aliases":{"a":"b","b":"c"}}})"),
+            ": routing.aliases.a: 'b' is itself an alias: aliases do not chain");
   EXPECT_EQ(error_of(R"({"upstreams":[{"name":"d","provider":"demo","models":["demo"]}],"routing":{"policy":"fastest"}})"),
             ": routing.policy: expected one of balanced, latency, price, throughput, least_loaded, round_robin");
   EXPECT_EQ(error_of(R"({"upstreams":[{"name":"d","provider":"demo","models":["demo"]}],"keys":[{"id":"k","key":"sk-aaaaaaaa","routing_policy":"x"}]})"),

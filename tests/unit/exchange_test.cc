@@ -237,7 +237,7 @@ TEST_F(ExchangeTest, WaitingForABusyNodeLeavesTheLoopFreeWhenTheFreeNodesCannotS
   };
   options.on_logged = [&] { answered = true; };
   auto [rec, log] = run({{"a", R"([["ok"]])"}, {"b", R"([["ok"]])"}}, false, options);
-  EXPECT_EQ(rec.status, 503);
+  EXPECT_EQ(rec.status, 429);
   EXPECT_NE(rec.whole.find("nodes_busy"), std::string::npos);
   EXPECT_TRUE(other_work.get_future().get()) << "other work ran while the request waited";
   EXPECT_EQ(g_calls["a"], 0);

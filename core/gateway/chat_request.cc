@@ -163,6 +163,57 @@ void check_tools(dom::object body, ParsedChat& out) {
   }
 }
 
+std::vector<std::string> string_list(dom::element value, const std::string& param, std::size_t max) {
+  dom::array list;
+  if (value.get(list) != SUCCESS) reject("'" + param + "' must be an array of strings", param);
+  if (list.size() > max) reject("'" + param + "' may hold at most " + std::to_string(max) + " entries", param);
+  std::vector<std::string> out;
+  for (dom::element e : list) {
+    if (!e.is_string() || std::string_view(e).empty()) reject("'" + param + "' must be an array of non-empty strings", param);
+    out.emplace_back(std::string_view(e));
+  }
+  return out;
+}
+
+// OpenRouter's hints: "models" (fallbacks) and "provider" {order, only, ignore, sort,
+// allow_fallbacks, max_price}. Other "provider" fields OpenRouter knows are ignored.
+void check_hints(dom::object doc, ParsedChat& out) {
+  RoutingHints& h = out.hints;
+  if (auto models = field(doc, "models")) {
+    h.present = true;
+    h.models = string_list(*models, "models", 8);
+  }
+  auto provider_field = field(doc, "provider");
+  if (!provider_field) return;
+  h.present = true;
+  dom::object provider;
+  if (provider_field->get(provider) != SUCCESS) reject("'provider' must be an object", "provider");
+  for (auto [key, list] : {std::pair{"order", &h.order}, std::pair{"only", &h.only}, std::pair{"ignore", &h.ignore}})
+    if (auto value = field(provider, key)) *list = string_list(*value, std::string("provider.") + key, 64);
+  if (auto sort = field(provider, "sort")) {
+    std::string_view s = sort->is_string() ? std::string_view(*sort) : "";
+    if (s != "price" && s != "latency" && s != "throughput")
+      reject("'provider.sort' must be price, latency or throughput", "provider.sort");
+    h.sort = std::string(s);
+  }
+  if (auto fallbacks = field(provider, "allow_fallbacks")) {
+    if (!fallbacks->is_bool()) reject("'provider.allow_fallbacks' must be a boolean", "provider.allow_fallbacks");
+    h.allow_fallbacks = bool(*fallbacks);
+  }
+  if (auto max_price = field(provider, "max_price")) {
+    dom::object prices;
+    if (max_price->get(prices) != SUCCESS) reject("'provider.max_price' must be an object", "provider.max_price");
+    for (auto [key, slot] : {std::pair{"prompt", &h.max_prompt_price}, std::pair{"completion", &h.max_completion_price}}) {
+      auto value = field(prices, key);
+      if (!value) continue;
+      double price = 0;
+      if (value->get(price) != SUCCESS || !(price >= 0))
+        reject(std::string("'provider.max_price.") + key + "' must be a number >= 0", std::string("provider.max_price.") + key);
+      *slot = price;
+    }
+  }
+}
+
 // A key given twice at the top level is refused: the router would read one value and the
 // backend may read the other (a "model" the caller's group may use, then one it may not).
 void reject_duplicate_keys(dom::object body) {
@@ -232,6 +283,7 @@ ParsedChat validate(dom::element root) {
       if (s.empty()) reject("'stop' sequences must not be empty", "stop");
   }
   check_tools(doc, out);
+  check_hints(doc, out);
   return out;
 }
 
@@ -285,7 +337,7 @@ ChatRequest to_upstream_request(const ParsedChat& chat, const std::string& upstr
   bool same_model = upstream_model == chat.model;
   // The common cases need no re-serialisation: relay the client's bytes as they came, or insert
   // stream_options right after the opening brace (the body is a validated JSON object).
-  if (same_model && (!chat.stream || !chat.has_stream_options) && chat.raw) {
+  if (same_model && (!chat.stream || !chat.has_stream_options) && !chat.hints.present && chat.raw) {
     if (!chat.stream) {
       r.body = *chat.raw;
       return r;
@@ -298,11 +350,13 @@ ChatRequest to_upstream_request(const ParsedChat& chat, const std::string& upstr
     return r;
   }
   // Otherwise rename or edit: the one case that builds a document (a model mapped to the
-  // backend's own name, or stream options to amend).
+  // backend's own name, stream options to amend, routing hints to take out).
   json doc = json::parse(*chat.raw, nullptr, false);  // validated already: it parses
   if (!doc.is_object()) throw std::logic_error("a validated request body did not parse again");
   doc["model"] = upstream_model;
   if (chat.stream) doc["stream_options"]["include_usage"] = true;
+  doc.erase("models");  // the router's hints, not the backend's business
+  doc.erase("provider");
   r.body = doc.dump(-1, ' ', false, json::error_handler_t::replace);
   return r;
 }

@@ -13,6 +13,19 @@
 
 namespace plexus {
 
+// OpenRouter's per-request routing hints ("models" and "provider"), validated.
+struct RoutingHints {
+  std::vector<std::string> models;  // fallback models, tried in order after "model"
+  std::vector<std::string> order;   // nodes (id or name) to try first, in this order
+  std::vector<std::string> only;    // nodes allowed (empty: any)
+  std::vector<std::string> ignore;  // nodes never used
+  std::string sort;                 // "price", "latency", "throughput": the policy for this request
+  bool allow_fallbacks = true;      // false: only the nodes in `order`
+  std::optional<double> max_prompt_price;      // per 1K prompt tokens, at most
+  std::optional<double> max_completion_price;  // per 1K completion tokens, at most
+  bool present = false;             // the body has "models" or "provider" (stripped before a node sees it)
+};
+
 struct ParsedChat {
   std::shared_ptr<const std::string> raw;  // the body's text exactly as the client sent it
   std::string model;
@@ -27,6 +40,7 @@ struct ParsedChat {
   bool needs_vision = false;
   bool needs_json = false;
   std::size_t prompt_chars = 0;  // text in the messages, for a rough context-length check
+  RoutingHints hints;
 };
 
 std::variant<ParsedChat, Error> parse_chat_request(std::string_view body);

@@ -96,6 +96,8 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
  private:
   bool run_request_hooks();
   bool choose_candidates();
+  std::optional<Error> choose_for_model(const std::string& model);
+  std::string wanted_model() const;
   void wait_for_capacity();
   void attempt();
   void after_attempt(Outcome outcome);
@@ -120,6 +122,7 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   std::vector<Match> order_;
   std::size_t next_candidate_ = 0;
   std::vector<std::string> tried_;  // ids of the nodes that failed this request: never chosen again
+  std::size_t model_index_ = 0;     // 0: the request's model; k: its k-th fallback ("models")
   std::size_t attempts_ = 0;        // every start, busy answers included
   Match current_;
   std::shared_ptr<const NodeSet> current_set_;  // keeps current_ alive while nodes_ moves on

@@ -128,3 +128,48 @@ test('an alias the operator declares reaches the model it means, and /v1/models 
   const models = await (await fetch(`${plexus.url}/v1/models`, { headers: { authorization: `Bearer ${demoKey}` } })).json();
   assert.deepEqual(models.data.map((m) => m.id).sort(), ['gpt-4o-mini', 'llama-3.1-8b']);
 });
+
+test("OpenRouter's hints: models falls back, provider narrows, orders, sorts and caps the price", async () => {
+  const cheap = await startFakeOpenAI({ name: 'cheap' });
+  const dear = await startFakeOpenAI({ name: 'dear' });
+  cleanup.push(() => cheap.close(), () => dear.close());
+  const plexus = await startPlexus(baseConfig([
+    { name: 'dear-node', provider: 'openai', url: dear.url, models: ['gpt-x'], price: { input_per_1k: 2, output_per_1k: 4 } },
+    { name: 'cheap-node', provider: 'openai', url: cheap.url, models: ['gpt-x'], price: { input_per_1k: 0.1, output_per_1k: 0.2 } },
+  ], { keys }));
+  cleanup.push(() => plexus.stop());
+  const ask = async (extra) => {
+    const res = await chat(plexus.url, { model: 'gpt-x', messages: user('hi'), ...extra });
+    return { status: res.status, node: res.headers.get('x-plexus-node'), model: res.headers.get('x-plexus-model'), body: await res.json() };
+  };
+
+  const fallback = await ask({ model: 'no-such-model', models: ['also-missing', 'gpt-x'] });
+  assert.equal(fallback.status, 200);
+  assert.equal(fallback.model, 'gpt-x');
+  assert.equal((await ask({ provider: { only: ['cheap-node'] } })).node, 'cheap-node');
+  assert.equal((await ask({ provider: { ignore: ['dear-node'] } })).node, 'cheap-node');
+  assert.equal((await ask({ provider: { order: ['cheap-node', 'dear-node'] } })).node, 'cheap-node');
+  assert.equal((await ask({ provider: { sort: 'price' } })).node, 'cheap-node');
+  const capped = await ask({ provider: { only: ['dear-node'], max_price: { prompt: 1 } } });
+  assert.equal(capped.status, 400, 'max_price refuses rather than overspends');
+  assert.equal(capped.body.error.param, 'provider.max_price');
+
+  // Only the order's nodes, without fallbacks: the one listed is broken, so the request fails.
+  cheap.state.failing = true;
+  const strict = await ask({ provider: { order: ['cheap-node'], allow_fallbacks: false } });
+  assert.equal(strict.status, 502);
+  cheap.state.failing = false;
+
+  // Hints are the router's business: the backend never sees them.
+  for (const r of [...cheap.state.requests, ...dear.state.requests]) {
+    assert.equal(r.body.provider, undefined);
+    assert.equal(r.body.models, undefined);
+  }
+  for (const [extra, param] of [[{ models: 'gpt-x' }, 'models'], [{ provider: { sort: 'fastest' } }, 'provider.sort'],
+    [{ provider: { only: [1] } }, 'provider.only'], [{ provider: { max_price: { prompt: -1 } } }, 'provider.max_price.prompt'],
+    [{ provider: { allow_fallbacks: 'no' } }, 'provider.allow_fallbacks']]) {
+    const bad = await ask(extra);
+    assert.equal(bad.status, 400, JSON.stringify(extra));
+    assert.equal(bad.body.error.param, param);
+  }
+});

@@ -127,6 +127,12 @@ struct RoutingConfig {
   double weight_ttft = 1, weight_load = 1, weight_hot = 1, weight_price = 1, weight_region = 1, weight_reliability = 1;
   std::chrono::milliseconds cold_start{15000};  // what "latency" adds for a model not in memory
   BreakerSettings breaker;
+  // Prefix affinity: a request sharing a prompt prefix of at least min_chars with one served
+  // before goes to the node that served it, while that node is below max_load.
+  bool prefix_affinity = true;
+  std::size_t prefix_min_chars = 1024;
+  double prefix_max_load = 0.8;
+  std::size_t prefix_slots = 1u << 16;
 };
 
 struct LogConfig {

@@ -185,8 +185,16 @@ void load_deployments(const JsonPath& root, Config& cfg) {
 void load_routing(const JsonPath& root, Config& cfg) {
   if (!root.has("routing")) return;
   JsonPath r = root.at("routing");
-  r.expect_object({"policy", "weights", "cold_start_ms", "breaker", "aliases"});
+  r.expect_object({"policy", "weights", "cold_start_ms", "breaker", "aliases", "prefix_affinity"});
   auto& rc = cfg.routing;
+  if (r.has("prefix_affinity")) {
+    JsonPath pa = r.at("prefix_affinity");
+    pa.expect_object({"enabled", "min_chars", "max_load", "slots"});
+    rc.prefix_affinity = pa.boolean("enabled", true);
+    rc.prefix_min_chars = static_cast<std::size_t>(pa.integer("min_chars", 1, 100000000, 1024));
+    rc.prefix_max_load = pa.number("max_load", 0.01, 0.8);
+    rc.prefix_slots = static_cast<std::size_t>(pa.integer("slots", 16, 1 << 26, 1 << 16));
+  }
   rc.policy = r.string("policy", rc.policy);
   if (!routing::policy_named(rc.policy)) r.at("policy").fail(std::string("expected one of ") + routing::kPolicyNames);
   rc.cold_start = std::chrono::milliseconds(r.integer("cold_start_ms", 0, 3600000, rc.cold_start.count()));

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <functional>
 #include <stdexcept>
 
 namespace plexus {
@@ -98,6 +99,25 @@ void check_content(dom::element content, const std::string& param, std::string_v
   }
 }
 
+std::uint64_t mix(std::uint64_t seed, std::string_view text) {
+  std::uint64_t h = std::hash<std::string_view>{}(text);
+  return seed ^ (h + 0x9e3779b97f4a7c15ULL + (seed << 6) + (seed >> 2));
+}
+
+// The running hash of a conversation, one message further: its role and its text.
+std::uint64_t fold_message(std::uint64_t seed, std::string_view role, std::optional<dom::element> content) {
+  std::uint64_t h = mix(seed, role);
+  if (!content) return h;
+  if (content->is_string()) return mix(h, std::string_view(*content));
+  dom::array parts;
+  if (content->get(parts) == SUCCESS)
+    for (dom::element part : parts) {
+      std::string_view text;
+      if (part["text"].get(text) == SUCCESS) h = mix(h, text);
+    }
+  return h;
+}
+
 void check_messages(dom::object body, ParsedChat& out) {
   dom::element messages_element;
   if (body["messages"].get(messages_element) != SUCCESS) reject("Missing required parameter: 'messages'", "messages");
@@ -125,6 +145,9 @@ void check_messages(dom::object body, ParsedChat& out) {
     if (has_content) check_content(content, p + ".content", *role, out);
     if (*role == "tool" && !string_field(m, "tool_call_id"))
       reject("'" + p + ".tool_call_id' is required for role 'tool'", p + ".tool_call_id");
+    out.prefix_hashes.push_back(fold_message(out.prefix_hashes.empty() ? 0 : out.prefix_hashes.back(), *role,
+                                             has_content ? std::optional(content) : std::nullopt));
+    out.prefix_chars.push_back(out.prompt_chars);
   }
 }
 

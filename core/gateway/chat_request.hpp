@@ -41,6 +41,10 @@ struct ParsedChat {
   bool needs_json = false;
   std::size_t prompt_chars = 0;  // text in the messages, for a rough context-length check
   RoutingHints hints;
+  // For prefix affinity: a hash of the conversation up to and including each message, and the
+  // text it holds by then (roles and text; images and tool payloads are left out).
+  std::vector<std::uint64_t> prefix_hashes;
+  std::vector<std::size_t> prefix_chars;
 };
 
 std::variant<ParsedChat, Error> parse_chat_request(std::string_view body);

@@ -81,6 +81,11 @@ bool Exchange::untried(const Match& m) const {
   return std::find(tried_.begin(), tried_.end(), m.node->id) == tried_.end();
 }
 
+// A prompt prefix (the conversation up to message k) for one model: KV caches are per model.
+std::uint64_t Exchange::prefix_key(std::size_t message, const std::string& model) const {
+  return chat_.prefix_hashes[message] ^ (std::hash<std::string>{}(model) * 0x9e3779b97f4a7c15ULL);
+}
+
 // The model being tried: the request's, then its "models" fallbacks in order, after aliases.
 std::string Exchange::wanted_model() const {
   const std::string& named = model_index_ == 0 ? chat_.model : chat_.hints.models[model_index_ - 1];
@@ -155,6 +160,11 @@ std::optional<Error> Exchange::choose_for_model(const std::string& model) {
   how.region = caller_.region;
   how.cold_start = env_.cold_start;
   how.now = Clock::now();
+  if (env_.prefixes) {  // the longest prefix served before, long enough to be worth its cache
+    how.affinity_max_load = env_.prefix_max_load;
+    for (std::size_t k = chat_.prefix_hashes.size(); k-- > 0 && chat_.prefix_chars[k] >= env_.prefix_min_chars;)
+      if ((how.affinity = env_.prefixes->find(prefix_key(k, model)))) break;
+  }
   std::vector<std::size_t> idx = routing::rank(able, how);
   if (!h.order.empty()) {  // the request's order first, as given; the rest as ranked
     std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) {
@@ -251,6 +261,10 @@ void Exchange::attempt() {
   counted_in_flight_ = true;
   attempt_started_ = now;
   attempt_ttft_ms_ = -1;
+  // The node will hold this conversation's prefixes in its KV cache: remember where they went.
+  if (env_.prefixes)
+    for (std::size_t k = 0; k < chat_.prefix_hashes.size(); ++k)
+      if (chat_.prefix_chars[k] >= env_.prefix_min_chars) env_.prefixes->remember(prefix_key(k, current_.model->id), current_.node->key);
   ChatRequest request = to_upstream_request(chat_, current_.model->upstream_model, request_id_);
   request.extra_headers = hooks_.upstream_headers();
   call_ = current_.node->provider(env_.loop.index()).start(request, *this);

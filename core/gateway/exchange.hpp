@@ -17,6 +17,7 @@
 #include "loop/event_loop.hpp"
 #include "nodes/node_registry.hpp"
 #include "routing/policy.hpp"
+#include "routing/prefix_index.hpp"
 #include "plexus/plugin.hpp"
 #include "plexus/provider.hpp"
 
@@ -72,6 +73,9 @@ struct ExchangeEnv {
   routing::Weights weights;
   std::chrono::milliseconds cold_start{15000};
   const std::vector<std::pair<std::string, std::string>>* aliases = nullptr;  // routing.aliases
+  routing::PrefixIndex* prefixes = nullptr;  // shared by every loop; null: no prefix affinity
+  std::size_t prefix_min_chars = 1024;
+  double prefix_max_load = 0.8;
 };
 
 // The model a request names, after the operator's aliases.
@@ -98,6 +102,7 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   bool choose_candidates();
   std::optional<Error> choose_for_model(const std::string& model);
   std::string wanted_model() const;
+  std::uint64_t prefix_key(std::size_t message, const std::string& model) const;
   void wait_for_capacity();
   void attempt();
   void after_attempt(Outcome outcome);

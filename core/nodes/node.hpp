@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -76,7 +77,8 @@ struct DeploymentStatus {
 class Node {
  public:
   using Clock = std::chrono::steady_clock;
-  Node(std::string id, std::string name, NodeKind kind) : id(std::move(id)), name(std::move(name)), kind(kind) {}
+  Node(std::string id, std::string name, NodeKind kind)
+      : id(std::move(id)), name(std::move(name)), kind(kind), key(std::hash<std::string>{}(this->id) | 1) {}
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
 
@@ -93,6 +95,7 @@ class Node {
   const std::string id;    // unique in the registry; also what x-plexus-node and logs say
   const std::string name;  // the operator's name for it
   const NodeKind kind;
+  const std::uint64_t key;  // the id, hashed (never 0): what the prefix index remembers
   std::vector<std::string> groups;  // groups it serves; a caller never reaches a node outside its own
   std::string agent;                // pull nodes: the agent's name and version
   std::string backend_kind;         // pull nodes: what serves their orders ("ollama"...)

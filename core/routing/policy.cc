@@ -29,6 +29,17 @@ double load_of(const Node& node) {
   return capacity > 0 ? in_flight / capacity : in_flight;
 }
 
+// A node too busy to keep its prefixes: above max_load of a capacity it declared, or, either
+// way, more than 1.5 times the candidates' mean in flight (plus one), so affinity never piles
+// everything onto one node.
+bool saturated(const Node& node, const std::vector<Match>& able, double max_load) {
+  auto in_flight = static_cast<double>(node.stats.in_flight());
+  if (node.max_concurrency > 0 && in_flight / static_cast<double>(node.max_concurrency) >= max_load) return true;
+  double total = 0;
+  for (const auto& m : able) total += static_cast<double>(m.node->stats.in_flight());
+  return in_flight > 1.5 * total / static_cast<double>(able.size()) + 1;
+}
+
 std::vector<Row> rows_of(const std::vector<Match>& able, const Request& r) {
   // Read only what the policy uses: at 1,000 candidates every load shows.
   bool balanced = r.policy == Policy::kBalanced;
@@ -152,6 +163,13 @@ std::vector<std::size_t> rank(const std::vector<Match>& able, const Request& req
   std::size_t head = std::min(order.size(), kRanked);
   std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(head), order.end(), before);
   std::sort(order.begin() + static_cast<std::ptrdiff_t>(head), order.end());
+  // Sticky until saturated: the node holding the prefix's KV cache goes first while it can take
+  // more, not weighed into a sum that would pile everything onto one node.
+  if (request.affinity) {
+    auto it = std::find_if(order.begin(), order.end(), [&](std::size_t i) { return able[i].node->key == request.affinity; });
+    if (it != order.end() && rows[*it].available && !saturated(*able[*it].node, able, request.affinity_max_load))
+      std::rotate(order.begin(), it, it + 1);
+  }
   return order;
 }
 

@@ -38,6 +38,10 @@ struct Request {
   // than this; cold starts take 10-60 s).
   std::chrono::milliseconds cold_start{15000};
   std::chrono::steady_clock::time_point now;
+  // Prefix affinity: the node (its key) that last served this request's prompt prefix, 0: none.
+  // It goes first, whatever the policy, while available and below `affinity_max_load`.
+  std::uint64_t affinity = 0;
+  double affinity_max_load = 0.8;
 };
 
 // The order to try `able` in: nodes whose breaker lets requests through first, then (except for

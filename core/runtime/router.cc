@@ -53,6 +53,7 @@ struct Router::State {
   std::unique_ptr<NodeRegistry> nodes;
   std::vector<std::shared_ptr<Node>> direct_nodes;
   std::unique_ptr<NodeService> node_service;  // when nodes.listen is set
+  std::unique_ptr<routing::PrefixIndex> prefixes;  // when routing.prefix_affinity is on
   std::vector<std::unique_ptr<LoopParts>> parts;
   std::unique_ptr<ServerState> state;
   std::unique_ptr<HttpServer> server;
@@ -75,6 +76,7 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
   for (const auto& node : s_->direct_nodes) s_->nodes->add(node);
   s_->state = std::unique_ptr<ServerState>(new ServerState{cfg, KeyStore(cfg.keys), s_->loops, {0}, {false}, {}});
   s_->state->reload_plugins = [this](EventLoop& origin, auto done) { reload_everywhere(origin, std::move(done)); };
+  if (cfg.routing.prefix_affinity) s_->prefixes = std::make_unique<routing::PrefixIndex>(cfg.routing.prefix_slots);
   for (std::size_t i = 0; i < s_->loops.size(); ++i) {
     auto& part = *s_->parts[i];
     const auto& rc = cfg.routing;
@@ -83,7 +85,7 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
         cfg.server.max_stream_duration, s_->nodes.get(), cfg.nodes.queue_limit, cfg.nodes.queue_timeout,
         Pipeline::load(cfg.plugins), *routing::policy_named(rc.policy),
         routing::Weights{rc.weight_ttft, rc.weight_load, rc.weight_hot, rc.weight_price, rc.weight_region, rc.weight_reliability},
-        rc.cold_start, &rc.aliases});
+        rc.cold_start, &rc.aliases, s_->prefixes.get(), rc.prefix_min_chars, rc.prefix_max_load});
     part.routes = std::make_unique<ApiRoutes>(*s_->state, *part.env);
   }
 }

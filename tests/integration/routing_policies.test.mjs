@@ -173,3 +173,34 @@ test("OpenRouter's hints: models falls back, provider narrows, orders, sorts and
     assert.equal(bad.body.error.param, param);
   }
 });
+
+test('prefix affinity: requests sharing a long prompt prefix go to the node that served it, until it is saturated', async () => {
+  const upstreams = [
+    { name: 'one', provider: 'demo', models: ['demo'], options: { first_token_ms: 0, tokens_per_second: 100000 } },
+    { name: 'two', provider: 'demo', models: ['demo'], options: { first_token_ms: 0, tokens_per_second: 100000 } },
+  ];
+  const system = { role: 'system', content: `You are a careful assistant. ${'Follow the house style guide. '.repeat(60)}` };
+  const served = async (plexus, messages) => {
+    const res = await chat(plexus.url, { model: 'demo', messages, max_tokens: 1 }, { key: 'sk-round-robin-key' });
+    await res.text();
+    return res.headers.get('x-plexus-node');
+  };
+
+  const sticky = await startPlexus(baseConfig(upstreams, { keys }));
+  cleanup.push(() => sticky.stop());
+  const first = await served(sticky, [system, { role: 'user', content: 'question 0' }]);
+  for (let i = 1; i < 8; i++) assert.equal(await served(sticky, [system, { role: 'user', content: `question ${i}` }]), first);
+  // The same conversation, one turn further: still there.
+  assert.equal(await served(sticky, [system, { role: 'user', content: 'question 0' }, { role: 'assistant', content: 'answer' },
+    { role: 'user', content: 'and then?' }]), first);
+  // A short prompt has no prefix worth keeping: round robin as usual.
+  const short = new Set();
+  for (let i = 0; i < 4; i++) short.add(await served(sticky, [{ role: 'user', content: `hi ${i}` }]));
+  assert.equal(short.size, 2);
+
+  const spread = await startPlexus(baseConfig(upstreams, { keys, routing: { prefix_affinity: { enabled: false } } }));
+  cleanup.push(() => spread.stop());
+  const seen = new Set();
+  for (let i = 0; i < 4; i++) seen.add(await served(spread, [system, { role: 'user', content: `question ${i}` }]));
+  assert.equal(seen.size, 2, 'without affinity, round robin spreads them');
+});

@@ -115,6 +115,26 @@ TEST(RoutingPolicy, ANodeWhoseBreakerIsOpenGoesLastWhateverThePolicy) {
     EXPECT_EQ(ids({broken.match(), ok.match()}, p).front(), "ok") << name_of(p);
 }
 
+TEST(RoutingPolicy, PrefixAffinityGoesFirstWhateverThePolicyUntilItsNodeIsSaturated) {
+  Fake fast("fast", 10), holder("holder", 500), other("other", 20);
+  std::vector<Match> able{fast.match(), holder.match(), other.match()};
+  Request r;
+  r.policy = Policy::kLatency;
+  r.now = t0;
+  r.affinity = holder.node->key;
+  EXPECT_EQ(able[rank(able, r).front()].node->id, "holder");
+  for (int i = 0; i < 3; ++i) holder.node->stats.attempt_started();  // 3 in flight, the others none
+  EXPECT_EQ(able[rank(able, r).front()].node->id, "fast") << "above 1.5x the mean in flight (plus one): not sticky";
+  holder.node->max_concurrency = 100;
+  fast.node->stats.attempt_started();
+  other.node->stats.attempt_started();
+  EXPECT_EQ(able[rank(able, r).front()].node->id, "holder") << "3 of 100 is not saturated, and near the mean";
+  holder.node->max_concurrency = 4;
+  EXPECT_EQ(able[rank(able, r).front()].node->id, "holder") << "3 of 4 is below max_load 0.8";
+  holder.node->stats.attempt_started();
+  EXPECT_EQ(able[rank(able, r).front()].node->id, "fast") << "4 of 4 is above it";
+}
+
 TEST(RoutingPolicy, NamesRoundTrip) {
   for (auto name : {"balanced", "latency", "price", "throughput", "least_loaded", "round_robin"})
     EXPECT_STREQ(name_of(*policy_named(name)), name);

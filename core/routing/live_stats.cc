@@ -115,6 +115,11 @@ ModelStats::Clock::time_point ModelStats::cooldown_until() const {
   return Clock::time_point(Clock::duration(open_until_ns_.load(std::memory_order_relaxed)));
 }
 
+double ModelStats::predicted_ttft_ms(Clock::time_point now, std::chrono::milliseconds stale_after) const {
+  if (ns(now) - last_answer_ns_.load(std::memory_order_relaxed) > std::chrono::nanoseconds(stale_after).count()) return -1;
+  return ttft_ewma_.value();
+}
+
 bool ModelStats::available(Clock::time_point now) const {
   switch (breaker(now)) {
     case Breaker::kClosed: return ns(now) >= open_until_ns_.load(std::memory_order_relaxed);  // a 429's pause
@@ -152,6 +157,7 @@ void ModelStats::record(const AttemptResult& r, Clock::time_point now) {
   if (r.ttft_ms >= 0) {
     ttft_.record(r.ttft_ms, now);
     ttft_ewma_.add(r.ttft_ms);
+    last_answer_ns_.store(ns(now), std::memory_order_relaxed);
   }
   if (r.total_ms >= 0) total_.record(r.total_ms, now);
   if (r.tokens_per_second > 0) tps_ewma_.add(r.tokens_per_second);

@@ -88,6 +88,10 @@ class ModelStats {
   Breaker breaker(Clock::time_point now) const;
   std::int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
   double ttft_ewma_ms() const { return ttft_ewma_.value(); }
+  // The prediction routing uses: the moving average, or "not known" (-1) when no answer came for
+  // `stale_after`: a node that was slow once and then got no traffic would otherwise keep its
+  // bad name forever; unknown, it gets a request and a fresh measurement.
+  double predicted_ttft_ms(Clock::time_point now, std::chrono::milliseconds stale_after = std::chrono::seconds(10)) const;
   double tokens_per_second() const { return tps_ewma_.value(); }
   double error_ratio(Clock::time_point now) const;  // in the breaker's window; 0 without attempts
   int consecutive_failures() const { return consecutive_failures_.load(std::memory_order_relaxed); }
@@ -127,6 +131,7 @@ class ModelStats {
   Ewma ttft_ewma_{0.2};
   Ewma tps_ewma_{0.2};
   std::atomic<std::uint64_t> round_robin_{0};
+  std::atomic<std::int64_t> last_answer_ns_{0};
   BreakerSettings settings_;
   std::array<Counts, 2> counts_;
   LatencyWindow ttft_;

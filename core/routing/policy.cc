@@ -56,7 +56,7 @@ std::vector<Row> rows_of(const std::vector<Match>& able, const Request& r) {
             st.available(r.now) && m.node->stats.ready(),
             r.region.empty() || m.node->region == r.region,
             st.hot(),
-            wants_ttft ? st.ttft_ewma_ms() : 0,
+            wants_ttft ? st.predicted_ttft_ms(r.now) : 0,
             wants_load ? load_of(*m.node) : 0,
             m.model->price.input_per_1k + m.model->price.output_per_1k,
             wants_tps ? st.tokens_per_second() : 0,

@@ -135,6 +135,18 @@ TEST(RoutingPolicy, PrefixAffinityGoesFirstWhateverThePolicyUntilItsNodeIsSatura
   EXPECT_EQ(able[rank(able, r).front()].node->id, "fast") << "4 of 4 is above it";
 }
 
+TEST(RoutingPolicy, ANodeNotHeardFromForAWhileGetsAFreshChance) {
+  Fake healed("healed", 5000), fast("fast", 100);
+  std::vector<Match> able{healed.match(), fast.match()};
+  Request r;
+  r.policy = Policy::kLatency;
+  r.now = t0 + std::chrono::seconds(1);
+  EXPECT_EQ(able[rank(able, r).front()].node->id, "fast");
+  // Ten seconds without an answer from either: both are unknown again, so registry order.
+  r.now = t0 + std::chrono::seconds(11);
+  EXPECT_EQ(able[rank(able, r).front()].node->id, "healed") << "a slow past is forgotten: it is measured again";
+}
+
 TEST(RoutingPolicy, NamesRoundTrip) {
   for (auto name : {"balanced", "latency", "price", "throughput", "least_loaded", "round_robin"})
     EXPECT_STREQ(name_of(*policy_named(name)), name);

@@ -159,6 +159,7 @@ std::optional<Error> Exchange::choose_for_model(const std::string& model) {
   how.weights = &env_.weights;
   how.region = caller_.region;
   how.cold_start = env_.cold_start;
+  how.latency_bound = env_.auction_latency_bound;
   how.now = Clock::now();
   if (env_.prefixes) {  // the longest prefix served before, long enough to be worth its cache
     how.affinity_max_load = env_.prefix_max_load;
@@ -545,6 +546,7 @@ void Exchange::done(int status, const std::string& error_code) {
     r.key_id = caller_.key_id;
     r.model = chat_.model;
     r.node = current_.node ? current_.node->id : "-";
+    if (current_.model) r.price = current_.model->price;
     r.status = status;
     r.stream = chat_.stream;
     r.usage = usage_;

@@ -52,6 +52,7 @@ struct AccessRecord {
   int status = 0;    // 499: the client went away first
   bool stream = false;
   Usage usage;  // tokens_per_second too, when the backend measures it
+  Price price;  // the serving node's price for the model, fixed when it was routed
   bool usage_estimated = false;  // counted from the chunks delivered: the backend reported none
   std::string error_code;
   double ttft_ms = -1;
@@ -76,6 +77,7 @@ struct ExchangeEnv {
   routing::PrefixIndex* prefixes = nullptr;  // shared by every loop; null: no prefix affinity
   std::size_t prefix_min_chars = 1024;
   double prefix_max_load = 0.8;
+  std::chrono::milliseconds auction_latency_bound{0};
 };
 
 // The model a request names, after the operator's aliases.

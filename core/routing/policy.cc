@@ -43,7 +43,7 @@ bool saturated(const Node& node, const std::vector<Match>& able, double max_load
 std::vector<Row> rows_of(const std::vector<Match>& able, const Request& r) {
   // Read only what the policy uses: at 1,000 candidates every load shows.
   bool balanced = r.policy == Policy::kBalanced;
-  bool wants_ttft = balanced || r.policy == Policy::kLatency || r.policy == Policy::kPrice;
+  bool wants_ttft = balanced || r.policy == Policy::kLatency || r.policy == Policy::kPrice || r.policy == Policy::kAuction;
   bool wants_load = balanced || r.policy == Policy::kLeastLoaded;
   bool wants_tps = r.policy == Policy::kThroughput;
   std::vector<Row> rows;
@@ -93,7 +93,7 @@ void score_balanced(std::vector<Row>& rows, const Weights& w, bool has_region) {
 
 std::optional<Policy> policy_named(std::string_view name) {
   for (Policy p : {Policy::kBalanced, Policy::kLatency, Policy::kPrice, Policy::kThroughput, Policy::kLeastLoaded,
-                   Policy::kRoundRobin})
+                   Policy::kRoundRobin, Policy::kAuction})
     if (name == name_of(p)) return p;
   return std::nullopt;
 }
@@ -106,6 +106,7 @@ const char* name_of(Policy policy) {
     case Policy::kThroughput: return "throughput";
     case Policy::kLeastLoaded: return "least_loaded";
     case Policy::kRoundRobin: return "round_robin";
+    case Policy::kAuction: return "auction";
   }
   return "balanced";
 }
@@ -130,6 +131,14 @@ std::vector<std::size_t> rank(const std::vector<Match>& able, const Request& req
     case Policy::kLeastLoaded:
       for (auto& r : rows) r.key = r.load;
       break;
+    case Policy::kAuction: {
+      // Each node bids its advertised price; a bid whose predicted TTFT misses the request's
+      // bound loses to every bid that meets it. Equal bids: the node id decides (the same
+      // winner on every loop, every time), not arrival order.
+      auto bound = static_cast<double>(request.latency_bound.count());
+      for (auto& r : rows) r.key = r.price + (bound > 0 && r.ttft > bound ? 1e12 : 0);
+      break;
+    }
     case Policy::kRoundRobin: {
       // One ticket per decision, shared by every loop (the first candidate's counter): each
       // decision starts one further along.
@@ -153,6 +162,7 @@ std::vector<std::size_t> rank(const std::vector<Match>& able, const Request& req
     }
     if (a.key != b.key) return a.key < b.key;
     if (request.policy == Policy::kPrice && a.ttft != b.ttft) return a.ttft < b.ttft;
+    if (request.policy == Policy::kAuction) return able[x].node->id < able[y].node->id;
     return x < y;
   };
   // Only the first few are ever tried (a request makes a bounded number of attempts): with

@@ -13,11 +13,11 @@
 
 namespace plexus::routing {
 
-enum class Policy { kBalanced, kLatency, kPrice, kThroughput, kLeastLoaded, kRoundRobin };
+enum class Policy { kBalanced, kLatency, kPrice, kThroughput, kLeastLoaded, kRoundRobin, kAuction };
 
 std::optional<Policy> policy_named(std::string_view name);  // "balanced", "latency", ...
 const char* name_of(Policy policy);
-inline constexpr const char* kPolicyNames = "balanced, latency, price, throughput, least_loaded, round_robin";
+inline constexpr const char* kPolicyNames = "balanced, latency, price, throughput, least_loaded, round_robin, auction";
 
 // How much each term counts in "balanced" (each term is scaled to the candidates' own range, so
 // weights compare terms, not units).
@@ -42,6 +42,8 @@ struct Request {
   // It goes first, whatever the policy, while available and below `affinity_max_load`.
   std::uint64_t affinity = 0;
   double affinity_max_load = 0.8;
+  // "auction": bids whose predicted TTFT is above this lose to any that meet it; 0: no bound.
+  std::chrono::milliseconds latency_bound{0};
 };
 
 // The order to try `able` in: nodes whose breaker lets requests through first, then (except for

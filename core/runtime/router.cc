@@ -19,9 +19,10 @@ namespace {
 void log_access(const AccessRecord& r) {
   // Never the prompt or the completion: ids, sizes and timings only.
   spdlog::info(
-      "access id={} key={} model={} node={} status={} stream={} prompt_tokens={} "
+      "access id={} key={} model={} node={} status={} stream={} price_in={} price_out={} prompt_tokens={} "
       "completion_tokens={}{} ttft_ms={:.1f} total_ms={:.1f}{}{}{}",
-      r.request_id, r.key_id, r.model, r.node, r.status, r.stream, r.usage.prompt_tokens,
+      r.request_id, r.key_id, r.model, r.node, r.status, r.stream, r.price.input_per_1k, r.price.output_per_1k,
+      r.usage.prompt_tokens,
       r.usage.completion_tokens, r.usage_estimated ? " usage=estimated" : "", r.ttft_ms, r.total_ms,
       r.usage.tokens_per_second > 0 ? fmt::format(" tokens_per_second={:.1f}", r.usage.tokens_per_second) : "",
       r.error_code.empty() ? "" : " error=", r.error_code);
@@ -85,7 +86,8 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
         cfg.server.max_stream_duration, s_->nodes.get(), cfg.nodes.queue_limit, cfg.nodes.queue_timeout,
         Pipeline::load(cfg.plugins), *routing::policy_named(rc.policy),
         routing::Weights{rc.weight_ttft, rc.weight_load, rc.weight_hot, rc.weight_price, rc.weight_region, rc.weight_reliability},
-        rc.cold_start, &rc.aliases, s_->prefixes.get(), rc.prefix_min_chars, rc.prefix_max_load});
+        rc.cold_start, &rc.aliases, s_->prefixes.get(), rc.prefix_min_chars, rc.prefix_max_load,
+        rc.auction_latency_bound});
     part.routes = std::make_unique<ApiRoutes>(*s_->state, *part.env);
   }
 }

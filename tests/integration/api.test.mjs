@@ -117,7 +117,7 @@ test('the access log names request, key, model, node and tokens but never the pr
   await new Promise((r) => setTimeout(r, 50));
   const line = plexus.stderr().split('\n').find((l) => l.includes(`id=${id}`));
   assert.ok(line, 'an access line for the request');
-  assert.match(line, /key=demo model=gpt-x node=alpha status=200 stream=false prompt_tokens=7 completion_tokens=3/);
+  assert.match(line, /key=demo model=gpt-x node=alpha status=200 stream=false price_in=0 price_out=0 prompt_tokens=7 completion_tokens=3/);
   assert.ok(!plexus.stderr().includes(secret));
   assert.ok(!plexus.stderr().includes('Hello from alpha'));
 });

@@ -114,9 +114,9 @@ TEST(Config, Routing) {
   EXPECT_EQ(error_of(R"({"upstreams":[{"name":"d","provider":"demo","models":["demo"]}],"routing":{"aliases":{"a":"b","b":"c"}}})"),
             ": routing.aliases.a: 'b' is itself an alias: aliases do not chain");
   EXPECT_EQ(error_of(R"({"upstreams":[{"name":"d","provider":"demo","models":["demo"]}],"routing":{"policy":"fastest"}})"),
-            ": routing.policy: expected one of balanced, latency, price, throughput, least_loaded, round_robin");
+            ": routing.policy: expected one of balanced, latency, price, throughput, least_loaded, round_robin, auction");
   EXPECT_EQ(error_of(R"({"upstreams":[{"name":"d","provider":"demo","models":["demo"]}],"keys":[{"id":"k","key":"sk-aaaaaaaa","routing_policy":"x"}]})"),
-            ": keys[0].routing_policy: expected one of balanced, latency, price, throughput, least_loaded, round_robin");
+            ": keys[0].routing_policy: expected one of balanced, latency, price, throughput, least_loaded, round_robin, auction");
 }
 
 TEST(Config, NodeErrorsNameTheKeyPath) {

@@ -147,8 +147,23 @@ TEST(RoutingPolicy, ANodeNotHeardFromForAWhileGetsAFreshChance) {
   EXPECT_EQ(able[rank(able, r).front()].node->id, "healed") << "a slow past is forgotten: it is measured again";
 }
 
+TEST(RoutingPolicy, AuctionTheLowestBidThatMeetsTheLatencyBoundWinsTiesByNodeId) {
+  Fake dear("dear", 100, 3.0), cheap_slow("cheap-slow", 900, 0.5), b("b-even", 100, 1.0), a("a-even", 100, 1.0);
+  std::vector<Match> able{dear.match(), cheap_slow.match(), b.match(), a.match()};
+  Request r;
+  r.policy = Policy::kAuction;
+  r.now = t0;
+  EXPECT_EQ(able[rank(able, r).front()].node->id, "cheap-slow") << "no bound: the lowest bid";
+  r.latency_bound = std::chrono::milliseconds(500);
+  auto order = rank(able, r);
+  std::vector<std::string> got;
+  for (auto i : order) got.push_back(able[i].node->id);
+  EXPECT_EQ(got, (std::vector<std::string>{"a-even", "b-even", "dear", "cheap-slow"}))
+      << "within the bound, the lowest bid; equal bids by node id; a bid that misses the bound last";
+}
+
 TEST(RoutingPolicy, NamesRoundTrip) {
-  for (auto name : {"balanced", "latency", "price", "throughput", "least_loaded", "round_robin"})
+  for (auto name : {"balanced", "latency", "price", "throughput", "least_loaded", "round_robin", "auction"})
     EXPECT_STREQ(name_of(*policy_named(name)), name);
   EXPECT_FALSE(policy_named("fastest"));
 }

@@ -204,3 +204,34 @@ test('prefix affinity: requests sharing a long prompt prefix go to the node that
   for (let i = 0; i < 4; i++) seen.add(await served(spread, [system, { role: 'user', content: `question ${i}` }]));
   assert.equal(seen.size, 2, 'without affinity, round robin spreads them');
 });
+
+test('group isolation holds under every policy, hints included', async () => {
+  const policies = ['balanced', 'latency', 'price', 'throughput', 'least_loaded', 'round_robin', 'auction'];
+  const plexus = await startPlexus(baseConfig([
+    { name: 'theirs', provider: 'demo', models: ['demo'], group: 'b', price: { input_per_1k: 0, output_per_1k: 0 }, options: { first_token_ms: 0, tokens_per_second: 100000 } },
+    { name: 'ours', provider: 'demo', models: ['demo'], group: 'a', price: { input_per_1k: 5, output_per_1k: 5 }, options: { first_token_ms: 5, tokens_per_second: 100000 } },
+  ], { keys: policies.map((p) => ({ id: p, key: `sk-group-a-${p}`, group: 'a', routing_policy: p })) }));
+  cleanup.push(() => plexus.stop());
+  for (const p of policies) {
+    for (let i = 0; i < 5; i++) {
+      const res = await chat(plexus.url, { model: 'demo', messages: user('hi'), max_tokens: 1, provider: { order: ['theirs'] } },
+        { key: `sk-group-a-${p}` });
+      assert.equal(res.status, 200, p);
+      assert.equal(res.headers.get('x-plexus-node'), 'ours', `${p}: a cheaper, faster node of another group is never used`);
+      await res.text();
+    }
+  }
+});
+
+test('failover is bounded: at most 16 attempts, then the last error', async () => {
+  const broken = await startFakeOpenAI({ name: 'broken' });
+  cleanup.push(() => broken.close());
+  broken.state.failing = true;
+  const upstreams = Array.from({ length: 20 }, (_, i) => ({ name: `n${i}`, provider: 'openai', url: broken.url, models: ['gpt-x'] }));
+  const plexus = await startPlexus(baseConfig(upstreams, { keys }));
+  cleanup.push(() => plexus.stop());
+  const res = await chat(plexus.url, { model: 'gpt-x', messages: user('hi') });
+  assert.equal(res.status, 502);
+  assert.equal(res.headers.get('x-plexus-attempts'), '16');
+  assert.equal(broken.state.requests.length, 16);
+});

@@ -93,8 +93,13 @@ ModelStats::Counts& ModelStats::counts_for(Clock::time_point now) {
   });
 }
 
-double ModelStats::error_ratio(Clock::time_point now) const {
-  std::int64_t epoch = ns(now) / std::chrono::nanoseconds(settings_.window).count();
+std::int64_t ModelStats::window_epoch(Clock::time_point now) const {
+  return ns(now) / std::chrono::nanoseconds(settings_.window).count();
+}
+
+double ModelStats::error_ratio(Clock::time_point now) const { return error_ratio_in(window_epoch(now)); }
+
+double ModelStats::error_ratio_in(std::int64_t epoch) const {
   std::uint64_t attempts = 0, failures = 0;
   for (const auto& c : counts_) {
     std::int64_t e = c.epoch.load(std::memory_order_acquire);

@@ -94,6 +94,10 @@ class ModelStats {
   double predicted_ttft_ms(Clock::time_point now, std::chrono::milliseconds stale_after = std::chrono::seconds(10)) const;
   double tokens_per_second() const { return tps_ewma_.value(); }
   double error_ratio(Clock::time_point now) const;  // in the breaker's window; 0 without attempts
+  // The same for a window epoch computed once (window_epoch) and used for many pairs: a routing
+  // decision over 1,000 candidates saves a division per candidate.
+  std::int64_t window_epoch(Clock::time_point now) const;
+  double error_ratio_in(std::int64_t epoch) const;
   int consecutive_failures() const { return consecutive_failures_.load(std::memory_order_relaxed); }
   Clock::time_point cooldown_until() const;
   const LatencyWindow& ttft() const { return ttft_; }

@@ -49,6 +49,8 @@ std::vector<Row> rows_of(const std::vector<Match>& able, const Request& r) {
   std::vector<Row> rows;
   rows.reserve(able.size());
   double best_tps = -1;
+  // Every pair shares the breaker's window (one config): its epoch once, not per candidate.
+  std::int64_t epoch = balanced && !able.empty() ? able.front().model->stats->window_epoch(r.now) : 0;
   for (std::size_t i = 0; i < able.size(); ++i) {
     const Match& m = able[i];
     const ModelStats& st = *m.model->stats;
@@ -60,7 +62,7 @@ std::vector<Row> rows_of(const std::vector<Match>& able, const Request& r) {
             wants_load ? load_of(*m.node) : 0,
             m.model->price.input_per_1k + m.model->price.output_per_1k,
             wants_tps ? st.tokens_per_second() : 0,
-            balanced ? st.error_ratio(r.now) : 0};  // a division: only where it counts
+            balanced ? st.error_ratio_in(epoch) : 0};
     if (row.tps > best_tps) best_tps = row.tps;
     rows.push_back(row);
   }
@@ -152,14 +154,16 @@ std::vector<std::size_t> rank(const std::vector<Match>& able, const Request& req
   // Nodes that can take a request first; then, except where "balanced" weighs them itself, the
   // client's region and hot models; then the policy; ties in registry order (and, for price,
   // the faster first).
+  // One number per candidate carries the partitions (each worth more than any policy key) and the
+  // policy's key, so the comparison a sort makes a thousand times is one or two loads.
+  for (auto& r : rows) {
+    double partitions = (r.available ? 0 : 8e12) + (!balanced && !r.in_region ? 4e12 : 0) +
+                        (!balanced && request.policy != Policy::kLatency && !r.hot ? 2e12 : 0);
+    r.key += partitions;
+  }
   auto before = [&](std::size_t x, std::size_t y) {
     const Row& a = rows[x];
     const Row& b = rows[y];
-    if (a.available != b.available) return a.available;
-    if (!balanced) {
-      if (a.in_region != b.in_region) return a.in_region;
-      if (request.policy != Policy::kLatency && a.hot != b.hot) return a.hot;
-    }
     if (a.key != b.key) return a.key < b.key;
     if (request.policy == Policy::kPrice && a.ttft != b.ttft) return a.ttft < b.ttft;
     if (request.policy == Policy::kAuction) return able[x].node->id < able[y].node->id;
@@ -172,7 +176,13 @@ std::vector<std::size_t> rank(const std::vector<Match>& able, const Request& req
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::size_t head = std::min(order.size(), kRanked);
   std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(head), order.end(), before);
-  std::sort(order.begin() + static_cast<std::ptrdiff_t>(head), order.end());
+  if (head < order.size()) {
+    std::vector<bool> ranked(order.size());
+    for (std::size_t k = 0; k < head; ++k) ranked[order[k]] = true;
+    std::size_t next = head;
+    for (std::size_t i = 0; i < ranked.size(); ++i)
+      if (!ranked[i]) order[next++] = i;
+  }
   // Sticky until saturated: the node holding the prefix's KV cache goes first while it can take
   // more, not weighed into a sum that would pile everything onto one node.
   if (request.affinity) {

@@ -144,6 +144,7 @@ pb::NodeMessage Agent::State::registration() {
   r->set_agent_version(std::string("plexus-node/") + PLEXUS_VERSION);
   r->set_backend(setup.backend_kind);
   r->set_max_concurrency(static_cast<std::uint32_t>(o.max_concurrency));
+  r->set_live_bids(o.live_bids);
   for (const auto& m : setup.models) *r->add_models() = to_model(m, o, provider->capabilities());
   std::lock_guard lock(gpu_mu);
   copy_gpus(gpus, r->mutable_gpus());
@@ -201,6 +202,18 @@ void Agent::State::on_message(std::uint64_t generation, pb::RouterMessage messag
       runner->run(message.order());
       give_back_slots();
       break;
+    case pb::RouterMessage::kBidRequest: {
+      // Busier is dearer: half the advertised price when idle, all of it when every slot is taken.
+      const auto& o = setup.options;
+      double busy = static_cast<double>(runner->running()) / std::max(1, o.max_concurrency);
+      double factor = 0.5 + 0.5 * std::min(1.0, busy);
+      pb::NodeMessage bid;
+      bid.mutable_bid()->set_bid_id(message.bid_request().bid_id());
+      bid.mutable_bid()->set_price_input_per_1k(o.price_in * factor);
+      bid.mutable_bid()->set_price_output_per_1k(o.price_out * factor);
+      send(std::move(bid));
+      break;
+    }
     case pb::RouterMessage::kCancel:
       runner->cancel(message.cancel().order_id(), message.cancel().reason());
       break;

@@ -36,6 +36,8 @@ orders with a local LLM backend.
   --drain-grace SECONDS     on SIGTERM, how long to finish held orders (default 30)
   --log-level LEVEL         trace, debug, info, warn, error
   --detect-only             find the backend, print what would be served (JSON) and exit
+  --live-bids               bid in the router's auctions: the advertised price scaled by how busy
+                            the node is (half when idle, full when every slot is taken)
   --config FILE             the same keys in a JSON file: {"router": ..., "token": ...,
                             "price_in": ..., "max_concurrency": ...}
   --help, --version
@@ -157,6 +159,10 @@ ParsedOptions parse_options(int argc, const char* const* argv) {
     }
     if (arg == "--detect-only") {
       out.options.detect_only = true;
+      continue;
+    }
+    if (arg == "--live-bids") {
+      out.options.live_bids = true;
       continue;
     }
     if (arg.rfind("--", 0) != 0) return stop(2, "plexus-node: unexpected argument '" + arg + "'\n" + kAgentUsage);

@@ -28,6 +28,7 @@ struct AgentOptions {
   std::chrono::seconds drain_grace{30};
   std::string log_level = "info";
   bool detect_only = false;  // say what would be served (JSON on stdout) and exit
+  bool live_bids = false;    // answer the router's auctions: half price when idle, full when busy
 };
 
 // What parsing decided: run with the options, or exit with `exit_code` after printing `message`

@@ -127,6 +127,7 @@ struct RoutingConfig {
   double weight_ttft = 1, weight_load = 1, weight_hot = 1, weight_price = 1, weight_region = 1, weight_reliability = 1;
   std::chrono::milliseconds cold_start{15000};  // what "latency" adds for a model not in memory
   std::chrono::milliseconds auction_latency_bound{0};  // "auction": the TTFT a winning bid must meet; 0: none
+  std::chrono::milliseconds auction_bid_window{5};     // how long "auction" waits for live bids; 0: none asked
   BreakerSettings breaker;
   // Prefix affinity: a request sharing a prompt prefix of at least min_chars with one served
   // before goes to the node that served it, while that node is below max_load.

@@ -185,7 +185,8 @@ void load_deployments(const JsonPath& root, Config& cfg) {
 void load_routing(const JsonPath& root, Config& cfg) {
   if (!root.has("routing")) return;
   JsonPath r = root.at("routing");
-  r.expect_object({"policy", "weights", "cold_start_ms", "breaker", "aliases", "prefix_affinity", "auction_max_ttft_ms"});
+  r.expect_object({"policy", "weights", "cold_start_ms", "breaker", "aliases", "prefix_affinity", "auction_max_ttft_ms",
+                   "auction_bid_window_ms"});
   auto& rc = cfg.routing;
   if (r.has("prefix_affinity")) {
     JsonPath pa = r.at("prefix_affinity");
@@ -199,6 +200,7 @@ void load_routing(const JsonPath& root, Config& cfg) {
   if (!routing::policy_named(rc.policy)) r.at("policy").fail(std::string("expected one of ") + routing::kPolicyNames);
   rc.cold_start = std::chrono::milliseconds(r.integer("cold_start_ms", 0, 3600000, rc.cold_start.count()));
   rc.auction_latency_bound = std::chrono::milliseconds(r.integer("auction_max_ttft_ms", 0, 3600000, 0));
+  rc.auction_bid_window = std::chrono::milliseconds(r.integer("auction_bid_window_ms", 0, 1000, 5));
   if (r.has("aliases")) {
     JsonPath a = r.at("aliases");
     if (!a.value().is_object()) a.fail("expected an object: {\"alias\": \"model\"}");

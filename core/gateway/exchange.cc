@@ -42,12 +42,7 @@ void Exchange::start() {
     if (auto self = weak.lock()) self->on_deadline();
   });
   if (!run_request_hooks()) return;
-  if (!choose_candidates()) return;
-  if (order_.empty()) {
-    wait_for_capacity();
-    return;
-  }
-  attempt();
+  route();
 }
 
 bool Exchange::run_request_hooks() {
@@ -228,9 +223,7 @@ void Exchange::after_attempt(Outcome outcome) {
   }
   // Every node chosen at first has failed or was busy: choose again among the nodes there are
   // now (others may have joined or gained capacity since), or wait for one.
-  if (!choose_candidates()) return;
-  if (order_.empty()) return wait_for_capacity();
-  attempt();
+  route();
 }
 
 // A whole answer: chunk hooks see it once, completion hooks may add fields and headers.
@@ -374,13 +367,18 @@ void Exchange::done(int status, const std::string& error_code) {
   deadline_timer_ = 0;
   if (wait_timer_) env_.loop.cancel(wait_timer_);
   waiting_.reset();
+  if (bid_timer_) env_.loop.cancel(bid_timer_);
+  bid_round_.reset();
   if (env_.access_log) {
     AccessRecord r;
     r.request_id = request_id_;
     r.key_id = caller_.key_id;
     r.model = chat_.model;
     r.node = current_.node ? current_.node->id : "-";
-    if (current_.model) r.price = current_.model->price;
+    if (current_.model) {  // what it was routed at: its live bid, else what it advertised
+      auto bid = bids_.find(current_.node->key);
+      r.price = bid != bids_.end() ? bid->second : current_.model->price;
+    }
     r.status = status;
     r.stream = chat_.stream;
     r.usage = usage_;

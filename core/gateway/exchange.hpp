@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "auth/key_store.hpp"
@@ -18,6 +19,7 @@
 #include "nodes/node_registry.hpp"
 #include "routing/policy.hpp"
 #include "routing/prefix_index.hpp"
+#include "nodes/pull/order_link.hpp"
 #include "plexus/plugin.hpp"
 #include "plexus/provider.hpp"
 
@@ -78,6 +80,7 @@ struct ExchangeEnv {
   std::size_t prefix_min_chars = 1024;
   double prefix_max_load = 0.8;
   std::chrono::milliseconds auction_latency_bound{0};
+  std::chrono::milliseconds bid_window{0};  // how long the auction waits for live bids; 0: none asked
 };
 
 // The model a request names, after the operator's aliases.
@@ -101,7 +104,10 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
 
  private:
   bool run_request_hooks();
+  void route();
   bool choose_candidates();
+  bool start_bidding(const std::vector<Match>& able, const std::string& model);
+  void finish_bidding();
   std::optional<Error> choose_for_model(const std::string& model);
   std::string wanted_model() const;
   std::uint64_t prefix_key(std::size_t message, const std::string& model) const;
@@ -130,6 +136,12 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   std::size_t next_candidate_ = 0;
   std::vector<std::string> tried_;  // ids of the nodes that failed this request: never chosen again
   std::size_t model_index_ = 0;     // 0: the request's model; k: its k-th fallback ("models")
+  // The auction's live bids (node key -> price), asked for once per request.
+  std::shared_ptr<BidRound> bid_round_;  // while bids are awaited
+  std::unordered_map<std::uint64_t, Price> bids_;
+  std::size_t bids_pending_ = 0;
+  bool bids_asked_ = false;
+  std::uint64_t bid_timer_ = 0;
   std::size_t attempts_ = 0;        // every start, busy answers included
   Match current_;
   std::shared_ptr<const NodeSet> current_set_;  // keeps current_ alive while nodes_ moves on

@@ -36,6 +36,14 @@ std::string Exchange::wanted_model() const {
 // Candidates for the wanted model in the caller's group, ordered (see routing::rank and the
 // request's hints); a model with none moves on to the next fallback model. Leaves order_ empty
 // (and returns true) when every node that could serve is busy.
+// Choose, then try the first candidate, or wait: for capacity, or for the auction's bids.
+void Exchange::route() {
+  if (!choose_candidates()) return;
+  if (bid_round_) return;  // finish_bidding() comes back here
+  if (order_.empty()) return wait_for_capacity();
+  attempt();
+}
+
 bool Exchange::choose_candidates() {
   for (;;) {
     auto error = choose_for_model(wanted_model());
@@ -107,6 +115,8 @@ std::optional<Error> Exchange::choose_for_model(const std::string& model) {
     for (std::size_t k = chat_.prefix_hashes.size(); k-- > 0 && chat_.prefix_chars[k] >= env_.prefix_min_chars;)
       if ((how.affinity = env_.prefixes->find(prefix_key(k, model)))) break;
   }
+  if (how.policy == routing::Policy::kAuction && start_bidding(able, model)) return std::nullopt;  // back once bids are in
+  how.bids = &bids_;
   std::vector<std::size_t> idx = routing::rank(able, how);
   if (!h.order.empty()) {  // the request's order first, as given; the rest as ranked
     std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) {
@@ -155,9 +165,7 @@ void Exchange::wait_for_capacity() {
     self->wait_timer_ = 0;
     // Choose again from a fresh snapshot: capacity may have come back on any node, and on the
     // timer's turn without a wake-up having reached this loop yet.
-    if (!self->choose_candidates()) return;
-    if (self->order_.empty()) return self->wait_for_capacity();
-    self->attempt();
+    self->route();
   };
   waiting_ = env_.nodes->wait_for_capacity(caller_.group, wanted_model(), env_.loop, retry, env_.queue_limit);
   if (!waiting_) return busy(" and " + std::to_string(env_.queue_limit) + " requests already wait for one");
@@ -170,6 +178,42 @@ void Exchange::wait_for_capacity() {
     return env_.loop.defer(retry);
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(wait_until_ - now) + std::chrono::milliseconds(1);
   wait_timer_ = env_.loop.after(left, retry);
+}
+
+// The auction's live bids: nodes that registered with live_bids are asked their price for this
+// request; the choice waits for their answers, at most auction_bid_window, once per request.
+// Returns false when there is nobody to ask (the advertised prices stand).
+bool Exchange::start_bidding(const std::vector<Match>& able, const std::string& model) {
+  if (bids_asked_ || env_.bid_window.count() <= 0) return false;
+  bids_asked_ = true;
+  auto round = std::make_shared<BidRound>();
+  round->loop = &env_.loop;
+  std::weak_ptr<Exchange> weak = weak_from_this();
+  round->on_bid = [weak](std::uint64_t node_key, Price price) {
+    auto self = weak.lock();
+    if (!self || !self->bid_round_) return;
+    self->bids_[node_key] = price;
+    if (--self->bids_pending_ == 0) self->finish_bidding();
+  };
+  auto estimate = static_cast<std::uint32_t>(std::min<std::size_t>(chat_.prompt_chars / 4, UINT32_MAX));
+  auto max_tokens = static_cast<std::uint32_t>(std::clamp<std::int64_t>(chat_.max_tokens.value_or(0), 0, UINT32_MAX));
+  for (const auto& m : able)
+    if (m.node->live_bids)
+      if (auto link = m.node->link.lock(); link && link->request_bid(model, estimate, max_tokens, m.node->key, round)) ++bids_pending_;
+  if (bids_pending_ == 0) return false;
+  bid_round_ = std::move(round);
+  bid_timer_ = env_.loop.after(env_.bid_window, [weak] {
+    if (auto self = weak.lock()) self->finish_bidding();
+  });
+  return true;
+}
+
+void Exchange::finish_bidding() {
+  if (!bid_round_) return;
+  bid_round_.reset();  // late bids find nobody
+  env_.loop.cancel(bid_timer_);
+  bid_timer_ = 0;
+  if (!finished_) route();
 }
 
 }  // namespace plexus

@@ -47,6 +47,8 @@ class NodeStats {
 
 enum class NodeKind { kDirect, kPull };
 
+class OrderLink;
+
 // One model a node serves, as clients name it and as the node's backend does, with its live
 // statistics (shared, so they outlive a change of the node's model list).
 struct NodeModel {
@@ -98,6 +100,8 @@ class Node {
   const std::uint64_t key;  // the id, hashed (never 0): what the prefix index remembers
   std::vector<std::string> groups;  // groups it serves; a caller never reaches a node outside its own
   std::string agent;                // pull nodes: the agent's name and version
+  bool live_bids = false;           // pull nodes: answers the auction's BidRequests
+  std::weak_ptr<OrderLink> link;    // pull nodes: their stream
   std::string backend_kind;         // pull nodes: what serves their orders ("ollama"...)
   std::chrono::seconds status_interval{0};  // direct nodes: how often their backend is polled
   std::chrono::system_clock::time_point joined = std::chrono::system_clock::now();

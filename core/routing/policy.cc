@@ -29,6 +29,13 @@ double load_of(const Node& node) {
   return capacity > 0 ? in_flight / capacity : in_flight;
 }
 
+// A node's price for this request: its live bid when it made one, else what it advertises.
+double price_of(const Match& m, const Request& r) {
+  if (r.bids && !r.bids->empty())
+    if (auto it = r.bids->find(m.node->key); it != r.bids->end()) return it->second.input_per_1k + it->second.output_per_1k;
+  return m.model->price.input_per_1k + m.model->price.output_per_1k;
+}
+
 // A node too busy to keep its prefixes: above max_load of a capacity it declared, or, either
 // way, more than 1.5 times the candidates' mean in flight (plus one), so affinity never piles
 // everything onto one node.
@@ -60,7 +67,7 @@ std::vector<Row> rows_of(const std::vector<Match>& able, const Request& r) {
             st.hot(),
             wants_ttft ? st.predicted_ttft_ms(r.now) : 0,
             wants_load ? load_of(*m.node) : 0,
-            m.model->price.input_per_1k + m.model->price.output_per_1k,
+            price_of(m, r),
             wants_tps ? st.tokens_per_second() : 0,
             balanced ? st.error_ratio_in(epoch) : 0};
     if (row.tps > best_tps) best_tps = row.tps;

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "nodes/node_registry.hpp"
@@ -44,6 +45,8 @@ struct Request {
   double affinity_max_load = 0.8;
   // "auction": bids whose predicted TTFT is above this lose to any that meet it; 0: no bound.
   std::chrono::milliseconds latency_bound{0};
+  // "auction": live bids by node key, in place of advertised prices (may be null).
+  const std::unordered_map<std::uint64_t, Price>* bids = nullptr;
 };
 
 // The order to try `able` in: nodes whose breaker lets requests through first, then (except for

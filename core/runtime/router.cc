@@ -87,7 +87,7 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
         Pipeline::load(cfg.plugins), *routing::policy_named(rc.policy),
         routing::Weights{rc.weight_ttft, rc.weight_load, rc.weight_hot, rc.weight_price, rc.weight_region, rc.weight_reliability},
         rc.cold_start, &rc.aliases, s_->prefixes.get(), rc.prefix_min_chars, rc.prefix_max_load,
-        rc.auction_latency_bound});
+        rc.auction_latency_bound, rc.auction_bid_window});
     part.routes = std::make_unique<ApiRoutes>(*s_->state, *part.env);
   }
 }

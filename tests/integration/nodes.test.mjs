@@ -219,6 +219,36 @@ describe('plexus-node itself', () => {
   });
 });
 
+describe('the auction', () => {
+  it('a node that bids live wins with a bid below a cheaper advertised price, and is logged at its bid', async () => {
+    const r = await router(networkConfig({
+      keys: [{ id: 'admin', key: adminKey, admin: true }, { id: 'demo', key: 'sk-plexus-demo', routing_policy: 'auction' }],
+      routing: { auction_bid_window_ms: 500 },
+    }));
+    // "steady" advertises 0.8 and does not bid; "bidder" advertises 1.0 but bids half while idle.
+    await node(r, { name: 'steady', args: [...fast, '--price-in', '0.8', '--price-out', '0.8'] });
+    await node(r, { name: 'bidder', args: [...fast, '--price-in', '1.0', '--price-out', '1.0', '--live-bids'] });
+    for (let i = 0; i < 3; i++) {
+      const res = await chat(r.url, { model: 'demo', messages: user('hi'), max_tokens: 2 });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('x-plexus-node'), 'bidder@lab');
+      await res.text();
+    }
+    const line = await waitFor(() => r.stderr().split('\n').find((l) => l.includes(' access ') && l.includes('node=bidder@lab')), 5000, 'the access line');
+    assert.match(line, /price_in=0\.5 price_out=0\.5/);
+  });
+
+  it('without live bids, the lowest advertised price wins', async () => {
+    const r = await router(networkConfig({
+      keys: [{ id: 'admin', key: adminKey, admin: true }, { id: 'demo', key: 'sk-plexus-demo', routing_policy: 'auction' }],
+    }));
+    await node(r, { name: 'steady', args: [...fast, '--price-in', '0.8', '--price-out', '0.8'] });
+    await node(r, { name: 'dear', args: [...fast, '--price-in', '1.0', '--price-out', '1.0'] });
+    const res = await chat(r.url, { model: 'demo', messages: user('hi'), max_tokens: 2 });
+    assert.equal(res.headers.get('x-plexus-node'), 'steady@lab');
+  });
+});
+
 describe('plexus-node on a terminal', () => {
   it('keeps one status line up to date', async () => {
     const r = await router();

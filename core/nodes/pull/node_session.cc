@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "nodes/pull/node_messages.hpp"
 #include "nodes/pull/pull_provider.hpp"
@@ -61,6 +62,7 @@ void NodeSession::OnReadDone(bool ok) {
         case pb::NodeMessage::kCredit: go_on = on_credit(*node, in_.credit()); break;
         case pb::NodeMessage::kChunk: go_on = on_chunk(*in_.mutable_chunk()); break;
         case pb::NodeMessage::kComplete: go_on = on_complete(*in_.mutable_complete()); break;
+        case pb::NodeMessage::kBid: go_on = on_bid(in_.bid()); break;
         case pb::NodeMessage::kDrain:
           spdlog::info("node {} is draining: {}", node->id, in_.drain().reason());
           node->draining.store(true);
@@ -87,6 +89,7 @@ bool NodeSession::on_register(const pb::Register& reg) {
   node->agent = reg.agent_version();
   node->backend_kind = reg.backend();
   node->max_concurrency = reg.max_concurrency();
+  node->live_bids = reg.live_bids();
   node->credit.store(0);
   node->last_heard_ms.store(steady_ms());
   node->set_models(checks::to_models(reg.models(), env_.breaker));
@@ -97,6 +100,7 @@ bool NodeSession::on_register(const pb::Register& reg) {
   for (std::size_t i = 0; i < env_.loops.size(); ++i)
     node->providers.push_back(std::make_shared<PullProvider>(env_.loops.at(i), link, env_.settings.first_chunk_timeout,
                                                              std::chrono::duration_cast<std::chrono::milliseconds>(env_.max_order_duration)));
+  node->link = link;
   {
     std::lock_guard lock(mu_);
     node_ = node;
@@ -254,6 +258,48 @@ void NodeSession::cancel_order(std::uint64_t order_id, const std::string& reason
   message.mutable_cancel()->set_order_id(order_id);
   message.mutable_cancel()->set_reason(reason);
   queue(std::move(message));
+}
+
+bool NodeSession::request_bid(const std::string& model, std::uint32_t prompt_tokens, std::uint32_t max_tokens,
+                              std::uint64_t node_key, std::shared_ptr<BidRound> round) {
+  pb::RouterMessage message;
+  {
+    std::lock_guard lock(mu_);
+    if (!node_ || left_ || finished_) return false;
+    if (bids_.size() >= 1024) std::erase_if(bids_, [](const auto& b) { return b.second.round.expired(); });
+    if (bids_.size() >= 1024) return false;  // a node that never answers is not asked any more
+    std::uint64_t id = ++next_bid_id_;
+    bids_.emplace(id, AskedBid{round, node_key});
+    auto* ask = message.mutable_bid_request();
+    ask->set_bid_id(id);
+    ask->set_model(model);
+    ask->set_prompt_tokens(prompt_tokens);
+    ask->set_max_tokens(max_tokens);
+  }
+  queue(std::move(message));
+  return true;
+}
+
+bool NodeSession::on_bid(const pb::Bid& bid) {
+  AskedBid asked;
+  {
+    std::lock_guard lock(mu_);
+    auto it = bids_.find(bid.bid_id());
+    if (it == bids_.end()) return true;  // too late, or never asked: ignored
+    asked = it->second;
+    bids_.erase(it);
+  }
+  auto valid = [](double p) { return std::isfinite(p) && p >= 0 && p < 1e9; };
+  if (!valid(bid.price_input_per_1k()) || !valid(bid.price_output_per_1k()))
+    return refuse("Bid " + std::to_string(bid.bid_id()) + ": prices must be finite and not negative");
+  auto round = asked.round.lock();
+  if (!round) return true;
+  Price price{bid.price_input_per_1k(), bid.price_output_per_1k()};
+  std::weak_ptr<BidRound> weak = round;
+  round->loop->post([weak, key = asked.node_key, price] {
+    if (auto r = weak.lock()) r->on_bid(key, price);
+  });
+  return true;
 }
 
 // ---------------------------------------------------------------- write side

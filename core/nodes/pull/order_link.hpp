@@ -4,8 +4,10 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <functional>
 #include <string>
 
+#include "config/config.hpp"
 #include "plexus/provider.hpp"
 
 namespace plexus {
@@ -30,6 +32,13 @@ struct PendingOrder {
   std::size_t bytes_while_paused = 0;
 };
 
+// One request's auction: bids arrive on the node service's threads and are posted to `loop`,
+// where `on_bid` runs (node key, its price), unless the round is over by then.
+struct BidRound {
+  EventLoop* loop = nullptr;
+  std::function<void(std::uint64_t node_key, Price price)> on_bid;
+};
+
 // A connected pull node, as the loops use it. Thread-safe.
 class OrderLink {
  public:
@@ -40,6 +49,9 @@ class OrderLink {
                                    std::shared_ptr<PendingOrder> order) = 0;
   // The client is gone or the router gave up: tell the node to stop; nothing more is delivered.
   virtual void cancel_order(std::uint64_t order_id, const std::string& reason) = 0;
+  // Asks the node its price for one request; false when it cannot be asked (leaving).
+  virtual bool request_bid(const std::string& model, std::uint32_t prompt_tokens, std::uint32_t max_tokens,
+                           std::uint64_t node_key, std::shared_ptr<BidRound> round) = 0;
 };
 
 // Delivery from the node service's threads to the order's loop, in arrival order.

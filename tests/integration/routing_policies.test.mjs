@@ -235,3 +235,28 @@ test('failover is bounded: at most 16 attempts, then the last error', async () =
   assert.equal(res.headers.get('x-plexus-attempts'), '16');
   assert.equal(broken.state.requests.length, 16);
 });
+
+test('a Lua policy from examples/policies drives real traffic: the cheapest node within its P95 bound', async () => {
+  const { repoRoot } = await import('./support/plexus.mjs');
+  const plexus = await startPlexus(baseConfig([
+    { name: 'cheap-slow', provider: 'demo', models: ['demo'], price: { input_per_1k: 0.1, output_per_1k: 0.1 }, options: { first_token_ms: 150, tokens_per_second: 100000 } },
+    { name: 'dear-fast', provider: 'demo', models: ['demo'], price: { input_per_1k: 1, output_per_1k: 1 }, options: { first_token_ms: 0, tokens_per_second: 100000 } },
+    { name: 'mid-fast', provider: 'demo', models: ['demo'], price: { input_per_1k: 0.5, output_per_1k: 0.5 }, options: { first_token_ms: 0, tokens_per_second: 100000 } },
+  ], {
+    keys,
+    plugins: [{ name: 'cheapest', type: 'lua', path: `${repoRoot}/examples/policies/cheapest_within_p95.lua`, config: { max_p95_ms: 100 } }],
+  }));
+  cleanup.push(() => plexus.stop());
+  const served = async () => {
+    const res = await chat(plexus.url, { model: 'demo', messages: user('hi'), max_tokens: 1 });
+    await res.text();
+    return res.headers.get('x-plexus-node');
+  };
+  // Unmeasured, the cheapest counts as within the bound and is tried; measured above 100 ms, it
+  // is passed over for the cheapest of those within it.
+  assert.equal(await served(), 'cheap-slow');
+  const later = [];
+  for (let i = 0; i < 6; i++) later.push(await served());
+  assert.equal(later.at(-1), 'mid-fast');
+  assert.ok(!later.slice(-3).includes('cheap-slow'), later.join());
+});

@@ -91,11 +91,12 @@ void score_balanced(std::vector<Row>& rows, const Weights& w, bool has_region) {
     max_load = std::max(max_load, r.load);
     max_price = std::max(max_price, r.price);
   }
-  auto scaled = [](double v, double max) { return max > 0 ? v / max : 0; };
+  // Each weight divided by its term's largest value once, not each term per candidate.
+  auto per_unit = [](double weight, double max) { return max > 0 ? weight / max : 0; };
+  double ttft_w = per_unit(w.ttft, max_ttft), load_w = per_unit(w.load, max_load), price_w = per_unit(w.price, max_price);
   for (auto& r : rows)
-    r.key = w.ttft * scaled(r.ttft, max_ttft) + w.load * scaled(r.load, max_load) + w.hot * (r.hot ? 0 : 1) +
-            w.price * scaled(r.price, max_price) + w.region * (has_region && !r.in_region ? 1 : 0) +
-            w.reliability * r.errors;
+    r.key = ttft_w * r.ttft + load_w * r.load + w.hot * (r.hot ? 0 : 1) + price_w * r.price +
+            w.region * (has_region && !r.in_region ? 1 : 0) + w.reliability * r.errors;
 }
 
 }  // namespace

@@ -20,8 +20,15 @@ function withTestThreads(config) {
   return { ...config, threads: testThreads };
 }
 
+// Config folders written for a test run are removed when the run's process exits.
+const written = [];
+process.on('exit', () => {
+  for (const dir of written) fs.rmSync(dir, { recursive: true, force: true });
+});
+
 export function writeConfig(config) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plexus-test-'));
+  written.push(dir);
   const file = path.join(dir, 'plexus.json');
   fs.writeFileSync(file, JSON.stringify(config, null, 2));
   return file;

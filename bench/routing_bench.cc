@@ -41,7 +41,7 @@ int main() {
         r.tokens_per_second = 20 + i % 50;
         st.record(r, now);
       }
-      found.push_back({node.get(), &node->models()->front()});
+      found.push_back(Match::of(node.get(), &node->models()->front()));
       nodes.push_back(std::move(node));
     }
     for (auto policy : {routing::Policy::kBalanced, routing::Policy::kLatency, routing::Policy::kPrice,

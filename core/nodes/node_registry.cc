@@ -1,6 +1,7 @@
 #include "nodes/node_registry.hpp"
 
 #include <algorithm>
+#include <functional>
 
 #include "loop/event_loop.hpp"
 
@@ -16,6 +17,15 @@ std::string key_of(const std::string& group, const std::string& model) {
 }
 
 }  // namespace
+
+std::uint64_t region_hash(std::string_view region) {
+  return region.empty() ? 0 : std::hash<std::string_view>{}(region) | 1;
+}
+
+Match Match::of(const Node* node, const NodeModel* model) {
+  return {node, model, model->stats.get(), model->price.input_per_1k + model->price.output_per_1k,
+          plexus::region_hash(node->region)};
+}
 
 const std::vector<Match>& NodeSet::find(const std::string& group, const std::string& model) const {
   static const std::vector<Match> kNone;
@@ -76,7 +86,7 @@ void NodeRegistry::publish_locked() {
     auto models = node->models();
     set->models_.push_back(models);
     for (const auto& group : node->groups)
-      for (const auto& m : *models) set->by_group_model_[key_of(group, m.id)].push_back({node.get(), &m});
+      for (const auto& m : *models) set->by_group_model_[key_of(group, m.id)].push_back(Match::of(node.get(), &m));
   }
   current_.store(std::move(set));
 }

@@ -21,11 +21,20 @@ namespace plexus {
 
 class EventLoop;
 
-// A node and one of its models; both kept alive by the NodeSet the match came from.
+// A node and one of its models; both kept alive by the NodeSet the match came from. What a
+// routing decision reads of every candidate and that does not change while the snapshot lives
+// is copied in, so a decision over 1,000 candidates walks one array and the live statistics.
 struct Match {
   const Node* node = nullptr;
   const NodeModel* model = nullptr;
+  ModelStats* stats = nullptr;      // model->stats
+  double price = 0;                 // model->price, input + output per 1K
+  std::uint64_t region_hash = 0;    // of node->region; 0: none
+
+  static Match of(const Node* node, const NodeModel* model);
 };
+
+std::uint64_t region_hash(std::string_view region);  // 0 for ""
 
 class NodeSet {
  public:

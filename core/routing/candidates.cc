@@ -15,7 +15,7 @@ Filtered filter(const std::vector<Match>& found, const ParsedChat& chat) {
   Filtered out;
   out.able.reserve(found.size());
   for (const auto& f : found) {
-    if (!f.model->stats->present()) continue;  // the backend says it does not have it (not pulled)
+    if (!f.stats->present()) continue;  // the backend says it does not have it (not pulled)
     if (f.node->draining.load(std::memory_order_relaxed)) continue;
     Capabilities caps = f.model->capabilities;
     if (caps.context_length == 0) caps.context_length = f.node->stats.context_length();

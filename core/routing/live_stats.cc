@@ -107,7 +107,7 @@ double ModelStats::error_ratio_in(std::int64_t epoch) const {
     attempts += c.attempts.load(std::memory_order_relaxed);
     failures += c.failures.load(std::memory_order_relaxed);
   }
-  return attempts == 0 ? 0 : static_cast<double>(failures) / static_cast<double>(attempts);
+  return failures == 0 ? 0 : static_cast<double>(failures) / static_cast<double>(attempts);  // no division in the common case
 }
 
 ModelStats::Breaker ModelStats::breaker(Clock::time_point now) const {

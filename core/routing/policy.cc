@@ -33,7 +33,7 @@ double load_of(const Node& node) {
 double price_of(const Match& m, const Request& r) {
   if (r.bids && !r.bids->empty())
     if (auto it = r.bids->find(m.node->key); it != r.bids->end()) return it->second.input_per_1k + it->second.output_per_1k;
-  return m.model->price.input_per_1k + m.model->price.output_per_1k;
+  return m.price;
 }
 
 // A node too busy to keep its prefixes: above max_load of a capacity it declared, or, either
@@ -47,7 +47,12 @@ bool saturated(const Node& node, const std::vector<Match>& able, double max_load
   return in_flight > 1.5 * total / static_cast<double>(able.size()) + 1;
 }
 
-std::vector<Row> rows_of(const std::vector<Match>& able, const Request& r) {
+// The largest of each term over the candidates, for "balanced" (found while the rows are built).
+struct Maxima {
+  double ttft = 0, load = 0, price = 0;
+};
+
+std::vector<Row> rows_of(const std::vector<Match>& able, const Request& r, Maxima& max) {
   // Read only what the policy uses: at 1,000 candidates every load shows.
   bool balanced = r.policy == Policy::kBalanced;
   bool wants_ttft = balanced || r.policy == Policy::kLatency || r.policy == Policy::kPrice || r.policy == Policy::kAuction;
@@ -57,43 +62,41 @@ std::vector<Row> rows_of(const std::vector<Match>& able, const Request& r) {
   rows.reserve(able.size());
   double best_tps = -1;
   // Every pair shares the breaker's window (one config): its epoch once, not per candidate.
-  std::int64_t epoch = balanced && !able.empty() ? able.front().model->stats->window_epoch(r.now) : 0;
+  std::int64_t epoch = balanced && !able.empty() ? able.front().stats->window_epoch(r.now) : 0;
+  std::uint64_t client_region = plexus::region_hash(r.region);
   for (std::size_t i = 0; i < able.size(); ++i) {
     const Match& m = able[i];
-    const ModelStats& st = *m.model->stats;
+    const ModelStats& st = *m.stats;
     Row row{i,
             st.available(r.now) && m.node->stats.ready(),
-            r.region.empty() || m.node->region == r.region,
+            client_region == 0 || m.region_hash == client_region,
             st.hot(),
             wants_ttft ? st.predicted_ttft_ms(r.now) : 0,
             wants_load ? load_of(*m.node) : 0,
             price_of(m, r),
             wants_tps ? st.tokens_per_second() : 0,
             balanced ? st.error_ratio_in(epoch) : 0};
+    // Not measured yet (a node that just joined): better than any measured, so it gets its first
+    // request and a measurement; ties would keep it behind a known node forever.
+    if (row.ttft < 0) row.ttft = 0;
     if (row.tps > best_tps) best_tps = row.tps;
+    max.ttft = std::max(max.ttft, row.ttft);
+    max.load = std::max(max.load, row.load);
+    max.price = std::max(max.price, row.price);
     rows.push_back(row);
   }
-  // Not measured yet (a node that just joined): better than any measured, so it gets its first
-  // request and a measurement; ties would keep it behind a known node forever.
-  for (auto& row : rows) {
-    if (row.ttft < 0) row.ttft = 0;
-    if (row.tps < 0) row.tps = std::max(0.0, best_tps) + 1;
-  }
+  if (wants_tps)
+    for (auto& row : rows)
+      if (row.tps < 0) row.tps = std::max(0.0, best_tps) + 1;
   return rows;
 }
 
 // "balanced": each term divided by its largest value among the candidates, so every term is
 // 0..1 and the weights say how much each matters.
-void score_balanced(std::vector<Row>& rows, const Weights& w, bool has_region) {
-  double max_ttft = 0, max_load = 0, max_price = 0;
-  for (const auto& r : rows) {
-    max_ttft = std::max(max_ttft, r.ttft);
-    max_load = std::max(max_load, r.load);
-    max_price = std::max(max_price, r.price);
-  }
+void score_balanced(std::vector<Row>& rows, const Maxima& max, const Weights& w, bool has_region) {
   // Each weight divided by its term's largest value once, not each term per candidate.
-  auto per_unit = [](double weight, double max) { return max > 0 ? weight / max : 0; };
-  double ttft_w = per_unit(w.ttft, max_ttft), load_w = per_unit(w.load, max_load), price_w = per_unit(w.price, max_price);
+  auto per_unit = [](double weight, double largest) { return largest > 0 ? weight / largest : 0; };
+  double ttft_w = per_unit(w.ttft, max.ttft), load_w = per_unit(w.load, max.load), price_w = per_unit(w.price, max.price);
   for (auto& r : rows)
     r.key = ttft_w * r.ttft + load_w * r.load + w.hot * (r.hot ? 0 : 1) + price_w * r.price +
             w.region * (has_region && !r.in_region ? 1 : 0) + w.reliability * r.errors;
@@ -123,12 +126,13 @@ const char* name_of(Policy policy) {
 
 std::vector<std::size_t> rank(const std::vector<Match>& able, const Request& request) {
   static const Weights kDefaultWeights;
-  auto rows = rows_of(able, request);
+  Maxima max;
+  auto rows = rows_of(able, request, max);
   const Weights& w = request.weights ? *request.weights : kDefaultWeights;
   bool balanced = request.policy == Policy::kBalanced;
   auto cold_ms = static_cast<double>(request.cold_start.count());
   switch (request.policy) {
-    case Policy::kBalanced: score_balanced(rows, w, !request.region.empty()); break;
+    case Policy::kBalanced: score_balanced(rows, max, w, !request.region.empty()); break;
     case Policy::kLatency:
       for (auto& r : rows) r.key = r.ttft + (r.hot ? 0 : cold_ms);
       break;

@@ -34,7 +34,7 @@ struct Weights {
 struct Request {
   Policy policy = Policy::kBalanced;
   const Weights* weights = nullptr;
-  std::string_view region;  // the client's; empty: no preference
+  std::string_view region;  // the client's; empty: no preference (rank hashes it once)
   // A cold model's predicted first token, for "latency" (a hot node wins unless it is slower
   // than this; cold starts take 10-60 s).
   std::chrono::milliseconds cold_start{15000};

@@ -15,7 +15,7 @@ std::unique_ptr<Node> upstream(const std::string& name, std::int64_t context_len
   return node;
 }
 
-Match match(const std::unique_ptr<Node>& node) { return {node.get(), &node->models()->front()}; }
+Match match(const std::unique_ptr<Node>& node) { return Match::of(node.get(), &node->models()->front()); }
 
 ParsedChat chat_with(std::size_t prompt_chars, std::int64_t max_tokens) {
   auto parsed = parse_chat_request(R"({"model":"m","messages":[{"role":"user","content":"x"}]})");

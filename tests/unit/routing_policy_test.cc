@@ -31,7 +31,7 @@ struct Fake {
       st.record(r, t0);
     }
   }
-  Match match() const { return {node.get(), &node->models()->front()}; }
+  Match match() const { return Match::of(node.get(), &node->models()->front()); }
 };
 
 std::vector<std::string> ids(const std::vector<Match>& able, Policy policy, std::string_view region = "") {

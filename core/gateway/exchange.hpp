@@ -64,16 +64,16 @@ struct AccessRecord {
 // What an exchange needs from the loop it runs on. One per event loop.
 struct ExchangeEnv {
   EventLoop& loop;
-  std::function<void(const AccessRecord&)> access_log;
+  std::function<void(const AccessRecord&)> access_log{};
   std::chrono::seconds max_stream_duration{3600};
   NodeRegistry* nodes = nullptr;
   // When every node that could serve a request is busy: how many requests may wait per (group,
   // model), and for how long, before a 503.
   std::size_t queue_limit = 256;
   std::chrono::milliseconds queue_timeout{10000};
-  std::shared_ptr<Pipeline> pipeline;  // this loop's plugin instances; may be null: no plugins
+  std::shared_ptr<Pipeline> pipeline{};  // this loop's plugin instances; may be null: no plugins
   routing::Policy policy = routing::Policy::kBalanced;  // unless the caller's key names another
-  routing::Weights weights;
+  routing::Weights weights{};
   std::chrono::milliseconds cold_start{15000};
   const std::vector<std::pair<std::string, std::string>>* aliases = nullptr;  // routing.aliases
   routing::PrefixIndex* prefixes = nullptr;  // shared by every loop; null: no prefix affinity
@@ -109,6 +109,7 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   bool start_bidding(const std::vector<Match>& able, const std::string& model);
   void finish_bidding();
   std::optional<Error> choose_for_model(const std::string& model);
+  std::optional<Error> narrow(std::vector<Match>& able, const std::string& model) const;
   std::string wanted_model() const;
   std::uint64_t prefix_key(std::size_t message, const std::string& model) const;
   void wait_for_capacity();

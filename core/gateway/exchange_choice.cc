@@ -67,6 +67,28 @@ bool named(const Match& m, const std::vector<std::string>& names) {
 }
 }  // namespace
 
+// Leaves in `able` only what this request may still use: nodes it has not failed on, and that its
+// own hints (OpenRouter's "provider") allow, at its price. An error when max_price alone left
+// nobody (refused rather than overspent).
+std::optional<Error> Exchange::narrow(std::vector<Match>& able, const std::string& model) const {
+  std::erase_if(able, [&](const Match& m) { return !untried(m); });
+  const RoutingHints& h = chat_.hints;
+  if (!h.only.empty()) std::erase_if(able, [&](const Match& m) { return !named(m, h.only); });
+  std::erase_if(able, [&](const Match& m) { return named(m, h.ignore); });
+  if (!h.allow_fallbacks && !h.order.empty()) std::erase_if(able, [&](const Match& m) { return !named(m, h.order); });
+  if (h.max_prompt_price || h.max_completion_price) {
+    std::size_t before = able.size();
+    std::erase_if(able, [&](const Match& m) {
+      return (h.max_prompt_price && m.model->price.input_per_1k > *h.max_prompt_price) ||
+             (h.max_completion_price && m.model->price.output_per_1k > *h.max_completion_price);
+    });
+    if (before > 0 && able.empty())
+      return Error::invalid_request("No node serving '" + model + "' is within the request's max_price",
+                                    "provider.max_price", "no_node_within_max_price");
+  }
+  return std::nullopt;
+}
+
 std::optional<Error> Exchange::choose_for_model(const std::string& model) {
   order_.clear();
   next_candidate_ = 0;
@@ -79,28 +101,14 @@ std::optional<Error> Exchange::choose_for_model(const std::string& model) {
   auto filtered = routing::filter(found, chat_);
   if (filtered.error) return filtered.error;
   auto able = std::move(filtered.able);
-  std::erase_if(able, [&](const Match& m) { return !untried(m); });
-  // The request's own hints (OpenRouter's "provider"): which nodes, at what price.
-  const RoutingHints& h = chat_.hints;
-  if (!h.only.empty()) std::erase_if(able, [&](const Match& m) { return !named(m, h.only); });
-  std::erase_if(able, [&](const Match& m) { return named(m, h.ignore); });
-  if (!h.allow_fallbacks && !h.order.empty()) std::erase_if(able, [&](const Match& m) { return !named(m, h.order); });
-  if (h.max_prompt_price || h.max_completion_price) {
-    std::size_t before = able.size();
-    std::erase_if(able, [&](const Match& m) {
-      return (h.max_prompt_price && m.model->price.input_per_1k > *h.max_prompt_price) ||
-             (h.max_completion_price && m.model->price.output_per_1k > *h.max_completion_price);
-    });
-    if (before > 0 && able.empty())  // refuse rather than overspend
-      return Error::invalid_request("No node serving '" + model + "' is within the request's max_price",
-                                    "provider.max_price", "no_node_within_max_price");
-  }
+  if (auto refused = narrow(able, model)) return refused;
   if (able.empty()) {
     if (filtered.busy) return std::nullopt;  // wait for capacity
     if (!tried_.empty()) return last_error_;  // every node that could serve has failed this request
     return Error{503, "No node allowed by the request's provider settings serves '" + model + "'", "server_error",
                  "provider", "no_node_allowed"};
   }
+  const RoutingHints& h = chat_.hints;
   routing::Request how;
   how.policy = !h.sort.empty()                 ? *routing::policy_named(h.sort)
                : caller_.routing_policy.empty() ? env_.policy
@@ -170,12 +178,12 @@ void Exchange::wait_for_capacity() {
   waiting_ = env_.nodes->wait_for_capacity(caller_.group, wanted_model(), env_.loop, retry, env_.queue_limit);
   if (!waiting_) return busy(" and " + std::to_string(env_.queue_limit) + " requests already wait for one");
   // Capacity that came back between the choice and the registration woke nobody: look again,
-  // with the same filter the choice used (a node with capacity that cannot serve this request
-  // must not bring it back here, round and round).
+  // with the same filter and hints the choice used (a node with capacity that this request may
+  // not use must not bring it back here, round and round).
   auto set = env_.nodes->snapshot();
-  auto filtered = routing::filter(set->find(caller_.group, wanted_model()), chat_);
-  if (std::any_of(filtered.able.begin(), filtered.able.end(), [&](const Match& m) { return untried(m); }))
-    return env_.loop.defer(retry);
+  std::string model = wanted_model();
+  auto filtered = routing::filter(set->find(caller_.group, model), chat_);
+  if (!narrow(filtered.able, model) && !filtered.able.empty()) return env_.loop.defer(retry);
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(wait_until_ - now) + std::chrono::milliseconds(1);
   wait_timer_ = env_.loop.after(left, retry);
 }
@@ -199,7 +207,7 @@ bool Exchange::start_bidding(const std::vector<Match>& able, const std::string& 
   auto max_tokens = static_cast<std::uint32_t>(std::clamp<std::int64_t>(chat_.max_tokens.value_or(0), 0, UINT32_MAX));
   for (const auto& m : able)
     if (m.node->live_bids)
-      if (auto link = m.node->link.lock(); link && link->request_bid(model, estimate, max_tokens, m.node->key, round)) ++bids_pending_;
+      if (auto link = m.node->link.lock(); link && link->request_bid(model, estimate, max_tokens, round)) ++bids_pending_;
   if (bids_pending_ == 0) return false;
   bid_round_ = std::move(round);
   bid_timer_ = env_.loop.after(env_.bid_window, [weak] {

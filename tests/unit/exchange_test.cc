@@ -130,18 +130,20 @@ class ExchangeTest : public ::testing::Test {
     g_leave = [&](const std::string& id) { nodes.remove(nodes.find(id)); };
     Recorded rec;
     std::promise<AccessRecord> logged;
-    ExchangeEnv env{loop_, [&](const AccessRecord& r) {
-                      if (options.on_logged) options.on_logged();
-                      logged.set_value(r);
-                    },
-                    std::chrono::seconds(60), &nodes, 256,
-                    options.queue_timeout, nullptr};
+    ExchangeEnv env{loop_};
+    env.access_log = [&](const AccessRecord& r) {
+      if (options.on_logged) options.on_logged();
+      logged.set_value(r);
+    };
+    env.max_stream_duration = std::chrono::seconds(60);
+    env.nodes = &nodes;
+    env.queue_timeout = options.queue_timeout;
     auto parsed = std::get<ParsedChat>(parse_chat_request(
         std::string(R"({"model":"m","messages":[{"role":"user","content":"x"}],"stream":)") +
         (stream ? "true" : "false") + options.extra_json + "}"));
     std::atomic<bool> released{false};
     loop_.post([&] {
-      auto ex = std::make_shared<Exchange>(env, parsed, Caller{"k", "public"},
+      auto ex = std::make_shared<Exchange>(env, parsed, Caller{"k", "public", "", ""},
                                            std::make_unique<RecordingChannel>(rec), "req_t",
                                            Exchange::Clock::now(), [&] { released = true; });
       ex->start();
@@ -242,6 +244,25 @@ TEST_F(ExchangeTest, WaitingForABusyNodeLeavesTheLoopFreeWhenTheFreeNodesCannotS
   EXPECT_TRUE(other_work.get_future().get()) << "other work ran while the request waited";
   EXPECT_EQ(g_calls["a"], 0);
   EXPECT_EQ(g_calls["b"], 0);
+}
+
+TEST_F(ExchangeTest, WaitingLeavesTheLoopFreeWhenTheFreeNodesAreOnesTheRequestExcludes) {
+  // The same with "a" able to serve but excluded by the request's own hints.
+  bool answered = false;
+  std::promise<bool> other_work;
+  Options options;
+  options.extra_json = R"(,"provider":{"ignore":["a"]})";
+  options.queue_timeout = std::chrono::milliseconds(400);
+  options.tweak = [](NodeRegistry& nodes) { nodes.find("b")->credit = 0; };
+  options.while_running = [&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    loop_.post([&] { other_work.set_value(!answered); });
+  };
+  options.on_logged = [&] { answered = true; };
+  auto [rec, log] = run({{"a", R"([["ok"]])"}, {"b", R"([["ok"]])"}}, false, options);
+  EXPECT_EQ(rec.status, 429);
+  EXPECT_TRUE(other_work.get_future().get()) << "other work ran while the request waited";
+  EXPECT_EQ(g_calls["a"], 0);
 }
 
 }  // namespace

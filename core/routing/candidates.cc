@@ -54,42 +54,26 @@ Filtered filter(const std::vector<Match>& found, const ParsedChat& chat) {
   return out;
 }
 
-namespace {
-
-struct Health {
-  bool healthy;
-  bool hot;
-  double score() const { return !healthy ? -1 : hot ? 1 : 0; }  // the default: healthy and hot first
-};
-
-Health health_of(const Match& m, std::chrono::steady_clock::time_point now) {
-  return {m.model->stats->available(now) && m.node->stats.ready(), m.model->stats->hot()};
-}
-
-}  // namespace
-
 std::vector<Candidate> views(const std::vector<Match>& able, const ParsedChat& chat,
                              const std::string& group, std::chrono::steady_clock::time_point now) {
   std::vector<Candidate> out;
   out.reserve(able.size());
   for (const auto& f : able) {
     const auto& st = f.node->stats;
-    Health h = health_of(f, now);
     Candidate c;
     c.node = f.node->id;
     c.model = chat.model;
     c.group = group;
     c.region = f.node->region;
-    c.healthy = h.healthy;
-    c.hot = h.hot;
+    c.healthy = f.stats->available(now) && st.ready();
+    c.hot = f.stats->hot();
     c.in_flight = st.in_flight();
-    const auto& ttft = f.model->stats->ttft();
+    const auto& ttft = f.stats->ttft();
     c.latency_p50_ms = std::max(0.0, ttft.percentile(0.5, now));
     c.latency_p95_ms = std::max(0.0, ttft.percentile(0.95, now));
     c.price_input_per_1k = f.model->price.input_per_1k;
     c.price_output_per_1k = f.model->price.output_per_1k;
-    c.score = h.score();
-    out.push_back(std::move(c));
+    out.push_back(std::move(c));  // scores: the caller's (the built-in order)
   }
   return out;
 }

@@ -26,7 +26,7 @@ struct Filtered {
 };
 Filtered filter(const std::vector<Match>& found, const ParsedChat& chat);
 
-// What on_route plugins see of each candidate, with the default score: healthy and hot first.
+// What on_route plugins see of each candidate; the caller sets the scores (the built-in order).
 std::vector<Candidate> views(const std::vector<Match>& able, const ParsedChat& chat,
                              const std::string& group, std::chrono::steady_clock::time_point now);
 

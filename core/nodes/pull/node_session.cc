@@ -261,15 +261,15 @@ void NodeSession::cancel_order(std::uint64_t order_id, const std::string& reason
 }
 
 bool NodeSession::request_bid(const std::string& model, std::uint32_t prompt_tokens, std::uint32_t max_tokens,
-                              std::uint64_t node_key, std::shared_ptr<BidRound> round) {
+                              std::shared_ptr<BidRound> round) {
   pb::RouterMessage message;
   {
     std::lock_guard lock(mu_);
     if (!node_ || left_ || finished_) return false;
-    if (bids_.size() >= 1024) std::erase_if(bids_, [](const auto& b) { return b.second.round.expired(); });
+    if (bids_.size() >= 1024) std::erase_if(bids_, [](const auto& b) { return b.second.expired(); });
     if (bids_.size() >= 1024) return false;  // a node that never answers is not asked any more
     std::uint64_t id = ++next_bid_id_;
-    bids_.emplace(id, AskedBid{round, node_key});
+    bids_.emplace(id, round);
     auto* ask = message.mutable_bid_request();
     ask->set_bid_id(id);
     ask->set_model(model);
@@ -281,22 +281,23 @@ bool NodeSession::request_bid(const std::string& model, std::uint32_t prompt_tok
 }
 
 bool NodeSession::on_bid(const pb::Bid& bid) {
-  AskedBid asked;
+  std::weak_ptr<BidRound> asked;
+  std::uint64_t node_key;
   {
     std::lock_guard lock(mu_);
     auto it = bids_.find(bid.bid_id());
     if (it == bids_.end()) return true;  // too late, or never asked: ignored
     asked = it->second;
     bids_.erase(it);
+    node_key = node_->key;  // bids are only asked of a registered node
   }
   auto valid = [](double p) { return std::isfinite(p) && p >= 0 && p < 1e9; };
   if (!valid(bid.price_input_per_1k()) || !valid(bid.price_output_per_1k()))
     return refuse("Bid " + std::to_string(bid.bid_id()) + ": prices must be finite and not negative");
-  auto round = asked.round.lock();
+  auto round = asked.lock();
   if (!round) return true;
   Price price{bid.price_input_per_1k(), bid.price_output_per_1k()};
-  std::weak_ptr<BidRound> weak = round;
-  round->loop->post([weak, key = asked.node_key, price] {
+  round->loop->post([weak = asked, key = node_key, price] {
     if (auto r = weak.lock()) r->on_bid(key, price);
   });
   return true;

@@ -57,7 +57,7 @@ class NodeSession final : public grpc::ServerBidiReactor<pb::NodeMessage, pb::Ro
                            std::shared_ptr<PendingOrder> order) override;
   void cancel_order(std::uint64_t order_id, const std::string& reason) override;
   bool request_bid(const std::string& model, std::uint32_t prompt_tokens, std::uint32_t max_tokens,
-                   std::uint64_t node_key, std::shared_ptr<BidRound> round) override;
+                   std::shared_ptr<BidRound> round) override;
 
   // Any thread: ends the stream with `status`; the node leaves rotation at once.
   void close(const grpc::Status& status);
@@ -103,12 +103,8 @@ class NodeSession final : public grpc::ServerBidiReactor<pb::NodeMessage, pb::Ro
   bool left_ = false;      // out of the registry, orders failed
   std::uint64_t next_order_id_ = 0;
   std::unordered_map<std::uint64_t, std::shared_ptr<PendingOrder>> orders_;
-  struct AskedBid {
-    std::weak_ptr<BidRound> round;
-    std::uint64_t node_key;
-  };
   std::uint64_t next_bid_id_ = 0;
-  std::unordered_map<std::uint64_t, AskedBid> bids_;  // asked, not answered; pruned as rounds end
+  std::unordered_map<std::uint64_t, std::weak_ptr<BidRound>> bids_;  // asked, not answered; pruned as rounds end
 };
 
 }  // namespace plexus

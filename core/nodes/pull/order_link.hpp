@@ -51,7 +51,7 @@ class OrderLink {
   virtual void cancel_order(std::uint64_t order_id, const std::string& reason) = 0;
   // Asks the node its price for one request; false when it cannot be asked (leaving).
   virtual bool request_bid(const std::string& model, std::uint32_t prompt_tokens, std::uint32_t max_tokens,
-                           std::uint64_t node_key, std::shared_ptr<BidRound> round) = 0;
+                           std::shared_ptr<BidRound> round) = 0;
 };
 
 // Delivery from the node service's threads to the order's loop, in arrival order.

@@ -5,8 +5,9 @@
 // Two scenarios:
 //   degrade  4 nodes, policy balanced; node-0 becomes 8x slower at 10 s and heals at 25 s:
 //            its share of traffic, second by second (CSV for the plot)
-//   prefix   8 nodes, 16 conversations with long shared system prompts: the cache hit ratio and
-//            the busiest node against the mean, balanced (with prefix affinity) vs round_robin
+//   prefix   8 nodes (one flaky), 16 conversations with long shared system prompts: latency P50/P95,
+//            success ratio, cache hit ratio and the busiest node against the mean, balanced (with
+//            prefix affinity) vs round_robin
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -24,13 +25,17 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // A fake node: OpenAI-compatible whole answers; TTFT = base (x slowdown) when the prompt's prefix
 // is in its cache (the last `cacheSize` prefixes it served), base + missCost otherwise.
-function fakeNode(name, { baseMs = 20, missCostMs = 80, cacheSize = 4 } = {}) {
+function fakeNode(name, { baseMs = 20, missCostMs = 80, cacheSize = 4, failureRate = 0 } = {}) {
   const node = { name, slowdown: 1, served: 0, hits: 0, inFlight: 0, maxInFlight: 0, cache: [] };
   node.server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (d) => (body += d));
     req.on('end', async () => {
       const request = JSON.parse(body);
+      if (Math.random() < failureRate) {  // a flaky backend: a 500 before any token
+        res.writeHead(500, { 'content-type': 'application/json' });
+        return res.end(JSON.stringify({ error: { message: 'simulated failure', type: 'server_error', param: null, code: null } }));
+      }
       const prefix = crypto.createHash('sha1').update(request.messages[0].content).digest('hex');
       const hit = node.cache.includes(prefix);
       node.cache = [prefix, ...node.cache.filter((p) => p !== prefix)].slice(0, cacheSize);
@@ -87,7 +92,7 @@ function ask(port, messages) {
 }
 
 // Closed-loop clients for `seconds`; `each(second)` runs once a second; returns per-second counts.
-async function drive(port, { clients, seconds, conversation, each }) {
+async function drive(port, { clients, seconds, conversation, each, latencies = [], outcomes = { ok: 0, failed: 0 } }) {
   const perSecond = [];
   const start = Date.now();
   let stop = false;
@@ -101,7 +106,10 @@ async function drive(port, { clients, seconds, conversation, each }) {
   })();
   await Promise.all(Array.from({ length: clients }, async (_, c) => {
     for (let i = 0; !stop; i++) {
+      const began = performance.now();
       const r = await ask(port, conversation(c, i));
+      latencies.push(performance.now() - began);
+      outcomes[r.status === 200 ? 'ok' : 'failed']++;
       const bucket = perSecond[perSecond.length - 1];
       if (r.status === 200 && bucket) bucket[r.node] = (bucket[r.node] ?? 0) + 1;
     }
@@ -143,11 +151,21 @@ async function degrade() {
   return { below10: firstLow < 0 ? Infinity : firstLow - 10, recovered: recovered >= 0 };
 }
 
-async function prefix(policy, affinity) {
-  const nodes = await Promise.all(Array.from({ length: 8 }, (_, i) => fakeNode(`node-${i}`, { cacheSize: 2 })));
+const percentile = (values, p) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+};
+
+// 8 nodes; with `flaky`, node-7 fails 30 % of its requests (before any token), so failover and
+// the breaker show in the success ratio and the tail.
+async function prefix(policy, affinity, flaky = false) {
+  const nodes = await Promise.all(Array.from({ length: 8 }, (_, i) =>
+    fakeNode(`node-${i}`, { cacheSize: 2, failureRate: flaky && i === 7 ? 0.3 : 0 })));
   const router = await startRouter(nodes, { policy, prefix_affinity: { enabled: affinity } });
+  const latencies = [];
+  const outcomes = { ok: 0, failed: 0 };
   await drive(router.port, {
-    clients: 16, seconds: 15,
+    clients: 16, seconds: 15, latencies, outcomes,
     conversation: (c, i) => [{ role: 'system', content: system((c * 7 + i) % 16) }, { role: 'user', content: `q${i}` }],
   });
   router.proc.kill('SIGKILL');
@@ -155,14 +173,23 @@ async function prefix(policy, affinity) {
   const served = nodes.map((n) => n.served);
   const total = served.reduce((a, v) => a + v, 0);
   const hits = nodes.reduce((a, n) => a + n.hits, 0);
-  return { policy: `${policy}${affinity ? ' + prefix affinity' : ''}`, hitRatio: hits / total, maxOverMean: Math.max(...served) / (total / nodes.length), total };
+  return { policy: `${policy}${affinity ? ' + prefix affinity' : ''}`, hitRatio: hits / total, maxOverMean: Math.max(...served) / (total / nodes.length), total,
+    p50: percentile(latencies, 0.5), p95: percentile(latencies, 0.95), success: outcomes.ok / (outcomes.ok + outcomes.failed) };
 }
 
 const degraded = await degrade();
+const table = (title, rows) => {
+  console.log(`${title}\n`);
+  console.log('| routing | requests answered by nodes | latency p50 / p95 (ms) | success ratio | cache hit ratio | busiest node / mean |');
+  console.log('|---|---:|---|---:|---:|---:|');
+  for (const r of rows)
+    console.log(`| ${r.policy} | ${r.total} | ${r.p50.toFixed(1)} / ${r.p95.toFixed(1)} | ${(100 * r.success).toFixed(2)} % | ` +
+      `${(100 * r.hitRatio).toFixed(1)} % | ${r.maxOverMean.toFixed(2)} |`);
+  console.log();
+};
 const rows = [await prefix('balanced', true), await prefix('round_robin', false)];
-console.log('## Shared prefixes: 8 nodes, 16 conversations, each node caching its last 2 prefixes\n');
-console.log('| routing | requests | cache hit ratio | busiest node / mean |');
-console.log('|---|---:|---:|---:|');
-for (const r of rows) console.log(`| ${r.policy} | ${r.total} | ${(100 * r.hitRatio).toFixed(1)} % | ${r.maxOverMean.toFixed(2)} |`);
-fs.writeFileSync(path.join(outDir, 'summary.json'), JSON.stringify({ degraded, prefix: rows }, null, 2));
+table('## Shared prefixes: 8 nodes, 16 conversations, each node caching its last 2 prefixes', rows);
+const flaky = [await prefix('balanced', true, true), await prefix('round_robin', false, true)];
+table('## The same with node-7 failing 30 % of its requests before any token', flaky);
+fs.writeFileSync(path.join(outDir, 'summary.json'), JSON.stringify({ degraded, prefix: rows, flaky }, null, 2));
 agent.destroy();

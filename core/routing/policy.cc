@@ -58,8 +58,9 @@ std::vector<Row> rows_of(const std::vector<Match>& able, const Request& r, Maxim
   bool wants_ttft = balanced || r.policy == Policy::kLatency || r.policy == Policy::kPrice || r.policy == Policy::kAuction;
   bool wants_load = balanced || r.policy == Policy::kLeastLoaded;
   bool wants_tps = r.policy == Policy::kThroughput;
-  std::vector<Row> rows;
-  rows.reserve(able.size());
+  // Filled in place, field by field: building a Row aside and copying it in stalled every
+  // candidate on store forwarding (its three flags written as bytes, read back as one vector).
+  std::vector<Row> rows(able.size());
   double best_tps = -1;
   // Every pair shares the breaker's window (one config): its epoch once, not per candidate.
   std::int64_t epoch = balanced && !able.empty() ? able.front().stats->window_epoch(r.now) : 0;
@@ -67,23 +68,22 @@ std::vector<Row> rows_of(const std::vector<Match>& able, const Request& r, Maxim
   for (std::size_t i = 0; i < able.size(); ++i) {
     const Match& m = able[i];
     const ModelStats& st = *m.stats;
-    Row row{i,
-            st.available(r.now) && m.node->stats.ready(),
-            client_region == 0 || m.region_hash == client_region,
-            st.hot(),
-            wants_ttft ? st.predicted_ttft_ms(r.now) : 0,
-            wants_load ? load_of(*m.node) : 0,
-            price_of(m, r),
-            wants_tps ? st.tokens_per_second() : 0,
-            balanced ? st.error_ratio_in(epoch) : 0};
+    Row& row = rows[i];
+    row.index = i;
+    row.available = st.available(r.now) && m.node->stats.ready();
+    row.in_region = client_region == 0 || m.region_hash == client_region;
+    row.hot = st.hot();
     // Not measured yet (a node that just joined): better than any measured, so it gets its first
     // request and a measurement; ties would keep it behind a known node forever.
-    if (row.ttft < 0) row.ttft = 0;
-    if (row.tps > best_tps) best_tps = row.tps;
+    row.ttft = wants_ttft ? std::max(0.0, st.predicted_ttft_ms(r.now)) : 0;
+    row.load = wants_load ? load_of(*m.node) : 0;
+    row.price = price_of(m, r);
+    row.tps = wants_tps ? st.tokens_per_second() : 0;
+    row.errors = balanced ? st.error_ratio_in(epoch) : 0;
+    best_tps = std::max(best_tps, row.tps);
     max.ttft = std::max(max.ttft, row.ttft);
     max.load = std::max(max.load, row.load);
     max.price = std::max(max.price, row.price);
-    rows.push_back(row);
   }
   if (wants_tps)
     for (auto& row : rows)

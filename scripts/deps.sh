@@ -6,9 +6,10 @@ set -euo pipefail
 build_pkgs=(build-essential cmake ninja-build ccache pkg-config
   libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libspdlog-dev
   libboost-dev liblua5.4-dev libsimdjson-dev
-  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc)
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  libpoppler-cpp-dev)
 test_pkgs=(libgtest-dev libgmock-dev curl nginx-light wrk nodejs npm python3 clang libclang-rt-14-dev
-  iproute2 iptables openssl)
+  iproute2 iptables openssl qpdf fonts-dejavu-core)
 
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")

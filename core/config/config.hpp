@@ -75,14 +75,24 @@ struct ServerConfig {
   std::string tls_key;
 };
 
+// The worker pool for plugins' CPU-heavy work.
+struct WorkersConfig {
+  int threads = 0;  // 0: half the cores, at least 1
+  std::size_t queue_limit = 64;
+};
+
 struct PluginConfig {
+  std::string config_file;  // the config file it came from, for error messages
   std::string path;  // "plugins[2]", for error messages
   std::string name;
   std::string type;  // "native" or "lua"
   std::string file;  // resolved against the config file's folder
   bool enabled = true;
   bool fail_open = true;  // on_error "open": a failing hook is skipped; "closed": the request fails
-  std::string config_json = "{}";
+  std::string config_json = "{}";  // as written; checked against the plugin's schema when it loads
+  // How long a hook may keep a request paused before the pipeline stops waiting (then: "open"
+  // goes on without the plugin, "closed" fails the request with 504).
+  std::chrono::milliseconds max_pause{30000};
   // Lua only: the sandbox's limits per hook call and per state.
   std::int64_t instruction_limit = 1000000;
   std::size_t memory_limit_bytes = 8u << 20;
@@ -152,6 +162,7 @@ struct Config {
   std::vector<DeploymentConfig> deployments;
   RoutingConfig routing;
   std::vector<PluginConfig> plugins;  // pipeline order
+  WorkersConfig workers;
   std::string providers_dir;  // where adapters are loaded from; empty: "providers" beside the binary
   LogConfig log;
 };

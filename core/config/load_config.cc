@@ -7,11 +7,14 @@
 #include "auth/sha256.hpp"
 #include "config/config.hpp"
 #include "config/json_path.hpp"
+#include "config/schema.hpp"
+#include "config/sections.hpp"
 #include "routing/policy.hpp"
 
 namespace plexus {
 namespace {
 
+using config::apply_schema;
 using config::JsonPath;
 using nlohmann::json;
 
@@ -28,6 +31,13 @@ std::string resolve_against(const std::string& file, const std::string& relative
   return (fs::path(file).parent_path() / relative).lexically_normal().string();
 }
 
+// A declared section's cursor: the value when present, else an empty object at its path.
+JsonPath section(const JsonPath& parent, const char* key) {
+  static const json kAbsent = json::object();
+  if (parent.has(key)) return parent.at(key);
+  return JsonPath(kAbsent, parent.file(), parent.path().empty() ? key : parent.path() + "." + key);
+}
+
 void load_server(const JsonPath& root, Config& cfg) {
   auto& s = cfg.server;
   if (root.has("listen"))
@@ -41,19 +51,17 @@ void load_server(const JsonPath& root, Config& cfg) {
     for (auto [key, path] : {std::pair{"cert", s.tls_cert}, std::pair{"key", s.tls_key}})
       if (!std::filesystem::exists(path)) tls.at(key).fail("file not found: " + path);
   }
-  if (root.has("limits")) {
-    JsonPath lim = root.at("limits");
-    lim.expect_object({"max_body_bytes", "max_inflight", "shutdown_grace_ms", "max_stream_duration_s",
-                       "request_timeout_s", "keepalive_timeout_s"});
-    s.max_body_bytes = static_cast<size_t>(lim.integer("max_body_bytes", 1024, 1ll << 30, 8 << 20));
-    s.max_inflight = static_cast<size_t>(lim.integer("max_inflight", 1, 1000000, 1024));
-    s.shutdown_grace =
-        std::chrono::milliseconds(lim.integer("shutdown_grace_ms", 0, 3600000, 10000));
-    s.max_stream_duration =
-        std::chrono::seconds(lim.integer("max_stream_duration_s", 10, 7 * 86400, 3600));
-    s.request_timeout = std::chrono::seconds(lim.integer("request_timeout_s", 1, 3600, 60));
-    s.keepalive_timeout = std::chrono::seconds(lim.integer("keepalive_timeout_s", 1, 3600, 75));
-  }
+  // Declared in sections.cc; absent, every default applies.
+  json lim = apply_schema(config::limits_schema(), section(root, "limits"));
+  s.max_body_bytes = lim["max_body_bytes"].get<std::size_t>();
+  s.max_inflight = lim["max_inflight"].get<std::size_t>();
+  s.shutdown_grace = std::chrono::milliseconds(lim["shutdown_grace_ms"].get<std::int64_t>());
+  s.max_stream_duration = std::chrono::seconds(lim["max_stream_duration_s"].get<std::int64_t>());
+  s.request_timeout = std::chrono::seconds(lim["request_timeout_s"].get<std::int64_t>());
+  s.keepalive_timeout = std::chrono::seconds(lim["keepalive_timeout_s"].get<std::int64_t>());
+  json workers = apply_schema(config::workers_schema(), section(root, "workers"));
+  cfg.workers.threads = workers["threads"].get<int>();
+  cfg.workers.queue_limit = workers["queue_limit"].get<std::size_t>();
 }
 
 std::vector<std::string> string_list(const JsonPath& list) {
@@ -188,14 +196,11 @@ void load_routing(const JsonPath& root, Config& cfg) {
   r.expect_object({"policy", "weights", "cold_start_ms", "breaker", "aliases", "prefix_affinity", "auction_max_ttft_ms",
                    "auction_bid_window_ms"});
   auto& rc = cfg.routing;
-  if (r.has("prefix_affinity")) {
-    JsonPath pa = r.at("prefix_affinity");
-    pa.expect_object({"enabled", "min_chars", "max_load", "slots"});
-    rc.prefix_affinity = pa.boolean("enabled", true);
-    rc.prefix_min_chars = static_cast<std::size_t>(pa.integer("min_chars", 1, 100000000, 1024));
-    rc.prefix_max_load = pa.number("max_load", 0.01, 0.8);
-    rc.prefix_slots = static_cast<std::size_t>(pa.integer("slots", 16, 1 << 26, 1 << 16));
-  }
+  json pa = apply_schema(config::prefix_affinity_schema(), section(r, "prefix_affinity"));
+  rc.prefix_affinity = pa["enabled"].get<bool>();
+  rc.prefix_min_chars = pa["min_chars"].get<std::size_t>();
+  rc.prefix_max_load = pa["max_load"].get<double>();
+  rc.prefix_slots = pa["slots"].get<std::size_t>();
   rc.policy = r.string("policy", rc.policy);
   if (!routing::policy_named(rc.policy)) r.at("policy").fail(std::string("expected one of ") + routing::kPolicyNames);
   rc.cold_start = std::chrono::milliseconds(r.integer("cold_start_ms", 0, 3600000, rc.cold_start.count()));
@@ -213,27 +218,20 @@ void load_routing(const JsonPath& root, Config& cfg) {
       for (const auto& [other, _] : rc.aliases)
         if (other == target) a.at(alias.c_str()).fail("'" + target + "' is itself an alias: aliases do not chain");
   }
-  if (r.has("weights")) {
-    JsonPath w = r.at("weights");
-    w.expect_object({"ttft", "load", "hot", "price", "region", "reliability"});
-    rc.weight_ttft = w.number("ttft", 0, rc.weight_ttft);
-    rc.weight_load = w.number("load", 0, rc.weight_load);
-    rc.weight_hot = w.number("hot", 0, rc.weight_hot);
-    rc.weight_price = w.number("price", 0, rc.weight_price);
-    rc.weight_region = w.number("region", 0, rc.weight_region);
-    rc.weight_reliability = w.number("reliability", 0, rc.weight_reliability);
-  }
-  if (r.has("breaker")) {
-    JsonPath b = r.at("breaker");
-    b.expect_object({"consecutive_failures", "error_ratio", "min_attempts", "window_s", "cooldown_ms"});
-    auto& br = cfg.routing.breaker;
-    br.consecutive_failures = static_cast<int>(b.integer("consecutive_failures", 1, 1000, br.consecutive_failures));
-    br.error_ratio = b.number("error_ratio", 0.01, br.error_ratio);
-    if (br.error_ratio > 1) b.at("error_ratio").fail("expected a share from 0.01 to 1");
-    br.min_attempts = static_cast<int>(b.integer("min_attempts", 1, 1000000, br.min_attempts));
-    br.window = std::chrono::seconds(b.integer("window_s", 1, 3600, br.window.count()));
-    br.cooldown = std::chrono::milliseconds(b.integer("cooldown_ms", 100, 3600000, br.cooldown.count()));
-  }
+  json w = apply_schema(config::weights_schema(), section(r, "weights"));
+  rc.weight_ttft = w["ttft"].get<double>();
+  rc.weight_load = w["load"].get<double>();
+  rc.weight_hot = w["hot"].get<double>();
+  rc.weight_price = w["price"].get<double>();
+  rc.weight_region = w["region"].get<double>();
+  rc.weight_reliability = w["reliability"].get<double>();
+  json b = apply_schema(config::breaker_schema(), section(r, "breaker"));
+  auto& br = cfg.routing.breaker;
+  br.consecutive_failures = b["consecutive_failures"].get<int>();
+  br.error_ratio = b["error_ratio"].get<double>();
+  br.min_attempts = b["min_attempts"].get<int>();
+  br.window = std::chrono::seconds(b["window_s"].get<std::int64_t>());
+  br.cooldown = std::chrono::milliseconds(b["cooldown_ms"].get<std::int64_t>());
 }
 
 void load_upstreams(const JsonPath& root, Config& cfg) {
@@ -329,8 +327,9 @@ void load_plugins(const JsonPath& root, Config& cfg) {
   for (size_t i = 0; i < plugins.size(); ++i) {
     JsonPath p = plugins.at(i);
     p.expect_object({"name", "type", "path", "enabled", "on_error", "config", "instruction_limit",
-                     "memory_limit_mb"});
+                     "memory_limit_mb", "max_pause_ms"});
     PluginConfig pc;
+    pc.config_file = cfg.file;
     pc.path = p.path();
     pc.name = p.string("name");
     if (pc.name.empty()) p.at("name").fail("must not be empty");
@@ -348,6 +347,7 @@ void load_plugins(const JsonPath& root, Config& cfg) {
       if (!c.value().is_object()) c.fail("expected an object");
       pc.config_json = c.value().dump();
     }
+    pc.max_pause = ms(p, "max_pause_ms", pc.max_pause);
     if (pc.type != "lua" && (p.has("instruction_limit") || p.has("memory_limit_mb")))
       p.fail("instruction_limit and memory_limit_mb apply to Lua plugins only");
     pc.instruction_limit = p.integer("instruction_limit", 1000, 1000000000, pc.instruction_limit);
@@ -358,14 +358,9 @@ void load_plugins(const JsonPath& root, Config& cfg) {
 }
 
 void load_log(const JsonPath& root, Config& cfg) {
-  if (!root.has("log")) return;
-  JsonPath log = root.at("log");
-  log.expect_object({"level", "access_log"});
-  cfg.log.level = log.string("level", "info");
-  static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
-  if (!kLevels.count(cfg.log.level))
-    log.at("level").fail("expected one of trace, debug, info, warn, error, off");
-  cfg.log.access_log = log.boolean("access_log", true);
+  json log = apply_schema(config::log_schema(), section(root, "log"));
+  cfg.log.level = log["level"].get<std::string>();
+  cfg.log.access_log = log["access_log"].get<bool>();
 }
 
 }  // namespace
@@ -417,7 +412,7 @@ Config load_config(const std::string& file) {
   cfg.file = file;
   JsonPath root(doc, file);
   root.expect_object({"listen", "threads", "tls", "limits", "keys", "upstreams", "nodes", "node_tokens",
-                      "deployments", "routing", "plugins", "providers_dir", "log"});
+                      "deployments", "routing", "plugins", "workers", "providers_dir", "log"});
   if (root.has("providers_dir")) {
     cfg.providers_dir = resolve_against(file, root.string("providers_dir"));
     if (!std::filesystem::is_directory(cfg.providers_dir))

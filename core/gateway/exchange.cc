@@ -41,23 +41,26 @@ void Exchange::start() {
   deadline_timer_ = env_.loop.after(env_.max_stream_duration, [weak] {
     if (auto self = weak.lock()) self->on_deadline();
   });
-  if (!run_request_hooks()) return;
-  route();
+  // A plugin that paused the request resumes it here (the runner lives and dies with us).
+  hooks_.set_on_resumed([this](HookRunner::RequestDecision decision) { after_request_hooks(std::move(decision)); });
+  after_request_hooks(hooks_.on_request(chat_));
 }
 
-bool Exchange::run_request_hooks() {
-  auto decision = hooks_.on_request(chat_);
+void Exchange::after_request_hooks(HookRunner::RequestDecision decision) {
+  if (finished_) return;
   switch (decision.kind) {
     case HookRunner::RequestDecision::Kind::kContinue:
-      return true;
+      route();
+      return;
     case HookRunner::RequestDecision::Kind::kFail:
       fail(decision.error);
-      return false;
+      return;
     case HookRunner::RequestDecision::Kind::kRespond:
       deliver_direct(decision.response);
-      return false;
+      return;
+    case HookRunner::RequestDecision::Kind::kPending:
+      return;  // a plugin is waiting for something; the deadline timer still runs
   }
-  return false;
 }
 
 Headers Exchange::response_headers() const {
@@ -360,6 +363,7 @@ void Exchange::client_gone() {
 
 void Exchange::done(int status, const std::string& error_code) {
   finished_ = true;
+  hooks_.cancel_pause();
   bool estimated = !usage_.known && content_chunks_ > 0;
   if (estimated) usage_.completion_tokens = content_chunks_;  // see emit()
   record_attempt(nullptr);  // cut short (the client left, the deadline): not the node's doing

@@ -103,7 +103,7 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   void on_finish(const Outcome& outcome) override;
 
  private:
-  bool run_request_hooks();
+  void after_request_hooks(HookRunner::RequestDecision decision);
   void route();
   bool choose_candidates();
   bool start_bidding(const std::vector<Match>& able, const std::string& model);

@@ -5,6 +5,7 @@
 // What plugins add along the way (upstream headers, response headers and fields, their
 // per-request state) is kept here too. One per request, on its loop.
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,13 +32,20 @@ class HookRunner {
   bool any(unsigned hook_mask) const;
 
   // on_request of every plugin. A plugin's rewrite replaces `chat` (validated again, so the next
-  // plugin and the upstream see a valid request).
+  // plugin and the upstream see a valid request). `chat` must outlive the runner's pause.
   struct RequestDecision {
-    enum class Kind { kContinue, kFail, kRespond } kind = Kind::kContinue;
+    enum class Kind { kContinue, kFail, kRespond, kPending } kind = Kind::kContinue;
     Error error;           // kFail: a rejection, or a failed fail-closed plugin
     std::string response;  // kRespond: a whole chat.completion a plugin answered with
   };
   RequestDecision on_request(ParsedChat& chat);
+  // kPending: a plugin paused the request. When it resumes (or its max_pause_ms passes), the
+  // rest of the pipeline runs and `on_resumed` gets the final decision (never kPending twice in
+  // a row without another pause), on the loop, never from inside a hook.
+  void set_on_resumed(std::function<void(RequestDecision)> on_resumed) { on_resumed_ = std::move(on_resumed); }
+  // The request ended while paused (client gone, deadline): the plugin's on_cancel runs, and
+  // whatever it does with its handle afterwards is ignored.
+  void cancel_pause();
 
   // on_route, plugin by plugin, until one picks. Scores and drops are written into `views`.
   struct RouteDecision {
@@ -60,8 +68,13 @@ class HookRunner {
   const std::vector<std::pair<std::string, std::string>>& extra_fields() const { return extra_fields_; }  // key, JSON
 
   struct Contexts;  // the hook contexts (hook_runner.cc)
+  class Pause;      // a paused request's PendingRequest (hook_runner.cc)
 
  private:
+  RequestDecision run_request_hooks(std::size_t first_plugin);
+  std::optional<RequestDecision> apply_rewrite(std::size_t plugin, const std::string& body);
+  void resume_after(Pause& pause, bool timed_out);
+
   template <class Fn>
   bool guarded(std::size_t plugin, const char* hook, Fn&& fn);
 
@@ -76,6 +89,9 @@ class HookRunner {
   Headers upstream_headers_;
   Headers response_headers_;
   std::vector<std::pair<std::string, std::string>> extra_fields_;
+  ParsedChat* chat_ = nullptr;  // on_request's, while its hooks (and a pause) run
+  std::shared_ptr<Pause> pause_;
+  std::function<void(RequestDecision)> on_resumed_;
 };
 
 }  // namespace plexus

@@ -47,7 +47,7 @@ std::shared_ptr<Provider> ProviderRegistry::create(const std::string& name, cons
   OpenedLibrary lib;
   try {
     lib = open_plexus_library(file, "plexus_provider_abi", "plexus_provider_create",
-                              kProviderAbiVersion, "PLEXUS_PROVIDER");
+                              kProviderAbiVersion, "PLEXUS_PROVIDER(factory)");
   } catch (const std::exception& e) {
     throw std::runtime_error("provider: " + file + ": " + e.what());  // after "upstreams[i]."
   }

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "config/config.hpp"
-#include "plexus/plugin.hpp"
+#include "plexus/plugin_abi.hpp"
 
 namespace plexus {
 
@@ -28,14 +28,26 @@ class Reloadable {
   virtual void reload() = 0;  // throws PluginLoadError, leaving the running version in place
 };
 
+// What an event loop lends its plugin instances (PluginInit's http, timers and workers).
+struct PluginHost {
+  HttpClient* http = nullptr;
+  Timers* timers = nullptr;
+  Workers* workers = nullptr;
+};
+
 struct LoadedPlugin {
   PluginConfig config;
+  std::string version;      // the descriptor's ("lua" for scripts)
+  std::string description;
   std::shared_ptr<Plugin> plugin;  // keeps a native plugin's library mapped while it lives
   unsigned hooks = 0;
   Reloadable* reloadable = nullptr;  // non-null for Lua
 };
 
-LoadedPlugin load_native_plugin(const PluginConfig& config);
+// Both check the instance's "config" against the plugin's schema first: a ConfigError naming the
+// config file and key path ("plugins[1].config.timeout_ms: ...").
+LoadedPlugin load_native_plugin(const PluginConfig& config, const PluginHost& host);
 LoadedPlugin load_lua_plugin(const PluginConfig& config);
+std::string checked_plugin_config(const PluginConfig& config, const ConfigSchema& schema);
 
 }  // namespace plexus

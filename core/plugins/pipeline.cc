@@ -4,11 +4,11 @@
 
 namespace plexus {
 
-std::shared_ptr<Pipeline> Pipeline::load(const std::vector<PluginConfig>& configs) {
+std::shared_ptr<Pipeline> Pipeline::load(const std::vector<PluginConfig>& configs, const PluginHost& host) {
   auto p = std::make_shared<Pipeline>();
   for (const auto& c : configs) {
     if (!c.enabled) continue;
-    p->plugins_.push_back(c.type == "native" ? load_native_plugin(c) : load_lua_plugin(c));
+    p->plugins_.push_back(c.type == "native" ? load_native_plugin(c, host) : load_lua_plugin(c));
   }
   p->refresh_hooks();
   return p;

@@ -14,7 +14,7 @@ class Pipeline {
  public:
   Pipeline() = default;
   // Loads every enabled plugin; throws PluginLoadError naming the plugin, file and reason.
-  static std::shared_ptr<Pipeline> load(const std::vector<PluginConfig>& configs);
+  static std::shared_ptr<Pipeline> load(const std::vector<PluginConfig>& configs, const PluginHost& host);
 
   const std::vector<LoadedPlugin>& plugins() const { return plugins_; }
   bool any(unsigned hook_mask) const { return (hooks_ & hook_mask) != 0; }

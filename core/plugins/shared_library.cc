@@ -21,7 +21,7 @@ OpenedLibrary open_plexus_library(const std::string& file, const char* abi_symbo
   }
   if (!lib->has(abi_symbol) || !lib->has(create_symbol))
     throw std::runtime_error(std::string("not a plexus library (no ") + abi_symbol + "/" +
-                             create_symbol + "; end the source with " + export_macro + "(factory))");
+                             create_symbol + "; end the source with " + export_macro + ")");
   int abi = lib->get<int()>(abi_symbol)();
   if (abi != expected_abi)
     throw std::runtime_error("built for ABI " + std::to_string(abi) + ", this router speaks ABI " +
@@ -31,6 +31,11 @@ OpenedLibrary open_plexus_library(const std::string& file, const char* abi_symbo
   out.create = reinterpret_cast<void*>(&lib->get<char>(create_symbol));
   out.handle = lib;
   return out;
+}
+
+void* find_symbol(const OpenedLibrary& library, const char* name) {
+  auto lib = std::static_pointer_cast<dll::shared_library>(library.handle);
+  return lib && lib->has(name) ? reinterpret_cast<void*>(&lib->get<char>(name)) : nullptr;
 }
 
 }  // namespace plexus

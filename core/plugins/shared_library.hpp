@@ -16,7 +16,10 @@ struct OpenedLibrary {
 // callers add which plugin or upstream and which file.
 OpenedLibrary open_plexus_library(const std::string& file, const char* abi_symbol,
                                   const char* create_symbol, int expected_abi,
-                                  const char* export_macro);
+                                  const char* export_macro);  // "PLEXUS_PROVIDER(factory)"
+
+// Another exported symbol of an opened library; null when it has none.
+void* find_symbol(const OpenedLibrary& library, const char* name);
 
 // An owning pointer to `object` whose control block also holds the library, destroying the
 // object before the library (so no code is unmapped under a live object).

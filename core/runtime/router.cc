@@ -9,6 +9,7 @@
 #include "nodes/node_registry.hpp"
 #include "nodes/pull/node_service.hpp"
 #include "loop/curl_client.hpp"
+#include "loop/worker_pool.hpp"
 #include "plugins/pipeline.hpp"
 #include "server/api_routes.hpp"
 #include "server/http_server.hpp"
@@ -30,9 +31,10 @@ void log_access(const AccessRecord& r) {
 
 // What one event loop owns besides its connections.
 struct LoopParts {
-  explicit LoopParts(EventLoop& loop) : http(loop), host{http, loop} {}
+  LoopParts(EventLoop& loop, WorkerPool& pool) : http(loop), host{http, loop}, workers(pool, loop) {}
   CurlClient http;
   ProviderHost host;
+  LoopWorkers workers;
   std::unique_ptr<ExchangeEnv> env;
   std::unique_ptr<ApiRoutes> routes;
 };
@@ -42,14 +44,23 @@ std::size_t loops_for(const Config& c) {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
+std::size_t workers_for(const Config& c) {
+  if (c.workers.threads > 0) return static_cast<std::size_t>(c.workers.threads);
+  return std::max(1u, std::thread::hardware_concurrency() / 2);
+}
+
 }  // namespace
 
 // Declaration order is destruction order reversed: the server and the per-loop parts go before
 // the nodes and the provider registry (whose libraries their objects point into), the loops last.
 struct Router::State {
-  explicit State(Config c) : config(std::move(c)), loops(loops_for(config)) {}
+  explicit State(Config c)
+      : config(std::move(c)), loops(loops_for(config)), workers(workers_for(config), config.workers.queue_limit) {}
+  // Before any member goes: no worker may still run plugin code when the plugins unload.
+  ~State() { workers.stop(); }
   Config config;
   LoopGroup loops;
+  WorkerPool workers;  // after the loops: its jobs post their results into them
   std::unique_ptr<ProviderRegistry> registry;
   std::unique_ptr<NodeRegistry> nodes;
   std::vector<std::shared_ptr<Node>> direct_nodes;
@@ -69,7 +80,7 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
       cfg.providers_dir.empty() ? ProviderRegistry::default_directory() : cfg.providers_dir);
   std::vector<ProviderHost*> hosts;
   for (std::size_t i = 0; i < s_->loops.size(); ++i) {
-    s_->parts.push_back(std::make_unique<LoopParts>(s_->loops.at(i)));
+    s_->parts.push_back(std::make_unique<LoopParts>(s_->loops.at(i), s_->workers));
     hosts.push_back(&s_->parts.back()->host);
   }
   s_->nodes = std::make_unique<NodeRegistry>();
@@ -84,7 +95,7 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
     part.env = std::make_unique<ExchangeEnv>(ExchangeEnv{
         s_->loops.at(i), cfg.log.access_log ? &log_access : nullptr,
         cfg.server.max_stream_duration, s_->nodes.get(), cfg.nodes.queue_limit, cfg.nodes.queue_timeout,
-        Pipeline::load(cfg.plugins), *routing::policy_named(rc.policy),
+        Pipeline::load(cfg.plugins, PluginHost{&part.http, &s_->loops.at(i), &part.workers}), *routing::policy_named(rc.policy),
         routing::Weights{rc.weight_ttft, rc.weight_load, rc.weight_hot, rc.weight_price, rc.weight_region, rc.weight_reliability},
         rc.cold_start, &rc.aliases, s_->prefixes.get(), rc.prefix_min_chars, rc.prefix_max_load,
         rc.auction_latency_bound, rc.auction_bid_window});

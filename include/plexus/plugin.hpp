@@ -6,9 +6,11 @@
 //
 // Threading: the router makes one instance of each plugin per event loop; an instance's hooks run
 // on its loop, one call at a time. A hook must not block: it is on the path of every stream on
-// that loop.
+// that loop. A hook that has to wait (a search, a parse on the worker pool) pauses its request
+// instead: RequestContext::pause() hands out a PendingRequest to finish it later.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -22,6 +24,7 @@ namespace plexus {
 enum class [[nodiscard]] RequestStatus {
   kContinue,  // go on (to the next plugin, then routing)
   kRespond,   // stop: the hook called respond() or reject(); no upstream is called
+  kPending,   // wait: the hook called pause(); the request goes on when its PendingRequest says
 };
 enum class [[nodiscard]] RouteStatus {
   kContinue,  // go on with the candidates as the hook left them (drops and scores)
@@ -45,6 +48,8 @@ class HookContext {
   virtual std::shared_ptr<void>& state() = 0;
 };
 
+class PendingRequest;
+
 class RequestContext : public HookContext {
  public:
   virtual std::string request_json() const = 0;  // the body as JSON text
@@ -52,11 +57,38 @@ class RequestContext : public HookContext {
   virtual void set_request_json(std::string json) = 0;
   // A header to send to the upstream with this request.
   virtual void set_upstream_header(std::string name, std::string value) = 0;
+  // A header for the client's response, whole or streamed (x-plexus-web-search, say).
+  virtual void set_response_header(std::string name, std::string value) = 0;
+  // Pauses the request: keep the handle, return kPending, and finish it later. One pause per
+  // hook call.
+  virtual std::shared_ptr<PendingRequest> pause() = 0;
   // Answers the request directly: `completion_json` is a whole chat.completion object (the
   // router turns it into a stream when the client asked for one). Return kRespond.
   virtual void respond(std::string completion_json) = 0;
   // Refuses the request with an OpenAI-shaped error. Return kRespond.
   virtual void reject(Error error) = 0;
+};
+
+// A request a hook paused. Call it on the request's loop (from an HttpClient or Timers callback,
+// or a Workers `done`). The first of resume / reject / respond decides; anything after that, or
+// after the request ended (the client left, the plugin's max_pause_ms or the request's deadline
+// passed), is ignored: check active() to skip work nobody will see.
+class PendingRequest {
+ public:
+  virtual ~PendingRequest() = default;
+  virtual bool active() const = 0;
+  virtual std::string request_json() const = 0;
+  // Before resume(): what RequestContext's setters of the same names do.
+  virtual void set_request_json(std::string json) = 0;
+  virtual void set_upstream_header(std::string name, std::string value) = 0;
+  virtual void set_response_header(std::string name, std::string value) = 0;
+  // Go on with the next plugin, then routing.
+  virtual void resume() = 0;
+  virtual void reject(Error error) = 0;
+  virtual void respond(std::string completion_json) = 0;
+  // Runs once, on the loop, if the request ends while still paused: abort transfers here. Not
+  // called after resume / reject / respond.
+  virtual void on_cancel(std::function<void()> fn) = 0;
 };
 
 // One upstream that could serve the request, with its live statistics.

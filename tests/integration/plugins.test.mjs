@@ -323,7 +323,7 @@ describe('failure modes', () => {
 describe('plugins that cannot load refuse the start, naming plugin, file and reason', () => {
   const upstreams = [{ name: 'd', provider: 'demo', models: ['demo'] }];
   const cases = [
-    [{ name: 'abi', type: 'native', path: path.join(pluginDir, 'libplexus_test_wrong_abi.so') }, /plugins\[0\] \(abi, .*libplexus_test_wrong_abi\.so\): built for ABI 999, this router speaks ABI 1/],
+    [{ name: 'abi', type: 'native', path: path.join(pluginDir, 'libplexus_test_wrong_abi.so') }, /plugins\[0\] \(abi, .*libplexus_test_wrong_abi\.so\): built for ABI 999, this router speaks ABI 2/],
     [{ name: 'nosym', type: 'native', path: '/lib/x86_64-linux-gnu/libc.so.6' }, /plugins\[0\] \(nosym, .*libc\.so\.6\): not a plexus library/],
     [{ name: 'gone', type: 'native', path: '/nonexistent/libnothing.so' }, /plugins\[0\] \(gone, \/nonexistent\/libnothing\.so\): file not found/],
     [{ name: 'ctor', type: 'native', path: path.join(pluginDir, 'libplexus_test_misbehaving.so'), config: { throw_in: 'constructor' } }, /plugins\[0\] \(ctor, .*\): the plugin's factory failed: refusing to start/],

@@ -49,11 +49,21 @@ std::unique_ptr<plexus::Plugin> create(const plexus::PluginInit& init) {
   return std::make_unique<Misbehaving>(init);
 }
 
+const plexus::PluginDescriptor& describe() {
+  namespace field = plexus::field;
+  static const plexus::PluginDescriptor d{
+      "misbehaving", "1.0.0", "Test fixture: fails on purpose",
+      {field::string("throw_in", "", "Hooks (and \"constructor\") that throw"),
+       field::string("model", "", "Only for requests of this model"),
+       field::integer("block_ms", 0, "Block the loop this long in on_request").range(0, 60000)}};
+  return d;
+}
+
 }  // namespace
 
 #ifdef PLEXUS_TEST_WRONG_ABI
 extern "C" __attribute__((visibility("default"))) int plexus_plugin_abi() { return 999; }
 extern "C" __attribute__((visibility("default"))) void* plexus_plugin_create() { return nullptr; }
 #else
-PLEXUS_PLUGIN(create)
+PLEXUS_PLUGIN(describe, create)
 #endif

@@ -77,6 +77,17 @@ class NativeHooks final : public plexus::Plugin {
 
 std::unique_ptr<plexus::Plugin> create(const plexus::PluginInit& init) { return std::make_unique<NativeHooks>(init); }
 
+const plexus::PluginDescriptor& describe() {
+  namespace field = plexus::field;
+  static const plexus::PluginDescriptor d{
+      "native-hooks", "1.0.0", "Test fixture: every hook of the native runtime",
+      {field::string("reject_model", "", "Requests for this model get 451"),
+       field::string("pick", "", "on_route picks this node"),
+       field::boolean("uppercase", false, "Upper-case every content delta"),
+       field::boolean("meter", false, "Add native_meter and x-native-meter")}};
+  return d;
+}
+
 }  // namespace
 
-PLEXUS_PLUGIN(create)
+PLEXUS_PLUGIN(describe, create)

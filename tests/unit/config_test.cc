@@ -136,7 +136,7 @@ TEST(Config, NodeErrorsNameTheKeyPath) {
 TEST(Config, ErrorsNameTheKeyPath) {
   EXPECT_EQ(error_of(R"({"upstreams":[{"name":"a","provider":"demo","models":["m"]},{"name":"b","provider":"openai","url":"localhost:1","models":["m"]}]})"),
             ": upstreams[1].url: expected an http(s) URL");
-  EXPECT_NE(error_of(R"({"bogus":1})").find(": bogus: unknown key; allowed keys are: listen, threads, tls, limits, keys, upstreams, nodes, node_tokens, deployments, routing, plugins, providers_dir, log"), std::string::npos);
+  EXPECT_NE(error_of(R"({"bogus":1})").find(": bogus: unknown key; allowed keys are: listen, threads, tls, limits, keys, upstreams, nodes, node_tokens, deployments, routing, plugins, workers, providers_dir, log"), std::string::npos);
   EXPECT_EQ(error_of(R"({"upstreams":[{"name":"a","provider":"demo","models":["m"]},{"name":"a","provider":"demo","models":["m"]}]})"),
             ": upstreams[1].name: duplicate upstream name 'a'");
   EXPECT_EQ(error_of(R"({"upstreams":[{"name":"a","provider":"demo","models":[]}]})"),
@@ -147,7 +147,7 @@ TEST(Config, ErrorsNameTheKeyPath) {
   EXPECT_EQ(error_of(R"({"keys":[{"id":"k","key":"short"}],"upstreams":[]})"), ": keys[0].key: too short: use at least 8 characters");
   EXPECT_EQ(error_of(R"({"upstreams":[{"name":"a","provider":"demo","models":["m"],"timeouts":{"idle_ms":-1}}]})"),
             ": upstreams[0].timeouts.idle_ms: expected an integer from 1 to 86400000");
-  EXPECT_EQ(error_of(R"({"log":{"level":"loud"},"upstreams":[{"name":"a","provider":"demo","models":["m"]}]})"), ": log.level: expected one of trace, debug, info, warn, error, off");
+  EXPECT_EQ(error_of(R"({"log":{"level":"loud"},"upstreams":[{"name":"a","provider":"demo","models":["m"]}]})"), ": log.level: expected one of \"trace\", \"debug\", \"info\", \"warn\", \"error\", \"off\"");
   EXPECT_EQ(error_of("{\n\"upstreams\": [\n  }\n"), ":3:3: invalid JSON: syntax error while parsing value - unexpected '}'; expected '[', '{', or a literal");
 }
 

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "config/schema.hpp"
 #include "plugins/loaded_plugin.hpp"
 #include "plugins/lua/lua_views.hpp"
 #include "plugins/lua/lua_vm.hpp"
@@ -130,6 +131,7 @@ class LuaPlugin final : public Plugin, public Reloadable {
       throw PluginLoadError(config_.path + " (" + config_.name + ", " + config_.file + "): " + e.what());
     }
     lua::register_views(vm->state());
+    apply_declared_schema(*vm);
     unsigned hooks = 0;
     for (auto [name, bit] : {std::pair{"on_request", kHookRequest}, std::pair{"on_route", kHookRoute},
                              std::pair{"on_chunk", kHookChunk}, std::pair{"on_complete", kHookComplete}}) {
@@ -143,6 +145,21 @@ class LuaPlugin final : public Plugin, public Reloadable {
                             "): defines none of on_request, on_route, on_chunk, on_complete");
     hooks_ = hooks;
     return vm;
+  }
+
+  // A script that sets a global `schema` table gets its config checked against it and
+  // plexus.config replaced by the checked one, defaults filled in (after its top level ran: read
+  // plexus.config in the hooks). Without one, the config is handed over as written.
+  void apply_declared_schema(lua::Vm& vm) {
+    json declared;
+    try {
+      declared = vm.global_json("schema");
+    } catch (const std::exception& e) {
+      throw PluginLoadError(config_.path + " (" + config_.name + ", " + config_.file + "): schema: " + e.what());
+    }
+    if (declared.is_null()) return;
+    ConfigSchema schema = config::schema_from_json(declared, config_.file + ": schema");
+    vm.set_config(json::parse(checked_plugin_config(config_, schema)));
   }
 
   // Runs a hook's whole body in one protected call (see Vm::run), so no Lua error, budget or

@@ -109,6 +109,11 @@ int ctx_respond(lua_State* L) {
   return 1;
 }
 
+int ctx_set_response_header(lua_State* L) {
+  live_ctx_as<RequestContext>(L).set_response_header(luaL_checkstring(L, 2), luaL_checkstring(L, 3));
+  return 0;
+}
+
 int ctx_set_upstream_header(lua_State* L) {
   live_ctx_as<RequestContext>(L).set_upstream_header(luaL_checkstring(L, 2), luaL_checkstring(L, 3));
   return 0;
@@ -164,6 +169,7 @@ int ctx_index(lua_State* L) {
   HookContext& ctx = *v->ctx;
   static constexpr std::pair<std::string_view, lua_CFunction> methods[] = {
       {"reject", ctx_reject},   {"respond", ctx_respond},     {"set_upstream_header", ctx_set_upstream_header},
+      {"set_response_header", ctx_set_response_header},
       {"insert", ctx_insert},   {"add_field", ctx_add_field}, {"add_header", ctx_add_header}};
   for (const auto& [name, fn] : methods)
     if (key == name) {

@@ -354,6 +354,27 @@ Vm::Vm(const std::string& chunk_name, const std::string& source, const std::stri
   }
 }
 
+json Vm::global_json(const char* name) {
+  json out;
+  run([&](lua_State* L) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, env_ref_);
+    lua_getfield(L, -1, name);
+    if (!lua_isnil(L, -1)) out = to_json(L, -1);
+    lua_pop(L, 2);
+  });
+  return out;
+}
+
+void Vm::set_config(const json& config) {
+  run([&](lua_State* L) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, env_ref_);
+    lua_getfield(L, -1, "plexus");
+    push_json(L, config);
+    lua_setfield(L, -2, "config");
+    lua_pop(L, 2);
+  });
+}
+
 Vm::~Vm() {
   if (L_) lua_close(L_);
 }

@@ -46,6 +46,10 @@ class Vm {
   // std::runtime_error; the state stays usable.
   void run(const std::function<void(lua_State*)>& body);
   std::size_t memory_in_use() const;
+  // The script's global `name` as JSON (null when unset), and a replacement for plexus.config:
+  // how a script's `schema` table is read and its config, defaults filled in, handed back.
+  nlohmann::json global_json(const char* name);
+  void set_config(const nlohmann::json& config);
 
   struct Alloc;
 

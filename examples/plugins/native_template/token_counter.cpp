@@ -16,8 +16,9 @@
 
 namespace {
 
-// The config is JSON text; this template reads three flat keys without a JSON library to show
-// that none is needed. A real plugin would use one (nlohmann/json, for instance).
+// The config arrives checked against describe()'s schema, every default filled in, as compact
+// JSON text; this template reads its three flat keys without a JSON library to show that none is
+// needed. A real plugin would use one (nlohmann/json, for instance).
 std::string string_value(const std::string& json, const std::string& key, std::string fallback) {
   auto at = json.find("\"" + key + "\"");
   if (at == std::string::npos) return fallback;
@@ -39,9 +40,7 @@ class TokenCounter final : public plexus::Plugin {
       : log_(init.log),
         header_(string_value(init.config_json, "header", "X-Plexus-Route")),
         value_(string_value(init.config_json, "value", "via-plexus")),
-        log_every_(integer_value(init.config_json, "log_every", 100)) {
-    if (log_every_ < 1) throw std::invalid_argument("log_every must be at least 1");
-  }
+        log_every_(integer_value(init.config_json, "log_every", 100)) {}
 
   unsigned hooks() const override { return plexus::kHookRequest | plexus::kHookComplete; }
 
@@ -72,6 +71,23 @@ std::unique_ptr<plexus::Plugin> create(const plexus::PluginInit& init) {
   return std::make_unique<TokenCounter>(init);
 }
 
+// What the router checks before create() runs: an unknown key, a wrong type or a value out of
+// range is refused at start-up with the config file and key path
+// ("plexus.json: plugins[0].config.log_every: expected an integer from 1 to 1000000").
+const plexus::PluginDescriptor& describe() {
+  namespace field = plexus::field;
+  static const plexus::PluginDescriptor d{
+      "token-counter",
+      "1.0.0",
+      "Adds a header to upstream requests and counts the tokens served",
+      {
+          field::string("header", "X-Plexus-Route", "Header added to every upstream request"),
+          field::string("value", "via-plexus", "Its value"),
+          field::integer("log_every", 100, "Log the running total every this many requests").range(1, 1000000),
+      }};
+  return d;
+}
+
 }  // namespace
 
-PLEXUS_PLUGIN(create)
+PLEXUS_PLUGIN(describe, create)

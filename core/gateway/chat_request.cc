@@ -237,6 +237,26 @@ void check_hints(dom::object doc, ParsedChat& out) {
   }
 }
 
+// "plugins": [{"id": "web", "max_results": 3}, ...]: each an object with a string id; the rest
+// of each entry is the plugin's own business.
+void check_plugins(dom::object doc, ParsedChat& out) {
+  auto list_field = field(doc, "plugins");
+  if (!list_field) return;
+  out.has_plugins = true;
+  dom::array list;
+  if (list_field->get(list) != SUCCESS) reject("'plugins' must be an array of objects with an 'id'", "plugins");
+  if (list.size() > 16) reject("'plugins' may hold at most 16 entries", "plugins");
+  std::size_t i = 0;
+  for (dom::element entry : list) {
+    std::string p = "plugins[" + std::to_string(i++) + "]";
+    dom::object object;
+    std::optional<std::string_view> id;
+    if (entry.get(object) != SUCCESS || !(id = string_field(object, "id")) || id->empty())
+      reject("'" + p + ".id' must be a non-empty string", p + ".id");
+    out.plugin_ids.emplace_back(*id);
+  }
+}
+
 // A key given twice at the top level is refused: the router would read one value and the
 // backend may read the other (a "model" the caller's group may use, then one it may not).
 void reject_duplicate_keys(dom::object body) {
@@ -307,6 +327,7 @@ ParsedChat validate(dom::element root) {
   }
   check_tools(doc, out);
   check_hints(doc, out);
+  check_plugins(doc, out);
   return out;
 }
 
@@ -360,7 +381,7 @@ ChatRequest to_upstream_request(const ParsedChat& chat, const std::string& upstr
   bool same_model = upstream_model == chat.model;
   // The common cases need no re-serialisation: relay the client's bytes as they came, or insert
   // stream_options right after the opening brace (the body is a validated JSON object).
-  if (same_model && (!chat.stream || !chat.has_stream_options) && !chat.hints.present && chat.raw) {
+  if (same_model && (!chat.stream || !chat.has_stream_options) && !chat.hints.present && !chat.has_plugins && chat.raw) {
     if (!chat.stream) {
       r.body = *chat.raw;
       return r;
@@ -380,6 +401,7 @@ ChatRequest to_upstream_request(const ParsedChat& chat, const std::string& upstr
   if (chat.stream) doc["stream_options"]["include_usage"] = true;
   doc.erase("models");  // the router's hints, not the backend's business
   doc.erase("provider");
+  doc.erase("plugins");  // the router's plugins read them; a backend would refuse the field
   r.body = doc.dump(-1, ' ', false, json::error_handler_t::replace);
   return r;
 }

@@ -41,6 +41,10 @@ struct ParsedChat {
   bool needs_json = false;
   std::size_t prompt_chars = 0;  // text in the messages, for a rough context-length check
   RoutingHints hints;
+  // OpenRouter's per-request plugins ("plugins": [{"id": "web", ...}]): the ids, in order. The
+  // plugins read their own options from the body; the field is stripped before a node sees it.
+  std::vector<std::string> plugin_ids;
+  bool has_plugins = false;
   // For prefix affinity: a hash of the conversation up to and including each message, and the
   // text it holds by then (roles and text; images and tool payloads are left out).
   std::vector<std::uint64_t> prefix_hashes;

@@ -7,6 +7,7 @@
 
 #include "common/openai_shapes.hpp"
 #include "gateway/error_body.hpp"
+#include "plugins/pipeline.hpp"
 #include "server/sse_frame.hpp"
 
 namespace plexus {
@@ -43,6 +44,12 @@ void Exchange::start() {
   });
   // A plugin that paused the request resumes it here (the runner lives and dies with us).
   hooks_.set_on_resumed([this](HookRunner::RequestDecision decision) { after_request_hooks(std::move(decision)); });
+  for (std::size_t i = 0; i < chat_.plugin_ids.size(); ++i)
+    if (!env_.pipeline || !env_.pipeline->provides(chat_.plugin_ids[i])) {
+      std::string param = "plugins[" + std::to_string(i) + "].id";
+      return fail(Error::invalid_request("No plugin '" + chat_.plugin_ids[i] + "' is enabled on this router", param,
+                                         "unknown_plugin"));
+    }
   after_request_hooks(hooks_.on_request(chat_));
 }
 

@@ -37,6 +37,7 @@ struct PluginHost {
 
 struct LoadedPlugin {
   PluginConfig config;
+  std::string id;           // the descriptor's name ("web"); a request's plugins[].id names it
   std::string version;      // the descriptor's ("lua" for scripts)
   std::string description;
   std::shared_ptr<Plugin> plugin;  // keeps a native plugin's library mapped while it lives

@@ -46,6 +46,7 @@ LoadedPlugin load_native_plugin(const PluginConfig& config, const PluginHost& ho
     throw PluginLoadError(where + "the plugin's factory failed: " + (error.empty() ? "returned nothing" : error));
   LoadedPlugin loaded;
   loaded.config = config;
+  loaded.id = descriptor->name;
   loaded.version = descriptor->version;
   loaded.description = descriptor->description;
   loaded.plugin = keep_library_alive<Plugin>(lib.handle, std::move(*made));

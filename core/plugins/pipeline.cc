@@ -14,6 +14,12 @@ std::shared_ptr<Pipeline> Pipeline::load(const std::vector<PluginConfig>& config
   return p;
 }
 
+bool Pipeline::provides(std::string_view id) const {
+  for (const auto& p : plugins_)
+    if (p.id == id || p.config.name == id) return true;
+  return false;
+}
+
 void Pipeline::refresh_hooks() {
   hooks_ = 0;
   for (auto& p : plugins_) {

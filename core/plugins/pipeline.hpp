@@ -18,6 +18,8 @@ class Pipeline {
 
   const std::vector<LoadedPlugin>& plugins() const { return plugins_; }
   bool any(unsigned hook_mask) const { return (hooks_ & hook_mask) != 0; }
+  // Whether a request may ask for plugin `id` (its descriptor's name or its instance name).
+  bool provides(std::string_view id) const;
 
   struct ReloadResult {
     std::string name;

@@ -202,6 +202,8 @@ LoadedPlugin load_lua_plugin(const PluginConfig& config) {
   auto plugin = std::make_shared<LuaPlugin>(config);
   LoadedPlugin loaded;
   loaded.config = config;
+  loaded.id = config.name;
+  loaded.version = "lua";
   loaded.hooks = plugin->hooks();
   loaded.reloadable = plugin.get();
   loaded.plugin = plugin;

@@ -86,7 +86,8 @@ class PendingRequest {
   virtual void resume() = 0;
   virtual void reject(Error error) = 0;
   virtual void respond(std::string completion_json) = 0;
-  // Runs once, on the loop, if the request ends while still paused: abort transfers here. Not
+  // Runs once, on the loop, if the request ends while still paused (the client left, the
+  // deadline passed) or the pipeline stops waiting (max_pause_ms): abort transfers here. Not
   // called after resume / reject / respond.
   virtual void on_cancel(std::function<void()> fn) = 0;
 };

@@ -121,7 +121,7 @@ struct Agent::State {
   void connect();
   void on_message(std::uint64_t generation, pb::RouterMessage message);
   void on_closed(std::uint64_t generation, const grpc::Status& status);
-  void send(pb::NodeMessage message);
+  bool send(pb::NodeMessage message);
   void grant(std::int64_t slots);
   void beat();
   void order_ended();
@@ -164,11 +164,24 @@ void Agent::State::connect() {
         loop.post([this, generation, status] { on_closed(generation, status); });
         --live_links;
       });
+  link->set_on_drained([this, generation] {
+    loop.post([this, generation] {
+      if (generation == link_generation) runner->link_drained();
+    });
+  });
   link->open(*stub, setup.options.token, registration());
 }
 
-void Agent::State::send(pb::NodeMessage message) {
-  if (link) link->send(std::move(message));
+// Above this much queued for the router, the orders' backend streams pause; below the low mark
+// they go on. A backend faster than the stream (or a router that reads slowly) then costs the
+// node at most about this much memory, however many orders run.
+constexpr std::size_t kLinkHighMark = 1u << 20;
+constexpr std::size_t kLinkLowMark = 256u << 10;
+
+bool Agent::State::send(pb::NodeMessage message) {
+  if (!link) return false;
+  link->send(std::move(message));
+  return link->queued_bytes() > kLinkHighMark;
 }
 
 void Agent::State::grant(std::int64_t slots) {
@@ -216,6 +229,9 @@ void Agent::State::on_message(std::uint64_t generation, pb::RouterMessage messag
     }
     case pb::RouterMessage::kCancel:
       runner->cancel(message.cancel().order_id(), message.cancel().reason());
+      break;
+    case pb::RouterMessage::kFlow:
+      runner->grant(message.flow().order_id(), message.flow().grant_bytes());
       break;
     case pb::RouterMessage::kDeployments: {
       std::vector<std::string> served;
@@ -387,7 +403,10 @@ Agent::Agent(AgentSetup setup) : s_(std::make_unique<State>(std::move(setup))) {
   }
   if (!s_->provider)
     throw std::runtime_error("--provider: unknown adapter '" + s_->setup.provider + "'; available: " + s_->registry->names());
-  s_->runner = std::make_unique<OrderRunner>(s_->loop, *s_->provider, [this](pb::NodeMessage m) { s_->send(std::move(m)); });
+  s_->runner = std::make_unique<OrderRunner>(s_->loop, *s_->provider, [this](pb::NodeMessage m) { return s_->send(std::move(m)); });
+  s_->runner->on_congested([this] {
+    if (s_->link) s_->link->notify_when_drained(kLinkLowMark);
+  });
   s_->runner->on_order_end([this] { s_->order_ended(); });
   s_->deployer = std::make_unique<Deployer>(
       s_->http, s_->loop, s_->setup.provider == "ollama" ? s_->setup.provider_url : "", s_->setup.backend_kind,

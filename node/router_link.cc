@@ -11,6 +11,7 @@ void RouterLink::open(pb::NodeLink::Stub& stub, const std::string& token, pb::No
   AddHold();
   {
     std::lock_guard lock(mu_);
+    queued_bytes_ += hello.ByteSizeLong();  // OnWriteDone takes it off again, like any message
     outbox_.push_back(std::move(hello));
     writing_ = true;
   }
@@ -22,6 +23,7 @@ void RouterLink::open(pb::NodeLink::Stub& stub, const std::string& token, pb::No
 bool RouterLink::send(pb::NodeMessage message) {
   std::unique_lock lock(mu_);
   if (closing_) return false;
+  queued_bytes_ += message.ByteSizeLong();
   outbox_.push_back(std::move(message));  // references to queued elements stay valid
   if (!writing_) start_next_write_locked(lock);
   return true;
@@ -34,12 +36,29 @@ void RouterLink::start_next_write_locked(std::unique_lock<std::mutex>& lock) {
   StartWrite(next);
 }
 
+void RouterLink::notify_when_drained(std::size_t low_mark) {
+  {
+    std::lock_guard lock(mu_);
+    if (queued_bytes_ > low_mark) {
+      drained_mark_ = low_mark;
+      return;
+    }
+  }
+  if (on_drained_) on_drained_();
+}
+
 void RouterLink::OnWriteDone(bool ok) {
   std::unique_lock lock(mu_);
+  queued_bytes_ -= outbox_.front().ByteSizeLong();
   outbox_.pop_front();
   writing_ = false;
+  if (drained_mark_ && (queued_bytes_ <= drained_mark_ || !ok)) {
+    drained_mark_ = 0;
+    if (on_drained_) on_drained_();  // only posts to the agent's loop: safe under the lock
+  }
   if (!ok) {  // the stream is broken: OnReadDone(false) and OnDone follow
     outbox_.clear();
+    queued_bytes_ = 0;
     closing_ = true;
     return wind_up_locked(lock);
   }

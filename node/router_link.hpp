@@ -4,6 +4,7 @@
 // here: the agent makes a new RouterLink (and registers again) after a backoff.
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -28,6 +29,13 @@ class RouterLink final : public grpc::ClientBidiReactor<pb::NodeMessage, pb::Rou
   void open(pb::NodeLink::Stub& stub, const std::string& token, pb::NodeMessage hello);
   // Any thread; false once the stream is closing.
   bool send(pb::NodeMessage message);
+  // Bytes queued for the router and not yet written: what a backend faster than the stream
+  // leaves behind. The agent pauses its orders above a mark and resumes them once `on_drained`
+  // (set before open; gRPC's thread) says the queue fell below `low_mark` after a call to
+  // notify_when_drained(). `on_drained` runs under the link's lock: it must only post.
+  std::size_t queued_bytes() const { return queued_bytes_.load(std::memory_order_relaxed); }
+  void notify_when_drained(std::size_t low_mark);
+  void set_on_drained(std::function<void()> fn) { on_drained_ = std::move(fn); }
   // Any thread: no more writes; the router ends the stream once it has read everything.
   void close_writes();
   // Any thread: abandon the stream now.
@@ -51,6 +59,9 @@ class RouterLink final : public grpc::ClientBidiReactor<pb::NodeMessage, pb::Rou
   pb::RouterMessage in_;
   std::mutex mu_;
   std::deque<pb::NodeMessage> outbox_;  // front: the write in flight
+  std::atomic<std::size_t> queued_bytes_{0};
+  std::size_t drained_mark_ = 0;  // 0: nobody waits
+  std::function<void()> on_drained_;
   bool writing_ = false;
   bool closing_ = false;   // no more writes are started
   bool writes_done_ = false;

@@ -278,6 +278,10 @@ ParsedChat validate(dom::element root) {
   if (!model.is_string() || std::string_view(model).empty()) reject("'model' must be a non-empty string", "model");
   out.model = std::string(std::string_view(model));
   check_messages(doc, out);
+  // OpenRouter's shortcut: "model:online" is the model with the web plugin asked for.
+  constexpr std::string_view kOnline = ":online";
+  bool online = out.model.size() > kOnline.size() && out.model.ends_with(kOnline);
+  if (online) out.model.resize(out.model.size() - kOnline.size());
 
   if (auto stream = field(doc, "stream")) {
     if (!stream->is_bool()) reject("'stream' must be a boolean", "stream");
@@ -328,6 +332,10 @@ ParsedChat validate(dom::element root) {
   check_tools(doc, out);
   check_hints(doc, out);
   check_plugins(doc, out);
+  if (online) {
+    out.has_plugins = true;  // the body is rebuilt for the node, with the model's own name
+    if (std::find(out.plugin_ids.begin(), out.plugin_ids.end(), "web") == out.plugin_ids.end()) out.plugin_ids.push_back("web");
+  }
   return out;
 }
 

@@ -41,8 +41,9 @@ struct ParsedChat {
   bool needs_json = false;
   std::size_t prompt_chars = 0;  // text in the messages, for a rough context-length check
   RoutingHints hints;
-  // OpenRouter's per-request plugins ("plugins": [{"id": "web", ...}]): the ids, in order. The
-  // plugins read their own options from the body; the field is stripped before a node sees it.
+  // OpenRouter's per-request plugins ("plugins": [{"id": "web", ...}]): the ids, in order, then
+  // "web" when the model ends in ":online" (`model` is without the suffix). The plugins read their
+  // own options from the body; the field is stripped before a node sees it.
   std::vector<std::string> plugin_ids;
   bool has_plugins = false;
   // For prefix affinity: a hash of the conversation up to and including each message, and the

@@ -50,7 +50,22 @@ void Exchange::start() {
       return fail(Error::invalid_request("No plugin '" + chat_.plugin_ids[i] + "' is enabled on this router", param,
                                          "unknown_plugin"));
     }
+  // A request that asks plugins for work (a search, a parse) must be one the caller could be
+  // served at all: no key gets the router to search the web for a model it cannot reach.
+  if (!chat_.plugin_ids.empty() && !reachable()) {
+    return fail(Error{404, "The model '" + resolve_alias(env_, chat_.model) + "' does not exist or you do not have access to it.",
+                      "invalid_request_error", "model", "model_not_found"});
+  }
   after_request_hooks(hooks_.on_request(chat_));
+}
+
+bool Exchange::reachable() const {
+  if (!env_.nodes) return true;
+  auto set = env_.nodes->snapshot();
+  if (!set->find(caller_.group, resolve_alias(env_, chat_.model)).empty()) return true;
+  for (const auto& fallback : chat_.hints.models)
+    if (!set->find(caller_.group, resolve_alias(env_, fallback)).empty()) return true;
+  return false;
 }
 
 void Exchange::after_request_hooks(HookRunner::RequestDecision decision) {
@@ -125,10 +140,11 @@ void Exchange::emit(std::string_view chunk_json) {
   channel_->send_chunks(std::move(framed));
 }
 
-// A client that reads slower than the backend writes: pause the provider above 1 MiB queued and
-// resume below 256 KiB, so a stream is never held whole in memory.
+// A client that reads slower than the backend writes: pause the provider above 256 KiB queued and
+// resume below 64 KiB (the kernel's socket buffer holds more besides), so a stream is never held
+// whole in memory and 500 slow readers cost the router about 150 MiB, not half a gigabyte.
 void Exchange::apply_backpressure() {
-  constexpr std::size_t kHigh = 1u << 20;
+  constexpr std::size_t kHigh = 256u << 10;
   if (paused_ || !call_ || finished_ || channel_->queued_bytes() < kHigh) return;
   paused_ = true;
   call_->pause();

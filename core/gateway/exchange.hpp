@@ -104,6 +104,7 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
 
  private:
   void after_request_hooks(HookRunner::RequestDecision decision);
+  bool reachable() const;  // some node in the caller's group serves the model or a fallback
   void route();
   bool choose_candidates();
   bool start_bidding(const std::vector<Match>& able, const std::string& model);

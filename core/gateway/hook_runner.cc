@@ -34,6 +34,9 @@ struct HookRunner::Contexts {
     void set_response_header(std::string name, std::string value) override {
       r_.response_headers_.emplace_back(std::move(name), std::move(value));
     }
+    std::optional<std::size_t> request_entry() const override {
+      return r_.pipeline_->entry_for(r_.current_plugin_, chat_.plugin_ids);
+    }
     void respond(std::string completion_json) override { response = std::move(completion_json); }
     void reject(Error error) override { rejection = std::move(error); }
     std::shared_ptr<PendingRequest> pause() override;

@@ -20,6 +20,19 @@ bool Pipeline::provides(std::string_view id) const {
   return false;
 }
 
+std::optional<std::size_t> Pipeline::entry_for(std::size_t index, const std::vector<std::string>& ids) const {
+  const LoadedPlugin& me = plugins_[index];
+  for (std::size_t j = 0; j < ids.size(); ++j)
+    if (ids[j] == me.config.name) return j;
+  for (std::size_t j = 0; j < ids.size(); ++j) {
+    if (ids[j] != me.id) continue;
+    bool named_instance = false;
+    for (const auto& p : plugins_) named_instance = named_instance || p.config.name == ids[j];
+    if (!named_instance) return j;
+  }
+  return std::nullopt;
+}
+
 void Pipeline::refresh_hooks() {
   hooks_ = 0;
   for (auto& p : plugins_) {

@@ -3,6 +3,8 @@
 // from the Exchanges of one event loop, on that loop's thread (each loop has its own Pipeline);
 // reload() too.
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -20,6 +22,9 @@ class Pipeline {
   bool any(unsigned hook_mask) const { return (hooks_ & hook_mask) != 0; }
   // Whether a request may ask for plugin `id` (its descriptor's name or its instance name).
   bool provides(std::string_view id) const;
+  // Which of a request's plugin ids asks for plugin `index`: one naming its instance, else one
+  // naming its descriptor that no instance is named after.
+  std::optional<std::size_t> entry_for(std::size_t index, const std::vector<std::string>& ids) const;
 
   struct ReloadResult {
     std::string name;

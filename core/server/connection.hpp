@@ -47,7 +47,7 @@ class Responder {
   // response is finished: the client is gone.
   void when_gone(std::function<void()> fn) { gone_ = std::move(fn); }
 
-  static constexpr std::size_t kLowMark = 256u << 10;
+  static constexpr std::size_t kLowMark = 64u << 10;
 
  private:
   friend class Connection;

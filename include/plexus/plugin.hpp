@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,6 +58,11 @@ class RequestContext : public HookContext {
   virtual void set_request_json(std::string json) = 0;
   // A header to send to the upstream with this request.
   virtual void set_upstream_header(std::string name, std::string value) = 0;
+  // Where the request asks for this plugin instance: the index of the entry of its "plugins"
+  // array that names it (by the instance's name, or by the plugin's descriptor name when no
+  // instance has that name), or the number of entries when a model suffix asked (":online" asks
+  // for "web"). Nothing when the request does not ask for it.
+  virtual std::optional<std::size_t> request_entry() const = 0;
   // A header for the client's response, whole or streamed (x-plexus-web-search, say).
   virtual void set_response_header(std::string name, std::string value) = 0;
   // Pauses the request: keep the handle, return kPending, and finish it later. One pause per

@@ -39,10 +39,17 @@ class FileParserPlugin final : public Plugin {
     if (body->find("\"file\"") == std::string::npos) return RequestStatus::kContinue;
     auto pending = ctx.pause();
     std::weak_ptr<PendingRequest> weak = pending;
-    auto result = std::make_shared<std::variant<Rewritten, Error>>(Rewritten{});
+    // Until the work says otherwise, the outcome is a failure: a job that throws must not let
+    // the file through unread.
+    auto result = std::make_shared<std::variant<Rewritten, Error>>(
+        Error{500, "The PDF could not be processed", "server_error", "", "file_parser_error"});
     bool queued = init_.workers->submit(
-        [body, result, limits = limits_, cache = cache_, name = init_.name] {
-          *result = replace_file_parts(*body, limits, *cache, name);
+        [body, result, limits = limits_, cache = cache_, name = init_.name, log = init_.log] {
+          try {
+            *result = replace_file_parts(*body, limits, *cache, name);
+          } catch (const std::exception& e) {
+            log(LogLevel::kError, std::string("parsing failed: ") + e.what());
+          }
         },
         [weak, result, header = header_] {
           auto p = weak.lock();
@@ -57,6 +64,7 @@ class FileParserPlugin final : public Plugin {
           p->resume();
         });
     if (!queued) {
+      pending->set_response_header("retry-after", "1");
       pending->reject({503, "Too many files are being parsed right now; retry shortly", "server_error", "", "workers_busy"});
     }
     return RequestStatus::kPending;

@@ -29,9 +29,25 @@ std::optional<Error> check_options(const json& doc, const std::string& plugin_na
   return std::nullopt;
 }
 
+// A filename as an attribute value: it must not end the tag, or the block, it names.
+std::string attribute(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '"': out += "&quot;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '\n': case '\r': out += ' '; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
 // The text that takes a file part's place.
 std::string as_text(const std::string& filename, const std::string& text, std::size_t pages) {
-  return "<file name=\"" + filename + "\" pages=\"" + std::to_string(pages) + "\">\n" + text + "</file>";
+  return "<file name=\"" + attribute(filename) + "\" pages=\"" + std::to_string(pages) + "\">\n" + text + "</file>";
 }
 
 }  // namespace
@@ -60,21 +76,29 @@ std::variant<Rewritten, Error> replace_file_parts(const std::string& body, const
         return invalid(param + ".file.file_data", "required: a data URL (data:application/pdf;base64,...)");
       }
       if (!file["file_data"].is_string()) return invalid(param + ".file.file_data", "expected a data URL string");
-      const std::string& data = file["file_data"].get_ref<const std::string&>();
+      std::string_view data = file["file_data"].get_ref<const std::string&>();
       auto comma = data.find(',');
-      if (data.rfind("data:", 0) != 0 || comma == std::string::npos || data.compare(comma - 7, 7, ";base64") != 0)
+      std::string_view header = data.substr(0, comma);  // "data:application/pdf;base64"
+      if (comma == std::string_view::npos || header.substr(0, 5) != "data:" || header.size() < 12 ||
+          header.substr(header.size() - 7) != ";base64")
         return invalid(param + ".file.file_data", "expected a base64 data URL (data:application/pdf;base64,...)");
-      std::string_view encoded = std::string_view(data).substr(comma + 1);
+      std::string_view encoded = data.substr(comma + 1);
       if (encoded.size() / 4 * 3 > limits.max_file_bytes + 2)
         return invalid(param, "the file is larger than this router's limit of " + std::to_string(limits.max_file_bytes) + " bytes",
                        "file_too_large");
       std::string bytes;
       if (!decode_base64(encoded, bytes)) return invalid(param + ".file.file_data", "the data is not valid base64");
+      if (bytes.size() > limits.max_file_bytes)
+        return invalid(param, "the file is larger than this router's limit of " + std::to_string(limits.max_file_bytes) + " bytes",
+                       "file_too_large");
       std::string filename = file.value("filename", json("document.pdf")).is_string() ? file.value("filename", "document.pdf") : "document.pdf";
       std::string key = sha256_hex(bytes);
       std::shared_ptr<const PdfText> pdf = cache.find(key);
       if (pdf) {
         ++out.cached;
+        if (pdf->pages > limits.pdf.max_pages)  // cached under a larger limit (another instance)
+          return invalid(param, "the PDF has " + std::to_string(pdf->pages) + " pages; this router reads at most " +
+                                    std::to_string(limits.pdf.max_pages));
       } else {
         auto extracted = extract_pdf_text(bytes, limits.pdf);
         if (auto* error = std::get_if<PdfError>(&extracted)) return invalid(param, error->message);

@@ -22,7 +22,6 @@ using nlohmann::json;
 constexpr const char* kDefaultPrompt =
     "A web search was conducted on {date}. Use the following web search results to answer the user's "
     "question. Cite each source you use by its number in square brackets, like [1].";
-constexpr std::string_view kOnline = ":online";
 constexpr std::size_t kMaxSearchAnswer = 4u << 20;  // bytes of a search answer read at most
 
 struct Options {
@@ -126,48 +125,35 @@ class WebPlugin final : public Plugin {
   unsigned hooks() const override { return kHookRequest | kHookChunk; }
 
   RequestStatus on_request(RequestContext& ctx) override {
-    std::string text = ctx.request_json();
-    // Most requests do not ask for a search: tell without parsing them.
-    if (!options_.always && text.find(kOnline) == std::string::npos && text.find("\"plugins\"") == std::string::npos)
-      return RequestStatus::kContinue;
-    json body = json::parse(text);
+    // The host says whether the request asks for this instance (its "plugins" entry, or the
+    // ":online" model suffix): most do not, and their bodies are not even parsed.
+    std::optional<std::size_t> entry = ctx.request_entry();
+    if (!options_.always && !entry) return RequestStatus::kContinue;
+    json body = json::parse(ctx.request_json());
     std::size_t max_results = options_.max_results;
     std::string prompt = options_.search_prompt;
-    bool wanted = options_.always;
-    std::string model = body.value("model", "");
-    bool online = model.size() > kOnline.size() && model.compare(model.size() - kOnline.size(), kOnline.size(), kOnline) == 0;
-    if (online) {
-      body["model"] = model.substr(0, model.size() - kOnline.size());
-      wanted = true;
-    }
-    if (body.contains("plugins") && body["plugins"].is_array()) {
-      const json& list = body["plugins"];
-      for (std::size_t i = 0; i < list.size(); ++i) {
-        std::string id = list[i].value("id", "");
-        if (id != "web" && id != init_.name) continue;
-        wanted = true;
-        std::string at = "plugins[" + std::to_string(i) + "]";
-        if (list[i].contains("max_results")) {
-          const json& n = list[i]["max_results"];
-          if (!n.is_number_integer() || n.get<long long>() < 1 || n.get<long long>() > static_cast<long long>(options_.max_results_limit)) {
-            ctx.reject(Error::invalid_request("'" + at + ".max_results' must be an integer from 1 to " +
-                                                  std::to_string(options_.max_results_limit),
-                                              at + ".max_results"));
-            return RequestStatus::kRespond;
-          }
-          max_results = n.get<std::size_t>();
+    const json* list = body.contains("plugins") && body["plugins"].is_array() ? &body["plugins"] : nullptr;
+    if (entry && list && *entry < list->size()) {
+      const json& mine = (*list)[*entry];
+      std::string at = "plugins[" + std::to_string(*entry) + "]";
+      if (mine.contains("max_results")) {
+        const json& n = mine["max_results"];
+        if (!n.is_number_integer() || n.get<long long>() < 1 || n.get<long long>() > static_cast<long long>(options_.max_results_limit)) {
+          ctx.reject(Error::invalid_request("'" + at + ".max_results' must be an integer from 1 to " +
+                                                std::to_string(options_.max_results_limit),
+                                            at + ".max_results"));
+          return RequestStatus::kRespond;
         }
-        if (list[i].contains("search_prompt")) {
-          if (!list[i]["search_prompt"].is_string()) {
-            ctx.reject(Error::invalid_request("'" + at + ".search_prompt' must be a string", at + ".search_prompt"));
-            return RequestStatus::kRespond;
-          }
-          prompt = list[i]["search_prompt"].get<std::string>();
+        max_results = n.get<std::size_t>();
+      }
+      if (mine.contains("search_prompt")) {
+        if (!mine["search_prompt"].is_string()) {
+          ctx.reject(Error::invalid_request("'" + at + ".search_prompt' must be a string", at + ".search_prompt"));
+          return RequestStatus::kRespond;
         }
+        prompt = mine["search_prompt"].get<std::string>();
       }
     }
-    if (!wanted) return RequestStatus::kContinue;
-    if (online) ctx.set_request_json(body.dump());
     std::string query = cut_query(last_user_text(body["messages"]), options_.max_query_chars);
     if (query.empty()) {
       ctx.set_response_header(options_.header, "skipped; no user text to search for");

@@ -248,6 +248,7 @@ std::uint64_t NodeSession::send_order(const ChatRequest& request, std::chrono::m
   o->set_stream(request.stream);
   o->set_include_usage(request.include_usage);
   o->set_deadline_ms(static_cast<std::uint32_t>(std::min<std::int64_t>(deadline.count(), UINT32_MAX)));
+  o->set_window_bytes(static_cast<std::uint32_t>(kOrderWindowBytes));
   queue(std::move(message));
   return id;
 }
@@ -257,6 +258,14 @@ void NodeSession::cancel_order(std::uint64_t order_id, const std::string& reason
   pb::RouterMessage message;
   message.mutable_cancel()->set_order_id(order_id);
   message.mutable_cancel()->set_reason(reason);
+  queue(std::move(message));
+}
+
+void NodeSession::grant_order(std::uint64_t order_id, std::size_t bytes) {
+  if (!take_order(order_id, false)) return;
+  pb::RouterMessage message;
+  message.mutable_flow()->set_order_id(order_id);
+  message.mutable_flow()->set_grant_bytes(static_cast<std::uint32_t>(std::min<std::size_t>(bytes, UINT32_MAX)));
   queue(std::move(message));
 }
 

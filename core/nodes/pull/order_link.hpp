@@ -25,11 +25,13 @@ struct PendingOrder {
   std::weak_ptr<OrderLink> link;
   std::chrono::milliseconds quiet_limit{0};
   std::uint64_t quiet_timer = 0;  // fires when the node stays silent longer than quiet_limit
-  // The client is not reading (ProviderCall::pause). A node cannot be slowed down for one order
-  // without stalling its others, so what arrives meanwhile is counted, and past a bound the
-  // order ends rather than piling up in memory.
+  // Flow control (node.proto's Flow): chunk bytes handed to the client and not yet granted back
+  // to the node. While the client is not reading (ProviderCall::pause) nothing is granted, so the
+  // node stops within a window. What still arrives meanwhile is counted, and past a bound (a node
+  // that ignores windows) the order ends rather than piling up in memory.
   bool paused = false;
   std::size_t bytes_while_paused = 0;
+  std::size_t ungranted = 0;
 };
 
 // One request's auction: bids arrive on the node service's threads and are posted to `loop`,
@@ -49,10 +51,17 @@ class OrderLink {
                                    std::shared_ptr<PendingOrder> order) = 0;
   // The client is gone or the router gave up: tell the node to stop; nothing more is delivered.
   virtual void cancel_order(std::uint64_t order_id, const std::string& reason) = 0;
+  // The order's client took `bytes` more of its answer: the node may send as many again (Flow).
+  // Unknown or finished orders are ignored.
+  virtual void grant_order(std::uint64_t order_id, std::size_t bytes) = 0;
   // Asks the node its price for one request; false when it cannot be asked (leaving).
   virtual bool request_bid(const std::string& model, std::uint32_t prompt_tokens, std::uint32_t max_tokens,
                            std::shared_ptr<BidRound> round) = 0;
 };
+
+// Each order's window (Order.window_bytes), and how much a grant gathers before it is sent.
+inline constexpr std::size_t kOrderWindowBytes = 256u << 10;
+inline constexpr std::size_t kOrderGrantBatch = 64u << 10;
 
 // Delivery from the node service's threads to the order's loop, in arrival order.
 void deliver_chunk(const std::shared_ptr<PendingOrder>& order, std::string chunk_json);

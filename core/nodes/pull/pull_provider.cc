@@ -1,6 +1,10 @@
 #include "nodes/pull/pull_provider.hpp"
 
 namespace plexus {
+// Grants the node what the client took, once there is at least `at_least` of it (never while
+// the client is not reading).
+void grant_taken(PendingOrder& order, std::size_t at_least);
+
 namespace {
 
 Outcome failed(int status, std::string message, std::string code, bool retryable = true) {
@@ -36,11 +40,16 @@ class PullCall final : public ProviderCall {
   explicit PullCall(std::shared_ptr<PendingOrder> order) : order_(std::move(order)) {}
   ~PullCall() override { cancel(); }
 
+  // The client stopped reading: no more grants, so the node stops within its window.
   void pause() override {
     order_->paused = true;
     order_->bytes_while_paused = 0;
   }
-  void resume() override { order_->paused = false; }
+  // It reads again: what it took meanwhile is granted back at once.
+  void resume() override {
+    order_->paused = false;
+    grant_taken(*order_, 1);
+  }
 
   void cancel() override {
     stop_watching(*order_);
@@ -101,6 +110,12 @@ void on_order_loop(const std::shared_ptr<PendingOrder>& order, bool last, Fn fn)
 
 constexpr std::size_t kMaxBytesWhilePaused = 8u << 20;
 
+void grant_taken(PendingOrder& order, std::size_t at_least) {
+  if (order.paused || !order.sink || order.ungranted < at_least) return;
+  if (auto link = order.link.lock()) link->grant_order(order.id, order.ungranted);
+  order.ungranted = 0;
+}
+
 void deliver_chunk(const std::shared_ptr<PendingOrder>& order, std::string chunk_json) {
   on_order_loop(order, false, [order, chunk = std::move(chunk_json)](ResponseSink& sink) {
     if (order->paused && (order->bytes_while_paused += chunk.size()) > kMaxBytesWhilePaused) {
@@ -110,7 +125,9 @@ void deliver_chunk(const std::shared_ptr<PendingOrder>& order, std::string chunk
       return sink.on_finish(failed(502, "The client read too slowly: more than 8 MiB of this answer waited for it",
                                    "client_too_slow", false));
     }
-    sink.on_chunk(chunk);
+    order->ungranted += chunk.size();
+    sink.on_chunk(chunk);  // may pause the call (the client is behind): then nothing is granted
+    grant_taken(*order, kOrderGrantBatch);
   });
 }
 

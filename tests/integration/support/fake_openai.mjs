@@ -15,11 +15,36 @@
 //   "firehose"    streams 4 KiB chunks as fast as the socket takes them, until the client goes;
 //                 state.firehoseBytes counts what was handed to the socket
 //   "leaky"       answers with an e-mail address and a phone number, split across chunks
+//   "cite"        answers from the sources the web plugin injected (the last system message with
+//                 "[n] title" lines each followed by "URL: <url>"), citing them as real models do:
+//                 citePieces(sources) below, one piece per chunk when streamed, joined when whole:
+//                 "[1]" and "[2]" split across chunks, then a Markdown link to source 3's URL (the
+//                 last source's when there are fewer). Without such a message: "No sources."
 // Setting state.failing makes every chat request a 500, whatever the model (a backend that breaks
 // and later heals). Like OpenAI's, every answer has an id of its own: "chatcmpl-<X-Request-Id>" when the request
 // carries one (plexus forwards its request id upstream), else "chatcmpl-fake". So a suite can
 // tell whose answer a chunk belongs to.
 import http from 'node:http';
+
+// The sources the web plugin injected into `messages`: [{n, title, url}] from the last system
+// message that lists any ("[n] title" then "URL: <url>"), else [].
+export function injectedSources(messages) {
+  if (!Array.isArray(messages)) return [];
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i];
+    if (m?.role !== 'system' || typeof m.content !== 'string') continue;
+    const sources = [...m.content.matchAll(/^\[(\d+)\] (.*)\nURL: (\S+)/gm)].map((x) => ({ n: Number(x[1]), title: x[2], url: x[3] }));
+    if (sources.length) return sources;
+  }
+  return [];
+}
+
+// What the "cite" model answers, piece by piece (a streamed chunk each).
+export function citePieces(sources) {
+  if (!sources.length) return ['No sources.'];
+  const link = (sources[2] ?? sources.at(-1)).url;
+  return ['Plexus routes requests ', '[', '1] and streams ', 'ünïcode answers [2', ']. See ', '[the docs](', link, ').'];
+}
 
 export async function startFakeOpenAI({ name = 'fake', models = ['gpt-4o-mini'] } = {}) {
   const state = { requests: [], closedEarly: 0, active: 0, sockets: new Set() };
@@ -74,6 +99,7 @@ export async function startFakeOpenAI({ name = 'fake', models = ['gpt-4o-mini'] 
 
     const words = model === 'leaky'
       ? ['Mail jo', 'hn.doe@exam', 'ple.com or call 555-', '123-4567 today.']
+      : model === 'cite' ? citePieces(injectedSources(body.messages))
       : ['Hello', ' from', ` ${name}`];
     const usage = { prompt_tokens: 7, completion_tokens: words.length, total_tokens: 7 + words.length };
     if (!body.stream) {

@@ -1,7 +1,5 @@
 #include "loop/event_loop.hpp"
 
-#include <cerrno>
-
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -97,9 +95,7 @@ void EventLoop::watch(int fd, std::uint32_t events, IoWatcher* watcher) {
   epoll_event ev{};
   ev.events = events;
   ev.data.ptr = watcher;
-  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) == 0) return;
-  // Already in the set: a watcher that did not know (see modify()).
-  if (errno != EEXIST || epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) != 0)
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0)
     throw std::runtime_error("epoll_ctl(ADD) failed");
 }
 
@@ -107,10 +103,7 @@ void EventLoop::modify(int fd, std::uint32_t events, IoWatcher* watcher) {
   epoll_event ev{};
   ev.events = events;
   ev.data.ptr = watcher;
-  // Not in the set: its descriptor was closed behind the watcher's back and the number reused by
-  // a new socket (libcurl closes its resolver's socketpair without its close callback). The new
-  // socket must be watched, or its transfer stalls with data waiting.
-  if (epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT) epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+  epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev);
 }
 
 void EventLoop::unwatch(int fd) { epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr); }

@@ -11,6 +11,8 @@
 #include <thread>
 
 #include "config/config.hpp"
+#include "config/schema.hpp"
+#include "config/sections.hpp"
 #include "plugins/loaded_plugin.hpp"
 #include "runtime/router.hpp"
 #include "util/log_sink.hpp"
@@ -24,6 +26,8 @@ namespace {
 constexpr const char* kUsage = R"(Usage:
   plexus --config FILE [--listen HOST:PORT] [--nodes-listen HOST:PORT]   run the router
   plexus --check-config FILE                  validate a config file and exit (0 = valid)
+  plexus --print-schema [PLUGIN.so]           the declared config sections, or a native plugin's
+                                              descriptor and config, as Markdown tables
   plexus --help | --version
 
 FILE is JSON; // and /* */ comments are allowed. See docs/configuration.md.
@@ -118,6 +122,24 @@ int run(const std::string& file, const std::string& listen, const std::string& n
   return 0;
 }
 
+// The tables come from the same schemas the validator checks, so they cannot drift from it.
+int print_schema(const std::string& plugin_file) {
+  if (plugin_file.empty()) {
+    for (const auto& [path, schema] : plexus::config::declared_sections())
+      std::printf("### `%s`\n\n%s\n", path.c_str(), plexus::config::schema_table(*schema).c_str());
+    return 0;
+  }
+  try {
+    auto d = plexus::describe_native_plugin(plugin_file);
+    std::printf("### %s %s\n\n%s\n\n%s", d.name.c_str(), d.version.c_str(), d.description.c_str(),
+                d.config.empty() ? "No config.\n" : plexus::config::schema_table(d.config).c_str());
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", plugin_file.c_str(), e.what());
+    return 1;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -145,6 +167,9 @@ int main(int argc, char** argv) {
       nodes_listen = value("--nodes-listen");
     } else if (a == "--check-config") {
       check = value("--check-config");
+    } else if (a == "--print-schema") {
+      bool named = i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0;
+      return print_schema(named ? argv[i + 1] : "");
     } else {
       std::fprintf(stderr, "plexus: unknown argument '%s'\n%s", a.c_str(), kUsage);
       return 2;

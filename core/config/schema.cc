@@ -21,7 +21,9 @@ const char* type_name(FieldType t) {
   return "string";
 }
 
+// Whole numbers as written ("1073741824", not "1.07374e+09"); others in the shortest form.
 std::string number_text(double v) {
+  if (std::abs(v) < 9e15 && v == std::floor(v)) return std::to_string(static_cast<long long>(v));
   std::ostringstream out;
   out << v;
   return out.str();

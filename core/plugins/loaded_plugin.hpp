@@ -49,6 +49,9 @@ struct LoadedPlugin {
 // config file and key path ("plugins[1].config.timeout_ms: ...").
 LoadedPlugin load_native_plugin(const PluginConfig& config, const PluginHost& host);
 LoadedPlugin load_lua_plugin(const PluginConfig& config);
+// A native plugin's descriptor, read without making an instance (plexus --print-schema). Throws
+// std::runtime_error with the reason.
+PluginDescriptor describe_native_plugin(const std::string& file);
 std::string checked_plugin_config(const PluginConfig& config, const ConfigSchema& schema);
 
 }  // namespace plexus

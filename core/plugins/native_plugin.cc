@@ -18,6 +18,22 @@ std::string checked_plugin_config(const PluginConfig& config, const ConfigSchema
   return config::apply_schema(schema, config::JsonPath(written, config.config_file, config.path + ".config")).dump();
 }
 
+namespace {
+const PluginDescriptor* descriptor_of(const OpenedLibrary& lib) {
+  using Describe = const PluginDescriptor*();
+  auto* describe = reinterpret_cast<Describe*>(find_symbol(lib, "plexus_plugin_descriptor"));
+  return describe ? describe() : nullptr;
+}
+}  // namespace
+
+PluginDescriptor describe_native_plugin(const std::string& file) {
+  OpenedLibrary lib = open_plexus_library(file, "plexus_plugin_abi", "plexus_plugin_create", kPluginAbiVersion,
+                                          "PLEXUS_PLUGIN(descriptor, factory)");
+  const PluginDescriptor* descriptor = descriptor_of(lib);
+  if (!descriptor) throw std::runtime_error("no plugin descriptor");
+  return *descriptor;  // a copy: the library closes when `lib` goes
+}
+
 LoadedPlugin load_native_plugin(const PluginConfig& config, const PluginHost& host) {
   std::string where = config.path + " (" + config.name + ", " + config.file + "): ";
   OpenedLibrary lib;
@@ -27,9 +43,7 @@ LoadedPlugin load_native_plugin(const PluginConfig& config, const PluginHost& ho
   } catch (const std::exception& e) {
     throw PluginLoadError(where + e.what());
   }
-  using Describe = const PluginDescriptor*();
-  auto* describe = reinterpret_cast<Describe*>(find_symbol(lib, "plexus_plugin_descriptor"));
-  const PluginDescriptor* descriptor = describe ? describe() : nullptr;
+  const PluginDescriptor* descriptor = descriptor_of(lib);
   if (!descriptor) throw PluginLoadError(where + "no plugin descriptor (end the source with PLEXUS_PLUGIN(descriptor, factory))");
 
   PluginInit init;

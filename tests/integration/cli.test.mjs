@@ -161,3 +161,19 @@ test('SIGTERM: readiness turns 503, new requests get 503, the stream in flight c
     await fake.close();
   }
 });
+
+test('--print-schema prints the declared sections and a plugin descriptor as Markdown tables', () => {
+  const sections = spawnSync(plexusBin, ['--print-schema'], { encoding: 'utf8' });
+  assert.equal(sections.status, 0, sections.stderr);
+  for (const name of ['limits', 'workers', 'routing.weights', 'routing.breaker', 'routing.prefix_affinity', 'log'])
+    assert.match(sections.stdout, new RegExp(`### \`${name.replace('.', '\\.')}\``));
+  assert.match(sections.stdout, /\| `max_body_bytes` \| integer \| `8388608` \| .* \(from 1024 to 1073741824\) \|/);
+  const plugin = path.join(process.env.PLEXUS_PLUGIN_DIR || path.join(repoRoot, 'build/plugins'), 'libplexus_web.so');
+  const web = spawnSync(plexusBin, ['--print-schema', plugin], { encoding: 'utf8' });
+  assert.equal(web.status, 0, web.stderr);
+  assert.match(web.stdout, /^### web \d+\.\d+\.\d+/);
+  assert.match(web.stdout, /\| `search_url` \| string \| required \|/);
+  const missing = spawnSync(plexusBin, ['--print-schema', '/no/such/plugin.so'], { encoding: 'utf8' });
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /\/no\/such\/plugin\.so: file not found/);
+});

@@ -84,10 +84,9 @@ int run(const std::string& file, const std::string& listen, const std::string& n
   if (!router) return 1;
   const plexus::Config& cfg = router->config();
   spdlog::set_level(spdlog::level::from_str(cfg.log.level));
-  for (const auto& p : cfg.plugins)
-    if (p.enabled)
-      spdlog::info("plugin {} ({}, {}) loaded, on_error {}", p.name, p.type, p.file,
-                   p.fail_open ? "open" : "closed");
+  for (const auto& p : router->plugins())
+    spdlog::info("plugin {} ({} {}, {}, {}) loaded, on_error {}", p.config.name, p.id, p.version, p.config.type,
+                 p.config.file, p.config.fail_open ? "open" : "closed");
   try {
     router->start();
   } catch (const std::exception& e) {

@@ -68,7 +68,13 @@ json check_object(const ConfigSchema& schema, const JsonPath& section) {
     if (f.type == FieldType::kObject) {
       out[f.name] = check_object(f.fields, JsonPath(kEmpty, section.file(), section.path().empty() ? f.name : section.path() + "." + f.name));
     } else {
-      out[f.name] = json::parse(*f.default_json);
+      // A default the field itself refuses is the schema's mistake: say so, where it shows.
+      json holder = {{f.name, json::parse(*f.default_json)}};
+      try {
+        check_value(f, JsonPath(holder, section.file(), section.path()).at(f.name.c_str()), out[f.name]);
+      } catch (const ConfigError& e) {
+        throw ConfigError(std::string(e.what()) + " (the schema's own default)");
+      }
     }
   }
   return out;

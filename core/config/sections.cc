@@ -5,7 +5,7 @@ namespace plexus::config {
 const ConfigSchema& limits_schema() {
   static const ConfigSchema s = {
       field::integer("max_body_bytes", 8 << 20, "Largest request body; larger gets 413").range(1024, 1ll << 30),
-      field::integer("max_inflight", 1024, "Requests in flight at once; more get 503").range(1, 1000000),
+      field::integer("max_inflight", 1024, "Requests in flight at once; more get 429").range(1, 1000000),
       field::integer("shutdown_grace_ms", 10000, "How long a stop waits for streams in flight").range(0, 3600000),
       field::integer("max_stream_duration_s", 3600, "Longest a request may take, first byte to last").range(10, 7 * 86400),
       field::integer("request_timeout_s", 60, "Longest a client may take to send its request").range(1, 3600),

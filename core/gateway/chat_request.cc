@@ -332,6 +332,7 @@ ParsedChat validate(dom::element root) {
   check_tools(doc, out);
   check_hints(doc, out);
   check_plugins(doc, out);
+  out.listed_plugins = out.plugin_ids.size();
   if (online) {
     out.has_plugins = true;  // the body is rebuilt for the node, with the model's own name
     if (std::find(out.plugin_ids.begin(), out.plugin_ids.end(), "web") == out.plugin_ids.end()) out.plugin_ids.push_back("web");

@@ -45,6 +45,7 @@ struct ParsedChat {
   // "web" when the model ends in ":online" (`model` is without the suffix). The plugins read their
   // own options from the body; the field is stripped before a node sees it.
   std::vector<std::string> plugin_ids;
+  std::size_t listed_plugins = 0;  // how many of them the body's "plugins" array names
   bool has_plugins = false;
   // For prefix affinity: a hash of the conversation up to and including each message, and the
   // text it holds by then (roles and text; images and tool payloads are left out).

@@ -46,9 +46,11 @@ void Exchange::start() {
   hooks_.set_on_resumed([this](HookRunner::RequestDecision decision) { after_request_hooks(std::move(decision)); });
   for (std::size_t i = 0; i < chat_.plugin_ids.size(); ++i)
     if (!env_.pipeline || !env_.pipeline->provides(chat_.plugin_ids[i])) {
-      std::string param = "plugins[" + std::to_string(i) + "].id";
-      return fail(Error::invalid_request("No plugin '" + chat_.plugin_ids[i] + "' is enabled on this router", param,
-                                         "unknown_plugin"));
+      bool from_suffix = i >= chat_.listed_plugins;  // ":online" asked, not the body's "plugins"
+      std::string param = from_suffix ? "model" : "plugins[" + std::to_string(i) + "].id";
+      return fail(Error::invalid_request(from_suffix ? "The ':online' suffix asks for the web plugin, which is not enabled on this router"
+                                                     : "No plugin '" + chat_.plugin_ids[i] + "' is enabled on this router",
+                                         param, "unknown_plugin"));
     }
   // A request that asks plugins for work (a search, a parse) must be one the caller could be
   // served at all: no key gets the router to search the web for a model it cannot reach.

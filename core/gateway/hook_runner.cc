@@ -218,15 +218,25 @@ HookRunner::RequestDecision HookRunner::run_request_hooks(std::size_t first_plug
       threw = false;
     });
     if (threw) {  // failed open (go_on) the plugin is skipped, with whatever it had set
-      if (ctx.paused) ctx.paused->abandon();
+      if (ctx.paused) {
+        ctx.paused->abandon();
+        ctx.paused->runner = nullptr;
+      }
       if (go_on) continue;
       return {Kind::kFail, *failure_, {}};
+    }
+    if ((ctx.rejection || ctx.response) && ctx.paused) {
+      ctx.paused->abandon();  // decided already: the handle the plugin keeps must do nothing
+      ctx.paused->runner = nullptr;
     }
     if (ctx.rejection) return {Kind::kFail, *ctx.rejection, {}};
     if (ctx.response) return {Kind::kRespond, {}, std::move(*ctx.response)};
     bool pending = status == RequestStatus::kPending;
     if (pending != static_cast<bool>(ctx.paused) || status == RequestStatus::kRespond) {
-      if (ctx.paused) ctx.paused->abandon();
+      if (ctx.paused) {
+        ctx.paused->abandon();
+        ctx.paused->runner = nullptr;
+      }
       const char* why = status == RequestStatus::kRespond ? "returned RESPOND without an answer"
                         : pending                          ? "returned PENDING without pausing the request"
                                                            : "paused the request but did not return PENDING";

@@ -113,6 +113,8 @@ std::size_t Router::plugin_count() const {
   return s_->parts.front()->env->pipeline->plugins().size();
 }
 
+const std::vector<LoadedPlugin>& Router::plugins() const { return s_->parts.front()->env->pipeline->plugins(); }
+
 std::size_t Router::loop_count() const { return s_->loops.size(); }
 
 void Router::start() {

@@ -14,6 +14,8 @@
 
 namespace plexus {
 
+struct LoadedPlugin;
+
 class Router {
  public:
   // Builds the providers and plugins the config names (once per loop). Throws ConfigError
@@ -25,6 +27,8 @@ class Router {
 
   const Config& config() const;
   std::size_t plugin_count() const;
+  // The plugins as loop 0 loaded them (every loop has the same), for the start-up log.
+  const std::vector<LoadedPlugin>& plugins() const;
   std::size_t loop_count() const;
 
   // Starts the loops and listens (API, and nodes.listen when set); throws std::runtime_error

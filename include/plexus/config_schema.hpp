@@ -9,6 +9,7 @@
 // "config": a plugin returns its schema from its descriptor (plugin_abi.hpp), a Lua plugin sets
 // a global `schema` table (docs/plugins.md), and `plexus --print-schema` lists them all.
 #include <optional>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -84,7 +85,9 @@ inline ConfigField integer(std::string name, long long fallback, std::string des
   return {std::move(name), FieldType::kInteger, std::move(description), std::to_string(fallback), {}, {}, {}, {}};
 }
 inline ConfigField number(std::string name, double fallback, std::string description) {
-  return {std::move(name), FieldType::kNumber, std::move(description), std::to_string(fallback), {}, {}, {}, {}};
+  std::ostringstream text;  // "0.8", "1": the shortest form, not to_string's "0.800000"
+  text << fallback;
+  return {std::move(name), FieldType::kNumber, std::move(description), text.str(), {}, {}, {}, {}};
 }
 inline ConfigField boolean(std::string name, bool fallback, std::string description) {
   return {std::move(name), FieldType::kBoolean, std::move(description), fallback ? "true" : "false", {}, {}, {}, {}};

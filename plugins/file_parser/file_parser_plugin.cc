@@ -26,6 +26,22 @@ std::shared_ptr<TextCache> shared_cache(std::size_t entries, std::size_t bytes) 
   return cache;
 }
 
+// Whether the body may hold a file content part: somewhere "type", a colon and "file", with only
+// whitespace between (JSON allows it). Bodies without one pass untouched and unparsed; a "file"
+// key or word elsewhere does not cost a worker job.
+bool may_carry_file_part(const std::string& body) {
+  auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  for (auto at = body.find("\"file\""); at != std::string::npos; at = body.find("\"file\"", at + 1)) {
+    std::size_t i = at;
+    while (i > 0 && is_space(body[i - 1])) --i;
+    if (i == 0 || body[i - 1] != ':') continue;
+    --i;
+    while (i > 0 && is_space(body[i - 1])) --i;
+    if (i >= 6 && body.compare(i - 6, 6, "\"type\"") == 0) return true;
+  }
+  return false;
+}
+
 class FileParserPlugin final : public Plugin {
  public:
   FileParserPlugin(const PluginInit& init, Limits limits, std::shared_ptr<TextCache> cache)
@@ -35,8 +51,7 @@ class FileParserPlugin final : public Plugin {
 
   RequestStatus on_request(RequestContext& ctx) override {
     auto body = std::make_shared<std::string>(ctx.request_json());
-    // Requests without a file part pass untouched, their body not parsed (a substring search).
-    if (body->find("\"file\"") == std::string::npos) return RequestStatus::kContinue;
+    if (!may_carry_file_part(*body)) return RequestStatus::kContinue;
     auto pending = ctx.pause();
     std::weak_ptr<PendingRequest> weak = pending;
     // Until the work says otherwise, the outcome is a failure: a job that throws must not let

@@ -568,3 +568,23 @@ describe('which instance a request asks for, and who may ask', () => {
     assert.equal(searchedFor(searxA, 'reachable vip').length, 1);
   });
 });
+
+test('without the web plugin, ":online" is a 400 naming the model; an unknown plugins[].id names the entry', async () => {
+  const up = await startFakeOpenAI({ name: 'up' });
+  const plexus = await startPlexus(baseConfig([{ name: 'up', provider: 'openai', url: up.url, models: ['gpt-x'] }]));
+  try {
+    const online = await chat(plexus.url, { model: 'gpt-x:online', messages: user('hi') });
+    assert.equal(online.status, 400);
+    const e1 = (await online.json()).error;
+    assert.equal(e1.code, 'unknown_plugin');
+    assert.equal(e1.param, 'model');
+    assert.match(e1.message, /':online' suffix asks for the web plugin/);
+    const listed = await chat(plexus.url, { model: 'gpt-x', messages: user('hi'), plugins: [{ id: 'web' }] });
+    assert.equal(listed.status, 400);
+    assert.equal((await listed.json()).error.param, 'plugins[0].id');
+    assert.equal(up.state.requests.length, 0);
+  } finally {
+    await plexus.stop();
+    await up.close();
+  }
+});

@@ -1,11 +1,13 @@
 #include "gateway/provider_registry.hpp"
 
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include <filesystem>
 #include <set>
 #include <stdexcept>
 
+#include "config/schema.hpp"
 #include "plexus/provider_abi.hpp"
 #include "plugins/shared_library.hpp"
 
@@ -33,6 +35,18 @@ std::string ProviderRegistry::default_directory() {
   return (fs::path(std::string(buf, static_cast<size_t>(n))).parent_path() / "providers").string();
 }
 
+// An upstream's options checked against its adapter's schema, defaults filled in. Errors read
+// "options.KEY: ..." (std::invalid_argument): the caller puts the file and the upstream before.
+static std::string checked_options(const ConfigSchema& schema, const std::string& options_json) {
+  nlohmann::json written = nlohmann::json::parse(options_json);
+  try {
+    return config::apply_schema(schema, config::JsonPath(written, "", "options")).dump();
+  } catch (const ConfigError& e) {
+    std::string message = e.what();
+    throw std::invalid_argument(message.rfind(": ", 0) == 0 ? message.substr(2) : message);
+  }
+}
+
 void ProviderRegistry::add(const std::string& name, ProviderFactory factory) {
   if (!factories_.emplace(name, factory).second)
     throw std::logic_error("provider '" + name + "' is registered twice");
@@ -51,9 +65,13 @@ std::shared_ptr<Provider> ProviderRegistry::create(const std::string& name, cons
   } catch (const std::exception& e) {
     throw std::runtime_error("provider: " + file + ": " + e.what());  // after "upstreams[i]."
   }
+  UpstreamSpec checked = spec;
+  using Options = const ConfigSchema*();
+  if (auto* options = reinterpret_cast<Options*>(find_symbol(lib, "plexus_provider_options")))
+    checked.options_json = checked_options(*options(), spec.options_json);
   using Create = Provider*(const UpstreamSpec*, ProviderHost*, std::string*);
   std::string error;
-  std::unique_ptr<Provider> made(reinterpret_cast<Create*>(lib.create)(&spec, &host, &error));
+  std::unique_ptr<Provider> made(reinterpret_cast<Create*>(lib.create)(&checked, &host, &error));
   if (!made) throw std::invalid_argument(error.empty() ? "provider: the adapter refused to start" : error);
   return keep_library_alive<Provider>(lib.handle, std::move(made));
 }

@@ -7,8 +7,17 @@
 // "libplexus_provider_<name>.so" for "provider": "<name>" from its providers folder, checks
 // plexus_provider_abi() against kProviderAbiVersion first, and refuses a mismatch naming the file.
 // Like native plugins, adapters are built with the router's compiler (std types cross the line).
+//
+// An adapter with options declares them once more, as a schema (plexus/config_schema.hpp):
+//
+//   PLEXUS_PROVIDER_OPTIONS(my_options)   // const plexus::ConfigSchema& my_options()
+//
+// The router then checks each upstream's "options" against it (unknown keys, types, ranges, with
+// the config file and key path in the error) and hands the factory the checked object with every
+// default filled in. Without it, options arrive as written.
 #include <string>
 
+#include "plexus/config_schema.hpp"
 #include "plexus/provider.hpp"
 
 namespace plexus {
@@ -32,4 +41,10 @@ inline constexpr int kProviderAbiVersion = 1;
       *error = "unknown exception";                                                           \
     }                                                                                         \
     return nullptr;                                                                           \
+  }
+
+#define PLEXUS_PROVIDER_OPTIONS(schema)                                                        \
+  extern "C" __attribute__((visibility("default"))) const ::plexus::ConfigSchema*            \
+  plexus_provider_options() {                                                                 \
+    return &schema();                                                                         \
   }

@@ -277,22 +277,22 @@ std::unique_ptr<Provider> make_anthropic_provider(const UpstreamSpec& spec, Prov
     s.spec.url.resize(s.spec.url.size() - 3);  // the adapter adds /v1/messages itself
   if (s.spec.api_key.empty())
     throw std::invalid_argument("api_key: the anthropic provider needs an API key (api_key or api_key_env)");
-  json options = json::parse(spec.options_json);
-  for (const auto& [key, value] : options.items()) {
-    if (key == "anthropic_version" && value.is_string()) {
-      s.version = value.get<std::string>();
-    } else if (key == "default_max_tokens" && value.is_number_integer() && value.get<std::int64_t>() >= 1) {
-      s.default_max_tokens = value.get<std::int64_t>();
-    } else {
-      throw std::invalid_argument("options." + key + (key == "anthropic_version" || key == "default_max_tokens"
-                                                          ? ": expected a string (anthropic_version) or an integer >= 1 (default_max_tokens)"
-                                                          : ": unknown key; allowed keys are: anthropic_version, default_max_tokens"));
-    }
-  }
+  json options = json::parse(spec.options_json);  // checked against anthropic_options()
+  s.version = options["anthropic_version"].get<std::string>();
+  s.default_max_tokens = options["default_max_tokens"].get<std::int64_t>();
   return std::make_unique<AnthropicProvider>(std::move(s), host);
+}
+
+const ConfigSchema& anthropic_options() {
+  static const ConfigSchema schema = {
+      field::string("anthropic_version", "2023-06-01", "The anthropic-version header"),
+      field::integer("default_max_tokens", 4096, "max_tokens when the request sets none (Anthropic requires one)").at_least(1),
+  };
+  return schema;
 }
 
 }  // namespace
 }  // namespace plexus
 
 PLEXUS_PROVIDER(plexus::make_anthropic_provider)
+PLEXUS_PROVIDER_OPTIONS(plexus::anthropic_options)

@@ -158,31 +158,25 @@ class DemoProvider final : public Provider {
 
 namespace {
 std::unique_ptr<Provider> make_demo_provider(const UpstreamSpec& spec, ProviderHost& host) {
+  json options = json::parse(spec.options_json);  // checked against demo_options(), defaults in
   DemoSettings s;
-  json options = json::parse(spec.options_json);
-  for (const auto& [key, value] : options.items()) {
-    std::string path = "options." + key;
-    if (key == "first_token_ms") {
-      if (!value.is_number_integer() || value.get<std::int64_t>() < 0 || value.get<std::int64_t>() > 600000)
-        throw std::invalid_argument(path + ": expected an integer from 0 to 600000");
-      s.first_token = std::chrono::milliseconds(value.get<std::int64_t>());
-    } else if (key == "tokens_per_second") {
-      if (!value.is_number() || value.get<double>() < 0.1 || value.get<double>() > 100000)
-        throw std::invalid_argument(path + ": expected a number from 0.1 to 100000");
-      s.tokens_per_second = value.get<double>();
-    } else if (key == "max_natural_tokens") {
-      if (!value.is_number_integer() || value.get<std::int64_t>() < 8 || value.get<std::int64_t>() > 100000)
-        throw std::invalid_argument(path + ": expected an integer from 8 to 100000");
-      s.max_natural_tokens = value.get<std::int64_t>();
-    } else {
-      throw std::invalid_argument(path + ": unknown key; allowed keys are: first_token_ms, "
-                                         "tokens_per_second, max_natural_tokens");
-    }
-  }
+  s.first_token = std::chrono::milliseconds(options["first_token_ms"].get<std::int64_t>());
+  s.tokens_per_second = options["tokens_per_second"].get<double>();
+  s.max_natural_tokens = options["max_natural_tokens"].get<std::int64_t>();
   return std::make_unique<DemoProvider>(s, host.timers);
+}
+
+const ConfigSchema& demo_options() {
+  static const ConfigSchema schema = {
+      field::integer("first_token_ms", 300, "Delay before the first token").range(0, 600000),
+      field::number("tokens_per_second", 40, "Pace of the tokens after the first").range(0.1, 100000),
+      field::integer("max_natural_tokens", 60, "Length of an answer when the request sets no max_tokens").range(8, 100000),
+  };
+  return schema;
 }
 
 }  // namespace
 }  // namespace plexus
 
 PLEXUS_PROVIDER(plexus::make_demo_provider)
+PLEXUS_PROVIDER_OPTIONS(plexus::demo_options)

@@ -56,13 +56,17 @@ std::unique_ptr<Provider> make_llamacpp_provider(const UpstreamSpec& spec, Provi
   OpenAiUpstream settings{spec, {}, {"/v1/chat/completions", true}};
   if (settings.spec.url.size() >= 3 && settings.spec.url.compare(settings.spec.url.size() - 3, 3, "/v1") == 0)
     settings.spec.url.resize(settings.spec.url.size() - 3);  // /health and /props live at the root
-  json options = json::parse(spec.options_json);
-  if (!options.empty())
-    throw std::invalid_argument("options." + options.begin().key() + ": unknown key; the llamacpp provider has no options");
   return std::make_unique<LlamaCppProvider>(std::move(settings), host);
+}
+
+// No options: any key in "options" is refused, naming it.
+const ConfigSchema& llamacpp_options() {
+  static const ConfigSchema none;
+  return none;
 }
 
 }  // namespace
 }  // namespace plexus
 
 PLEXUS_PROVIDER(plexus::make_llamacpp_provider)
+PLEXUS_PROVIDER_OPTIONS(plexus::llamacpp_options)

@@ -273,13 +273,17 @@ std::unique_ptr<Provider> make_ollama_provider(const UpstreamSpec& spec, Provide
   if (spec.url.size() >= 3 && spec.url.compare(spec.url.size() - 3, 3, "/v1") == 0)
     throw std::invalid_argument("url: give Ollama's root address (http://host:11434), not its /v1 "
                                 "OpenAI endpoint; for that one use provider \"openai\"");
-  json options = json::parse(spec.options_json);
-  if (!options.empty())
-    throw std::invalid_argument("options." + options.begin().key() + ": unknown key; the ollama provider has no options");
   return std::make_unique<OllamaProvider>(spec, host);
+}
+
+// No options: any key in "options" is refused, naming it.
+const ConfigSchema& ollama_options() {
+  static const ConfigSchema none;
+  return none;
 }
 
 }  // namespace
 }  // namespace plexus
 
 PLEXUS_PROVIDER(plexus::make_ollama_provider)
+PLEXUS_PROVIDER_OPTIONS(plexus::ollama_options)

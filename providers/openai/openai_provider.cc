@@ -17,22 +17,20 @@ std::unique_ptr<Provider> make_openai_provider(const UpstreamSpec& spec, Provide
     throw std::invalid_argument(
         "url: the openai provider needs the server's base URL, e.g. http://127.0.0.1:8081/v1");
   OpenAiUpstream settings{spec, {}, {}};
-  json options = json::parse(spec.options_json);
-  for (const auto& [key, value] : options.items()) {
-    if (key != "headers")
-      throw std::invalid_argument("options." + key + ": unknown key; allowed keys are: headers");
-    if (!value.is_object())
-      throw std::invalid_argument("options.headers: expected an object of header names to values");
-    for (const auto& [name, v] : value.items()) {
-      if (!v.is_string())
-        throw std::invalid_argument("options.headers." + name + ": expected a string");
-      settings.extra_headers.emplace_back(name, v.get<std::string>());
-    }
-  }
+  json options = json::parse(spec.options_json);  // checked against openai_options()
+  for (const auto& [name, value] : options["headers"].items()) settings.extra_headers.emplace_back(name, value.get<std::string>());
   return std::make_unique<OpenAiCompatibleProvider>(std::move(settings), host);
+}
+
+const ConfigSchema& openai_options() {
+  static const ConfigSchema schema = {
+      field::string_map("headers", "Headers sent with every request to this upstream (an OpenAI-Organization, say)"),
+  };
+  return schema;
 }
 
 }  // namespace
 }  // namespace plexus
 
 PLEXUS_PROVIDER(plexus::make_openai_provider)
+PLEXUS_PROVIDER_OPTIONS(plexus::openai_options)

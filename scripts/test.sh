@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 ./scripts/deps.sh --test
 ./scripts/build.sh
 
-# The integration suites' one dependency, the official openai SDK, pinned by package-lock.json.
-if [ ! -d tests/integration/node_modules/openai ]; then
+# The integration suites' npm packages (the official openai SDK, grpc-js for a node written in
+# JavaScript, pdf-lib for the PDFs), pinned by package-lock.json: installed again when it changes.
+if [ ! -f tests/integration/node_modules/.package-lock.json ] ||
+   [ tests/integration/package-lock.json -nt tests/integration/node_modules/.package-lock.json ]; then
   (cd tests/integration && npm ci --no-audit --no-fund --loglevel=error)
 fi
 

@@ -29,6 +29,7 @@ struct KeyConfig {
   bool admin = false;  // may call the admin endpoints (POST /admin/reload)
   std::string routing_policy;  // overrides routing.policy for this key's requests; empty: no
   std::string region;          // where this key's clients are, for routing; empty: anywhere
+  std::optional<double> budget;  // currency; once spent, requests get 402 and streams end
 };
 
 struct ModelRoute {

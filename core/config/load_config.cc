@@ -101,7 +101,7 @@ void load_keys(const JsonPath& root, Config& cfg) {
   std::set<std::string> ids;
   for (size_t i = 0; i < keys.size(); ++i) {
     JsonPath k = keys.at(i);
-    k.expect_object({"id", "key", "key_sha256", "group", "admin", "routing_policy", "region"});
+    k.expect_object({"id", "key", "key_sha256", "group", "admin", "routing_policy", "region", "budget"});
     KeyConfig key;
     key.id = k.string("id");
     if (key.id.empty()) k.at("id").fail("must not be empty");
@@ -112,6 +112,7 @@ void load_keys(const JsonPath& root, Config& cfg) {
     if (!key.routing_policy.empty() && !routing::policy_named(key.routing_policy))
       k.at("routing_policy").fail(std::string("expected one of ") + routing::kPolicyNames);
     key.region = k.string("region", "");
+    if (k.has("budget")) key.budget = k.number("budget", 0);
     key.key_hash = secret_hash(k, "key", "key_sha256");
     cfg.keys.push_back(std::move(key));
   }

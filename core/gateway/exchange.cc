@@ -16,6 +16,13 @@ using nlohmann::json;
 
 namespace {
 constexpr std::size_t kMaxAttempts = 16;  // starts (failed or busy) before a request's error is final
+
+// The text of a whole answer's message, for an estimate of its tokens when the backend gave none.
+std::size_t message_chars(const json& completion) {
+  if (!completion.contains("choices") || !completion["choices"].is_array() || completion["choices"].empty()) return 0;
+  const json& m = completion["choices"][0].value("message", json::object());
+  return m.contains("content") && m["content"].is_string() ? m["content"].get_ref<const std::string&>().size() : 0;
+}
 }  // namespace
 
 Exchange::Exchange(ExchangeEnv& env, ParsedChat chat, Caller caller,
@@ -28,7 +35,8 @@ Exchange::Exchange(ExchangeEnv& env, ParsedChat chat, Caller caller,
       request_id_(std::move(request_id)),
       received_(received),
       on_release_(std::move(on_release)),
-      hooks_(env.pipeline, env.loop, request_id_, caller_, received + env.max_stream_duration) {
+      hooks_(env.pipeline, env.loop, request_id_, caller_, received + env.max_stream_duration),
+      meter_(env.budgets ? env.budgets->find(caller_.key_id) : nullptr, chat_.prompt_chars) {
   last_error_ = Error::upstream(502, "No upstream could serve the request", "upstream_unavailable");
 }
 
@@ -44,6 +52,8 @@ void Exchange::start() {
   });
   // A plugin that paused the request resumes it here (the runner lives and dies with us).
   hooks_.set_on_resumed([this](HookRunner::RequestDecision decision) { after_request_hooks(std::move(decision)); });
+  if (!meter_.admit())
+    return fail(Error{402, "This key's budget is spent", "insufficient_quota", "", "budget_exceeded"});
   for (std::size_t i = 0; i < chat_.plugin_ids.size(); ++i)
     if (!env_.pipeline || !env_.pipeline->provides(chat_.plugin_ids[i])) {
       bool from_suffix = i >= chat_.listed_plugins;  // ":online" asked, not the body's "plugins"
@@ -122,6 +132,10 @@ void Exchange::attempt() {
   if (env_.prefixes)
     for (std::size_t k = 0; k < chat_.prefix_hashes.size(); ++k)
       if (chat_.prefix_chars[k] >= env_.prefix_min_chars) env_.prefixes->remember(prefix_key(k, current_.model->id), current_.node->key);
+  meter_.routed(routed_price());
+  if (!meter_.affordable())
+    return fail(Error{402, "This key's budget cannot pay for this answer at the price of '" + current_.node->id + "'",
+                      "insufficient_quota", "", "budget_exceeded"});
   ChatRequest request = to_upstream_request(chat_, current_.model->upstream_model, request_id_);
   request.extra_headers = hooks_.upstream_headers();
   call_ = current_.node->provider(env_.loop.index()).start(request, *this);
@@ -130,9 +144,15 @@ void Exchange::attempt() {
 // Sends one chunk to the client, the response head first if needed.
 void Exchange::emit(std::string_view chunk_json) {
   // Backends send about one token per chunk: what was delivered, if the stream is cut before the
-  // backend reports usage (a node that dies mid-way). A byte search, not a parse.
-  if (chunk_json.find("\"content\":\"") != std::string_view::npos && chunk_json.find("\"content\":\"\"") == std::string_view::npos)
+  // backend reports usage (a node that dies mid-way), and what the key's budget pays as it goes.
+  // A byte search, not a parse.
+  if (chunk_json.find("\"content\":\"") != std::string_view::npos && chunk_json.find("\"content\":\"\"") == std::string_view::npos) {
+    if (budget_cut_) return;  // what plugins still held when the budget ended the stream
+    if (!meter_.take_token()) return cut_for_budget();
     ++content_chunks_;
+  }
+  std::string priced;
+  if (chunk_json.find("\"usage\":{") != std::string_view::npos) chunk_json = priced = with_cost(chunk_json);
   if (!head_sent_) {
     head_sent_ = true;
     channel_->begin_stream(response_headers());
@@ -140,6 +160,34 @@ void Exchange::emit(std::string_view chunk_json) {
   std::string framed;
   append_sse_data_chunk(framed, chunk_json);
   channel_->send_chunks(std::move(framed));
+}
+
+// The key's budget would be passed by the next token: the stream ends here, with an error event
+// the client can read and [DONE], billed for what it received.
+void Exchange::cut_for_budget() {
+  budget_cut_ = true;
+  if (call_) call_->cancel();
+  Error spent{402, "This key's budget is spent: the answer was cut at the last token it could pay for", "insufficient_quota", "",
+              "budget_exceeded"};
+  if (!head_sent_) spent.message = "This key's budget cannot pay for this answer";
+  fail(spent);  // before the first byte: a plain 402; after it: the error event and [DONE]
+}
+
+// OpenRouter's usage.cost on the usage chunk: its own token counts at the routed price.
+std::string Exchange::with_cost(std::string_view usage_chunk_json) const {
+  json chunk = json::parse(usage_chunk_json, nullptr, false);
+  if (!chunk.is_object() || !chunk.contains("usage") || !chunk["usage"].is_object()) return std::string(usage_chunk_json);
+  json& u = chunk["usage"];
+  std::int64_t in = u.value("prompt_tokens", 0), out = u.value("completion_tokens", 0);
+  u["cost"] = metering::cost_of(meter_.price(), in, out);
+  return chunk.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// What the request pays: the node's live bid when the auction got one, else its advertised price.
+Price Exchange::routed_price() const {
+  if (!current_.model) return {};
+  auto bid = bids_.find(current_.node->key);
+  return bid != bids_.end() ? bid->second : current_.model->price;
 }
 
 // A client that reads slower than the backend writes: pause the provider above 256 KiB queued and
@@ -263,12 +311,16 @@ void Exchange::finish_whole() {
     return;
   }
   run_complete_hooks(200, nullptr);
-  if (!hooks_.extra_fields().empty()) {
-    json doc = json::parse(body_, nullptr, false);
-    if (doc.is_object()) {
-      for (const auto& [key, value] : hooks_.extra_fields()) doc[key] = json::parse(value, nullptr, false);
-      body_ = doc.dump(-1, ' ', false, json::error_handler_t::replace);
-    }
+  // Settled before it is sent: the answer carries what it costs (OpenRouter's usage.cost).
+  json doc = json::parse(body_, nullptr, false);
+  if (doc.is_object()) {
+    if (!usage_.known) meter_.delivered_whole(metering::estimate_prompt_tokens(message_chars(doc)));
+    auto charge = meter_.settle(usage_, true, true);
+    json& u = doc["usage"];
+    if (!u.is_object()) u = openai::usage({charge.prompt_tokens, charge.completion_tokens, true, 0});
+    u["cost"] = charge.cost;
+    for (const auto& [key, value] : hooks_.extra_fields()) doc[key] = json::parse(value, nullptr, false);
+    body_ = doc.dump(-1, ' ', false, json::error_handler_t::replace);
   }
   Headers h = response_headers();
   h.emplace_back("content-type", "application/json");
@@ -312,7 +364,7 @@ void Exchange::deliver_direct(const std::string& completion_json) {
 
 void Exchange::fail(const Error& error) {
   if (finished_) return;
-  if (committed_ && chat_.stream) {
+  if (head_sent_ && chat_.stream) {
     close_stream(&error);
     return;
   }
@@ -389,8 +441,10 @@ void Exchange::client_gone() {
 void Exchange::done(int status, const std::string& error_code) {
   finished_ = true;
   hooks_.cancel_pause();
-  bool estimated = !usage_.known && content_chunks_ > 0;
-  if (estimated) usage_.completion_tokens = content_chunks_;  // see emit()
+  // Billed for what the client received: all of it when the answer completed, else the tokens
+  // that reached it (a client gone, a node lost, a budget spent).
+  bool complete = status == 200 && error_code.empty() && !budget_cut_;
+  auto charge = meter_.settle(usage_, complete, committed_ && current_.node);
   record_attempt(nullptr);  // cut short (the client left, the deadline): not the node's doing
   if (deadline_timer_) env_.loop.cancel(deadline_timer_);
   deadline_timer_ = 0;
@@ -404,14 +458,14 @@ void Exchange::done(int status, const std::string& error_code) {
     r.key_id = caller_.key_id;
     r.model = chat_.model;
     r.node = current_.node ? current_.node->id : "-";
-    if (current_.model) {  // what it was routed at: its live bid, else what it advertised
-      auto bid = bids_.find(current_.node->key);
-      r.price = bid != bids_.end() ? bid->second : current_.model->price;
-    }
+    r.price = charge.price;
     r.status = status;
     r.stream = chat_.stream;
     r.usage = usage_;
-    r.usage_estimated = estimated;
+    r.usage.prompt_tokens = charge.prompt_tokens;
+    r.usage.completion_tokens = charge.completion_tokens;
+    r.usage_estimated = charge.estimated;
+    r.cost = charge.cost;
     r.error_code = error_code;
     r.ttft_ms = ttft_ms_;
     r.total_ms = std::chrono::duration<double, std::milli>(Clock::now() - received_).count();

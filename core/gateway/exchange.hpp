@@ -15,6 +15,7 @@
 #include "auth/key_store.hpp"
 #include "gateway/chat_request.hpp"
 #include "gateway/hook_runner.hpp"
+#include "metering/request_meter.hpp"
 #include "loop/event_loop.hpp"
 #include "nodes/node_registry.hpp"
 #include "routing/policy.hpp"
@@ -55,7 +56,8 @@ struct AccessRecord {
   bool stream = false;
   Usage usage;  // tokens_per_second too, when the backend measures it
   Price price;  // the serving node's price for the model, fixed when it was routed
-  bool usage_estimated = false;  // counted from the chunks delivered: the backend reported none
+  bool usage_estimated = false;  // counted here (the chunks delivered): the backend reported none, or the answer was cut
+  double cost = 0;               // what the key is charged: usage at the price
   std::string error_code;
   double ttft_ms = -1;
   double total_ms = 0;
@@ -81,6 +83,7 @@ struct ExchangeEnv {
   double prefix_max_load = 0.8;
   std::chrono::milliseconds auction_latency_bound{0};
   std::chrono::milliseconds bid_window{0};  // how long the auction waits for live bids; 0: none asked
+  metering::Budgets* budgets = nullptr;     // keys' budgets, shared by every loop; null: none
 };
 
 // The model a request names, after the operator's aliases.
@@ -119,6 +122,9 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   void record_attempt(const Outcome* outcome);
   void deliver_direct(const std::string& completion_json);
   void emit(std::string_view chunk_json);
+  void cut_for_budget();
+  std::string with_cost(std::string_view usage_chunk_json) const;
+  Price routed_price() const;
   void apply_backpressure();
   void finish_whole();
   void on_deadline();
@@ -173,6 +179,8 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   Error last_error_;
   Headers error_headers_;  // sent with an error answer (Retry-After)
   HookRunner hooks_;  // after request_id_ and caller_, which it refers to
+  metering::RequestMeter meter_;
+  bool budget_cut_ = false;  // the key's budget ended the stream
 };
 
 }  // namespace plexus

@@ -10,6 +10,7 @@
 #include "nodes/pull/node_service.hpp"
 #include "loop/curl_client.hpp"
 #include "loop/worker_pool.hpp"
+#include "metering/meter.hpp"
 #include "plugins/pipeline.hpp"
 #include "server/api_routes.hpp"
 #include "server/http_server.hpp"
@@ -21,10 +22,10 @@ void log_access(const AccessRecord& r) {
   // Never the prompt or the completion: ids, sizes and timings only.
   spdlog::info(
       "access id={} key={} model={} node={} status={} stream={} price_in={} price_out={} prompt_tokens={} "
-      "completion_tokens={}{} ttft_ms={:.1f} total_ms={:.1f}{}{}{}",
+      "completion_tokens={}{} cost={:.6f} ttft_ms={:.1f} total_ms={:.1f}{}{}{}",
       r.request_id, r.key_id, r.model, r.node, r.status, r.stream, r.price.input_per_1k, r.price.output_per_1k,
       r.usage.prompt_tokens,
-      r.usage.completion_tokens, r.usage_estimated ? " usage=estimated" : "", r.ttft_ms, r.total_ms,
+      r.usage.completion_tokens, r.usage_estimated ? " usage=estimated" : "", r.cost, r.ttft_ms, r.total_ms,
       r.usage.tokens_per_second > 0 ? fmt::format(" tokens_per_second={:.1f}", r.usage.tokens_per_second) : "",
       r.error_code.empty() ? "" : " error=", r.error_code);
 }
@@ -66,6 +67,7 @@ struct Router::State {
   std::vector<std::shared_ptr<Node>> direct_nodes;
   std::unique_ptr<NodeService> node_service;  // when nodes.listen is set
   std::unique_ptr<routing::PrefixIndex> prefixes;  // when routing.prefix_affinity is on
+  metering::Budgets budgets;  // keys with a budget; read and spent by every loop
   std::vector<std::unique_ptr<LoopParts>> parts;
   std::unique_ptr<ServerState> state;
   std::unique_ptr<HttpServer> server;
@@ -88,6 +90,8 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
   for (const auto& node : s_->direct_nodes) s_->nodes->add(node);
   s_->state = std::unique_ptr<ServerState>(new ServerState{cfg, KeyStore(cfg.keys), s_->loops, {0}, {false}, {}});
   s_->state->reload_plugins = [this](EventLoop& origin, auto done) { reload_everywhere(origin, std::move(done)); };
+  for (const auto& key : cfg.keys)
+    if (key.budget) s_->budgets.set(key.id, *key.budget);
   if (cfg.routing.prefix_affinity) s_->prefixes = std::make_unique<routing::PrefixIndex>(cfg.routing.prefix_slots);
   for (std::size_t i = 0; i < s_->loops.size(); ++i) {
     auto& part = *s_->parts[i];
@@ -98,7 +102,7 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
         Pipeline::load(cfg.plugins, PluginHost{&part.http, &s_->loops.at(i), &part.workers}), *routing::policy_named(rc.policy),
         routing::Weights{rc.weight_ttft, rc.weight_load, rc.weight_hot, rc.weight_price, rc.weight_region, rc.weight_reliability},
         rc.cold_start, &rc.aliases, s_->prefixes.get(), rc.prefix_min_chars, rc.prefix_max_load,
-        rc.auction_latency_bound, rc.auction_bid_window});
+        rc.auction_latency_bound, rc.auction_bid_window, &s_->budgets});
     part.routes = std::make_unique<ApiRoutes>(*s_->state, *part.env);
   }
 }

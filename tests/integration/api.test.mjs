@@ -33,7 +33,7 @@ test('whole completion is relayed verbatim with request id and node headers', as
   const body = await res.json();
   assert.equal(body.object, 'chat.completion');
   assert.equal(body.choices[0].message.content, 'Hello from alpha');
-  assert.deepEqual(body.usage, { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 });
+  assert.deepEqual(body.usage, { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10, cost: 0 });
   assert.equal(body.x_backend_extra, 'kept');
   const seen = fake.state.requests.at(-1).body;
   assert.deepEqual(seen.my_vendor_field, { a: 1 }, 'unknown fields pass through');
@@ -76,7 +76,7 @@ test('stream_options.include_usage gives a final chunk with empty choices and us
   const events = await sseEvents(res);
   const last = JSON.parse(events.at(-2));
   assert.deepEqual(last.choices, []);
-  assert.deepEqual(last.usage, { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 });
+  assert.deepEqual(last.usage, { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10, cost: 0 });
 });
 
 test('models are listed per group; other groups stay invisible and unreachable', async () => {

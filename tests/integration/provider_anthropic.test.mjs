@@ -57,7 +57,7 @@ test('a whole answer: text, usage, stop_reason mapped', async () => {
   assert.equal(anthropic.state.requests.at(-1).body.max_tokens, 50);
   assert.equal(body.choices[0].message.content, 'Hello from claude');
   assert.equal(body.choices[0].finish_reason, 'stop');
-  assert.deepEqual(body.usage, { prompt_tokens: 25, completion_tokens: 3, total_tokens: 28 });
+  assert.deepEqual(body.usage, { prompt_tokens: 25, completion_tokens: 3, total_tokens: 28, cost: 0 });
   const limited = await (await chat(plexus.url, { model: 'limited', messages: user('hi') })).json();
   assert.equal(limited.choices[0].finish_reason, 'length');
 });
@@ -69,7 +69,7 @@ test('the event stream becomes OpenAI chunks; pings are skipped; usage on reques
   const cs = chunks(events);
   assert.equal(cs[0].choices[0].delta.role, 'assistant');
   assert.equal(cs.at(-2).choices[0].finish_reason, 'stop');
-  assert.deepEqual(cs.at(-1).usage, { prompt_tokens: 25, completion_tokens: 3, total_tokens: 28 });
+  assert.deepEqual(cs.at(-1).usage, { prompt_tokens: 25, completion_tokens: 3, total_tokens: 28, cost: 0 });
 });
 
 test('tool_use becomes tool_calls, streamed in parts and whole, through the official SDK', async () => {

@@ -58,7 +58,7 @@ test('NDJSON stream becomes OpenAI SSE chunks with usage and finish_reason', asy
   assert.equal(cs[0].choices[0].delta.role, 'assistant');
   assert.ok(cs.every((c) => c.object === 'chat.completion.chunk' && c.id === cs[0].id));
   assert.equal(cs.at(-2).choices[0].finish_reason, 'stop');
-  assert.deepEqual(cs.at(-1).usage, { prompt_tokens: 11, completion_tokens: 3, total_tokens: 14 });
+  assert.deepEqual(cs.at(-1).usage, { prompt_tokens: 11, completion_tokens: 3, total_tokens: 14, cost: 0 });
   assert.equal(ollama.state.requests.at(-1).stream, true);
 });
 
@@ -67,7 +67,7 @@ test('a whole answer is one chat.completion; done_reason length is finish_reason
   assert.equal(body.object, 'chat.completion');
   assert.equal(body.choices[0].message.content, 'Hello from ollama');
   assert.equal(body.choices[0].finish_reason, 'length');
-  assert.deepEqual(body.usage, { prompt_tokens: 11, completion_tokens: 3, total_tokens: 14 });
+  assert.deepEqual(body.usage, { prompt_tokens: 11, completion_tokens: 3, total_tokens: 14, cost: 0 });
 });
 
 test('tool calls come back as OpenAI tool_calls, streamed and whole, through the official SDK', async () => {

@@ -30,13 +30,13 @@ after(async () => {
 test('llama.cpp timings become usage (whole and streamed); native sampling extras pass through', async () => {
   const res = await chat(plexus.url, { model: 'qwen', messages: user('hi'), repeat_penalty: 1.1, top_k: 40, min_p: 0.05, seed: 3 });
   const body = await res.json();
-  assert.deepEqual(body.usage, { prompt_tokens: 9, completion_tokens: 4, total_tokens: 13 });
+  assert.deepEqual(body.usage, { prompt_tokens: 9, completion_tokens: 4, total_tokens: 13, cost: 0 });
   const sent = ready.state.requests.at(-1);
   assert.deepEqual([sent.repeat_penalty, sent.top_k, sent.min_p, sent.seed], [1.1, 40, 0.05, 3]);
   const events = await sseEvents(await chat(plexus.url, { model: 'qwen', messages: user('hi'), stream: true, stream_options: { include_usage: true } }));
   const last = JSON.parse(events.at(-2));
   assert.deepEqual(last.choices, []);
-  assert.deepEqual(last.usage, { prompt_tokens: 9, completion_tokens: 4, total_tokens: 13 });
+  assert.deepEqual(last.usage, { prompt_tokens: 9, completion_tokens: 4, total_tokens: 13, cost: 0 });
   assert.match(plexus.stderr(), /node=second .*prompt_tokens=9 completion_tokens=4 .*tokens_per_second=50\.0/);
 });
 

@@ -192,7 +192,7 @@ test('a whole request is served by the node: its body, its usage, its name in x-
   assert.equal(body.object, 'chat.completion');
   assert.equal(body.choices[0].message.content, 'You said: hello there');
   assert.equal(body.choices[0].finish_reason, 'stop');
-  assert.deepEqual(body.usage, { prompt_tokens: 2, completion_tokens: 4, total_tokens: 6 });
+  assert.deepEqual(body.usage, { prompt_tokens: 2, completion_tokens: 4, total_tokens: 6, cost: (2 * 0.5 + 4 * 1.5) / 1000 });
 
   // What the node was sent: one whole order for its model, the client's body with unknown fields kept.
   assert.equal(node.orders.length, before + 1);
@@ -227,7 +227,7 @@ test('a streamed request relays the node\'s chunks in order, then [DONE]', async
   assert.equal(withFinish.length, 1);
   assert.equal(withFinish[0].choices[0].finish_reason, 'stop');
   assert.deepEqual(chunks.at(-1).choices, []);
-  assert.deepEqual(chunks.at(-1).usage, { prompt_tokens: 3, completion_tokens: 5, total_tokens: 8 });
+  assert.deepEqual(chunks.at(-1).usage, { prompt_tokens: 3, completion_tokens: 5, total_tokens: 8, cost: (3 * 0.5 + 5 * 1.5) / 1000 });
 });
 
 test('a client that leaves mid-stream makes the router Cancel that order on the node', async () => {

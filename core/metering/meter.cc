@@ -1,0 +1,25 @@
+#include "metering/meter.hpp"
+
+namespace plexus::metering {
+
+double cost_of(const Price& price, std::int64_t prompt_tokens, std::int64_t completion_tokens) {
+  return static_cast<double>(prompt_tokens) / 1000.0 * price.input_per_1k +
+         static_cast<double>(completion_tokens) / 1000.0 * price.output_per_1k;
+}
+
+std::int64_t estimate_prompt_tokens(std::size_t prompt_chars) { return static_cast<std::int64_t>((prompt_chars + 3) / 4); }
+
+void Budgets::set(const std::string& key_id, double budget, double already_spent) {
+  auto& e = entries_[key_id];
+  if (!e) e = std::make_unique<Entry>();
+  e->key_id = key_id;
+  e->budget = budget;
+  e->spent_micros.store(micros(already_spent), std::memory_order_relaxed);
+}
+
+Budgets::Entry* Budgets::find(const std::string& key_id) const {
+  auto it = entries_.find(key_id);
+  return it == entries_.end() ? nullptr : it->second.get();
+}
+
+}  // namespace plexus::metering

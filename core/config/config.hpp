@@ -76,6 +76,13 @@ struct ServerConfig {
   std::string tls_key;
 };
 
+// The ledger of charges (SQLite).
+struct LedgerConfig {
+  std::string path;  // resolved against the config file's folder
+  std::chrono::milliseconds flush{200};
+  double fee = 0.1;  // the network's share of node earnings
+};
+
 // The worker pool for plugins' CPU-heavy work.
 struct WorkersConfig {
   int threads = 0;  // 0: half the cores, at least 1
@@ -164,6 +171,7 @@ struct Config {
   RoutingConfig routing;
   std::vector<PluginConfig> plugins;  // pipeline order
   WorkersConfig workers;
+  LedgerConfig ledger;
   std::string providers_dir;  // where adapters are loaded from; empty: "providers" beside the binary
   LogConfig log;
 };

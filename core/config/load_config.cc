@@ -59,6 +59,10 @@ void load_server(const JsonPath& root, Config& cfg) {
   s.max_stream_duration = std::chrono::seconds(lim["max_stream_duration_s"].get<std::int64_t>());
   s.request_timeout = std::chrono::seconds(lim["request_timeout_s"].get<std::int64_t>());
   s.keepalive_timeout = std::chrono::seconds(lim["keepalive_timeout_s"].get<std::int64_t>());
+  json ledger = apply_schema(config::ledger_schema(), section(root, "ledger"));
+  cfg.ledger.path = resolve_against(cfg.file, ledger["path"].get<std::string>());
+  cfg.ledger.flush = std::chrono::milliseconds(ledger["flush_ms"].get<std::int64_t>());
+  cfg.ledger.fee = ledger["fee"].get<double>();
   json workers = apply_schema(config::workers_schema(), section(root, "workers"));
   cfg.workers.threads = workers["threads"].get<int>();
   cfg.workers.queue_limit = workers["queue_limit"].get<std::size_t>();
@@ -413,7 +417,7 @@ Config load_config(const std::string& file) {
   cfg.file = file;
   JsonPath root(doc, file);
   root.expect_object({"listen", "threads", "tls", "limits", "keys", "upstreams", "nodes", "node_tokens",
-                      "deployments", "routing", "plugins", "workers", "providers_dir", "log"});
+                      "deployments", "routing", "plugins", "workers", "ledger", "providers_dir", "log"});
   if (root.has("providers_dir")) {
     cfg.providers_dir = resolve_against(file, root.string("providers_dir"));
     if (!std::filesystem::is_directory(cfg.providers_dir))

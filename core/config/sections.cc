@@ -64,9 +64,19 @@ const ConfigSchema& prefix_affinity_schema() {
   return s;
 }
 
+const ConfigSchema& ledger_schema() {
+  static const ConfigSchema s = {
+      field::string("path", "plexus-ledger.sqlite", "The SQLite file of the ledger (beside the config file unless absolute)"),
+      field::integer("flush_ms", 200, "How often queued charges are committed: what a crash can lose at most").range(10, 60000),
+      field::number("fee", 0.1, "The network's share of what a node earns").range(0, 1),
+  };
+  return s;
+}
+
 std::vector<std::pair<std::string, const ConfigSchema*>> declared_sections() {
   return {{"limits", &limits_schema()},
           {"workers", &workers_schema()},
+          {"ledger", &ledger_schema()},
           {"routing.weights", &weights_schema()},
           {"routing.breaker", &breaker_schema()},
           {"routing.prefix_affinity", &prefix_affinity_schema()},

@@ -13,6 +13,7 @@ namespace plexus::config {
 const ConfigSchema& limits_schema();          // "limits"
 const ConfigSchema& workers_schema();         // "workers"
 const ConfigSchema& log_schema();             // "log"
+const ConfigSchema& ledger_schema();          // "ledger"
 const ConfigSchema& weights_schema();         // "routing.weights"
 const ConfigSchema& breaker_schema();         // "routing.breaker"
 const ConfigSchema& prefix_affinity_schema(); // "routing.prefix_affinity"

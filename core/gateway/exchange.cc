@@ -7,6 +7,7 @@
 
 #include "common/openai_shapes.hpp"
 #include "gateway/error_body.hpp"
+#include "ledger/ledger.hpp"
 #include "plugins/pipeline.hpp"
 #include "server/sse_frame.hpp"
 
@@ -452,6 +453,27 @@ void Exchange::done(int status, const std::string& error_code) {
   waiting_.reset();
   if (bid_timer_) env_.loop.cancel(bid_timer_);
   bid_round_.reset();
+  if (env_.ledger) {
+    ledger::Entry e;
+    e.request_id = request_id_;
+    e.key_id = caller_.key_id;
+    e.group = caller_.group;
+    e.model = chat_.model;
+    e.node = current_.node ? current_.node->id : "-";
+    e.prompt_tokens = charge.prompt_tokens;
+    e.completion_tokens = charge.completion_tokens;
+    e.estimated = charge.estimated;
+    e.price_input_per_1k = charge.price.input_per_1k;
+    e.price_output_per_1k = charge.price.output_per_1k;
+    e.cost = charge.cost;
+    e.status = status;
+    e.error_code = error_code;
+    auto wall_now = std::chrono::system_clock::now();
+    auto took = std::chrono::duration_cast<std::chrono::system_clock::duration>(Clock::now() - received_);
+    e.ended_ms = std::chrono::duration_cast<std::chrono::milliseconds>(wall_now.time_since_epoch()).count();
+    e.started_ms = std::chrono::duration_cast<std::chrono::milliseconds>((wall_now - took).time_since_epoch()).count();
+    env_.ledger->append(std::move(e));
+  }
   if (env_.access_log) {
     AccessRecord r;
     r.request_id = request_id_;

@@ -24,6 +24,10 @@
 #include "plexus/plugin.hpp"
 #include "plexus/provider.hpp"
 
+namespace plexus::ledger {
+class Ledger;
+}
+
 namespace plexus {
 
 class Pipeline;
@@ -84,6 +88,8 @@ struct ExchangeEnv {
   std::chrono::milliseconds auction_latency_bound{0};
   std::chrono::milliseconds bid_window{0};  // how long the auction waits for live bids; 0: none asked
   metering::Budgets* budgets = nullptr;     // keys' budgets, shared by every loop; null: none
+  ledger::Ledger* ledger = nullptr;         // where every charge is recorded; null: nowhere (tests)
+  double fee = 0.1;                         // the network's share of node earnings
 };
 
 // The model a request names, after the operator's aliases.

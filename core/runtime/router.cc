@@ -10,6 +10,8 @@
 #include "nodes/pull/node_service.hpp"
 #include "loop/curl_client.hpp"
 #include "loop/worker_pool.hpp"
+#include "ledger/ledger.hpp"
+#include "ledger/sqlite_store.hpp"
 #include "metering/meter.hpp"
 #include "plugins/pipeline.hpp"
 #include "server/api_routes.hpp"
@@ -68,6 +70,7 @@ struct Router::State {
   std::unique_ptr<NodeService> node_service;  // when nodes.listen is set
   std::unique_ptr<routing::PrefixIndex> prefixes;  // when routing.prefix_affinity is on
   metering::Budgets budgets;  // keys with a budget; read and spent by every loop
+  std::unique_ptr<ledger::Ledger> ledger;  // stopped (written out) after the loops stop
   std::vector<std::unique_ptr<LoopParts>> parts;
   std::unique_ptr<ServerState> state;
   std::unique_ptr<HttpServer> server;
@@ -90,8 +93,15 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
   for (const auto& node : s_->direct_nodes) s_->nodes->add(node);
   s_->state = std::unique_ptr<ServerState>(new ServerState{cfg, KeyStore(cfg.keys), s_->loops, {0}, {false}, {}});
   s_->state->reload_plugins = [this](EventLoop& origin, auto done) { reload_everywhere(origin, std::move(done)); };
+  try {
+    s_->ledger = std::make_unique<ledger::Ledger>(ledger::open_sqlite(cfg.ledger.path), cfg.ledger.flush);
+  } catch (const std::exception& e) {
+    throw ConfigError(cfg.file + ": ledger.path: " + e.what());
+  }
+  // Budgets go on from what the ledger says each key has spent.
+  auto spent = s_->ledger->spent_by_key();
   for (const auto& key : cfg.keys)
-    if (key.budget) s_->budgets.set(key.id, *key.budget);
+    if (key.budget) s_->budgets.set(key.id, *key.budget, spent.count(key.id) ? spent[key.id] : 0);
   if (cfg.routing.prefix_affinity) s_->prefixes = std::make_unique<routing::PrefixIndex>(cfg.routing.prefix_slots);
   for (std::size_t i = 0; i < s_->loops.size(); ++i) {
     auto& part = *s_->parts[i];
@@ -102,7 +112,7 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
         Pipeline::load(cfg.plugins, PluginHost{&part.http, &s_->loops.at(i), &part.workers}), *routing::policy_named(rc.policy),
         routing::Weights{rc.weight_ttft, rc.weight_load, rc.weight_hot, rc.weight_price, rc.weight_region, rc.weight_reliability},
         rc.cold_start, &rc.aliases, s_->prefixes.get(), rc.prefix_min_chars, rc.prefix_max_load,
-        rc.auction_latency_bound, rc.auction_bid_window, &s_->budgets});
+        rc.auction_latency_bound, rc.auction_bid_window, &s_->budgets, s_->ledger.get(), cfg.ledger.fee});
     part.routes = std::make_unique<ApiRoutes>(*s_->state, *part.env);
   }
 }
@@ -206,6 +216,7 @@ void Router::drain_and_stop(std::chrono::milliseconds grace) {
     // Its thread cannot be joined, and its objects cannot be freed under it.
     spdlog::error("loop {} is stuck ({}); exiting without cleanup", stall.loop,
                   stall.busy_with ? stall.busy_with : "not in a plugin");
+    if (s_->ledger) s_->ledger->stop();  // what was charged is still written
     std::fflush(nullptr);
     std::_Exit(1);
   }
@@ -220,6 +231,8 @@ void Router::drain_and_stop(std::chrono::milliseconds grace) {
   }
   s_->server.reset();
   for (std::size_t i = 0; i < s_->loops.size(); ++i) s_->loops.at(i).drop_pending_work();
+  // Every exchange has ended: the ledger writes what is queued and stops.
+  if (s_->ledger) s_->ledger->stop();
 }
 
 }  // namespace plexus

@@ -7,6 +7,7 @@
 
 #include "gateway/chat_request.hpp"
 #include "gateway/error_body.hpp"
+#include "ledger/ledger.hpp"
 #include "nodes/node_json.hpp"
 #include "server/responder_channel.hpp"
 #include "util/request_id.hpp"
@@ -94,6 +95,15 @@ void ApiRoutes::route(Call& call) {
     if (method != "GET") return wrong_method("GET");
     return nodes(call);
   }
+  if (path.rfind("/v1/nodes/", 0) == 0 && path.size() > 19 && path.compare(path.size() - 9, 9, "/earnings") == 0) {
+    if (method != "GET") return wrong_method("GET");
+    return earnings(call, path.substr(10, path.size() - 19));
+  }
+  if (path == "/v1/usage") {
+    if (method != "GET") return wrong_method("GET");
+    if (!authenticate(call)) return;
+    return usage(call);
+  }
   bool is_chat = path == "/v1/chat/completions";
   bool is_models = path == "/v1/models" || path.rfind("/v1/models/", 0) == 0;
   if (!is_chat && !is_models)
@@ -163,6 +173,80 @@ void ApiRoutes::admin_reload(Call& call) {
     }
     send_json(*responder, ok ? 200 : 422, base, json{{"plugins", list}}.dump());
   });
+}
+
+// A query's period: ?from=YYYY-MM-DD&to=YYYY-MM-DD (UTC days, inclusive); by default the last 30
+// days. Nothing else is accepted, so a typo is an error rather than a silently wider answer.
+std::optional<ledger::Period> ApiRoutes::period_of(Call& call) {
+  auto day = [](const std::string& s) {
+    return s.size() == 10 && s[4] == '-' && s[7] == '-' &&
+           std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || c == '-'; });
+  };
+  auto today = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  auto format = [](std::time_t t) {
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char out[16];
+    std::strftime(out, sizeof out, "%Y-%m-%d", &tm);
+    return std::string(out);
+  };
+  ledger::Period p{format(today - 29 * 86400), format(today)};
+  for (const auto& [name, value] : call.request.query()) {
+    if ((name != "from" && name != "to") || !day(value)) {
+      call.error(Error::invalid_request("Query parameters are from and to, as YYYY-MM-DD", name, "invalid_period"));
+      return std::nullopt;
+    }
+    (name == "from" ? p.from : p.to) = value;
+  }
+  return p;
+}
+
+// GET /v1/usage: the caller key's usage by day and model; an admin key sees every key's.
+void ApiRoutes::usage(Call& call) {
+  auto period = period_of(call);
+  if (!period) return;
+  if (!env_.ledger) return call.error({503, "This router keeps no ledger", "server_error", "", "no_ledger"});
+  std::string key = state_.keys.is_admin(call.caller.key_id) ? "" : call.caller.key_id;
+  auto responder = call.responder;
+  Headers base = call.base;
+  env_.ledger->query([key, p = *period](ledger::Store& store) { return store.usage(key, p); }, env_.loop,
+                     [responder, base, p = *period](json rows) {
+                       if (rows.is_null())
+                         return send_json(*responder, 500, base, error_body({500, "The ledger could not be read", "server_error", "", "ledger_error"}));
+                       send_json(*responder, 200, base, json{{"object", "list"}, {"from", p.from}, {"to", p.to}, {"data", rows}}.dump());
+                     });
+}
+
+// GET /v1/nodes/{id}/earnings: what a node earned by day, before and after the network's fee.
+// Admin keys only (a node's own token: when nodes get accounts).
+void ApiRoutes::earnings(Call& call, const std::string& node) {
+  if (!authenticate_admin(call, "/v1/nodes/{id}/earnings")) return;
+  auto period = period_of(call);
+  if (!period) return;
+  if (!env_.ledger) return call.error({503, "This router keeps no ledger", "server_error", "", "no_ledger"});
+  auto responder = call.responder;
+  Headers base = call.base;
+  double fee = env_.fee;
+  env_.ledger->query([node, p = *period](ledger::Store& store) { return store.node_days(node, p); }, env_.loop,
+                     [responder, base, node, fee, p = *period](json days) {
+                       if (days.is_null())
+                         return send_json(*responder, 500, base, error_body({500, "The ledger could not be read", "server_error", "", "ledger_error"}));
+                       double gross = 0;
+                       std::int64_t requests = 0, in = 0, out = 0;
+                       for (auto& d : days) {
+                         gross += d["gross"].get<double>();
+                         requests += d["requests"].get<std::int64_t>();
+                         in += d["prompt_tokens"].get<std::int64_t>();
+                         out += d["completion_tokens"].get<std::int64_t>();
+                         d["fee"] = d["gross"].get<double>() * fee;
+                         d["net"] = d["gross"].get<double>() * (1 - fee);
+                       }
+                       json statement = {{"object", "node.earnings"}, {"node", node}, {"from", p.from}, {"to", p.to},
+                                         {"fee_rate", fee}, {"requests", requests}, {"prompt_tokens", in},
+                                         {"completion_tokens", out}, {"gross", gross}, {"fee", gross * fee},
+                                         {"net", gross * (1 - fee)}, {"days", days}};
+                       send_json(*responder, 200, base, statement.dump());
+                     });
 }
 
 // GET /v1/nodes: every node, direct and pull, with its models, load, health and GPUs.

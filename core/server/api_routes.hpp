@@ -5,11 +5,13 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "auth/key_store.hpp"
 #include "config/config.hpp"
 #include "gateway/exchange.hpp"
+#include "ledger/ledger_store.hpp"
 #include "loop/loop_group.hpp"
 #include "plugins/pipeline.hpp"
 #include "server/http_server.hpp"
@@ -48,6 +50,9 @@ class ApiRoutes final : public RequestRouter {
   bool authenticate_admin(Call& call, const char* what);
   void admin_reload(Call& call);
   void nodes(Call& call);
+  void usage(Call& call);
+  void earnings(Call& call, const std::string& node);
+  std::optional<ledger::Period> period_of(Call& call);
   void models(Call& call);
   void chat(Call& call);
 

@@ -180,4 +180,39 @@ IncomingRequest RequestParser::take() {
   return r;
 }
 
+namespace {
+// %XX and '+' decoded; a malformed escape is kept as written.
+std::string percent_decoded(std::string_view s) {
+  auto hex = [](char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1; };
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out += ' ';
+    } else if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> IncomingRequest::query() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto mark = target.find('?');
+  if (mark == std::string::npos) return out;
+  std::string_view rest = std::string_view(target).substr(mark + 1);
+  while (!rest.empty()) {
+    auto amp = rest.find('&');
+    std::string_view pair = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    if (pair.empty()) continue;
+    auto eq = pair.find('=');
+    out.emplace_back(percent_decoded(pair.substr(0, eq)), eq == std::string_view::npos ? "" : percent_decoded(pair.substr(eq + 1)));
+  }
+  return out;
+}
+
 }  // namespace plexus

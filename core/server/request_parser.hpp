@@ -25,6 +25,8 @@ struct IncomingRequest {
 
   // The first header of that (lower-case) name, or null.
   const std::string* header(std::string_view lower_name) const;
+  // The target's query as name/value pairs, percent-decoded ('+' is a space), in order.
+  std::vector<std::pair<std::string, std::string>> query() const;
 };
 
 struct FramingError {

@@ -1,0 +1,62 @@
+#pragma once
+// The ledger: every request's charge, written off the event loops. Loops append (a mutex held
+// for a push); one thread owns the database, commits what gathered every flush interval in one
+// transaction, and answers queries, posting each answer to the loop that asked. A clean stop
+// writes everything; a crash loses at most one flush interval.
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ledger/ledger_store.hpp"
+
+namespace plexus {
+class EventLoop;
+}
+
+namespace plexus::ledger {
+
+class Ledger {
+ public:
+  Ledger(std::unique_ptr<Store> store, std::chrono::milliseconds flush_interval);
+  ~Ledger();  // stop()
+
+  // Any thread.
+  void append(Entry entry);
+  // Runs `query` on the ledger's thread (after what is queued is written, so a client sees its
+  // own requests) and `done` with its answer on `loop`. A query that throws answers null.
+  void query(std::function<nlohmann::json(Store&)> query, EventLoop& loop, std::function<void(nlohmann::json)> done);
+  // Writes what is queued and ends the thread; later appends are dropped (logged).
+  void stop();
+
+  // Before the thread starts work: the sums the budgets start from (constructor's thread).
+  std::map<std::string, double> spent_by_key() const { return spent_at_start_; }
+
+ private:
+  struct Query {
+    std::function<nlohmann::json(Store&)> run;
+    EventLoop* loop;
+    std::function<void(nlohmann::json)> done;
+  };
+  void run();
+  void write(std::vector<Entry>& batch);
+
+  std::unique_ptr<Store> store_;
+  std::chrono::milliseconds flush_interval_;
+  std::map<std::string, double> spent_at_start_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::vector<Entry> pending_;
+  std::vector<Query> queries_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace plexus::ledger

@@ -1,0 +1,29 @@
+#pragma once
+// The ledger's schema, as versioned migrations in SQL both SQLite and PostgreSQL accept. Append
+// only: a database remembers the last version it applied (table schema_version) and runs the
+// ones after it, each in its own transaction.
+#include <vector>
+
+namespace plexus::ledger {
+
+struct Migration {
+  int version;
+  const char* sql;
+};
+
+inline const std::vector<Migration>& migrations() {
+  static const std::vector<Migration> all = {
+      {1,
+       "CREATE TABLE requests ("
+       " request_id TEXT NOT NULL, key_id TEXT NOT NULL, group_name TEXT NOT NULL, model TEXT NOT NULL,"
+       " node TEXT NOT NULL, prompt_tokens BIGINT NOT NULL, completion_tokens BIGINT NOT NULL,"
+       " estimated INTEGER NOT NULL, price_input_per_1k DOUBLE PRECISION NOT NULL,"
+       " price_output_per_1k DOUBLE PRECISION NOT NULL, cost DOUBLE PRECISION NOT NULL, status INTEGER NOT NULL,"
+       " error_code TEXT NOT NULL, started_ms BIGINT NOT NULL, ended_ms BIGINT NOT NULL, day TEXT NOT NULL);"
+       "CREATE INDEX requests_key_day ON requests (key_id, day);"
+       "CREATE INDEX requests_node_day ON requests (node, day);"},
+  };
+  return all;
+}
+
+}  // namespace plexus::ledger

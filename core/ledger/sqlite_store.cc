@@ -1,0 +1,189 @@
+#include "ledger/sqlite_store.hpp"
+
+#include <nlohmann/json.hpp>
+#include <sqlite3.h>
+
+#include <stdexcept>
+
+#include "ledger/migrations.hpp"
+
+namespace plexus::ledger {
+namespace {
+
+using nlohmann::json;
+
+// "YYYY-MM-DD" (UTC) of a Unix time in ms.
+std::string day_of(std::int64_t ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char out[16];
+  std::strftime(out, sizeof out, "%Y-%m-%d", &tm);
+  return out;
+}
+
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK) throw std::runtime_error(sqlite3_errmsg(db));
+  }
+  ~Statement() { sqlite3_finalize(s_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& bind(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Statement& bind(int i, std::int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  Statement& bind(int i, double v) {
+    sqlite3_bind_double(s_, i, v);
+    return *this;
+  }
+  bool step() {
+    int rc = sqlite3_step(s_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    throw std::runtime_error(sqlite3_errmsg(db_));
+  }
+  void reset() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  std::string text(int col) const {
+    auto* p = sqlite3_column_text(s_, col);
+    return p ? reinterpret_cast<const char*>(p) : "";
+  }
+  std::int64_t integer(int col) const { return sqlite3_column_int64(s_, col); }
+  double number(int col) const { return sqlite3_column_double(s_, col); }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* s_ = nullptr;
+};
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(const std::string& path) : path_(path) {
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+      std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
+      sqlite3_close(db_);
+      throw std::runtime_error(path + ": cannot open the ledger: " + why);
+    }
+    exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;");
+  }
+  ~SqliteStore() override { sqlite3_close(db_); }
+
+  void migrate() override {
+    exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+    int have = schema_version();
+    for (const auto& m : migrations()) {
+      if (m.version <= have) continue;
+      exec("BEGIN");
+      try {
+        exec(m.sql);
+        exec(("DELETE FROM schema_version; INSERT INTO schema_version VALUES (" + std::to_string(m.version) + ")").c_str());
+        exec("COMMIT");
+      } catch (...) {
+        exec("ROLLBACK");
+        throw;
+      }
+    }
+  }
+
+  int schema_version() override {
+    Statement s(db_, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
+    return s.step() ? static_cast<int>(s.integer(0)) : 0;
+  }
+
+  void insert(const std::vector<Entry>& batch) override {
+    if (batch.empty()) return;
+    exec("BEGIN");
+    try {
+      Statement s(db_,
+                  "INSERT INTO requests (request_id, key_id, group_name, model, node, prompt_tokens, completion_tokens,"
+                  " estimated, price_input_per_1k, price_output_per_1k, cost, status, error_code, started_ms, ended_ms, day)"
+                  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      for (const auto& e : batch) {
+        s.bind(1, e.request_id).bind(2, e.key_id).bind(3, e.group).bind(4, e.model).bind(5, e.node);
+        s.bind(6, e.prompt_tokens).bind(7, e.completion_tokens).bind(8, static_cast<std::int64_t>(e.estimated));
+        s.bind(9, e.price_input_per_1k).bind(10, e.price_output_per_1k).bind(11, e.cost);
+        s.bind(12, static_cast<std::int64_t>(e.status)).bind(13, e.error_code).bind(14, e.started_ms).bind(15, e.ended_ms);
+        s.bind(16, day_of(e.ended_ms));
+        s.step();
+        s.reset();
+      }
+      exec("COMMIT");
+    } catch (...) {
+      exec("ROLLBACK");
+      throw;
+    }
+  }
+
+  json usage(const std::string& key_id, const Period& period) override {
+    Statement s(db_,
+                "SELECT day, key_id, model, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cost),"
+                " SUM(estimated) FROM requests WHERE (?1 = '' OR key_id = ?1) AND day >= ?2 AND day <= ?3"
+                " GROUP BY day, key_id, model ORDER BY day, key_id, model");
+    s.bind(1, key_id).bind(2, period.from).bind(3, period.to);
+    json rows = json::array();
+    while (s.step())
+      rows.push_back({{"day", s.text(0)},
+                      {"key", s.text(1)},
+                      {"model", s.text(2)},
+                      {"requests", s.integer(3)},
+                      {"prompt_tokens", s.integer(4)},
+                      {"completion_tokens", s.integer(5)},
+                      {"cost", s.number(6)},
+                      {"estimated_requests", s.integer(7)}});
+    return rows;
+  }
+
+  json node_days(const std::string& node, const Period& period) override {
+    Statement s(db_,
+                "SELECT day, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cost) FROM requests"
+                " WHERE node = ?1 AND day >= ?2 AND day <= ?3 GROUP BY day ORDER BY day");
+    s.bind(1, node).bind(2, period.from).bind(3, period.to);
+    json rows = json::array();
+    while (s.step())
+      rows.push_back({{"day", s.text(0)},
+                      {"requests", s.integer(1)},
+                      {"prompt_tokens", s.integer(2)},
+                      {"completion_tokens", s.integer(3)},
+                      {"gross", s.number(4)}});
+    return rows;
+  }
+
+  std::map<std::string, double> spent_by_key() override {
+    Statement s(db_, "SELECT key_id, SUM(cost) FROM requests GROUP BY key_id");
+    std::map<std::string, double> out;
+    while (s.step()) out[s.text(0)] = s.number(1);
+    return out;
+  }
+
+ private:
+  void exec(const char* sql) {
+    char* error = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+      std::string why = error ? error : "unknown error";
+      sqlite3_free(error);
+      throw std::runtime_error(path_ + ": " + why);
+    }
+  }
+
+  std::string path_;
+  sqlite3* db_ = nullptr;
+};
+
+}  // namespace
+
+std::unique_ptr<Store> open_sqlite(const std::string& path) {
+  auto store = std::make_unique<SqliteStore>(path);
+  store->migrate();
+  return store;
+}
+
+}  // namespace plexus::ledger

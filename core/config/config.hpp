@@ -81,6 +81,7 @@ struct LedgerConfig {
   std::string path;  // resolved against the config file's folder
   std::chrono::milliseconds flush{200};
   double fee = 0.1;  // the network's share of node earnings
+  std::string receipt_key_file;  // receipts.key_file, resolved
 };
 
 // The worker pool for plugins' CPU-heavy work.

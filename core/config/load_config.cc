@@ -63,6 +63,8 @@ void load_server(const JsonPath& root, Config& cfg) {
   cfg.ledger.path = resolve_against(cfg.file, ledger["path"].get<std::string>());
   cfg.ledger.flush = std::chrono::milliseconds(ledger["flush_ms"].get<std::int64_t>());
   cfg.ledger.fee = ledger["fee"].get<double>();
+  json receipts = apply_schema(config::receipts_schema(), section(root, "receipts"));
+  cfg.ledger.receipt_key_file = resolve_against(cfg.file, receipts["key_file"].get<std::string>());
   json workers = apply_schema(config::workers_schema(), section(root, "workers"));
   cfg.workers.threads = workers["threads"].get<int>();
   cfg.workers.queue_limit = workers["queue_limit"].get<std::size_t>();
@@ -417,7 +419,7 @@ Config load_config(const std::string& file) {
   cfg.file = file;
   JsonPath root(doc, file);
   root.expect_object({"listen", "threads", "tls", "limits", "keys", "upstreams", "nodes", "node_tokens",
-                      "deployments", "routing", "plugins", "workers", "ledger", "providers_dir", "log"});
+                      "deployments", "routing", "plugins", "workers", "ledger", "receipts", "providers_dir", "log"});
   if (root.has("providers_dir")) {
     cfg.providers_dir = resolve_against(file, root.string("providers_dir"));
     if (!std::filesystem::is_directory(cfg.providers_dir))

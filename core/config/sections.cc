@@ -73,10 +73,19 @@ const ConfigSchema& ledger_schema() {
   return s;
 }
 
+const ConfigSchema& receipts_schema() {
+  static const ConfigSchema s = {
+      field::string("key_file", "plexus-receipts.key",
+                    "The Ed25519 key that signs receipts, PEM (beside the config file unless absolute; made on first start, mode 0600)"),
+  };
+  return s;
+}
+
 std::vector<std::pair<std::string, const ConfigSchema*>> declared_sections() {
   return {{"limits", &limits_schema()},
           {"workers", &workers_schema()},
           {"ledger", &ledger_schema()},
+          {"receipts", &receipts_schema()},
           {"routing.weights", &weights_schema()},
           {"routing.breaker", &breaker_schema()},
           {"routing.prefix_affinity", &prefix_affinity_schema()},

@@ -8,6 +8,7 @@
 #include "common/openai_shapes.hpp"
 #include "gateway/error_body.hpp"
 #include "ledger/ledger.hpp"
+#include "receipts/receipt_chain.hpp"
 #include "plugins/pipeline.hpp"
 #include "server/sse_frame.hpp"
 
@@ -37,7 +38,8 @@ Exchange::Exchange(ExchangeEnv& env, ParsedChat chat, Caller caller,
       received_(received),
       on_release_(std::move(on_release)),
       hooks_(env.pipeline, env.loop, request_id_, caller_, received + env.max_stream_duration),
-      meter_(env.budgets ? env.budgets->find(caller_.key_id) : nullptr, chat_.prompt_chars) {
+      meter_(env.budgets ? env.budgets->find(caller_.key_id) : nullptr, chat_.prompt_chars),
+      client_body_(chat_.raw) {
   last_error_ = Error::upstream(502, "No upstream could serve the request", "upstream_unavailable");
 }
 
@@ -184,6 +186,28 @@ std::string Exchange::with_cost(std::string_view usage_chunk_json) const {
   return chunk.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+// The request's receipt, once: what it claims is the charge the ledger records.
+void Exchange::issue_receipt(const metering::Charge& charge, int status) {
+  if (!env_.receipts || !receipt_.empty()) return;
+  receipts::Claims c;
+  c.request_id = request_id_;
+  c.body_sha256 = client_body_ ? receipts::sha256_base64url(*client_body_) : "";
+  c.model = chat_.model;
+  c.node = current_.node ? current_.node->id : "-";
+  c.prompt_tokens = charge.prompt_tokens;
+  c.completion_tokens = charge.completion_tokens;
+  c.usage_estimated = charge.estimated;
+  c.price_input_per_1k = charge.price.input_per_1k;
+  c.price_output_per_1k = charge.price.output_per_1k;
+  c.cost = charge.cost;
+  auto wall_now = std::chrono::system_clock::now();
+  auto took = std::chrono::duration_cast<std::chrono::system_clock::duration>(Clock::now() - received_);
+  c.ended_ms = std::chrono::duration_cast<std::chrono::milliseconds>(wall_now.time_since_epoch()).count();
+  c.started_ms = std::chrono::duration_cast<std::chrono::milliseconds>((wall_now - took).time_since_epoch()).count();
+  c.status = status;
+  receipt_ = env_.receipts->issue(c);
+}
+
 // What the request pays: the node's live bid when the auction got one, else its advertised price.
 Price Exchange::routed_price() const {
   if (!current_.model) return {};
@@ -317,6 +341,7 @@ void Exchange::finish_whole() {
   if (doc.is_object()) {
     if (!usage_.known) meter_.delivered_whole(metering::estimate_prompt_tokens(message_chars(doc)));
     auto charge = meter_.settle(usage_, true, true);
+    issue_receipt(charge, 200);
     json& u = doc["usage"];
     if (!u.is_object()) u = openai::usage({charge.prompt_tokens, charge.completion_tokens, true, 0});
     u["cost"] = charge.cost;
@@ -325,6 +350,7 @@ void Exchange::finish_whole() {
   }
   Headers h = response_headers();
   h.emplace_back("content-type", "application/json");
+  if (!receipt_.empty()) h.emplace_back("x-plexus-receipt", receipt_);
   channel_->send_whole(200, h, std::move(body_));
   done(200, "");
 }
@@ -446,6 +472,7 @@ void Exchange::done(int status, const std::string& error_code) {
   // that reached it (a client gone, a node lost, a budget spent).
   bool complete = status == 200 && error_code.empty() && !budget_cut_;
   auto charge = meter_.settle(usage_, complete, committed_ && current_.node);
+  if (current_.node) issue_receipt(charge, status);  // streams and failures: fetched later by id
   record_attempt(nullptr);  // cut short (the client left, the deadline): not the node's doing
   if (deadline_timer_) env_.loop.cancel(deadline_timer_);
   deadline_timer_ = 0;
@@ -472,6 +499,7 @@ void Exchange::done(int status, const std::string& error_code) {
     auto took = std::chrono::duration_cast<std::chrono::system_clock::duration>(Clock::now() - received_);
     e.ended_ms = std::chrono::duration_cast<std::chrono::milliseconds>(wall_now.time_since_epoch()).count();
     e.started_ms = std::chrono::duration_cast<std::chrono::milliseconds>((wall_now - took).time_since_epoch()).count();
+    e.receipt = receipt_;
     env_.ledger->append(std::move(e));
   }
   if (env_.access_log) {

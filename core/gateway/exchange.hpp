@@ -27,6 +27,9 @@
 namespace plexus::ledger {
 class Ledger;
 }
+namespace plexus::receipts {
+class Chain;
+}
 
 namespace plexus {
 
@@ -90,6 +93,7 @@ struct ExchangeEnv {
   metering::Budgets* budgets = nullptr;     // keys' budgets, shared by every loop; null: none
   ledger::Ledger* ledger = nullptr;         // where every charge is recorded; null: nowhere (tests)
   double fee = 0.1;                         // the network's share of node earnings
+  receipts::Chain* receipts = nullptr;      // signs one receipt per request; null: none
 };
 
 // The model a request names, after the operator's aliases.
@@ -131,6 +135,7 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   void cut_for_budget();
   std::string with_cost(std::string_view usage_chunk_json) const;
   Price routed_price() const;
+  void issue_receipt(const metering::Charge& charge, int status);
   void apply_backpressure();
   void finish_whole();
   void on_deadline();
@@ -186,6 +191,8 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   Headers error_headers_;  // sent with an error answer (Retry-After)
   HookRunner hooks_;  // after request_id_ and caller_, which it refers to
   metering::RequestMeter meter_;
+  std::shared_ptr<const std::string> client_body_;  // as the client sent it, for the receipt's hash
+  std::string receipt_;  // issued once the charge is known
   bool budget_cut_ = false;  // the key's budget ended the stream
 };
 

@@ -7,7 +7,10 @@
 namespace plexus::ledger {
 
 Ledger::Ledger(std::unique_ptr<Store> store, std::chrono::milliseconds flush_interval)
-    : store_(std::move(store)), flush_interval_(flush_interval), spent_at_start_(store_->spent_by_key()) {
+    : store_(std::move(store)),
+      flush_interval_(flush_interval),
+      spent_at_start_(store_->spent_by_key()),
+      last_receipt_at_start_(store_->last_receipt()) {
   thread_ = std::thread([this] { run(); });
 }
 

@@ -28,6 +28,7 @@ struct Entry {
   std::string error_code;
   std::int64_t started_ms = 0;  // Unix time
   std::int64_t ended_ms = 0;
+  std::string receipt;  // its signed receipt (JWS), "" when none was issued
 };
 
 // Inclusive day range, "YYYY-MM-DD" (UTC).
@@ -47,6 +48,8 @@ class Store {
   // One node's requests, tokens and gross earnings by day.
   virtual nlohmann::json node_days(const std::string& node, const Period& period) = 0;
   virtual std::map<std::string, double> spent_by_key() = 0;
+  virtual std::string receipt(const std::string& request_id) = 0;  // "" when unknown
+  virtual std::string last_receipt() = 0;                            // the chain's newest, "" for none
 };
 
 }  // namespace plexus::ledger

@@ -22,6 +22,10 @@ inline const std::vector<Migration>& migrations() {
        " error_code TEXT NOT NULL, started_ms BIGINT NOT NULL, ended_ms BIGINT NOT NULL, day TEXT NOT NULL);"
        "CREATE INDEX requests_key_day ON requests (key_id, day);"
        "CREATE INDEX requests_node_day ON requests (node, day);"},
+      {2,
+       "CREATE TABLE receipts (seq BIGINT NOT NULL, request_id TEXT NOT NULL, jws TEXT NOT NULL);"
+       "CREATE INDEX receipts_request ON receipts (request_id);"
+       "CREATE INDEX receipts_seq ON receipts (seq);"},
   };
   return all;
 }

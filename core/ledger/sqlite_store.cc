@@ -107,7 +107,13 @@ class SqliteStore final : public Store {
                   "INSERT INTO requests (request_id, key_id, group_name, model, node, prompt_tokens, completion_tokens,"
                   " estimated, price_input_per_1k, price_output_per_1k, cost, status, error_code, started_ms, ended_ms, day)"
                   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      Statement r(db_, "INSERT INTO receipts (seq, request_id, jws) VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM receipts), ?, ?)");
       for (const auto& e : batch) {
+        if (!e.receipt.empty()) {
+          r.bind(1, e.request_id).bind(2, e.receipt);
+          r.step();
+          r.reset();
+        }
         s.bind(1, e.request_id).bind(2, e.key_id).bind(3, e.group).bind(4, e.model).bind(5, e.node);
         s.bind(6, e.prompt_tokens).bind(7, e.completion_tokens).bind(8, static_cast<std::int64_t>(e.estimated));
         s.bind(9, e.price_input_per_1k).bind(10, e.price_output_per_1k).bind(11, e.cost);
@@ -155,6 +161,17 @@ class SqliteStore final : public Store {
                       {"completion_tokens", s.integer(3)},
                       {"gross", s.number(4)}});
     return rows;
+  }
+
+  std::string receipt(const std::string& request_id) override {
+    Statement s(db_, "SELECT jws FROM receipts WHERE request_id = ? ORDER BY seq DESC LIMIT 1");
+    s.bind(1, request_id);
+    return s.step() ? s.text(0) : "";
+  }
+
+  std::string last_receipt() override {
+    Statement s(db_, "SELECT jws FROM receipts ORDER BY seq DESC LIMIT 1");
+    return s.step() ? s.text(0) : "";
   }
 
   std::map<std::string, double> spent_by_key() override {

@@ -13,6 +13,7 @@
 #include "ledger/ledger.hpp"
 #include "ledger/sqlite_store.hpp"
 #include "metering/meter.hpp"
+#include "receipts/receipt_chain.hpp"
 #include "plugins/pipeline.hpp"
 #include "server/api_routes.hpp"
 #include "server/http_server.hpp"
@@ -71,6 +72,7 @@ struct Router::State {
   std::unique_ptr<routing::PrefixIndex> prefixes;  // when routing.prefix_affinity is on
   metering::Budgets budgets;  // keys with a budget; read and spent by every loop
   std::unique_ptr<ledger::Ledger> ledger;  // stopped (written out) after the loops stop
+  std::unique_ptr<receipts::Chain> receipts;
   std::vector<std::unique_ptr<LoopParts>> parts;
   std::unique_ptr<ServerState> state;
   std::unique_ptr<HttpServer> server;
@@ -98,6 +100,13 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
   } catch (const std::exception& e) {
     throw ConfigError(cfg.file + ": ledger.path: " + e.what());
   }
+  try {
+    const std::string& last = s_->ledger->last_receipt();
+    s_->receipts = std::make_unique<receipts::Chain>(receipts::SigningKey::load_or_create(cfg.ledger.receipt_key_file),
+                                                     last.empty() ? "" : receipts::sha256_base64url(last));
+  } catch (const std::exception& e) {
+    throw ConfigError(cfg.file + ": receipts.key_file: " + e.what());
+  }
   // Budgets go on from what the ledger says each key has spent.
   auto spent = s_->ledger->spent_by_key();
   for (const auto& key : cfg.keys)
@@ -112,7 +121,8 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
         Pipeline::load(cfg.plugins, PluginHost{&part.http, &s_->loops.at(i), &part.workers}), *routing::policy_named(rc.policy),
         routing::Weights{rc.weight_ttft, rc.weight_load, rc.weight_hot, rc.weight_price, rc.weight_region, rc.weight_reliability},
         rc.cold_start, &rc.aliases, s_->prefixes.get(), rc.prefix_min_chars, rc.prefix_max_load,
-        rc.auction_latency_bound, rc.auction_bid_window, &s_->budgets, s_->ledger.get(), cfg.ledger.fee});
+        rc.auction_latency_bound, rc.auction_bid_window, &s_->budgets, s_->ledger.get(), cfg.ledger.fee,
+        s_->receipts.get()});
     part.routes = std::make_unique<ApiRoutes>(*s_->state, *part.env);
   }
 }

@@ -8,6 +8,7 @@
 #include "gateway/chat_request.hpp"
 #include "gateway/error_body.hpp"
 #include "ledger/ledger.hpp"
+#include "receipts/receipt_chain.hpp"
 #include "nodes/node_json.hpp"
 #include "server/responder_channel.hpp"
 #include "util/request_id.hpp"
@@ -98,6 +99,15 @@ void ApiRoutes::route(Call& call) {
   if (path.rfind("/v1/nodes/", 0) == 0 && path.size() > 19 && path.compare(path.size() - 9, 9, "/earnings") == 0) {
     if (method != "GET") return wrong_method("GET");
     return earnings(call, path.substr(10, path.size() - 19));
+  }
+  if (path == "/.well-known/jwks.json") {
+    if (method != "GET") return wrong_method("GET");
+    return jwks(call);
+  }
+  if (path.rfind("/v1/receipts/", 0) == 0 && path.size() > 13) {
+    if (method != "GET") return wrong_method("GET");
+    if (!authenticate(call)) return;
+    return receipt(call, path.substr(13));
   }
   if (path == "/v1/usage") {
     if (method != "GET") return wrong_method("GET");
@@ -199,6 +209,29 @@ std::optional<ledger::Period> ApiRoutes::period_of(Call& call) {
     (name == "from" ? p.from : p.to) = value;
   }
   return p;
+}
+
+// GET /.well-known/jwks.json: the keys receipts are signed with, for anyone to verify them.
+void ApiRoutes::jwks(Call& call) {
+  if (!env_.receipts) return call.json_reply(200, R"({"keys":[]})");
+  const auto& key = env_.receipts->key();
+  call.json_reply(200, "{\"keys\":[" + receipts::jwk_json(key.public_key(), key.kid()) + "]}", {{"cache-control", "public, max-age=300"}});
+}
+
+// GET /v1/receipts/{request_id}: a request's signed receipt (streams get theirs here).
+void ApiRoutes::receipt(Call& call, const std::string& request_id) {
+  if (!env_.ledger) return call.error({503, "This router keeps no ledger", "server_error", "", "no_ledger"});
+  auto responder = call.responder;
+  Headers base = call.base;
+  env_.ledger->query([request_id](ledger::Store& store) { return json(store.receipt(request_id)); }, env_.loop,
+                     [responder, base, request_id](json jws) {
+                       if (!jws.is_string() || jws.get<std::string>().empty())
+                         return send_json(*responder, 404, base,
+                                          error_body({404, "No receipt for request '" + request_id + "'", "invalid_request_error",
+                                                      "request_id", "receipt_not_found"}));
+                       send_json(*responder, 200, base,
+                                 json{{"object", "receipt"}, {"request_id", request_id}, {"receipt", jws}}.dump());
+                     });
 }
 
 // GET /v1/usage: the caller key's usage by day and model; an admin key sees every key's.

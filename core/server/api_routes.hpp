@@ -51,6 +51,8 @@ class ApiRoutes final : public RequestRouter {
   void admin_reload(Call& call);
   void nodes(Call& call);
   void usage(Call& call);
+  void jwks(Call& call);
+  void receipt(Call& call, const std::string& request_id);
   void earnings(Call& call, const std::string& node);
   std::optional<ledger::Period> period_of(Call& call);
   void models(Call& call);

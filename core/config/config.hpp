@@ -78,9 +78,11 @@ struct ServerConfig {
 
 // The ledger of charges (SQLite).
 struct LedgerConfig {
+  bool enabled = true;
   std::string path;  // resolved against the config file's folder
   std::chrono::milliseconds flush{200};
   double fee = 0.1;  // the network's share of node earnings
+  bool receipts = true;          // receipts.enabled
   std::string receipt_key_file;  // receipts.key_file, resolved
 };
 

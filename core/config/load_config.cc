@@ -60,10 +60,12 @@ void load_server(const JsonPath& root, Config& cfg) {
   s.request_timeout = std::chrono::seconds(lim["request_timeout_s"].get<std::int64_t>());
   s.keepalive_timeout = std::chrono::seconds(lim["keepalive_timeout_s"].get<std::int64_t>());
   json ledger = apply_schema(config::ledger_schema(), section(root, "ledger"));
+  cfg.ledger.enabled = ledger["enabled"].get<bool>();
   cfg.ledger.path = resolve_against(cfg.file, ledger["path"].get<std::string>());
   cfg.ledger.flush = std::chrono::milliseconds(ledger["flush_ms"].get<std::int64_t>());
   cfg.ledger.fee = ledger["fee"].get<double>();
   json receipts = apply_schema(config::receipts_schema(), section(root, "receipts"));
+  cfg.ledger.receipts = receipts["enabled"].get<bool>();
   cfg.ledger.receipt_key_file = resolve_against(cfg.file, receipts["key_file"].get<std::string>());
   json workers = apply_schema(config::workers_schema(), section(root, "workers"));
   cfg.workers.threads = workers["threads"].get<int>();

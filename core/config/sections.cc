@@ -66,6 +66,7 @@ const ConfigSchema& prefix_affinity_schema() {
 
 const ConfigSchema& ledger_schema() {
   static const ConfigSchema s = {
+      field::boolean("enabled", true, "Record every request's charge (off: usage, earnings and receipts by id are unavailable)"),
       field::string("path", "plexus-ledger.sqlite", "The SQLite file of the ledger (beside the config file unless absolute)"),
       field::integer("flush_ms", 200, "How often queued charges are committed: what a crash can lose at most").range(10, 60000),
       field::number("fee", 0.1, "The network's share of what a node earns").range(0, 1),
@@ -75,6 +76,7 @@ const ConfigSchema& ledger_schema() {
 
 const ConfigSchema& receipts_schema() {
   static const ConfigSchema s = {
+      field::boolean("enabled", true, "Sign a receipt for every request"),
       field::string("key_file", "plexus-receipts.key",
                     "The Ed25519 key that signs receipts, PEM (beside the config file unless absolute; made on first start, mode 0600)"),
   };

@@ -96,19 +96,21 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
   s_->state = std::unique_ptr<ServerState>(new ServerState{cfg, KeyStore(cfg.keys), s_->loops, {0}, {false}, {}});
   s_->state->reload_plugins = [this](EventLoop& origin, auto done) { reload_everywhere(origin, std::move(done)); };
   try {
-    s_->ledger = std::make_unique<ledger::Ledger>(ledger::open_sqlite(cfg.ledger.path), cfg.ledger.flush);
+    if (cfg.ledger.enabled)
+      s_->ledger = std::make_unique<ledger::Ledger>(ledger::open_sqlite(cfg.ledger.path), cfg.ledger.flush);
   } catch (const std::exception& e) {
     throw ConfigError(cfg.file + ": ledger.path: " + e.what());
   }
   try {
-    const std::string& last = s_->ledger->last_receipt();
-    s_->receipts = std::make_unique<receipts::Chain>(receipts::SigningKey::load_or_create(cfg.ledger.receipt_key_file),
-                                                     last.empty() ? "" : receipts::sha256_base64url(last));
+    std::string last = s_->ledger ? s_->ledger->last_receipt() : "";
+    if (cfg.ledger.receipts)
+      s_->receipts = std::make_unique<receipts::Chain>(receipts::SigningKey::load_or_create(cfg.ledger.receipt_key_file),
+                                                       last.empty() ? "" : receipts::sha256_base64url(last));
   } catch (const std::exception& e) {
     throw ConfigError(cfg.file + ": receipts.key_file: " + e.what());
   }
   // Budgets go on from what the ledger says each key has spent.
-  auto spent = s_->ledger->spent_by_key();
+  auto spent = s_->ledger ? s_->ledger->spent_by_key() : std::map<std::string, double>{};
   for (const auto& key : cfg.keys)
     if (key.budget) s_->budgets.set(key.id, *key.budget, spent.count(key.id) ? spent[key.id] : 0);
   if (cfg.routing.prefix_affinity) s_->prefixes = std::make_unique<routing::PrefixIndex>(cfg.routing.prefix_slots);

@@ -30,6 +30,8 @@ struct KeyConfig {
   std::string routing_policy;  // overrides routing.policy for this key's requests; empty: no
   std::string region;          // where this key's clients are, for routing; empty: anywhere
   std::optional<double> budget;  // currency; once spent, requests get 402 and streams end
+  std::int64_t rpm = 0;          // requests per minute; 0: no limit
+  std::int64_t tpm = 0;          // tokens per minute; 0: no limit
 };
 
 struct ModelRoute {

@@ -109,7 +109,7 @@ void load_keys(const JsonPath& root, Config& cfg) {
   std::set<std::string> ids;
   for (size_t i = 0; i < keys.size(); ++i) {
     JsonPath k = keys.at(i);
-    k.expect_object({"id", "key", "key_sha256", "group", "admin", "routing_policy", "region", "budget"});
+    k.expect_object({"id", "key", "key_sha256", "group", "admin", "routing_policy", "region", "budget", "rpm", "tpm"});
     KeyConfig key;
     key.id = k.string("id");
     if (key.id.empty()) k.at("id").fail("must not be empty");
@@ -121,6 +121,8 @@ void load_keys(const JsonPath& root, Config& cfg) {
       k.at("routing_policy").fail(std::string("expected one of ") + routing::kPolicyNames);
     key.region = k.string("region", "");
     if (k.has("budget")) key.budget = k.number("budget", 0);
+    key.rpm = k.integer("rpm", 0, 100000000, 0);
+    key.tpm = k.integer("tpm", 0, 100000000000LL, 0);
     key.key_hash = secret_hash(k, "key", "key_sha256");
     cfg.keys.push_back(std::move(key));
   }

@@ -57,6 +57,15 @@ void Exchange::start() {
   hooks_.set_on_resumed([this](HookRunner::RequestDecision decision) { after_request_hooks(std::move(decision)); });
   if (!meter_.admit())
     return fail(Error{402, "This key's budget is spent", "insufficient_quota", "", "budget_exceeded"});
+  if (env_.rate_limits && (limits_ = env_.rate_limits->find(caller_.key_id))) {
+    auto decision = metering::RateLimits::admit(*limits_, std::chrono::system_clock::now());
+    rate_headers_ = std::move(decision.headers);
+    if (!decision.allowed) {
+      error_headers_.emplace_back("retry-after", std::to_string(decision.retry_after.count()));
+      return fail(Error{429, "Rate limit reached for this key: try again in " + std::to_string(decision.retry_after.count()) + " s",
+                        "requests", "", "rate_limit_exceeded"});
+    }
+  }
   for (std::size_t i = 0; i < chat_.plugin_ids.size(); ++i)
     if (!env_.pipeline || !env_.pipeline->provides(chat_.plugin_ids[i])) {
       bool from_suffix = i >= chat_.listed_plugins;  // ":online" asked, not the body's "plugins"
@@ -108,6 +117,7 @@ Headers Exchange::response_headers() const {
   }
   if (attempts_ > 0) h.emplace_back("x-plexus-attempts", std::to_string(attempts_));
   for (const auto& extra : hooks_.response_headers()) h.push_back(extra);
+  h.insert(h.end(), rate_headers_.begin(), rate_headers_.end());
   return h;
 }
 
@@ -473,6 +483,7 @@ void Exchange::done(int status, const std::string& error_code) {
   bool complete = status == 200 && error_code.empty() && !budget_cut_;
   auto charge = meter_.settle(usage_, complete, committed_ && current_.node);
   if (current_.node) issue_receipt(charge, status);  // streams and failures: fetched later by id
+  if (limits_) metering::RateLimits::add_tokens(*limits_, charge.prompt_tokens + charge.completion_tokens, std::chrono::system_clock::now());
   record_attempt(nullptr);  // cut short (the client left, the deadline): not the node's doing
   if (deadline_timer_) env_.loop.cancel(deadline_timer_);
   deadline_timer_ = 0;

@@ -15,6 +15,7 @@
 #include "auth/key_store.hpp"
 #include "gateway/chat_request.hpp"
 #include "gateway/hook_runner.hpp"
+#include "metering/rate_limits.hpp"
 #include "metering/request_meter.hpp"
 #include "loop/event_loop.hpp"
 #include "nodes/node_registry.hpp"
@@ -94,6 +95,7 @@ struct ExchangeEnv {
   ledger::Ledger* ledger = nullptr;         // where every charge is recorded; null: nowhere (tests)
   double fee = 0.1;                         // the network's share of node earnings
   receipts::Chain* receipts = nullptr;      // signs one receipt per request; null: none
+  metering::RateLimits* rate_limits = nullptr;  // keys' requests and tokens per minute
 };
 
 // The model a request names, after the operator's aliases.
@@ -193,6 +195,8 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   metering::RequestMeter meter_;
   std::shared_ptr<const std::string> client_body_;  // as the client sent it, for the receipt's hash
   std::string receipt_;  // issued once the charge is known
+  metering::RateLimits::Entry* limits_ = nullptr;
+  Headers rate_headers_;  // x-ratelimit-*, on every answer to a limited key
   bool budget_cut_ = false;  // the key's budget ended the stream
 };
 

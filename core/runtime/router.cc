@@ -71,6 +71,7 @@ struct Router::State {
   std::unique_ptr<NodeService> node_service;  // when nodes.listen is set
   std::unique_ptr<routing::PrefixIndex> prefixes;  // when routing.prefix_affinity is on
   metering::Budgets budgets;  // keys with a budget; read and spent by every loop
+  metering::RateLimits rate_limits;  // keys with rpm or tpm
   std::unique_ptr<ledger::Ledger> ledger;  // stopped (written out) after the loops stop
   std::unique_ptr<receipts::Chain> receipts;
   std::vector<std::unique_ptr<LoopParts>> parts;
@@ -112,6 +113,8 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
   // Budgets go on from what the ledger says each key has spent.
   auto spent = s_->ledger ? s_->ledger->spent_by_key() : std::map<std::string, double>{};
   for (const auto& key : cfg.keys)
+    if (key.rpm > 0 || key.tpm > 0) s_->rate_limits.set(key.id, key.rpm, key.tpm);
+  for (const auto& key : cfg.keys)
     if (key.budget) s_->budgets.set(key.id, *key.budget, spent.count(key.id) ? spent[key.id] : 0);
   if (cfg.routing.prefix_affinity) s_->prefixes = std::make_unique<routing::PrefixIndex>(cfg.routing.prefix_slots);
   for (std::size_t i = 0; i < s_->loops.size(); ++i) {
@@ -124,7 +127,7 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
         routing::Weights{rc.weight_ttft, rc.weight_load, rc.weight_hot, rc.weight_price, rc.weight_region, rc.weight_reliability},
         rc.cold_start, &rc.aliases, s_->prefixes.get(), rc.prefix_min_chars, rc.prefix_max_load,
         rc.auction_latency_bound, rc.auction_bid_window, &s_->budgets, s_->ledger.get(), cfg.ledger.fee,
-        s_->receipts.get()});
+        s_->receipts.get(), &s_->rate_limits});
     part.routes = std::make_unique<ApiRoutes>(*s_->state, *part.env);
   }
 }

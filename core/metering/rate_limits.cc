@@ -1,0 +1,63 @@
+#include "metering/rate_limits.hpp"
+
+#include <algorithm>
+
+namespace plexus::metering {
+
+void RateLimits::set(const std::string& key_id, std::int64_t rpm, std::int64_t tpm) {
+  auto& e = entries_[key_id];
+  if (!e) e = std::make_unique<Entry>();
+  e->rpm = rpm;
+  e->tpm = tpm;
+}
+
+RateLimits::Entry* RateLimits::find(const std::string& key_id) const {
+  auto it = entries_.find(key_id);
+  return it == entries_.end() ? nullptr : it->second.get();
+}
+
+// The first request of a new minute resets the counters (one of them wins the exchange).
+void RateLimits::roll(Entry& e, std::int64_t minute) {
+  std::int64_t seen = e.minute.load(std::memory_order_acquire);
+  if (seen == minute) return;
+  if (e.minute.compare_exchange_strong(seen, minute, std::memory_order_acq_rel)) {
+    e.requests.store(0, std::memory_order_relaxed);
+    e.tokens.store(0, std::memory_order_relaxed);
+  }
+}
+
+RateLimits::Decision RateLimits::admit(Entry& e, std::chrono::system_clock::time_point now) {
+  auto seconds = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  std::int64_t minute = seconds / 60;
+  roll(e, minute);
+  std::int64_t reset = 60 - seconds % 60;
+  Decision d;
+  std::int64_t used = e.requests.fetch_add(1, std::memory_order_relaxed) + 1;
+  std::int64_t tokens = e.tokens.load(std::memory_order_relaxed);
+  bool over_requests = e.rpm > 0 && used > e.rpm;
+  bool over_tokens = e.tpm > 0 && tokens >= e.tpm;
+  if (over_requests || over_tokens) {
+    e.requests.fetch_sub(1, std::memory_order_relaxed);  // a refused request takes no slot
+    --used;
+    d.allowed = false;
+    d.retry_after = std::chrono::seconds(reset);
+  }
+  if (e.rpm > 0) {
+    d.headers.emplace_back("x-ratelimit-limit-requests", std::to_string(e.rpm));
+    d.headers.emplace_back("x-ratelimit-remaining-requests", std::to_string(std::max<std::int64_t>(0, e.rpm - used)));
+    d.headers.emplace_back("x-ratelimit-reset-requests", std::to_string(reset) + "s");
+  }
+  if (e.tpm > 0) {
+    d.headers.emplace_back("x-ratelimit-limit-tokens", std::to_string(e.tpm));
+    d.headers.emplace_back("x-ratelimit-remaining-tokens", std::to_string(std::max<std::int64_t>(0, e.tpm - tokens)));
+    d.headers.emplace_back("x-ratelimit-reset-tokens", std::to_string(reset) + "s");
+  }
+  return d;
+}
+
+void RateLimits::add_tokens(Entry& e, std::int64_t tokens, std::chrono::system_clock::time_point now) {
+  roll(e, std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count() / 60);
+  e.tokens.fetch_add(tokens, std::memory_order_relaxed);
+}
+
+}  // namespace plexus::metering

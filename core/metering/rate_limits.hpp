@@ -1,0 +1,44 @@
+#pragma once
+// Requests and tokens per minute per key (keys[].rpm, keys[].tpm), shared by every event loop
+// without locks: one fixed one-minute window per key, its counters atomics. A request takes a
+// request slot when it starts; its tokens count when it is settled.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace plexus::metering {
+
+class RateLimits {
+ public:
+  struct Entry {
+    std::int64_t rpm = 0;  // 0: no limit
+    std::int64_t tpm = 0;
+    std::atomic<std::int64_t> minute{-1};
+    std::atomic<std::int64_t> requests{0};
+    std::atomic<std::int64_t> tokens{0};
+  };
+  struct Decision {
+    bool allowed = true;
+    std::chrono::seconds retry_after{0};
+    std::vector<std::pair<std::string, std::string>> headers;  // OpenAI's x-ratelimit-* set
+  };
+
+  void set(const std::string& key_id, std::int64_t rpm, std::int64_t tpm);
+  Entry* find(const std::string& key_id) const;  // null: the key has no limits
+
+  // Takes a request slot unless the minute's requests or tokens are used up.
+  static Decision admit(Entry& e, std::chrono::system_clock::time_point now);
+  static void add_tokens(Entry& e, std::int64_t tokens, std::chrono::system_clock::time_point now);
+
+ private:
+  static void roll(Entry& e, std::int64_t minute);
+  std::unordered_map<std::string, std::unique_ptr<Entry>> entries_;
+};
+
+}  // namespace plexus::metering

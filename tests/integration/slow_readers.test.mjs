@@ -65,7 +65,14 @@ async function measure(path) {
   cleanups.push(async () => clients.close());
   await waitFor(() => clients.readers.every((r) => r.head), 30000, `${path}: every stream to start`);
   assert.deepEqual([...new Set(clients.readers.map((r) => r.head))], ['HTTP/1.1 200 OK']);
-  await sleep(4000);  // the queues fill up to their marks
+  // The queues fill up to their marks, then memory levels off: wait for two quiet seconds in a
+  // row (at most 30 s: a router that keeps growing fails below).
+  for (let quiet = 0, prev = rssMiB(router.proc.pid), t = 0; quiet < 2 && t < 30; t++) {
+    await sleep(1000);
+    const now = rssMiB(router.proc.pid);
+    quiet = Math.abs(now - prev) < 8 ? quiet + 1 : 0;
+    prev = now;
+  }
   const first = { router: rssMiB(router.proc.pid), node: node && rssMiB(node.proc.pid), got: clients.total() };
   await sleep(6000);
   const last = { router: rssMiB(router.proc.pid), node: node && rssMiB(node.proc.pid), got: clients.total() };

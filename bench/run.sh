@@ -7,17 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${1:-5}"
 
-./scripts/deps.sh --test >/dev/null
-./scripts/build.sh >/dev/null
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+source bench/common.sh bench
 
-work=$(mktemp -d /tmp/plexus-bench.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
 
 # 1. The mock upstream: canned whole answers; streams of 64 events, 5 ms apart.
 mock_port=$(free_port)
@@ -98,7 +90,6 @@ declare -A R
 
 to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; printf "%.3f", v}'; }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-cpu_ticks() { [ -n "${1:-}" ] && awk '{print $14 + $15}' /proc/"$1"/stat || echo 0; }  # utime + stime
 wrk_once() {  # target conns -> "rps p50_ms p99_ms cpu_us_per_request"
   local pid="${cpu_pid[$1]:-}" before after out requests
   before=$(cpu_ticks "$pid")

@@ -196,26 +196,28 @@ std::string Exchange::with_cost(std::string_view usage_chunk_json) const {
   return chunk.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+// The request as billed: what the ledger records and its receipt claims.
+metering::BilledRequest Exchange::billed(const metering::Charge& charge, int status, const std::string& error_code) const {
+  metering::BilledRequest b;
+  b.request_id = request_id_;
+  b.key_id = caller_.key_id;
+  b.group = caller_.group;
+  b.model = chat_.model;
+  b.node = current_.node ? current_.node->id : "-";
+  b.charge = charge;
+  b.status = status;
+  b.error_code = error_code;
+  auto wall_now = std::chrono::system_clock::now();
+  auto took = std::chrono::duration_cast<std::chrono::system_clock::duration>(Clock::now() - received_);
+  b.ended_ms = std::chrono::duration_cast<std::chrono::milliseconds>(wall_now.time_since_epoch()).count();
+  b.started_ms = std::chrono::duration_cast<std::chrono::milliseconds>((wall_now - took).time_since_epoch()).count();
+  return b;
+}
+
 // The request's receipt, once: what it claims is the charge the ledger records.
 void Exchange::issue_receipt(const metering::Charge& charge, int status) {
   if (!env_.receipts || !receipt_.empty()) return;
-  receipts::Claims c;
-  c.request_id = request_id_;
-  c.body_sha256 = client_body_ ? receipts::sha256_base64url(*client_body_) : "";
-  c.model = chat_.model;
-  c.node = current_.node ? current_.node->id : "-";
-  c.prompt_tokens = charge.prompt_tokens;
-  c.completion_tokens = charge.completion_tokens;
-  c.usage_estimated = charge.estimated;
-  c.price_input_per_1k = charge.price.input_per_1k;
-  c.price_output_per_1k = charge.price.output_per_1k;
-  c.cost = charge.cost;
-  auto wall_now = std::chrono::system_clock::now();
-  auto took = std::chrono::duration_cast<std::chrono::system_clock::duration>(Clock::now() - received_);
-  c.ended_ms = std::chrono::duration_cast<std::chrono::milliseconds>(wall_now.time_since_epoch()).count();
-  c.started_ms = std::chrono::duration_cast<std::chrono::milliseconds>((wall_now - took).time_since_epoch()).count();
-  c.status = status;
-  receipt_ = env_.receipts->issue(c);
+  receipt_ = env_.receipts->issue(billed(charge, status, ""), client_body_ ? receipts::sha256_base64url(*client_body_) : "");
 }
 
 // What the request pays: the node's live bid when the auction got one, else its advertised price.
@@ -491,28 +493,7 @@ void Exchange::done(int status, const std::string& error_code) {
   waiting_.reset();
   if (bid_timer_) env_.loop.cancel(bid_timer_);
   bid_round_.reset();
-  if (env_.ledger) {
-    ledger::Entry e;
-    e.request_id = request_id_;
-    e.key_id = caller_.key_id;
-    e.group = caller_.group;
-    e.model = chat_.model;
-    e.node = current_.node ? current_.node->id : "-";
-    e.prompt_tokens = charge.prompt_tokens;
-    e.completion_tokens = charge.completion_tokens;
-    e.estimated = charge.estimated;
-    e.price_input_per_1k = charge.price.input_per_1k;
-    e.price_output_per_1k = charge.price.output_per_1k;
-    e.cost = charge.cost;
-    e.status = status;
-    e.error_code = error_code;
-    auto wall_now = std::chrono::system_clock::now();
-    auto took = std::chrono::duration_cast<std::chrono::system_clock::duration>(Clock::now() - received_);
-    e.ended_ms = std::chrono::duration_cast<std::chrono::milliseconds>(wall_now.time_since_epoch()).count();
-    e.started_ms = std::chrono::duration_cast<std::chrono::milliseconds>((wall_now - took).time_since_epoch()).count();
-    e.receipt = receipt_;
-    env_.ledger->append(std::move(e));
-  }
+  if (env_.ledger) env_.ledger->append({billed(charge, status, error_code), receipt_});
   if (env_.access_log) {
     AccessRecord r;
     r.request_id = request_id_;

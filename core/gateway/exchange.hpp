@@ -15,6 +15,7 @@
 #include "auth/key_store.hpp"
 #include "gateway/chat_request.hpp"
 #include "gateway/hook_runner.hpp"
+#include "metering/billed_request.hpp"
 #include "metering/rate_limits.hpp"
 #include "metering/request_meter.hpp"
 #include "loop/event_loop.hpp"
@@ -138,6 +139,7 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   std::string with_cost(std::string_view usage_chunk_json) const;
   Price routed_price() const;
   void issue_receipt(const metering::Charge& charge, int status);
+  metering::BilledRequest billed(const metering::Charge& charge, int status, const std::string& error_code) const;
   void apply_backpressure();
   void finish_whole();
   void on_deadline();

@@ -19,7 +19,7 @@ Ledger::~Ledger() { stop(); }
 void Ledger::append(Entry entry) {
   std::lock_guard lock(mu_);
   if (stopping_) {
-    spdlog::error("ledger: request {} ended after the ledger stopped; not recorded", entry.request_id);
+    spdlog::error("ledger: request {} ended after the ledger stopped; not recorded", entry.billed.request_id);
     return;
   }
   pending_.push_back(std::move(entry));

@@ -9,25 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "metering/billed_request.hpp"
+
 namespace plexus::ledger {
 
-// One request, as it is billed.
+// One request, as it is billed, with its receipt.
 struct Entry {
-  std::string request_id;
-  std::string key_id;
-  std::string group;
-  std::string model;
-  std::string node;  // "-" when no node served it
-  std::int64_t prompt_tokens = 0;
-  std::int64_t completion_tokens = 0;
-  bool estimated = false;
-  double price_input_per_1k = 0;
-  double price_output_per_1k = 0;
-  double cost = 0;
-  int status = 0;
-  std::string error_code;
-  std::int64_t started_ms = 0;  // Unix time
-  std::int64_t ended_ms = 0;
+  metering::BilledRequest billed;
   std::string receipt;  // its signed receipt (JWS), "" when none was issued
 };
 

@@ -109,16 +109,17 @@ class SqliteStore final : public Store {
                   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
       Statement r(db_, "INSERT INTO receipts (seq, request_id, jws) VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM receipts), ?, ?)");
       for (const auto& e : batch) {
+        const auto& b = e.billed;
         if (!e.receipt.empty()) {
-          r.bind(1, e.request_id).bind(2, e.receipt);
+          r.bind(1, b.request_id).bind(2, e.receipt);
           r.step();
           r.reset();
         }
-        s.bind(1, e.request_id).bind(2, e.key_id).bind(3, e.group).bind(4, e.model).bind(5, e.node);
-        s.bind(6, e.prompt_tokens).bind(7, e.completion_tokens).bind(8, static_cast<std::int64_t>(e.estimated));
-        s.bind(9, e.price_input_per_1k).bind(10, e.price_output_per_1k).bind(11, e.cost);
-        s.bind(12, static_cast<std::int64_t>(e.status)).bind(13, e.error_code).bind(14, e.started_ms).bind(15, e.ended_ms);
-        s.bind(16, day_of(e.ended_ms));
+        s.bind(1, b.request_id).bind(2, b.key_id).bind(3, b.group).bind(4, b.model).bind(5, b.node);
+        s.bind(6, b.charge.prompt_tokens).bind(7, b.charge.completion_tokens).bind(8, static_cast<std::int64_t>(b.charge.estimated));
+        s.bind(9, b.charge.price.input_per_1k).bind(10, b.charge.price.output_per_1k).bind(11, b.charge.cost);
+        s.bind(12, static_cast<std::int64_t>(b.status)).bind(13, b.error_code).bind(14, b.started_ms).bind(15, b.ended_ms);
+        s.bind(16, day_of(b.ended_ms));
         s.step();
         s.reset();
       }

@@ -4,22 +4,23 @@
 
 namespace plexus::receipts {
 
-std::string Chain::issue(const Claims& c) {
+std::string Chain::issue(const metering::BilledRequest& b, const std::string& body_sha256) {
+  const auto& c = b.charge;
   nlohmann::json claims = {{"iss", "plexus"},
-                           {"jti", c.request_id},
-                           {"iat", c.ended_ms / 1000},
-                           {"request_id", c.request_id},
-                           {"body_sha256", c.body_sha256},
-                           {"model", c.model},
-                           {"node", c.node},
+                           {"jti", b.request_id},
+                           {"iat", b.ended_ms / 1000},
+                           {"request_id", b.request_id},
+                           {"body_sha256", body_sha256},
+                           {"model", b.model},
+                           {"node", b.node},
                            {"prompt_tokens", c.prompt_tokens},
                            {"completion_tokens", c.completion_tokens},
-                           {"usage_estimated", c.usage_estimated},
-                           {"price", {{"input_per_1k", c.price_input_per_1k}, {"output_per_1k", c.price_output_per_1k}}},
+                           {"usage_estimated", c.estimated},
+                           {"price", {{"input_per_1k", c.price.input_per_1k}, {"output_per_1k", c.price.output_per_1k}}},
                            {"cost", c.cost},
-                           {"started_at", c.started_ms},
-                           {"ended_at", c.ended_ms},
-                           {"status", c.status}};
+                           {"started_at", b.started_ms},
+                           {"ended_at", b.ended_ms},
+                           {"status", b.status}};
   // The link and the signature under one lock: the chain's order is the order of issue.
   std::lock_guard lock(mu_);
   claims["prev"] = last_hash_;

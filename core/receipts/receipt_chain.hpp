@@ -6,31 +6,17 @@
 #include <mutex>
 #include <string>
 
+#include "metering/billed_request.hpp"
 #include "receipts/jws.hpp"
 
 namespace plexus::receipts {
-
-struct Claims {
-  std::string request_id;
-  std::string body_sha256;  // of the request body as the client sent it, base64url
-  std::string model;
-  std::string node;
-  std::int64_t prompt_tokens = 0;
-  std::int64_t completion_tokens = 0;
-  bool usage_estimated = false;
-  double price_input_per_1k = 0;
-  double price_output_per_1k = 0;
-  double cost = 0;
-  std::int64_t started_ms = 0;
-  std::int64_t ended_ms = 0;
-  int status = 0;
-};
 
 class Chain {
  public:
   // `last_hash`: the hash of the last receipt issued before (from the ledger), "" for none.
   Chain(SigningKey key, std::string last_hash) : key_(std::move(key)), last_hash_(std::move(last_hash)) {}
-  std::string issue(const Claims& claims);  // any thread
+  // Any thread. `body_sha256`: of the request body as the client sent it (base64url).
+  std::string issue(const metering::BilledRequest& billed, const std::string& body_sha256);
   const SigningKey& key() const { return key_; }
 
  private:

@@ -14,6 +14,7 @@
 #include "config/config.hpp"
 #include "config/schema.hpp"
 #include "config/sections.hpp"
+#include "cli/keys_command.hpp"
 #include "receipts/verify_command.hpp"
 #include "plugins/loaded_plugin.hpp"
 #include "runtime/router.hpp"
@@ -30,6 +31,7 @@ constexpr const char* kUsage = R"(Usage:
   plexus --check-config FILE                  validate a config file and exit (0 = valid)
   plexus --print-schema [PLUGIN.so]           the declared config sections, or a native plugin's
                                               descriptor and config, as Markdown tables
+  plexus keys create|list|revoke ... --router URL --admin-key KEY   manage API keys (plexus keys)
   plexus receipt verify RECEIPT [--body FILE] [--jwks FILE|URL]
                                               check a receipt's signature (and the body's hash)
   plexus --help | --version
@@ -148,6 +150,8 @@ int print_schema(const std::string& plugin_file) {
 int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "receipt")
     return plexus::receipts::verify_command(std::vector<std::string>(argv + 2, argv + argc));
+  if (argc > 1 && std::string(argv[1]) == "keys")
+    return plexus::cli::keys_command(std::vector<std::string>(argv + 2, argv + argc));
   std::string config, listen, nodes_listen, check;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];

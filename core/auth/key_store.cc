@@ -6,11 +6,44 @@
 
 namespace plexus {
 
+KeyStore::KeyStore(std::vector<KeyConfig> keys)
+    : keys_(std::make_shared<const std::vector<KeyConfig>>(std::move(keys))) {}
+
+bool KeyStore::add(KeyConfig key) {
+  std::lock_guard lock(writers_);
+  auto now = keys_.load();
+  for (const auto& k : *now)
+    if (k.id == key.id) return false;
+  auto next = std::make_shared<std::vector<KeyConfig>>(*now);
+  next->push_back(std::move(key));
+  keys_.store(std::move(next));
+  return true;
+}
+
+bool KeyStore::revoke(const std::string& key_id, bool& from_config) {
+  std::lock_guard lock(writers_);
+  auto now = keys_.load();
+  auto next = std::make_shared<std::vector<KeyConfig>>();
+  bool found = false;
+  from_config = false;
+  for (const auto& k : *now) {
+    if (k.id == key_id && !k.from_api) from_config = true;
+    if (k.id == key_id && k.from_api) {
+      found = true;
+      continue;
+    }
+    next->push_back(k);
+  }
+  if (found) keys_.store(std::move(next));
+  return found;
+}
+
 std::optional<Caller> KeyStore::authenticate(std::string_view presented_key) const {
   if (presented_key.empty()) return std::nullopt;
   Sha256 digest = sha256(presented_key);
   const KeyConfig* match = nullptr;
-  for (const auto& key : keys_) {
+  auto keys = keys_.load();
+  for (const auto& key : *keys) {
     if (same_digest(digest, key.key_hash) && !match) match = &key;
   }
   if (!match) return std::nullopt;
@@ -18,7 +51,8 @@ std::optional<Caller> KeyStore::authenticate(std::string_view presented_key) con
 }
 
 bool KeyStore::is_admin(const std::string& key_id) const {
-  for (const auto& key : keys_)
+  auto keys = keys_.load();
+  for (const auto& key : *keys)
     if (key.id == key_id) return key.admin;
   return false;
 }

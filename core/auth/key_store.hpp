@@ -1,5 +1,8 @@
 #pragma once
 // API keys: kept only as SHA-256 hashes, matched in constant time.
+#include <atomic>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,11 +19,13 @@ struct Caller {
   std::string region;          // the key's, or the request's x-plexus-region
 };
 
+// The keys of the config and those created through the admin API (kept in the ledger). Read
+// on every request from an immutable snapshot; a create or a revoke publishes a new one.
 class KeyStore {
  public:
-  explicit KeyStore(std::vector<KeyConfig> keys) : keys_(std::move(keys)) {}
+  explicit KeyStore(std::vector<KeyConfig> keys);
 
-  bool enabled() const { return !keys_.empty(); }
+  bool enabled() const { return !snapshot()->empty(); }
   bool is_admin(const std::string& key_id) const;
 
   // The caller a presented key belongs to, or nullopt. Hashes the candidate once, then compares
@@ -28,8 +33,15 @@ class KeyStore {
   // how many leading bytes matched.
   std::optional<Caller> authenticate(std::string_view presented_key) const;
 
+  std::shared_ptr<const std::vector<KeyConfig>> snapshot() const { return keys_.load(); }
+  // False when the id is taken.
+  bool add(KeyConfig key);
+  // False when there is no such key; revoking a key of the config is refused (`from_config`).
+  bool revoke(const std::string& key_id, bool& from_config);
+
  private:
-  std::vector<KeyConfig> keys_;
+  std::atomic<std::shared_ptr<const std::vector<KeyConfig>>> keys_;
+  std::mutex writers_;
 };
 
 // Extracts KEY from "Bearer KEY" (scheme case-insensitive); empty when malformed.

@@ -32,6 +32,8 @@ struct KeyConfig {
   std::optional<double> budget;  // currency; once spent, requests get 402 and streams end
   std::int64_t rpm = 0;          // requests per minute; 0: no limit
   std::int64_t tpm = 0;          // tokens per minute; 0: no limit
+  bool from_api = false;         // created through POST /v1/keys (kept in the ledger), not the config
+  std::int64_t created_ms = 0;   // API keys: when
 };
 
 struct ModelRoute {

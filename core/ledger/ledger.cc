@@ -10,7 +10,8 @@ Ledger::Ledger(std::unique_ptr<Store> store, std::chrono::milliseconds flush_int
     : store_(std::move(store)),
       flush_interval_(flush_interval),
       spent_at_start_(store_->spent_by_key()),
-      last_receipt_at_start_(store_->last_receipt()) {
+      last_receipt_at_start_(store_->last_receipt()),
+      api_keys_at_start_(store_->api_keys()) {
   thread_ = std::thread([this] { run(); });
 }
 

@@ -39,6 +39,7 @@ class Ledger {
   // Before the thread starts work: the sums the budgets start from (constructor's thread).
   std::map<std::string, double> spent_by_key() const { return spent_at_start_; }
   const std::string& last_receipt() const { return last_receipt_at_start_; }
+  const std::vector<KeyConfig>& api_keys() const { return api_keys_at_start_; }
 
  private:
   struct Query {
@@ -53,6 +54,7 @@ class Ledger {
   std::chrono::milliseconds flush_interval_;
   std::map<std::string, double> spent_at_start_;
   std::string last_receipt_at_start_;
+  std::vector<KeyConfig> api_keys_at_start_;
   std::mutex mu_;
   std::condition_variable wake_;
   std::vector<Entry> pending_;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "config/config.hpp"
 #include "metering/billed_request.hpp"
 
 namespace plexus::ledger {
@@ -38,6 +39,10 @@ class Store {
   virtual std::map<std::string, double> spent_by_key() = 0;
   virtual std::string receipt(const std::string& request_id) = 0;  // "" when unknown
   virtual std::string last_receipt() = 0;                            // the chain's newest, "" for none
+  // Keys created through the admin API (only their hashes); revoked ones are not returned.
+  virtual void add_key(const KeyConfig& key) = 0;
+  virtual void revoke_key(const std::string& id, std::int64_t when_ms) = 0;
+  virtual std::vector<KeyConfig> api_keys() = 0;
 };
 
 }  // namespace plexus::ledger

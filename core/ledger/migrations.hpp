@@ -26,6 +26,10 @@ inline const std::vector<Migration>& migrations() {
        "CREATE TABLE receipts (seq BIGINT NOT NULL, request_id TEXT NOT NULL, jws TEXT NOT NULL);"
        "CREATE INDEX receipts_request ON receipts (request_id);"
        "CREATE INDEX receipts_seq ON receipts (seq);"},
+      {3,
+       "CREATE TABLE api_keys (id TEXT NOT NULL, key_sha256 TEXT NOT NULL, group_name TEXT NOT NULL, admin INTEGER NOT NULL,"
+       " rpm BIGINT NOT NULL, tpm BIGINT NOT NULL, budget DOUBLE PRECISION, created_ms BIGINT NOT NULL, revoked_ms BIGINT);"
+       "CREATE INDEX api_keys_id ON api_keys (id);"},
   };
   return all;
 }

@@ -5,12 +5,14 @@
 
 #include <stdexcept>
 
+#include "auth/sha256.hpp"
 #include "ledger/migrations.hpp"
 
 namespace plexus::ledger {
 namespace {
 
 using nlohmann::json;
+
 
 // "YYYY-MM-DD" (UTC) of a Unix time in ms.
 std::string day_of(std::int64_t ms) {
@@ -173,6 +175,40 @@ class SqliteStore final : public Store {
   std::string last_receipt() override {
     Statement s(db_, "SELECT jws FROM receipts ORDER BY seq DESC LIMIT 1");
     return s.step() ? s.text(0) : "";
+  }
+
+  void add_key(const KeyConfig& k) override {
+    Statement s(db_, "INSERT INTO api_keys (id, key_sha256, group_name, admin, rpm, tpm, budget, created_ms) VALUES (?,?,?,?,?,?,?,?)");
+    s.bind(1, k.id).bind(2, to_hex(k.key_hash)).bind(3, k.group).bind(4, static_cast<std::int64_t>(k.admin));
+    s.bind(5, k.rpm).bind(6, k.tpm).bind(8, k.created_ms);
+    if (k.budget) s.bind(7, *k.budget);
+    s.step();
+  }
+
+  void revoke_key(const std::string& id, std::int64_t when_ms) override {
+    Statement s(db_, "UPDATE api_keys SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL");
+    s.bind(1, when_ms).bind(2, id);
+    s.step();
+  }
+
+  std::vector<KeyConfig> api_keys() override {
+    Statement s(db_, "SELECT id, key_sha256, group_name, admin, rpm, tpm, budget, created_ms, budget IS NULL FROM api_keys"
+                     " WHERE revoked_ms IS NULL ORDER BY created_ms");
+    std::vector<KeyConfig> out;
+    while (s.step()) {
+      KeyConfig k;
+      k.id = s.text(0);
+      if (auto hash = parse_sha256_hex(s.text(1))) k.key_hash = *hash;
+      k.group = s.text(2);
+      k.admin = s.integer(3) != 0;
+      k.rpm = s.integer(4);
+      k.tpm = s.integer(5);
+      if (s.integer(8) == 0) k.budget = s.number(6);
+      k.created_ms = s.integer(7);
+      k.from_api = true;
+      out.push_back(std::move(k));
+    }
+    return out;
   }
 
   std::map<std::string, double> spent_by_key() override {

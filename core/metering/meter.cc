@@ -10,6 +10,7 @@ double cost_of(const Price& price, std::int64_t prompt_tokens, std::int64_t comp
 std::int64_t estimate_prompt_tokens(std::size_t prompt_chars) { return static_cast<std::int64_t>((prompt_chars + 3) / 4); }
 
 void Budgets::set(const std::string& key_id, double budget, double already_spent) {
+  std::unique_lock lock(mu_);
   auto& e = entries_[key_id];
   if (!e) e = std::make_unique<Entry>();
   e->key_id = key_id;
@@ -18,6 +19,7 @@ void Budgets::set(const std::string& key_id, double budget, double already_spent
 }
 
 Budgets::Entry* Budgets::find(const std::string& key_id) const {
+  std::shared_lock lock(mu_);
   auto it = entries_.find(key_id);
   return it == entries_.end() ? nullptr : it->second.get();
 }

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -43,6 +45,9 @@ class Budgets {
   static void spend(Entry& e, double amount) { e.spent_micros.fetch_add(micros(amount), std::memory_order_relaxed); }
 
  private:
+  // Keys come and go through the admin API while loops look them up: a reader-writer lock around
+  // the map (the entries themselves never move, and their counters are atomics).
+  mutable std::shared_mutex mu_;
   std::unordered_map<std::string, std::unique_ptr<Entry>> entries_;
 };
 

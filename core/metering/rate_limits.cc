@@ -5,6 +5,7 @@
 namespace plexus::metering {
 
 void RateLimits::set(const std::string& key_id, std::int64_t rpm, std::int64_t tpm) {
+  std::unique_lock lock(mu_);
   auto& e = entries_[key_id];
   if (!e) e = std::make_unique<Entry>();
   e->rpm = rpm;
@@ -12,6 +13,7 @@ void RateLimits::set(const std::string& key_id, std::int64_t rpm, std::int64_t t
 }
 
 RateLimits::Entry* RateLimits::find(const std::string& key_id) const {
+  std::shared_lock lock(mu_);
   auto it = entries_.find(key_id);
   return it == entries_.end() ? nullptr : it->second.get();
 }

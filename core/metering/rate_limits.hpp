@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <shared_mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -38,6 +40,9 @@ class RateLimits {
 
  private:
   static void roll(Entry& e, std::int64_t minute);
+  // Keys come and go through the admin API while loops look them up: a reader-writer lock around
+  // the map (the entries themselves never move, and their counters are atomics).
+  mutable std::shared_mutex mu_;
   std::unordered_map<std::string, std::unique_ptr<Entry>> entries_;
 };
 

@@ -1,12 +1,12 @@
 #include "receipts/verify_command.hpp"
 
-#include <curl/curl.h>
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 
+#include "cli/blocking_http.hpp"
 #include "receipts/jws.hpp"
 
 namespace plexus::receipts {
@@ -29,23 +29,15 @@ bool read_file(const std::string& path, std::string& out) {
   return true;
 }
 
-std::size_t collect(char* data, std::size_t size, std::size_t n, void* user) {
-  static_cast<std::string*>(user)->append(data, size * n);
-  return size * n;
-}
-
 // A blocking GET: this is a command-line tool, not the router.
 bool fetch(const std::string& url, std::string& out, std::string& why) {
-  CURL* curl = curl_easy_init();
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &collect);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &out);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 15L);
-  curl_easy_setopt(curl, CURLOPT_FAILONERROR, 1L);
-  CURLcode rc = curl_easy_perform(curl);
-  curl_easy_cleanup(curl);
-  if (rc != CURLE_OK) why = curl_easy_strerror(rc);
-  return rc == CURLE_OK;
+  auto answer = cli::blocking_http("GET", url);
+  if (answer.status != 200) {
+    why = answer.status == 0 ? answer.error : "HTTP " + std::to_string(answer.status);
+    return false;
+  }
+  out = std::move(answer.body);
+  return true;
 }
 
 int invalid(const std::string& why) {

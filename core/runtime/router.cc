@@ -110,12 +110,16 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
   } catch (const std::exception& e) {
     throw ConfigError(cfg.file + ": receipts.key_file: " + e.what());
   }
-  // Budgets go on from what the ledger says each key has spent.
+  // Keys created through the admin API, then every key's limits; budgets go on from what the
+  // ledger says each key has spent.
+  if (s_->ledger)
+    for (const auto& key : s_->ledger->api_keys())
+      if (!s_->state->keys.add(key)) spdlog::warn("API key '{}' has the id of a key in the config: the config's wins", key.id);
   auto spent = s_->ledger ? s_->ledger->spent_by_key() : std::map<std::string, double>{};
-  for (const auto& key : cfg.keys)
+  for (const auto& key : *s_->state->keys.snapshot()) {
     if (key.rpm > 0 || key.tpm > 0) s_->rate_limits.set(key.id, key.rpm, key.tpm);
-  for (const auto& key : cfg.keys)
     if (key.budget) s_->budgets.set(key.id, *key.budget, spent.count(key.id) ? spent[key.id] : 0);
+  }
   if (cfg.routing.prefix_affinity) s_->prefixes = std::make_unique<routing::PrefixIndex>(cfg.routing.prefix_slots);
   for (std::size_t i = 0; i < s_->loops.size(); ++i) {
     auto& part = *s_->parts[i];

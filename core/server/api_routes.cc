@@ -1,12 +1,15 @@
 #include "server/api_routes.hpp"
 
 #include <nlohmann/json.hpp>
+#include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 
 #include "gateway/chat_request.hpp"
 #include "gateway/error_body.hpp"
+#include "auth/sha256.hpp"
+#include "config/schema.hpp"
 #include "ledger/ledger.hpp"
 #include "receipts/receipt_chain.hpp"
 #include "nodes/node_json.hpp"
@@ -108,6 +111,16 @@ void ApiRoutes::route(Call& call) {
     if (method != "GET") return wrong_method("GET");
     if (!authenticate(call)) return;
     return receipt(call, path.substr(13));
+  }
+  if (path == "/v1/keys") {
+    if (method != "GET" && method != "POST") return wrong_method("GET, POST");
+    if (!authenticate_admin(call, "/v1/keys")) return;
+    return method == "GET" ? list_keys(call) : create_key(call);
+  }
+  if (path.rfind("/v1/keys/", 0) == 0 && path.size() > 9) {
+    if (method != "DELETE") return wrong_method("DELETE");
+    if (!authenticate_admin(call, "/v1/keys/{id}")) return;
+    return revoke_key(call, path.substr(9));
   }
   if (path == "/v1/usage") {
     if (method != "GET") return wrong_method("GET");
@@ -231,6 +244,107 @@ void ApiRoutes::receipt(Call& call, const std::string& request_id) {
                                                       "request_id", "receipt_not_found"}));
                        send_json(*responder, 200, base,
                                  json{{"object", "receipt"}, {"request_id", request_id}, {"receipt", jws}}.dump());
+                     });
+}
+
+namespace {
+
+// What POST /v1/keys takes, checked by the same schema mechanism as the config.
+const ConfigSchema& new_key_schema() {
+  static const ConfigSchema s = {
+      field::string("id", "", "A name for logs and usage (default: made up)"),
+      field::string("group", "public", "The group whose nodes the key reaches"),
+      field::boolean("admin", false, "May call the admin endpoints"),
+      field::integer("rpm", 0, "Requests per minute (0: no limit)").range(0, 100000000),
+      field::integer("tpm", 0, "Tokens per minute (0: no limit)").range(0, 100000000000.0),
+      field::number("budget", -1, "Budget in the prices' currency (absent: none)").at_least(-1),
+  };
+  return s;
+}
+
+std::string random_base64url(std::size_t bytes) {
+  std::string raw(bytes, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1)
+    throw std::runtime_error("no randomness for a new key");
+  return receipts::base64url(raw);
+}
+
+json key_json(const KeyConfig& k, const metering::Budgets* budgets) {
+  json j = {{"object", "api_key"}, {"id", k.id}, {"group", k.group}, {"admin", k.admin}, {"rpm", k.rpm}, {"tpm", k.tpm},
+            {"source", k.from_api ? "api" : "config"}};
+  j["budget"] = k.budget ? json(*k.budget) : json();
+  const auto* entry = budgets && k.budget ? budgets->find(k.id) : nullptr;
+  j["spent"] = entry ? json(metering::Budgets::spent(*entry)) : json();
+  if (k.from_api) j["created"] = k.created_ms / 1000;
+  return j;
+}
+
+}  // namespace
+
+// GET /v1/keys (admin): every key, never the key itself.
+void ApiRoutes::list_keys(Call& call) {
+  json data = json::array();
+  for (const auto& k : *state_.keys.snapshot()) data.push_back(key_json(k, env_.budgets));
+  call.json_reply(200, json{{"object", "list"}, {"data", data}}.dump());
+}
+
+// POST /v1/keys (admin): a new key, kept in the ledger as its hash; the key is shown this once.
+void ApiRoutes::create_key(Call& call) {
+  if (!env_.ledger) return call.error({503, "Keys are kept in the ledger, and this router keeps none", "server_error", "", "no_ledger"});
+  json body = json::parse(call.request.body.empty() ? "{}" : call.request.body, nullptr, false);
+  json checked;
+  try {
+    checked = config::apply_schema(new_key_schema(), config::JsonPath(body, "", ""));
+  } catch (const ConfigError& e) {
+    std::string message = e.what();
+    return call.error(Error::invalid_request(message.rfind(": ", 0) == 0 ? message.substr(2) : message, "", "invalid_key_request"));
+  }
+  KeyConfig k;
+  std::string secret = "sk-plexus-" + random_base64url(32);
+  k.id = checked["id"].get<std::string>().empty() ? "key_" + random_base64url(9) : checked["id"].get<std::string>();
+  k.key_hash = sha256(secret);
+  k.group = checked["group"].get<std::string>();
+  k.admin = checked["admin"].get<bool>();
+  k.rpm = checked["rpm"].get<std::int64_t>();
+  k.tpm = checked["tpm"].get<std::int64_t>();
+  if (checked["budget"].get<double>() >= 0) k.budget = checked["budget"].get<double>();
+  k.from_api = true;
+  k.created_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  for (const auto& existing : *state_.keys.snapshot())
+    if (existing.id == k.id)
+      return call.error({409, "A key with id '" + k.id + "' exists", "invalid_request_error", "id", "key_exists"});
+  auto responder = call.responder;
+  Headers base = call.base;
+  // Kept first, then served: a key that works is a key that survives a restart.
+  env_.ledger->query([k](ledger::Store& store) { store.add_key(k); return json(true); }, env_.loop,
+                     [this, responder, base, k, secret](json stored) {
+                       if (!stored.is_boolean())
+                         return send_json(*responder, 500, base, error_body({500, "The key could not be stored", "server_error", "", "ledger_error"}));
+                       if (!state_.keys.add(k))
+                         return send_json(*responder, 409, base, error_body({409, "A key with id '" + k.id + "' exists", "invalid_request_error", "id", "key_exists"}));
+                       if (env_.rate_limits && (k.rpm > 0 || k.tpm > 0)) env_.rate_limits->set(k.id, k.rpm, k.tpm);
+                       if (env_.budgets && k.budget) env_.budgets->set(k.id, *k.budget);
+                       json j = key_json(k, env_.budgets);
+                       j["key"] = secret;
+                       send_json(*responder, 201, base, j.dump());
+                     });
+}
+
+// DELETE /v1/keys/{id} (admin): the key stops working at once; keys of the config stay.
+void ApiRoutes::revoke_key(Call& call, const std::string& id) {
+  bool from_config = false;
+  if (!state_.keys.revoke(id, from_config)) {
+    if (from_config)
+      return call.error({409, "The key '" + id + "' is in the config file: remove it there", "invalid_request_error", "id", "key_in_config"});
+    return call.error({404, "No key '" + id + "'", "invalid_request_error", "id", "key_not_found"});
+  }
+  auto when = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  if (!env_.ledger) return call.json_reply(200, json{{"object", "api_key"}, {"id", id}, {"revoked", true}}.dump());
+  auto responder = call.responder;
+  Headers base = call.base;
+  env_.ledger->query([id, when](ledger::Store& store) { store.revoke_key(id, when); return json(true); }, env_.loop,
+                     [responder, base, id](json) {
+                       send_json(*responder, 200, base, json{{"object", "api_key"}, {"id", id}, {"revoked", true}}.dump());
                      });
 }
 

@@ -52,6 +52,9 @@ class ApiRoutes final : public RequestRouter {
   void nodes(Call& call);
   void usage(Call& call);
   void jwks(Call& call);
+  void list_keys(Call& call);
+  void create_key(Call& call);
+  void revoke_key(Call& call, const std::string& id);
   void receipt(Call& call, const std::string& request_id);
   void earnings(Call& call, const std::string& node);
   std::optional<ledger::Period> period_of(Call& call);

@@ -7,6 +7,14 @@ cd "$(dirname "$0")/.."
 ./scripts/deps.sh --test
 ./scripts/build.sh
 
+# PostgreSQL, for the ledger's tests on it: Debian's cluster, started here, and a test role.
+cluster=$(pg_lsclusters -h | awk 'NR==1 {print $1 " " $2}')
+[ -n "$cluster" ] || { echo "test.sh: no PostgreSQL cluster (pg_lsclusters)" >&2; exit 1; }
+pg_ctlcluster $cluster start 2>/dev/null || pg_ctlcluster $cluster status >/dev/null
+su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname = 'plexus_test'\"" | grep -q 1 ||
+  su postgres -c "psql -qc \"CREATE ROLE plexus_test LOGIN SUPERUSER PASSWORD 'plexus_test'\""
+export PLEXUS_TEST_POSTGRES="postgresql://plexus_test:plexus_test@127.0.0.1:$(pg_lsclusters -h | awk 'NR==1 {print $3}')/postgres"
+
 # The integration suites' npm packages (the official openai SDK, grpc-js for a node written in
 # JavaScript, pdf-lib for the PDFs), pinned by package-lock.json: installed again when it changes.
 if [ ! -f tests/integration/node_modules/.package-lock.json ] ||

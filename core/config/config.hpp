@@ -84,6 +84,7 @@ struct ServerConfig {
 struct LedgerConfig {
   bool enabled = true;
   std::string path;  // resolved against the config file's folder
+  std::string postgres;  // set: the ledger on PostgreSQL instead of SQLite
   std::chrono::milliseconds flush{200};
   double fee = 0.1;  // the network's share of node earnings
   bool receipts = true;          // receipts.enabled

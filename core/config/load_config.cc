@@ -62,6 +62,7 @@ void load_server(const JsonPath& root, Config& cfg) {
   json ledger = apply_schema(config::ledger_schema(), section(root, "ledger"));
   cfg.ledger.enabled = ledger["enabled"].get<bool>();
   cfg.ledger.path = resolve_against(cfg.file, ledger["path"].get<std::string>());
+  cfg.ledger.postgres = ledger["postgres"].get<std::string>();
   cfg.ledger.flush = std::chrono::milliseconds(ledger["flush_ms"].get<std::int64_t>());
   cfg.ledger.fee = ledger["fee"].get<double>();
   json receipts = apply_schema(config::receipts_schema(), section(root, "receipts"));

@@ -68,6 +68,7 @@ const ConfigSchema& ledger_schema() {
   static const ConfigSchema s = {
       field::boolean("enabled", true, "Record every request's charge (off: usage, earnings and receipts by id are unavailable)"),
       field::string("path", "plexus-ledger.sqlite", "The SQLite file of the ledger (beside the config file unless absolute)"),
+      field::string("postgres", "", "A PostgreSQL connection string (postgresql://user:password@host/db): the ledger there instead of SQLite, shared by several routers"),
       field::integer("flush_ms", 200, "How often queued charges are committed: what a crash can lose at most").range(10, 60000),
       field::number("fee", 0.1, "The network's share of what a node earns").range(0, 1),
   };

@@ -11,6 +11,7 @@
 #include "loop/curl_client.hpp"
 #include "loop/worker_pool.hpp"
 #include "ledger/ledger.hpp"
+#include "ledger/postgres_store.hpp"
 #include "ledger/sqlite_store.hpp"
 #include "metering/meter.hpp"
 #include "receipts/receipt_chain.hpp"
@@ -98,9 +99,11 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
   s_->state->reload_plugins = [this](EventLoop& origin, auto done) { reload_everywhere(origin, std::move(done)); };
   try {
     if (cfg.ledger.enabled)
-      s_->ledger = std::make_unique<ledger::Ledger>(ledger::open_sqlite(cfg.ledger.path), cfg.ledger.flush);
+      s_->ledger = std::make_unique<ledger::Ledger>(
+          cfg.ledger.postgres.empty() ? ledger::open_sqlite(cfg.ledger.path) : ledger::open_postgres(cfg.ledger.postgres),
+          cfg.ledger.flush);
   } catch (const std::exception& e) {
-    throw ConfigError(cfg.file + ": ledger.path: " + e.what());
+    throw ConfigError(cfg.file + (cfg.ledger.postgres.empty() ? ": ledger.path: " : ": ledger.postgres: ") + e.what());
   }
   try {
     std::string last = s_->ledger ? s_->ledger->last_receipt() : "";

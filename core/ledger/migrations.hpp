@@ -2,6 +2,10 @@
 // The ledger's schema, as versioned migrations in SQL both SQLite and PostgreSQL accept. Append
 // only: a database remembers the last version it applied (table schema_version) and runs the
 // ones after it, each in its own transaction.
+#include <cstdint>
+#include <ctime>
+#include <functional>
+#include <string>
 #include <vector>
 
 namespace plexus::ledger {
@@ -32,6 +36,33 @@ inline const std::vector<Migration>& migrations() {
        "CREATE INDEX api_keys_id ON api_keys (id);"},
   };
   return all;
+}
+
+// Brings a database from version `have` to the newest, each migration in its own transaction,
+// through the engine's `exec` (one SQL text, which may hold several statements).
+inline void run_migrations(int have, const std::function<void(const std::string&)>& exec) {
+  for (const auto& m : migrations()) {
+    if (m.version <= have) continue;
+    exec("BEGIN");
+    try {
+      exec(m.sql);
+      exec("DELETE FROM schema_version; INSERT INTO schema_version VALUES (" + std::to_string(m.version) + ")");
+      exec("COMMIT");
+    } catch (...) {
+      exec("ROLLBACK");
+      throw;
+    }
+  }
+}
+
+// The UTC day ("YYYY-MM-DD") of a Unix time in ms: the ledger's grouping key.
+inline std::string utc_day(std::int64_t ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char out[16];
+  std::strftime(out, sizeof out, "%Y-%m-%d", &tm);
+  return out;
 }
 
 }  // namespace plexus::ledger

@@ -13,14 +13,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string day_of(std::int64_t ms) {
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char out[16];
-  std::strftime(out, sizeof out, "%Y-%m-%d", &tm);
-  return out;
-}
 
 // One result, freed when it goes; text parameters, text results (what the SQL says is the type).
 class Result {
@@ -52,19 +44,7 @@ class PostgresStore final : public Store {
 
   void migrate() override {
     exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
-    int have = schema_version();
-    for (const auto& m : migrations()) {
-      if (m.version <= have) continue;
-      exec("BEGIN");
-      try {
-        exec(m.sql);
-        exec("DELETE FROM schema_version; INSERT INTO schema_version VALUES (" + std::to_string(m.version) + ")");
-        exec("COMMIT");
-      } catch (...) {
-        exec("ROLLBACK");
-        throw;
-      }
-    }
+    run_migrations(schema_version(), [this](const std::string& sql) { exec(sql); });
   }
 
   int schema_version() override {
@@ -88,7 +68,7 @@ class PostgresStore final : public Store {
                      {b.request_id, b.key_id, b.group, b.model, b.node, std::to_string(c.prompt_tokens),
                       std::to_string(c.completion_tokens), c.estimated ? "1" : "0", number_text(c.price.input_per_1k),
                       number_text(c.price.output_per_1k), number_text(c.cost), std::to_string(b.status), b.error_code,
-                      std::to_string(b.started_ms), std::to_string(b.ended_ms), day_of(b.ended_ms)}));
+                      std::to_string(b.started_ms), std::to_string(b.ended_ms), utc_day(b.ended_ms)}));
       }
       exec("COMMIT");
     } catch (...) {

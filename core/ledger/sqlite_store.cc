@@ -14,15 +14,6 @@ namespace {
 using nlohmann::json;
 
 
-// "YYYY-MM-DD" (UTC) of a Unix time in ms.
-std::string day_of(std::int64_t ms) {
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char out[16];
-  std::strftime(out, sizeof out, "%Y-%m-%d", &tm);
-  return out;
-}
 
 class Statement {
  public:
@@ -81,19 +72,7 @@ class SqliteStore final : public Store {
 
   void migrate() override {
     exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
-    int have = schema_version();
-    for (const auto& m : migrations()) {
-      if (m.version <= have) continue;
-      exec("BEGIN");
-      try {
-        exec(m.sql);
-        exec(("DELETE FROM schema_version; INSERT INTO schema_version VALUES (" + std::to_string(m.version) + ")").c_str());
-        exec("COMMIT");
-      } catch (...) {
-        exec("ROLLBACK");
-        throw;
-      }
-    }
+    run_migrations(schema_version(), [this](const std::string& sql) { exec(sql); });
   }
 
   int schema_version() override {
@@ -121,7 +100,7 @@ class SqliteStore final : public Store {
         s.bind(6, b.charge.prompt_tokens).bind(7, b.charge.completion_tokens).bind(8, static_cast<std::int64_t>(b.charge.estimated));
         s.bind(9, b.charge.price.input_per_1k).bind(10, b.charge.price.output_per_1k).bind(11, b.charge.cost);
         s.bind(12, static_cast<std::int64_t>(b.status)).bind(13, b.error_code).bind(14, b.started_ms).bind(15, b.ended_ms);
-        s.bind(16, day_of(b.ended_ms));
+        s.bind(16, utc_day(b.ended_ms));
         s.step();
         s.reset();
       }
@@ -219,9 +198,9 @@ class SqliteStore final : public Store {
   }
 
  private:
-  void exec(const char* sql) {
+  void exec(const std::string& sql) {
     char* error = nullptr;
-    if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
       std::string why = error ? error : "unknown error";
       sqlite3_free(error);
       throw std::runtime_error(path_ + ": " + why);

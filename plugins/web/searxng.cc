@@ -47,7 +47,8 @@ class Searxng final : public SearchBackend {
     std::vector<Source> out;
     for (const auto& r : *results) {
       if (out.size() >= max_results) break;
-      if (!r.is_object() || !r.contains("url") || !r["url"].is_string()) continue;
+      // A result without a URL cannot be cited (the fuzzer found one with "url": "").
+      if (!r.is_object() || !r.contains("url") || !r["url"].is_string() || r["url"].get_ref<const std::string&>().empty()) continue;
       Source s;
       s.url = r["url"].get<std::string>();
       s.title = r.value("title", json("")).is_string() ? r.value("title", "") : "";

@@ -33,13 +33,6 @@ CONF
   wait_port "${port[$mode]}"
 done
 
-cat >"$work/post.lua" <<'LUA'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer sk-bench-key"
-wrk.body = '{"model":"mock","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Benchmark me, please."}],"temperature":0.2,"max_tokens":64}'
-LUA
-
 declare -A rps cpu
 for mode in on off; do rps[$mode]=""; cpu[$mode]=""; done
 hz=$(getconf CLK_TCK)

@@ -77,13 +77,6 @@ CONF
 build/plexus --config "$work/plexus3.json" >/dev/null 2>"$work/plexus3.log" & pids+=($!)
 wait_port "$plexus3_port"
 
-cat >"$work/post.lua" <<'LUA'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer sk-bench-key"
-wrk.body = '{"model":"mock","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Benchmark me, please."}],"temperature":0.2,"max_tokens":64}'
-LUA
-
 declare -A url=([direct]="http://127.0.0.1:$mock_port" [nginx]="http://127.0.0.1:$nginx_port" [plexus]="http://127.0.0.1:$plexus_port" [plexus2]="http://127.0.0.1:$plexus2_port" [plexus3]="http://127.0.0.1:$plexus3_port")
 declare -A cpu_pid=([nginx]="$nginx_worker" [plexus]="$plexus_pid")
 declare -A R

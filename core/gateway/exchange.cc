@@ -351,7 +351,7 @@ void Exchange::finish_whole() {
   // Settled before it is sent: the answer carries what it costs (OpenRouter's usage.cost).
   json doc = json::parse(body_, nullptr, false);
   if (doc.is_object()) {
-    if (!usage_.known) meter_.delivered_whole(metering::estimate_prompt_tokens(message_chars(doc)));
+    if (!usage_.known) meter_.delivered_whole(metering::estimate_tokens(message_chars(doc)));
     auto charge = meter_.settle(usage_, true, true);
     issue_receipt(charge, 200);
     json& u = doc["usage"];

@@ -7,7 +7,7 @@ double cost_of(const Price& price, std::int64_t prompt_tokens, std::int64_t comp
          static_cast<double>(completion_tokens) / 1000.0 * price.output_per_1k;
 }
 
-std::int64_t estimate_prompt_tokens(std::size_t prompt_chars) { return static_cast<std::int64_t>((prompt_chars + 3) / 4); }
+std::int64_t estimate_tokens(std::size_t chars) { return static_cast<std::int64_t>((chars + 3) / 4); }
 
 void Budgets::set(const std::string& key_id, double budget, double already_spent) {
   std::unique_lock lock(mu_);

@@ -19,9 +19,9 @@ namespace plexus::metering {
 // Prices are per 1K tokens; a cost is in the same currency.
 double cost_of(const Price& price, std::int64_t prompt_tokens, std::int64_t completion_tokens);
 
-// Tokens in a prompt when nobody counted them: about four characters each (an estimate, marked
-// as such wherever it is used).
-std::int64_t estimate_prompt_tokens(std::size_t prompt_chars);
+// Tokens in a text (a prompt, a whole answer) when nobody counted them: about four characters
+// each (an estimate, marked as such wherever it is used).
+std::int64_t estimate_tokens(std::size_t chars);
 
 // Budgets per API key, shared by every event loop. Spending is an atomic add of micro-units, so
 // a loop checks and spends without a lock; the ledger (when there is one) is the durable record

@@ -19,7 +19,7 @@ struct Charge {
 class RequestMeter {
  public:
   RequestMeter(Budgets::Entry* budget, std::size_t prompt_chars)
-      : budget_(budget), prompt_estimate_(estimate_prompt_tokens(prompt_chars)) {}
+      : budget_(budget), prompt_estimate_(estimate_tokens(prompt_chars)) {}
   ~RequestMeter();  // gives back what a request that never settled had reserved
 
   // Before anything runs: false when the key's budget is spent (or cannot pay for the prompt).

@@ -7,9 +7,9 @@ build_pkgs=(build-essential cmake ninja-build ccache pkg-config
   libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libspdlog-dev
   libboost-dev liblua5.4-dev libsimdjson-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-  libpoppler-cpp-dev libsqlite3-dev libpq-dev)
-test_pkgs=(libgtest-dev libgmock-dev curl nginx-light wrk nodejs npm python3 clang libclang-rt-14-dev
-  iproute2 iptables openssl qpdf fonts-dejavu-core postgresql)
+  libpoppler-cpp-dev libsqlite3-dev libpq-dev nodejs npm)
+test_pkgs=(libgtest-dev libgmock-dev curl nginx-light wrk python3 clang libclang-rt-14-dev
+  iproute2 iptables openssl qpdf fonts-dejavu-core postgresql chromium)
 
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")

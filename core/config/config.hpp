@@ -180,6 +180,7 @@ struct Config {
   std::vector<PluginConfig> plugins;  // pipeline order
   WorkersConfig workers;
   LedgerConfig ledger;
+  std::string web_root;  // web.root, resolved; empty: web/ beside the plexus binary
   std::string providers_dir;  // where adapters are loaded from; empty: "providers" beside the binary
   LogConfig log;
 };

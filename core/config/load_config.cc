@@ -68,6 +68,8 @@ void load_server(const JsonPath& root, Config& cfg) {
   json receipts = apply_schema(config::receipts_schema(), section(root, "receipts"));
   cfg.ledger.receipts = receipts["enabled"].get<bool>();
   cfg.ledger.receipt_key_file = resolve_against(cfg.file, receipts["key_file"].get<std::string>());
+  json web = apply_schema(config::web_schema(), section(root, "web"));
+  cfg.web_root = web["root"].get<std::string>().empty() ? "" : resolve_against(cfg.file, web["root"].get<std::string>());
   json workers = apply_schema(config::workers_schema(), section(root, "workers"));
   cfg.workers.threads = workers["threads"].get<int>();
   cfg.workers.queue_limit = workers["queue_limit"].get<std::size_t>();
@@ -424,7 +426,7 @@ Config load_config(const std::string& file) {
   cfg.file = file;
   JsonPath root(doc, file);
   root.expect_object({"listen", "threads", "tls", "limits", "keys", "upstreams", "nodes", "node_tokens",
-                      "deployments", "routing", "plugins", "workers", "ledger", "receipts", "providers_dir", "log"});
+                      "deployments", "routing", "plugins", "workers", "ledger", "receipts", "web", "providers_dir", "log"});
   if (root.has("providers_dir")) {
     cfg.providers_dir = resolve_against(file, root.string("providers_dir"));
     if (!std::filesystem::is_directory(cfg.providers_dir))

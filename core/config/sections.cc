@@ -84,11 +84,21 @@ const ConfigSchema& receipts_schema() {
   return s;
 }
 
+const ConfigSchema& web_schema() {
+  static const ConfigSchema s = {
+      field::string("root", "",
+                    "The folder of the router's web pages and their scripts (beside the config file unless absolute; "
+                    "empty: web/ beside the plexus binary, where the build puts them)"),
+  };
+  return s;
+}
+
 std::vector<std::pair<std::string, const ConfigSchema*>> declared_sections() {
   return {{"limits", &limits_schema()},
           {"workers", &workers_schema()},
           {"ledger", &ledger_schema()},
           {"receipts", &receipts_schema()},
+          {"web", &web_schema()},
           {"routing.weights", &weights_schema()},
           {"routing.breaker", &breaker_schema()},
           {"routing.prefix_affinity", &prefix_affinity_schema()},

@@ -216,7 +216,7 @@ metering::BilledRequest Exchange::billed(const metering::Charge& charge, int sta
 
 // The request's receipt, once: what it claims is the charge the ledger records.
 void Exchange::issue_receipt(const metering::Charge& charge, int status) {
-  if (!env_.receipts || !receipt_.empty()) return;
+  if (!env_.receipts || receipt_.seq) return;
   receipt_ = env_.receipts->issue(billed(charge, status, ""), client_body_ ? receipts::sha256_base64url(*client_body_) : "");
 }
 
@@ -362,7 +362,7 @@ void Exchange::finish_whole() {
   }
   Headers h = response_headers();
   h.emplace_back("content-type", "application/json");
-  if (!receipt_.empty()) h.emplace_back("x-plexus-receipt", receipt_);
+  if (receipt_.seq) h.emplace_back("x-plexus-receipt", receipt_.jws);
   channel_->send_whole(200, h, std::move(body_));
   done(200, "");
 }

@@ -18,6 +18,7 @@
 #include "metering/billed_request.hpp"
 #include "metering/rate_limits.hpp"
 #include "metering/request_meter.hpp"
+#include "receipts/receipt.hpp"
 #include "loop/event_loop.hpp"
 #include "nodes/node_registry.hpp"
 #include "routing/policy.hpp"
@@ -196,7 +197,7 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   HookRunner hooks_;  // after request_id_ and caller_, which it refers to
   metering::RequestMeter meter_;
   std::shared_ptr<const std::string> client_body_;  // as the client sent it, for the receipt's hash
-  std::string receipt_;  // issued once the charge is known
+  receipts::Receipt receipt_;  // issued once the charge is known
   metering::RateLimits::Entry* limits_ = nullptr;
   Headers rate_headers_;  // x-ratelimit-*, on every answer to a limited key
   bool budget_cut_ = false;  // the key's budget ended the stream

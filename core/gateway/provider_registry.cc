@@ -1,7 +1,6 @@
 #include "gateway/provider_registry.hpp"
 
 #include <nlohmann/json.hpp>
-#include <unistd.h>
 
 #include <filesystem>
 #include <set>
@@ -10,6 +9,7 @@
 #include "config/schema.hpp"
 #include "plexus/provider_abi.hpp"
 #include "plugins/shared_library.hpp"
+#include "util/beside_binary.hpp"
 
 namespace plexus {
 namespace fs = std::filesystem;
@@ -28,12 +28,7 @@ bool plain_name(const std::string& name) {
 
 }  // namespace
 
-std::string ProviderRegistry::default_directory() {
-  char buf[4096];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return "providers";
-  return (fs::path(std::string(buf, static_cast<size_t>(n))).parent_path() / "providers").string();
-}
+std::string ProviderRegistry::default_directory() { return beside_binary("providers"); }
 
 // An upstream's options checked against its adapter's schema, defaults filled in. Errors read
 // "options.KEY: ..." (std::invalid_argument): the caller puts the file and the upstream before.

@@ -38,7 +38,7 @@ class Ledger {
 
   // Before the thread starts work: the sums the budgets start from (constructor's thread).
   std::map<std::string, double> spent_by_key() const { return spent_at_start_; }
-  const std::string& last_receipt() const { return last_receipt_at_start_; }
+  const receipts::Receipt& last_receipt() const { return last_receipt_at_start_; }
   const std::vector<KeyConfig>& api_keys() const { return api_keys_at_start_; }
 
  private:
@@ -53,7 +53,7 @@ class Ledger {
   std::unique_ptr<Store> store_;
   std::chrono::milliseconds flush_interval_;
   std::map<std::string, double> spent_at_start_;
-  std::string last_receipt_at_start_;
+  receipts::Receipt last_receipt_at_start_;
   std::vector<KeyConfig> api_keys_at_start_;
   std::mutex mu_;
   std::condition_variable wake_;

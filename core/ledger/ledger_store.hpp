@@ -11,13 +11,14 @@
 
 #include "config/config.hpp"
 #include "metering/billed_request.hpp"
+#include "receipts/receipt.hpp"
 
 namespace plexus::ledger {
 
 // One request, as it is billed, with its receipt.
 struct Entry {
   metering::BilledRequest billed;
-  std::string receipt;  // its signed receipt (JWS), "" when none was issued
+  receipts::Receipt receipt;  // its signed receipt; none when none was issued
 };
 
 // Inclusive day range, "YYYY-MM-DD" (UTC).
@@ -37,8 +38,10 @@ class Store {
   // One node's requests, tokens and gross earnings by day.
   virtual nlohmann::json node_days(const std::string& node, const Period& period) = 0;
   virtual std::map<std::string, double> spent_by_key() = 0;
-  virtual std::string receipt(const std::string& request_id) = 0;  // "" when unknown
-  virtual std::string last_receipt() = 0;                            // the chain's newest, "" for none
+  // Receipts, by request or by place in the chain; none (seq 0) when unknown.
+  virtual receipts::Receipt receipt(const std::string& request_id) = 0;
+  virtual receipts::Receipt receipt_at(std::int64_t seq) = 0;
+  virtual receipts::Receipt last_receipt() = 0;  // the chain's newest
   // Keys created through the admin API (only their hashes); revoked ones are not returned.
   virtual void add_key(const KeyConfig& key) = 0;
   virtual void revoke_key(const std::string& id, std::int64_t when_ms) = 0;

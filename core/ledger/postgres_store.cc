@@ -13,7 +13,6 @@ namespace {
 
 using nlohmann::json;
 
-
 // One result, freed when it goes; text parameters, text results (what the SQL says is the type).
 class Result {
  public:
@@ -30,6 +29,13 @@ class Result {
  private:
   PGresult* r_;
 };
+
+// The first row of `seq, jws`, or none.
+receipts::Receipt one_receipt(PGresult* raw) {
+  Result r(raw);
+  if (!r.rows()) return {};
+  return {r.integer(0, 0), r.text(0, 1)};
+}
 
 class PostgresStore final : public Store {
  public:
@@ -59,9 +65,9 @@ class PostgresStore final : public Store {
       for (const auto& e : batch) {
         const auto& b = e.billed;
         const auto& c = b.charge;
-        if (!e.receipt.empty())
-          Result(query("INSERT INTO receipts (seq, request_id, jws) VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM receipts), $1, $2)",
-                       {b.request_id, e.receipt}));
+        if (e.receipt.seq)
+          Result(query("INSERT INTO receipts (seq, request_id, jws) VALUES ($1, $2, $3)",
+                       {std::to_string(e.receipt.seq), b.request_id, e.receipt.jws}));
         Result(query("INSERT INTO requests (request_id, key_id, group_name, model, node, prompt_tokens, completion_tokens,"
                      " estimated, price_input_per_1k, price_output_per_1k, cost, status, error_code, started_ms, ended_ms, day)"
                      " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
@@ -108,14 +114,16 @@ class PostgresStore final : public Store {
     return out;
   }
 
-  std::string receipt(const std::string& request_id) override {
-    Result r(query("SELECT jws FROM receipts WHERE request_id = $1 ORDER BY seq DESC LIMIT 1", {request_id}));
-    return r.rows() ? r.text(0, 0) : "";
+  receipts::Receipt receipt(const std::string& request_id) override {
+    return one_receipt(query("SELECT seq, jws FROM receipts WHERE request_id = $1 ORDER BY seq DESC LIMIT 1", {request_id}));
   }
 
-  std::string last_receipt() override {
-    Result r(query("SELECT jws FROM receipts ORDER BY seq DESC LIMIT 1", {}));
-    return r.rows() ? r.text(0, 0) : "";
+  receipts::Receipt receipt_at(std::int64_t seq) override {
+    return one_receipt(query("SELECT seq, jws FROM receipts WHERE seq = $1 LIMIT 1", {std::to_string(seq)}));
+  }
+
+  receipts::Receipt last_receipt() override {
+    return one_receipt(query("SELECT seq, jws FROM receipts ORDER BY seq DESC LIMIT 1", {}));
   }
 
   void add_key(const KeyConfig& k) override {

@@ -58,6 +58,12 @@ class Statement {
   sqlite3_stmt* s_ = nullptr;
 };
 
+// The first row of `seq, jws`, or none.
+receipts::Receipt one_receipt(Statement& s) {
+  if (!s.step()) return {};
+  return {s.integer(0), s.text(1)};
+}
+
 class SqliteStore final : public Store {
  public:
   explicit SqliteStore(const std::string& path) : path_(path) {
@@ -88,11 +94,11 @@ class SqliteStore final : public Store {
                   "INSERT INTO requests (request_id, key_id, group_name, model, node, prompt_tokens, completion_tokens,"
                   " estimated, price_input_per_1k, price_output_per_1k, cost, status, error_code, started_ms, ended_ms, day)"
                   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-      Statement r(db_, "INSERT INTO receipts (seq, request_id, jws) VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM receipts), ?, ?)");
+      Statement r(db_, "INSERT INTO receipts (seq, request_id, jws) VALUES (?, ?, ?)");
       for (const auto& e : batch) {
         const auto& b = e.billed;
-        if (!e.receipt.empty()) {
-          r.bind(1, b.request_id).bind(2, e.receipt);
+        if (e.receipt.seq) {
+          r.bind(1, e.receipt.seq).bind(2, b.request_id).bind(3, e.receipt.jws);
           r.step();
           r.reset();
         }
@@ -145,15 +151,21 @@ class SqliteStore final : public Store {
     return rows;
   }
 
-  std::string receipt(const std::string& request_id) override {
-    Statement s(db_, "SELECT jws FROM receipts WHERE request_id = ? ORDER BY seq DESC LIMIT 1");
+  receipts::Receipt receipt(const std::string& request_id) override {
+    Statement s(db_, "SELECT seq, jws FROM receipts WHERE request_id = ? ORDER BY seq DESC LIMIT 1");
     s.bind(1, request_id);
-    return s.step() ? s.text(0) : "";
+    return one_receipt(s);
   }
 
-  std::string last_receipt() override {
-    Statement s(db_, "SELECT jws FROM receipts ORDER BY seq DESC LIMIT 1");
-    return s.step() ? s.text(0) : "";
+  receipts::Receipt receipt_at(std::int64_t seq) override {
+    Statement s(db_, "SELECT seq, jws FROM receipts WHERE seq = ? LIMIT 1");
+    s.bind(1, seq);
+    return one_receipt(s);
+  }
+
+  receipts::Receipt last_receipt() override {
+    Statement s(db_, "SELECT seq, jws FROM receipts ORDER BY seq DESC LIMIT 1");
+    return one_receipt(s);
   }
 
   void add_key(const KeyConfig& k) override {

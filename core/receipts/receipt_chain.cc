@@ -4,7 +4,7 @@
 
 namespace plexus::receipts {
 
-std::string Chain::issue(const metering::BilledRequest& b, const std::string& body_sha256) {
+Receipt Chain::issue(const metering::BilledRequest& b, const std::string& body_sha256) {
   const auto& c = b.charge;
   nlohmann::json claims = {{"iss", "plexus"},
                            {"jti", b.request_id},
@@ -24,9 +24,10 @@ std::string Chain::issue(const metering::BilledRequest& b, const std::string& bo
   // The link and the signature under one lock: the chain's order is the order of issue.
   std::lock_guard lock(mu_);
   claims["prev"] = last_hash_;
-  std::string jws = key_.sign(claims.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-  last_hash_ = sha256_base64url(jws);
-  return jws;
+  claims["seq"] = ++last_seq_;
+  Receipt issued{last_seq_, key_.sign(claims.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))};
+  last_hash_ = sha256_base64url(issued.jws);
+  return issued;
 }
 
 }  // namespace plexus::receipts

@@ -15,6 +15,8 @@
 #include "ledger/sqlite_store.hpp"
 #include "metering/meter.hpp"
 #include "receipts/receipt_chain.hpp"
+#include "server/static_files.hpp"
+#include "util/beside_binary.hpp"
 #include "plugins/pipeline.hpp"
 #include "server/api_routes.hpp"
 #include "server/http_server.hpp"
@@ -95,7 +97,14 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
   s_->nodes = std::make_unique<NodeRegistry>();
   s_->direct_nodes = build_direct_nodes(cfg, *s_->registry, hosts);
   for (const auto& node : s_->direct_nodes) s_->nodes->add(node);
-  s_->state = std::unique_ptr<ServerState>(new ServerState{cfg, KeyStore(cfg.keys), s_->loops, {0}, {false}, {}});
+  s_->state = std::unique_ptr<ServerState>(new ServerState{cfg, KeyStore(cfg.keys), s_->loops, {0}, {false}, {}, {}});
+  std::string web_root = cfg.web_root.empty() ? beside_binary("web") : cfg.web_root;
+  try {
+    s_->state->web = StaticFiles::load(web_root);
+  } catch (const std::exception& e) {
+    throw ConfigError(cfg.file + ": web.root: " + e.what());
+  }
+  if (s_->state->web->empty()) spdlog::warn("no web pages in {} (web.root): /receipts/{{id}} answers 503", web_root);
   s_->state->reload_plugins = [this](EventLoop& origin, auto done) { reload_everywhere(origin, std::move(done)); };
   try {
     if (cfg.ledger.enabled)
@@ -106,10 +115,9 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
     throw ConfigError(cfg.file + (cfg.ledger.postgres.empty() ? ": ledger.path: " : ": ledger.postgres: ") + e.what());
   }
   try {
-    std::string last = s_->ledger ? s_->ledger->last_receipt() : "";
     if (cfg.ledger.receipts)
       s_->receipts = std::make_unique<receipts::Chain>(receipts::SigningKey::load_or_create(cfg.ledger.receipt_key_file),
-                                                       last.empty() ? "" : receipts::sha256_base64url(last));
+                                                       s_->ledger ? s_->ledger->last_receipt() : receipts::Receipt{});
   } catch (const std::exception& e) {
     throw ConfigError(cfg.file + ": receipts.key_file: " + e.what());
   }

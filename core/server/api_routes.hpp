@@ -15,6 +15,7 @@
 #include "loop/loop_group.hpp"
 #include "plugins/pipeline.hpp"
 #include "server/http_server.hpp"
+#include "server/static_files.hpp"
 
 namespace plexus {
 
@@ -30,6 +31,7 @@ struct ServerState {
   std::function<void(EventLoop& origin,
                      std::function<void(std::vector<Pipeline::ReloadResult>)> done)>
       reload_plugins;
+  std::shared_ptr<const StaticFiles> web;  // the pages (public receipt page) and their scripts
 };
 
 // A loop is reported stuck (and /readyz turns 503) when one turn has run this long.
@@ -56,6 +58,10 @@ class ApiRoutes final : public RequestRouter {
   void create_key(Call& call);
   void revoke_key(Call& call, const std::string& id);
   void receipt(Call& call, const std::string& request_id);
+  void receipt_page(Call& call);
+  void receipt_chain(Call& call, const std::string& request_id);
+  void asset(Call& call, const std::string& relative);
+  void page_file(Call& call, const std::string& relative, const Headers& extra);
   void earnings(Call& call, const std::string& node);
   std::optional<ledger::Period> period_of(Call& call);
   void models(Call& call);

@@ -101,6 +101,26 @@ test('plexus receipt verify: genuine, and every kind of tampering caught with it
   await assert.rejects(jose.jwtVerify(forged, await keySet()));
 });
 
+test('under concurrent requests on every loop, seq follows the order of issue: each receipt\'s prev is the hash of seq - 1', async () => {
+  const ids = await Promise.all(Array.from({ length: 40 }, async (_, i) => {
+    const res = await post(JSON.stringify({ model: i % 3 ? 'gpt-x' : 'slow', messages: user(`concurrent ${i}`), stream: i % 2 === 0 }));
+    await res.text();
+    return res.headers.get('x-request-id');
+  }));
+  const bySeq = new Map();
+  for (const id of ids) {
+    const chain = await (await fetch(`${plexus.url}/receipts/${id}/chain`)).json();
+    const { payload } = await jose.jwtVerify(chain.receipt.jws, await keySet());
+    assert.equal(payload.request_id, id);
+    assert.equal(payload.seq, chain.receipt.seq, 'the claim and the ledger agree on the place in the chain');
+    assert.ok(chain.previous, `receipt #${payload.seq} has its predecessor in the ledger`);
+    assert.equal(chain.previous.seq, payload.seq - 1);
+    assert.equal(payload.prev, sha256(chain.previous.jws), `#${payload.seq} links to #${payload.seq - 1}`);
+    bySeq.set(payload.seq, id);
+  }
+  assert.equal(bySeq.size, ids.length, 'every receipt has its own place');
+});
+
 test('the signing key is made once, readable by the router only, and kept across restarts', async () => {
   const keyFile = path.join(path.dirname(file), 'plexus-receipts.key');
   assert.equal(fs.statSync(keyFile).mode & 0o777, 0o600);

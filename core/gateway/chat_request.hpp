@@ -27,7 +27,10 @@ struct RoutingHints {
 };
 
 struct ParsedChat {
-  std::shared_ptr<const std::string> raw;  // the body's text exactly as the client sent it
+  std::shared_ptr<const std::string> raw;  // the chat body's text (as the client sent it, for chat)
+  // The body as the client sent it when it spoke another API (responses, messages): what its
+  // receipt's body_sha256 covers. Null for chat requests (then `raw` is that body).
+  std::shared_ptr<const std::string> as_sent;
   std::string model;
   bool stream = false;
   bool include_usage = false;

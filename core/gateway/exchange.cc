@@ -10,7 +10,6 @@
 #include "ledger/ledger.hpp"
 #include "receipts/receipt_chain.hpp"
 #include "plugins/pipeline.hpp"
-#include "server/sse_frame.hpp"
 
 namespace plexus {
 
@@ -39,7 +38,7 @@ Exchange::Exchange(ExchangeEnv& env, ParsedChat chat, Caller caller,
       on_release_(std::move(on_release)),
       hooks_(env.pipeline, env.loop, request_id_, caller_, received + env.max_stream_duration),
       meter_(env.budgets ? env.budgets->find(caller_.key_id) : nullptr, chat_.prompt_chars),
-      client_body_(chat_.raw) {
+      client_body_(chat_.as_sent ? chat_.as_sent : chat_.raw) {
   last_error_ = Error::upstream(502, "No upstream could serve the request", "upstream_unavailable");
 }
 
@@ -170,9 +169,7 @@ void Exchange::emit(std::string_view chunk_json) {
     head_sent_ = true;
     channel_->begin_stream(response_headers());
   }
-  std::string framed;
-  append_sse_data_chunk(framed, chunk_json);
-  channel_->send_chunks(std::move(framed));
+  channel_->send_event(chunk_json);
 }
 
 // The key's budget would be passed by the next token: the stream ends here, with an error event
@@ -432,11 +429,12 @@ void Exchange::close_stream(const Error* error) {
     head_sent_ = true;
     channel_->begin_stream(response_headers());
   }
-  std::string framed;
-  if (error) append_sse_data_chunk(framed, error_body(*error));
-  append_http_chunk(framed, "data: [DONE]\n\n");
-  channel_->send_chunks(std::move(framed));
-  channel_->end_stream();
+  if (error) {
+    std::string body = error_body(*error);
+    channel_->end_stream(&body);
+  } else {
+    channel_->end_stream(nullptr);
+  }
   done(200, error ? (error->code.empty() ? error->type : error->code) : "");
 }
 

@@ -43,13 +43,15 @@ class Pipeline;
 class ClientChannel {
  public:
   virtual ~ClientChannel() = default;
+  // A whole answer (a chat.completion, or an OpenAI error body when status is not 200).
   virtual void send_whole(int status, const Headers& headers, std::string body) = 0;
-  // 200 with the SSE headers plus `headers`; the body is chunked from here on.
+  // 200 with the SSE headers plus `headers`; the answer streams from here on.
   virtual void begin_stream(const Headers& headers) = 0;
-  // Bytes already framed as HTTP chunks (see sse_frame.hpp).
-  virtual void send_chunks(std::string framed) = 0;
-  // The last chunk: the response is complete.
-  virtual void end_stream() = 0;
+  // One chat.completion.chunk (JSON).
+  virtual void send_event(std::string_view chunk_json) = 0;
+  // The end of the stream: `error_json` (an OpenAI error body) when it failed mid-way; never a
+  // silent cut. Channels that speak another API (responses, messages) translate all of these.
+  virtual void end_stream(const std::string* error_json) = 0;
   // Flow control: bytes handed over but not yet written to the client's socket. When above the
   // high mark, the exchange pauses its provider and asks to be told (on the loop thread) once they
   // fall below the low mark.

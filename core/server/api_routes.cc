@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "dialects/responses_channel.hpp"
+#include "dialects/responses_request.hpp"
 #include "gateway/chat_request.hpp"
 #include "nodes/node_json.hpp"
 #include "server/api_call.hpp"
@@ -111,6 +113,11 @@ void ApiRoutes::route(Call& call) {
     if (!authenticate(call)) return;
     return usage(call);
   }
+  if (path == "/v1/responses") {
+    if (method != "POST") return wrong_method("POST");
+    if (!authenticate(call)) return;
+    return responses(call);
+  }
   bool is_chat = path == "/v1/chat/completions";
   bool is_models = path == "/v1/models" || path.rfind("/v1/models/", 0) == 0;
   if (!is_chat && !is_models)
@@ -212,13 +219,29 @@ void ApiRoutes::models(Call& call) {
 }
 
 void ApiRoutes::chat(Call& call) {
+  auto parsed = parse_chat_request(call.request.body);
+  if (auto* error = std::get_if<Error>(&parsed)) return call.error(*error);
+  start_exchange(call, std::move(std::get<ParsedChat>(parsed)), std::make_unique<ResponderChannel>(call.responder));
+}
+
+// POST /v1/responses: translated at the edge into one chat request; the answer translated back.
+void ApiRoutes::responses(Call& call) {
+  auto translated = dialects::translate_responses_request(call.request.body);
+  if (auto* error = std::get_if<Error>(&translated)) return call.error(*error);
+  auto& t = std::get<dialects::Translated>(translated);
+  auto parsed = parse_chat_request(t.chat_body);
+  if (auto* error = std::get_if<Error>(&parsed)) return call.error(*error);
+  auto& chat = std::get<ParsedChat>(parsed);
+  chat.as_sent = std::make_shared<const std::string>(std::move(call.request.body));
+  start_exchange(call, std::move(chat), std::make_unique<dialects::ResponsesChannel>(call.responder, std::move(t.echo)));
+}
+
+// One request, whatever API it came in, from here on: plugins, routing, relay, metering.
+void ApiRoutes::start_exchange(Call& call, ParsedChat chat, std::unique_ptr<ClientChannel> channel) {
   if (state_.draining.load()) {
     call.responder->close_connection_after();
     return call.error({503, "The router is shutting down; retry on another instance.", "server_error", "", "shutting_down"});
   }
-  auto parsed = parse_chat_request(call.request.body);
-  if (auto* error = std::get_if<Error>(&parsed)) return call.error(*error);
-
   if (state_.inflight.fetch_add(1) >= state_.config.server.max_inflight) {
     state_.inflight.fetch_sub(1);
     return call.error({429, "The router is at capacity; retry shortly.", "rate_limit_error", "", "router_at_capacity"},
@@ -227,8 +250,7 @@ void ApiRoutes::chat(Call& call) {
   auto responder = call.responder;
   ServerState* state = &state_;
   auto exchange = std::make_shared<Exchange>(
-      env_, std::move(std::get<ParsedChat>(parsed)), call.caller,
-      std::make_unique<ResponderChannel>(responder), call.request_id, call.received,
+      env_, std::move(chat), call.caller, std::move(channel), call.request_id, call.received,
       [state] { state->inflight.fetch_sub(1); });
   std::weak_ptr<Exchange> weak = exchange;
   responder->when_gone([weak] {

@@ -66,6 +66,8 @@ class ApiRoutes final : public RequestRouter {
   std::optional<ledger::Period> period_of(Call& call);
   void models(Call& call);
   void chat(Call& call);
+  void responses(Call& call);
+  void start_exchange(Call& call, ParsedChat chat, std::unique_ptr<ClientChannel> channel);
 
   ServerState& state_;
   ExchangeEnv& env_;

@@ -1,5 +1,7 @@
 #include "server/responder_channel.hpp"
 
+#include "server/sse_frame.hpp"
+
 namespace plexus {
 
 void ResponderChannel::send_whole(int status, const Headers& headers, std::string body) {
@@ -18,6 +20,20 @@ void ResponderChannel::begin_stream(const Headers& headers) {
             {"x-accel-buffering", "no"}};
   h.insert(h.end(), headers.begin(), headers.end());
   r_->begin_chunked(200, h);
+}
+
+void ResponderChannel::send_event(std::string_view chunk_json) {
+  std::string framed;
+  append_sse_data_chunk(framed, chunk_json);
+  r_->send_framed(framed);
+}
+
+void ResponderChannel::end_stream(const std::string* error_json) {
+  std::string framed;
+  if (error_json) append_sse_data_chunk(framed, *error_json);
+  append_http_chunk(framed, "data: [DONE]\n\n");
+  r_->send_framed(framed);
+  r_->end_chunked();
 }
 
 }  // namespace plexus

@@ -1,5 +1,6 @@
 #pragma once
-// An Exchange's ClientChannel over the Responder of its request.
+// An Exchange's ClientChannel over the Responder of its request: chat completions as they are,
+// chunks as SSE data events in HTTP chunks, ended by [DONE].
 #include <memory>
 
 #include "gateway/exchange.hpp"
@@ -16,8 +17,8 @@ class ResponderChannel final : public ClientChannel {
 
   void send_whole(int status, const Headers& headers, std::string body) override;
   void begin_stream(const Headers& headers) override;
-  void send_chunks(std::string framed) override { r_->send_framed(framed); }
-  void end_stream() override { r_->end_chunked(); }
+  void send_event(std::string_view chunk_json) override;
+  void end_stream(const std::string* error_json) override;
   std::size_t queued_bytes() const override { return r_->queued_bytes(); }
   void notify_when_drained(std::function<void()> on_drained) override {
     r_->when_drained(std::move(on_drained));

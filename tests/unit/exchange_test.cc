@@ -79,8 +79,11 @@ class RecordingChannel final : public ClientChannel {
     r_.status = 200;
     r_.headers = h;
   }
-  void send_chunks(std::string framed) override { r_.streamed += framed; }
-  void end_stream() override { r_.streamed += "0\r\n\r\n"; }
+  void send_event(std::string_view chunk_json) override { r_.streamed += "data: " + std::string(chunk_json) + "\n\n"; }
+  void end_stream(const std::string* error_json) override {
+    if (error_json) r_.streamed += "data: " + *error_json + "\n\n";
+    r_.streamed += "data: [DONE]\n\n0\r\n\r\n";
+  }
 
  private:
   Recorded& r_;

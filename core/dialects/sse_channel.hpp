@@ -1,0 +1,30 @@
+#pragma once
+// The base of the channels that answer in another API's shape: named SSE events
+// ("event: NAME\ndata: JSON\n\n") straight to the request's Responder, with its flow control.
+#include <memory>
+#include <string_view>
+
+#include "gateway/exchange.hpp"
+#include "server/connection.hpp"
+
+namespace plexus::dialects {
+
+class SseChannel : public ClientChannel {
+ public:
+  explicit SseChannel(std::shared_ptr<Responder> responder) : r_(std::move(responder)) {}
+  ~SseChannel() override { r_->abandon(); }  // an exchange that ends without an answer: close
+
+  std::size_t queued_bytes() const override { return r_->queued_bytes(); }
+  void notify_when_drained(std::function<void()> on_drained) override { r_->when_drained(std::move(on_drained)); }
+
+ protected:
+  void send_json(int status, const Headers& headers, std::string_view body);
+  void open_stream(const Headers& headers);
+  void event(std::string_view name, std::string_view json);
+  void close();
+
+ private:
+  std::shared_ptr<Responder> r_;
+};
+
+}  // namespace plexus::dialects

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "dialects/messages_channel.hpp"
 #include "gateway/error_body.hpp"
 #include "gateway/exchange.hpp"
 #include "server/api_routes.hpp"
@@ -26,11 +27,14 @@ struct ApiRoutes::Call {
   Headers base;  // x-request-id, on every answer
   Exchange::Clock::time_point received;
   Caller caller{"-", "public", "", ""};
+  bool anthropic = false;  // /v1/messages: errors in Anthropic's shape
 
   void json_reply(int status, std::string_view body, const Headers& extra = {}) {
     send_json(*responder, status, base, body, extra);
   }
-  void error(const Error& e, const Headers& extra = {}) { json_reply(e.status, error_body(e), extra); }
+  void error(const Error& e, const Headers& extra = {}) {
+    json_reply(e.status, anthropic ? dialects::anthropic_error_body(error_body(e), e.status, request_id) : error_body(e), extra);
+  }
 };
 
 }  // namespace plexus

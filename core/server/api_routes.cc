@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "dialects/messages_request.hpp"
 #include "dialects/responses_channel.hpp"
 #include "dialects/responses_request.hpp"
 #include "gateway/chat_request.hpp"
@@ -113,6 +114,12 @@ void ApiRoutes::route(Call& call) {
     if (!authenticate(call)) return;
     return usage(call);
   }
+  if (path == "/v1/messages") {
+    call.anthropic = true;
+    if (method != "POST") return wrong_method("POST");
+    if (!authenticate(call)) return;
+    return messages(call);
+  }
   if (path == "/v1/responses") {
     if (method != "POST") return wrong_method("POST");
     if (!authenticate(call)) return;
@@ -131,15 +138,18 @@ void ApiRoutes::route(Call& call) {
 
 bool ApiRoutes::authenticate(Call& call) {
   if (!state_.keys.enabled()) return true;
+  // Bearer auth, or x-api-key as Anthropic's clients send it.
   const std::string* auth = call.request.header("authorization");
-  if (!auth || bearer_token(*auth).empty()) {
+  const std::string* api_key = call.request.header("x-api-key");
+  std::string_view token = auth ? bearer_token(*auth) : api_key ? std::string_view(*api_key) : std::string_view();
+  if (token.empty()) {
     call.error({401,
                 "You didn't provide an API key. You need to provide your API key in an "
                 "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
                 "invalid_request_error", "", "missing_api_key"});
     return false;
   }
-  auto found = state_.keys.authenticate(bearer_token(*auth));
+  auto found = state_.keys.authenticate(token);
   if (!found) {
     call.error({401, "Incorrect API key provided.", "invalid_request_error", "", "invalid_api_key"});
     return false;
@@ -234,6 +244,19 @@ void ApiRoutes::responses(Call& call) {
   auto& chat = std::get<ParsedChat>(parsed);
   chat.as_sent = std::make_shared<const std::string>(std::move(call.request.body));
   start_exchange(call, std::move(chat), std::make_unique<dialects::ResponsesChannel>(call.responder, std::move(t.echo)));
+}
+
+// POST /v1/messages: Anthropic's Messages API, translated the same way.
+void ApiRoutes::messages(Call& call) {
+  auto translated = dialects::translate_messages_request(call.request.body);
+  if (auto* error = std::get_if<Error>(&translated)) return call.error(*error);
+  auto& t = std::get<dialects::Translated>(translated);
+  auto parsed = parse_chat_request(t.chat_body);
+  if (auto* error = std::get_if<Error>(&parsed)) return call.error(*error);
+  auto& chat = std::get<ParsedChat>(parsed);
+  chat.as_sent = std::make_shared<const std::string>(std::move(call.request.body));
+  start_exchange(call, std::move(chat),
+                 std::make_unique<dialects::MessagesChannel>(call.responder, std::move(t.echo), call.request_id));
 }
 
 // One request, whatever API it came in, from here on: plugins, routing, relay, metering.

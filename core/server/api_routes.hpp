@@ -67,6 +67,7 @@ class ApiRoutes final : public RequestRouter {
   void models(Call& call);
   void chat(Call& call);
   void responses(Call& call);
+  void messages(Call& call);
   void start_exchange(Call& call, ParsedChat chat, std::unique_ptr<ClientChannel> channel);
 
   ServerState& state_;

@@ -26,6 +26,12 @@ void SseChannel::event(std::string_view name, std::string_view json) {
   r_->send_framed(framed);
 }
 
+void SseChannel::event_data(std::string_view data) {
+  std::string framed;
+  append_sse_data_chunk(framed, data);
+  r_->send_framed(framed);
+}
+
 void SseChannel::close() { r_->end_chunked(); }
 
 }  // namespace plexus::dialects

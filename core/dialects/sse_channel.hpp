@@ -21,6 +21,7 @@ class SseChannel : public ClientChannel {
   void send_json(int status, const Headers& headers, std::string_view body);
   void open_stream(const Headers& headers);
   void event(std::string_view name, std::string_view json);
+  void event_data(std::string_view data);  // "data: ...\n\n", no name (chat's own framing)
   void close();
 
  private:

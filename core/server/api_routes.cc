@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "dialects/completions_channel.hpp"
+#include "dialects/completions_request.hpp"
 #include "dialects/messages_request.hpp"
 #include "dialects/responses_channel.hpp"
 #include "dialects/responses_request.hpp"
@@ -118,12 +120,23 @@ void ApiRoutes::route(Call& call) {
     call.anthropic = true;
     if (method != "POST") return wrong_method("POST");
     if (!authenticate(call)) return;
-    return messages(call);
+    return translated(call, dialects::translate_messages_request, [](Call& c, nlohmann::json echo) -> std::unique_ptr<ClientChannel> {
+      return std::make_unique<dialects::MessagesChannel>(c.responder, std::move(echo), c.request_id);
+    });
+  }
+  if (path == "/v1/completions") {
+    if (method != "POST") return wrong_method("POST");
+    if (!authenticate(call)) return;
+    return translated(call, dialects::translate_completions_request, [](Call& c, nlohmann::json echo) -> std::unique_ptr<ClientChannel> {
+      return std::make_unique<dialects::CompletionsChannel>(c.responder, std::move(echo));
+    });
   }
   if (path == "/v1/responses") {
     if (method != "POST") return wrong_method("POST");
     if (!authenticate(call)) return;
-    return responses(call);
+    return translated(call, dialects::translate_responses_request, [](Call& c, nlohmann::json echo) -> std::unique_ptr<ClientChannel> {
+      return std::make_unique<dialects::ResponsesChannel>(c.responder, std::move(echo));
+    });
   }
   bool is_chat = path == "/v1/chat/completions";
   bool is_models = path == "/v1/models" || path.rfind("/v1/models/", 0) == 0;
@@ -234,29 +247,17 @@ void ApiRoutes::chat(Call& call) {
   start_exchange(call, std::move(std::get<ParsedChat>(parsed)), std::make_unique<ResponderChannel>(call.responder));
 }
 
-// POST /v1/responses: translated at the edge into one chat request; the answer translated back.
-void ApiRoutes::responses(Call& call) {
-  auto translated = dialects::translate_responses_request(call.request.body);
+// Another API than chat completions (responses, messages, legacy completions): translated at the
+// edge into one chat request, checked as any chat request, answered through that API's channel.
+void ApiRoutes::translated(Call& call, Translate translate, MakeChannel make_channel) {
+  auto translated = translate(call.request.body);
   if (auto* error = std::get_if<Error>(&translated)) return call.error(*error);
   auto& t = std::get<dialects::Translated>(translated);
   auto parsed = parse_chat_request(t.chat_body);
   if (auto* error = std::get_if<Error>(&parsed)) return call.error(*error);
   auto& chat = std::get<ParsedChat>(parsed);
   chat.as_sent = std::make_shared<const std::string>(std::move(call.request.body));
-  start_exchange(call, std::move(chat), std::make_unique<dialects::ResponsesChannel>(call.responder, std::move(t.echo)));
-}
-
-// POST /v1/messages: Anthropic's Messages API, translated the same way.
-void ApiRoutes::messages(Call& call) {
-  auto translated = dialects::translate_messages_request(call.request.body);
-  if (auto* error = std::get_if<Error>(&translated)) return call.error(*error);
-  auto& t = std::get<dialects::Translated>(translated);
-  auto parsed = parse_chat_request(t.chat_body);
-  if (auto* error = std::get_if<Error>(&parsed)) return call.error(*error);
-  auto& chat = std::get<ParsedChat>(parsed);
-  chat.as_sent = std::make_shared<const std::string>(std::move(call.request.body));
-  start_exchange(call, std::move(chat),
-                 std::make_unique<dialects::MessagesChannel>(call.responder, std::move(t.echo), call.request_id));
+  start_exchange(call, std::move(chat), make_channel(call, std::move(t.echo)));
 }
 
 // One request, whatever API it came in, from here on: plugins, routing, relay, metering.

@@ -10,6 +10,7 @@
 
 #include "auth/key_store.hpp"
 #include "config/config.hpp"
+#include "dialects/translated.hpp"
 #include "gateway/exchange.hpp"
 #include "ledger/ledger_store.hpp"
 #include "loop/loop_group.hpp"
@@ -66,8 +67,9 @@ class ApiRoutes final : public RequestRouter {
   std::optional<ledger::Period> period_of(Call& call);
   void models(Call& call);
   void chat(Call& call);
-  void responses(Call& call);
-  void messages(Call& call);
+  using Translate = std::variant<dialects::Translated, Error> (*)(std::string_view body);
+  using MakeChannel = std::unique_ptr<ClientChannel> (*)(Call& call, nlohmann::json echo);
+  void translated(Call& call, Translate translate, MakeChannel make_channel);
   void start_exchange(Call& call, ParsedChat chat, std::unique_ptr<ClientChannel> channel);
 
   ServerState& state_;

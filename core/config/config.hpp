@@ -39,6 +39,7 @@ struct KeyConfig {
 struct ModelRoute {
   std::string id;              // what clients ask for
   std::string upstream_model;  // what the upstream calls it
+  bool embeddings = false;     // an embedding model: served at /v1/embeddings only
 };
 
 struct Price {

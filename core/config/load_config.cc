@@ -288,9 +288,10 @@ void load_upstreams(const JsonPath& root, Config& cfg) {
       if (model.value().is_string()) {
         route.id = route.upstream_model = model.value().get<std::string>();
       } else {
-        model.expect_object({"id", "upstream_model"});
+        model.expect_object({"id", "upstream_model", "embeddings"});
         route.id = model.string("id");
         route.upstream_model = model.string("upstream_model", route.id);
+        if (model.has("embeddings")) route.embeddings = model.boolean("embeddings");
       }
       if (route.id.empty()) model.fail("model names must not be empty");
       up.models.push_back(std::move(route));

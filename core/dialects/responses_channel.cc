@@ -129,14 +129,14 @@ void ResponsesChannel::open_message() {
         {"part", {{"type", "output_text"}, {"text", ""}, {"annotations", json::array()}, {"logprobs", json::array()}}}});
 }
 
-void ResponsesChannel::close_message() {
+void ResponsesChannel::close_message(const char* status) {
   if (!message_open_) return;
   message_open_ = false;
   json part = {{"type", "output_text"}, {"text", text_}, {"annotations", annotations_}, {"logprobs", json::array()}};
   emit("response.output_text.done",
        {{"item_id", message_id_}, {"output_index", message_index_}, {"content_index", 0}, {"text", text_}, {"logprobs", json::array()}});
   emit("response.content_part.done", {{"item_id", message_id_}, {"output_index", message_index_}, {"content_index", 0}, {"part", part}});
-  json item = message_item(message_id_, text_, annotations_, "completed");
+  json item = message_item(message_id_, text_, annotations_, status);
   emit("response.output_item.done", {{"output_index", message_index_}, {"item", item}});
   output_.push_back(std::move(item));
 }
@@ -155,11 +155,11 @@ void ResponsesChannel::open_call(int chat_index, const std::string& call_id, con
        {{"output_index", call_index_}, {"item", call_item(call_item_id_, call_id_, call_name_, "", "in_progress")}});
 }
 
-void ResponsesChannel::close_call() {
+void ResponsesChannel::close_call(const char* status) {
   if (!call_open_) return;
   call_open_ = false;
   emit("response.function_call_arguments.done", {{"item_id", call_item_id_}, {"output_index", call_index_}, {"arguments", call_args_}});
-  json item = call_item(call_item_id_, call_id_, call_name_, call_args_, "completed");
+  json item = call_item(call_item_id_, call_id_, call_name_, call_args_, status);
   emit("response.output_item.done", {{"output_index", call_index_}, {"item", item}});
   output_.push_back(std::move(item));
 }
@@ -207,8 +207,9 @@ void ResponsesChannel::send_event(std::string_view chunk_json) {
 }
 
 void ResponsesChannel::end_stream(const std::string* error_json) {
-  close_message();
-  close_call();
+  // A stream cut by an error leaves its last item unfinished: say so.
+  close_message(error_json ? "incomplete" : "completed");
+  close_call(error_json ? "incomplete" : "completed");
   if (error_json) {
     json body = json::parse(*error_json, nullptr, false);
     json e = body.is_object() && body.contains("error") ? body["error"] : json{{"message", "The answer failed"}};

@@ -28,9 +28,9 @@ class ResponsesChannel final : public SseChannel {
   nlohmann::json response(const char* status) const;
   void emit(const char* type, nlohmann::json payload);
   void open_message();
-  void close_message();
+  void close_message(const char* status = "completed");
   void open_call(int chat_index, const std::string& call_id, const std::string& name);
-  void close_call();
+  void close_call(const char* status = "completed");
 
   nlohmann::json echo_;
   std::string id_;

@@ -129,7 +129,9 @@ std::optional<Error> add_input(const json& input, json& messages) {
     } else if (type == "reasoning") {
       continue;  // a model's own reasoning from an earlier turn: nodes take none back
     } else if (type == "item_reference") {
-      return bad("item_reference needs stored items, which this router does not keep", where + ".type", "unsupported_parameter");
+      return bad("item_reference needs stored items, which this router does not keep: send the items themselves "
+                 "(store: false; in the AI SDK, providerOptions: { openai: { store: false } })",
+                 where + ".type", "unsupported_parameter");
     } else {
       return bad("Input items of type '" + type + "' are not supported", where + ".type");
     }

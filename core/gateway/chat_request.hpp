@@ -31,6 +31,10 @@ struct ParsedChat {
   // The body as the client sent it when it spoke another API (responses, messages): what its
   // receipt's body_sha256 covers. Null for chat requests (then `raw` is that body).
   std::shared_ptr<const std::string> as_sent;
+  // An embeddings request (/v1/embeddings, gateway/embeddings_request.hpp): served only by
+  // embedding models, through Provider::embed, never streamed.
+  bool embeddings = false;
+  bool base64_embeddings = false;  // encoding_format: base64
   std::string model;
   bool stream = false;
   bool include_usage = false;

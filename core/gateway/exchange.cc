@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "common/openai_shapes.hpp"
+#include "gateway/embeddings_request.hpp"
 #include "gateway/error_body.hpp"
 #include "ledger/ledger.hpp"
 #include "receipts/receipt_chain.hpp"
@@ -148,9 +149,19 @@ void Exchange::attempt() {
   if (!meter_.affordable())
     return fail(Error{402, "This key's budget cannot pay for this answer at the price of '" + current_.node->id + "'",
                       "insufficient_quota", "", "budget_exceeded"});
+  Provider& provider = current_.node->provider(env_.loop.index());
+  if (chat_.embeddings) {
+    EmbeddingRequest request = to_upstream_embeddings(chat_, current_.model->upstream_model, request_id_);
+    request.extra_headers = hooks_.upstream_headers();
+    call_ = provider.embed(request, *this);
+    if (!call_)  // an operator listed an embedding model for an adapter that makes none
+      return after_attempt({Error{502, "Node '" + current_.node->id + "' makes no embeddings", "upstream_error", "", "embeddings_unsupported"},
+                            true, {}, "", {}});
+    return;
+  }
   ChatRequest request = to_upstream_request(chat_, current_.model->upstream_model, request_id_);
   request.extra_headers = hooks_.upstream_headers();
-  call_ = current_.node->provider(env_.loop.index()).start(request, *this);
+  call_ = provider.start(request, *this);
 }
 
 // Sends one chunk to the client, the response head first if needed.
@@ -323,6 +334,8 @@ void Exchange::after_attempt(Outcome outcome) {
     return;
   }
   last_error_ = *outcome.error;
+  // A backend that answered 429 said when to come back: the client hears it if that is the end.
+  backend_retry_after_ = last_error_.status == 429 ? outcome.cool_down : std::chrono::seconds(0);
   bool busy = last_error_.code == "node_busy";  // its capacity went to another request first
   if (committed_ || !outcome.retryable || attempts_ >= kMaxAttempts) return fail(last_error_);
   if (!busy) tried_.push_back(current_.node->id);
@@ -346,7 +359,10 @@ void Exchange::finish_whole() {
   }
   run_complete_hooks(200, nullptr);
   // Settled before it is sent: the answer carries what it costs (OpenRouter's usage.cost).
-  json doc = json::parse(body_, nullptr, false);
+  json doc = chat_.embeddings ? client_embeddings(body_, chat_) : json::parse(body_, nullptr, false);
+  if (chat_.embeddings && !doc.is_object())
+    return fail({502, "Node '" + (current_.node ? current_.node->id : std::string("-")) + "' answered something that is not a list of embeddings",
+                 "upstream_error", "", "upstream_protocol_error"});
   if (doc.is_object()) {
     if (!usage_.known) meter_.delivered_whole(metering::estimate_tokens(message_chars(doc)));
     auto charge = meter_.settle(usage_, true, true);
@@ -407,6 +423,9 @@ void Exchange::fail(const Error& error) {
   run_complete_hooks(error.status, &error);
   Headers h = response_headers();
   h.insert(h.end(), error_headers_.begin(), error_headers_.end());
+  bool has_retry_after = std::any_of(h.begin(), h.end(), [](const auto& header) { return header.first == "retry-after"; });
+  if (error.status == 429 && backend_retry_after_.count() > 0 && !has_retry_after)
+    h.emplace_back("retry-after", std::to_string(backend_retry_after_.count()));
   h.emplace_back("content-type", "application/json");
   channel_->send_whole(error.status, h, error_body(error));
   done(error.status, error.code.empty() ? error.type : error.code);

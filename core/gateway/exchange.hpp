@@ -196,6 +196,7 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   std::string body_;           // a whole answer, held for the chunk and completion hooks
   Error last_error_;
   Headers error_headers_;  // sent with an error answer (Retry-After)
+  std::chrono::seconds backend_retry_after_{0};  // the last node's 429 Retry-After
   HookRunner hooks_;  // after request_id_ and caller_, which it refers to
   metering::RequestMeter meter_;
   std::shared_ptr<const std::string> client_body_;  // as the client sent it, for the receipt's hash

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "gateway/embeddings_request.hpp"
 #include "loop/event_loop.hpp"
 #include "plugins/pipeline.hpp"
 
@@ -193,7 +194,7 @@ HookRunner::RequestDecision HookRunner::on_request(ParsedChat& chat) {
 // A plugin's rewrite, checked: nullopt when valid (chat_ now holds it), else the failure.
 std::optional<HookRunner::RequestDecision> HookRunner::apply_rewrite(std::size_t plugin, const std::string& body) {
   const std::string& name = pipeline_->plugins()[plugin].config.name;
-  auto parsed = parse_chat_request(body);
+  auto parsed = chat_->embeddings ? parse_embeddings_request(body) : parse_chat_request(body);
   if (auto* error = std::get_if<Error>(&parsed)) {
     spdlog::warn("[plugin:{}] on_request produced an invalid request ({}): {}", name, request_id_, error->message);
     return RequestDecision{RequestDecision::Kind::kFail,

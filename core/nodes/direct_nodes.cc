@@ -50,8 +50,11 @@ std::vector<std::shared_ptr<Node>> build_direct_nodes(const Config& config, cons
     if (cfg.json_mode) caps.json_mode = *cfg.json_mode;
     if (cfg.context_length) caps.context_length = *cfg.context_length;
     std::vector<NodeModel> models;
-    for (const auto& route : cfg.models)
-      models.push_back({route.id, route.upstream_model, cfg.price, caps, std::make_shared<ModelStats>(config.routing.breaker)});
+    for (const auto& route : cfg.models) {
+      Capabilities model_caps = caps;
+      model_caps.embeddings = route.embeddings;
+      models.push_back({route.id, route.upstream_model, cfg.price, model_caps, std::make_shared<ModelStats>(config.routing.breaker)});
+    }
     node->set_models(std::move(models));
     out.push_back(std::move(node));
   }

@@ -33,12 +33,15 @@ const std::vector<Match>& NodeSet::find(const std::string& group, const std::str
   return it == by_group_model_.end() ? kNone : it->second;
 }
 
-std::vector<std::string> NodeSet::models_for(const std::string& group) const {
-  std::vector<std::string> out;
+std::vector<NodeSet::Listing> NodeSet::models_for(const std::string& group) const {
+  std::vector<Listing> out;
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     if (!nodes_[i]->serves_group(group)) continue;
-    for (const auto& m : *models_[i])
-      if (std::find(out.begin(), out.end(), m.id) == out.end()) out.push_back(m.id);
+    for (const auto& m : *models_[i]) {
+      auto it = std::find_if(out.begin(), out.end(), [&](const Listing& l) { return l.id == m.id; });
+      if (it == out.end()) it = out.insert(out.end(), Listing{m.id});
+      (m.capabilities.embeddings ? it->embeddings : it->chat) = true;
+    }
   }
   return out;
 }

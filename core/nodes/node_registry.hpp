@@ -41,8 +41,14 @@ class NodeSet {
   // The nodes serving `model` to `group`, direct nodes first in config order, then pull nodes
   // in the order they joined. Never null.
   const std::vector<Match>& find(const std::string& group, const std::string& model) const;
-  // Distinct model ids the group may use.
-  std::vector<std::string> models_for(const std::string& group) const;
+  // The distinct models the group may use, and what they serve (some node serves it for chat,
+  // some as an embedding model), in the order the nodes joined.
+  struct Listing {
+    std::string id;
+    bool chat = false;
+    bool embeddings = false;
+  };
+  std::vector<Listing> models_for(const std::string& group) const;
   const std::vector<std::shared_ptr<Node>>& nodes() const { return nodes_; }
 
  private:

@@ -20,7 +20,9 @@ Filtered filter(const std::vector<Match>& found, const ParsedChat& chat) {
     Capabilities caps = f.model->capabilities;
     if (caps.context_length == 0) caps.context_length = f.node->stats.context_length();
     bool too_long = caps.context_length > 0 && estimate > caps.context_length;
-    const char* lacking = chat.needs_tools && !caps.tools         ? "tools"
+    const char* lacking = chat.embeddings && !caps.embeddings     ? "embeddings"
+                          : !chat.embeddings && caps.embeddings   ? "chat completions (it is an embedding model: /v1/embeddings)"
+                          : chat.needs_tools && !caps.tools       ? "tools"
                           : chat.needs_vision && !caps.vision     ? "images (vision)"
                           : chat.needs_json && !caps.json_mode    ? "response_format (JSON mode)"
                           : too_long                              ? "context length"
@@ -42,7 +44,8 @@ Filtered filter(const std::vector<Match>& found, const ParsedChat& chat) {
     return out;
   }
   std::string feature = missing;
-  std::string param = feature == "tools"                                        ? "tools"
+  std::string param = feature == "embeddings" || feature.rfind("chat", 0) == 0   ? "model"
+                      : feature == "tools"                                        ? "tools"
                       : feature == "context length" || feature == "images (vision)" ? "messages"
                                                                                     : "response_format";
   if (feature == "context length")

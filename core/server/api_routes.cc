@@ -11,6 +11,7 @@
 #include "dialects/responses_channel.hpp"
 #include "dialects/responses_request.hpp"
 #include "gateway/chat_request.hpp"
+#include "gateway/embeddings_request.hpp"
 #include "nodes/node_json.hpp"
 #include "server/api_call.hpp"
 #include "server/responder_channel.hpp"
@@ -124,6 +125,13 @@ void ApiRoutes::route(Call& call) {
       return std::make_unique<dialects::MessagesChannel>(c.responder, std::move(echo), c.request_id);
     });
   }
+  if (path == "/v1/embeddings") {
+    if (method != "POST") return wrong_method("POST");
+    if (!authenticate(call)) return;
+    auto parsed = parse_embeddings_request(call.request.body);
+    if (auto* error = std::get_if<Error>(&parsed)) return call.error(*error);
+    return start_exchange(call, std::move(std::get<ParsedChat>(parsed)), std::make_unique<ResponderChannel>(call.responder));
+  }
   if (path == "/v1/completions") {
     if (method != "POST") return wrong_method("POST");
     if (!authenticate(call)) return;
@@ -154,7 +162,8 @@ bool ApiRoutes::authenticate(Call& call) {
   // Bearer auth, or x-api-key as Anthropic's clients send it.
   const std::string* auth = call.request.header("authorization");
   const std::string* api_key = call.request.header("x-api-key");
-  std::string_view token = auth ? bearer_token(*auth) : api_key ? std::string_view(*api_key) : std::string_view();
+  std::string_view token = auth ? bearer_token(*auth) : std::string_view();
+  if (token.empty() && api_key) token = *api_key;
   if (token.empty()) {
     call.error({401,
                 "You didn't provide an API key. You need to provide your API key in an "
@@ -221,24 +230,36 @@ void ApiRoutes::nodes(Call& call) {
   call.json_reply(200, json{{"object", "list"}, {"data", data}}.dump());
 }
 
+// GET /v1/models and /v1/models/{id}: what the caller's group can reach, and what each model
+// serves ("serves": ["chat"], ["embeddings"], or both when nodes differ).
 void ApiRoutes::models(Call& call) {
-  auto ids = env_.nodes->snapshot()->models_for(call.caller.group);
+  auto listings = env_.nodes->snapshot()->models_for(call.caller.group);
+  auto find = [&](const std::string& id) {
+    return std::find_if(listings.begin(), listings.end(), [&](const auto& l) { return l.id == id; });
+  };
   if (env_.aliases)  // an alias is listed when what it means is reachable
     for (const auto& [alias, target] : *env_.aliases)
-      if (std::find(ids.begin(), ids.end(), target) != ids.end() && std::find(ids.begin(), ids.end(), alias) == ids.end())
-        ids.push_back(alias);
-  auto entry = [&](const std::string& id) {
-    return json{{"id", id}, {"object", "model"}, {"created", kCreated}, {"owned_by", "plexus"}};
+      if (auto it = find(target); it != listings.end() && find(alias) == listings.end()) {
+        auto listing = *it;
+        listing.id = alias;
+        listings.push_back(listing);
+      }
+  auto entry = [](const NodeSet::Listing& l) {
+    json serves = json::array();
+    if (l.chat) serves.push_back("chat");
+    if (l.embeddings) serves.push_back("embeddings");
+    return json{{"id", l.id}, {"object", "model"}, {"created", kCreated}, {"owned_by", "plexus"}, {"serves", serves}};
   };
   const std::string& path = call.request.path;
   if (path == "/v1/models") {
     json data = json::array();
-    for (const auto& id : ids) data.push_back(entry(id));
+    for (const auto& l : listings) data.push_back(entry(l));
     return call.json_reply(200, json{{"object", "list"}, {"data", data}}.dump());
   }
   std::string id = path.substr(std::string("/v1/models/").size());
-  if (std::find(ids.begin(), ids.end(), id) == ids.end()) return call.error(model_not_found(id));
-  call.json_reply(200, entry(id).dump());
+  auto it = find(id);
+  if (it == listings.end()) return call.error(model_not_found(id));
+  call.json_reply(200, entry(*it).dump());
 }
 
 void ApiRoutes::chat(Call& call) {

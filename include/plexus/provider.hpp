@@ -35,6 +35,16 @@ struct ChatRequest {
   Headers extra_headers;  // set by plugins (RequestContext::set_upstream_header)
 };
 
+// An embeddings request (POST /v1/embeddings) after the core checked it: `body` is OpenAI's
+// embeddings request as JSON text ("input": a string or a list of strings, "encoding_format"
+// float), "model" already mapped to the upstream's own name.
+struct EmbeddingRequest {
+  std::string request_id;
+  std::string model;  // the upstream's name for the model
+  std::string body;
+  Headers extra_headers;
+};
+
 struct Usage {
   std::int64_t prompt_tokens = 0;
   std::int64_t completion_tokens = 0;
@@ -59,6 +69,8 @@ struct Capabilities {
   bool vision = true;
   bool json_mode = true;
   std::int64_t context_length = 0;  // tokens; 0 = unknown
+  // An embedding model: served at /v1/embeddings (through Provider::embed), never for chat.
+  bool embeddings = false;
 };
 
 // Where a provider puts its output. Exactly one of the two shapes per call: a sequence of
@@ -105,6 +117,11 @@ class Provider {
   virtual bool poll_status(std::function<void(BackendStatus)> done) { return false; }
   // The sink outlives the call. The provider may call the sink before start() returns.
   virtual std::unique_ptr<ProviderCall> start(const ChatRequest& request, ResponseSink& sink) = 0;
+  // Embeddings, for adapters whose backends make them: one sink.on_body with OpenAI's embeddings
+  // answer ({"object": "list", "data": [{"object": "embedding", "index", "embedding": [floats]}],
+  // "model", "usage": {"prompt_tokens", "total_tokens"}}), then on_finish with usage.prompt_tokens.
+  // Null: this adapter makes none (the core then answers 400 for its models).
+  virtual std::unique_ptr<ProviderCall> embed(const EmbeddingRequest& request, ResponseSink& sink) { return nullptr; }
 };
 
 // What the host lends a provider: its HTTP client and timers.

@@ -23,7 +23,8 @@
 namespace plexus {
 
 // Bump on any change to provider.hpp, http_client.hpp or this file that breaks compatibility.
-inline constexpr int kProviderAbiVersion = 1;
+// 2: Provider::embed, EmbeddingRequest, Capabilities::embeddings.
+inline constexpr int kProviderAbiVersion = 2;
 
 }  // namespace plexus
 

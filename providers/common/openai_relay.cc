@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/embeddings_relay.hpp"
 #include "common/json_text.hpp"
 #include "common/relay_base.hpp"
 #include "common/sse_parser.hpp"
@@ -191,14 +192,25 @@ class Relay final : public RelayBase {
 
 }  // namespace
 
-std::unique_ptr<ProviderCall> start_openai_call(const OpenAiUpstream& settings, ProviderHost& host,
-                                                const ChatRequest& request, ResponseSink& sink) {
-  Headers own{{"Accept", request.stream ? "text/event-stream" : "application/json"}};
+// The headers every request to an OpenAI-compatible upstream carries: its key and its options'.
+static Headers upstream_headers(const OpenAiUpstream& settings, const char* accept) {
+  Headers own{{"Accept", accept}};
   if (!settings.spec.api_key.empty()) own.emplace_back("Authorization", "Bearer " + settings.spec.api_key);
   own.insert(own.end(), settings.extra_headers.begin(), settings.extra_headers.end());
-  auto http = upstream_post(settings.spec, settings.dialect.chat_path, request.body, request, own);
+  return own;
+}
 
+std::unique_ptr<ProviderCall> start_openai_call(const OpenAiUpstream& settings, ProviderHost& host,
+                                                const ChatRequest& request, ResponseSink& sink) {
+  Headers own = upstream_headers(settings, request.stream ? "text/event-stream" : "application/json");
+  auto http = upstream_post(settings.spec, settings.dialect.chat_path, request.body, request, own);
   return start_relay(host.http, std::move(http), std::make_shared<Relay>(settings, request, sink));
+}
+
+std::unique_ptr<ProviderCall> start_openai_embeddings(const OpenAiUpstream& settings, ProviderHost& host,
+                                                      const EmbeddingRequest& request, ResponseSink& sink) {
+  return start_embeddings_call(host.http, settings.spec, settings.dialect.embeddings_path, request.body, request,
+                               upstream_headers(settings, "application/json"), read_openai_embeddings, sink);
 }
 
 }  // namespace plexus

@@ -110,16 +110,16 @@ std::unique_ptr<ProviderCall> refuse(ResponseSink& sink, Error error) {
 }
 
 HttpRequest upstream_post(const UpstreamSpec& spec, const std::string& path, std::string body,
-                          const ChatRequest& request, const Headers& adapter_headers) {
+                          const std::string& request_id, const Headers& plugin_headers, const Headers& adapter_headers) {
   HttpRequest http;
   http.url = spec.url + path;
   http.body = std::move(body);
   http.connect_timeout = spec.connect_timeout;
   http.first_byte_timeout = spec.first_byte_timeout;
   http.idle_timeout = spec.idle_timeout;
-  http.headers = {{"Content-Type", "application/json"}, {"X-Request-Id", request.request_id}};
+  http.headers = {{"Content-Type", "application/json"}, {"X-Request-Id", request_id}};
   http.headers.insert(http.headers.end(), adapter_headers.begin(), adapter_headers.end());
-  http.headers.insert(http.headers.end(), request.extra_headers.begin(), request.extra_headers.end());
+  http.headers.insert(http.headers.end(), plugin_headers.begin(), plugin_headers.end());
   return http;
 }
 

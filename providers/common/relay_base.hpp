@@ -55,7 +55,11 @@ std::unique_ptr<ProviderCall> start_relay(HttpClient& http, HttpRequest request,
 // timeouts, a JSON body, the request id, the adapter's own headers (auth, protocol version,
 // Accept), then the headers plugins set. One place, so no adapter forgets one of them.
 HttpRequest upstream_post(const UpstreamSpec& spec, const std::string& path, std::string body,
-                          const ChatRequest& request, const Headers& adapter_headers);
+                          const std::string& request_id, const Headers& plugin_headers, const Headers& adapter_headers);
+inline HttpRequest upstream_post(const UpstreamSpec& spec, const std::string& path, std::string body,
+                                 const ChatRequest& request, const Headers& adapter_headers) {
+  return upstream_post(spec, path, std::move(body), request.request_id, request.extra_headers, adapter_headers);
+}
 
 // A request the adapter refuses before any transfer: the error reaches the sink at once.
 std::unique_ptr<ProviderCall> refuse(ResponseSink& sink, Error error);

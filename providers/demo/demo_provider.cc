@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <stdexcept>
 
 #include "common/openai_shapes.hpp"
@@ -140,6 +141,62 @@ class DemoCall final : public ProviderCall {
   TimerId timer_ = 0;
 };
 
+// Embeddings for the demo: each text hashed into a unit vector of 16 dimensions. The same text
+// always gets the same vector; meaning plays no part (a demo, not a model).
+json demo_embedding(const std::string& text) {
+  std::vector<double> v(16);
+  double norm = 0;
+  for (std::size_t d = 0; d < v.size(); ++d) {
+    std::uint64_t h = 1469598103934665603ull ^ (d * 0x9E3779B97F4A7C15ull);
+    for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
+    v[d] = static_cast<double>(h % 20001) / 10000.0 - 1.0;
+    norm += v[d] * v[d];
+  }
+  json out = json::array();
+  for (double x : v) out.push_back(norm > 0 ? x / std::sqrt(norm) : 0.0);
+  return out;
+}
+
+class DemoEmbedCall final : public ProviderCall {
+ public:
+  DemoEmbedCall(const DemoSettings& s, Timers& timers, const EmbeddingRequest& req, ResponseSink& sink) : timers_(timers), sink_(&sink) {
+    json body = json::parse(req.body);  // checked by the core
+    json inputs = body["input"].is_string() ? json::array({body["input"]}) : body["input"];
+    json data = json::array();
+    std::int64_t tokens = 0;
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      std::string text = inputs[i].is_string() ? inputs[i].get<std::string>() : inputs[i].dump();
+      tokens += static_cast<std::int64_t>(text.size() / 4 + 1);
+      data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", demo_embedding(text)}});
+    }
+    usage_ = {tokens, 0, true, 0};
+    answer_ = json{{"object", "list"}, {"data", data}, {"model", req.model},
+                   {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}}.dump();
+    timer_ = timers_.after(s.first_token, [this] {
+      timer_ = 0;
+      auto* sink = sink_;
+      sink_ = nullptr;
+      sink->on_body(answer_);
+      Outcome o;
+      o.usage = usage_;
+      sink->on_finish(o);
+    });
+  }
+  ~DemoEmbedCall() override { cancel(); }
+  void cancel() override {
+    sink_ = nullptr;
+    if (timer_) timers_.cancel(timer_);
+    timer_ = 0;
+  }
+
+ private:
+  Timers& timers_;
+  ResponseSink* sink_;
+  std::string answer_;
+  Usage usage_;
+  TimerId timer_ = 0;
+};
+
 class DemoProvider final : public Provider {
  public:
   DemoProvider(DemoSettings s, Timers& timers) : settings_(s), timers_(timers) {}
@@ -147,6 +204,9 @@ class DemoProvider final : public Provider {
   Capabilities capabilities() const override { return {false, false, false, 0}; }
   std::unique_ptr<ProviderCall> start(const ChatRequest& request, ResponseSink& sink) override {
     return std::make_unique<DemoCall>(settings_, timers_, request, sink);
+  }
+  std::unique_ptr<ProviderCall> embed(const EmbeddingRequest& request, ResponseSink& sink) override {
+    return std::make_unique<DemoEmbedCall>(settings_, timers_, request, sink);
   }
 
  private:

@@ -53,7 +53,7 @@ class LlamaCppProvider final : public OpenAiCompatibleProvider {
 std::unique_ptr<Provider> make_llamacpp_provider(const UpstreamSpec& spec, ProviderHost& host) {
   if (spec.url.empty())
     throw std::invalid_argument("url: the llamacpp provider needs the server's address, e.g. http://127.0.0.1:8080");
-  OpenAiUpstream settings{spec, {}, {"/v1/chat/completions", true}};
+  OpenAiUpstream settings{spec, {}, {"/v1/chat/completions", true, "/v1/embeddings"}};
   if (settings.spec.url.size() >= 3 && settings.spec.url.compare(settings.spec.url.size() - 3, 3, "/v1") == 0)
     settings.spec.url.resize(settings.spec.url.size() - 3);  // /health and /props live at the root
   return std::make_unique<LlamaCppProvider>(std::move(settings), host);

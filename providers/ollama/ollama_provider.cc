@@ -12,6 +12,7 @@
 #include "common/http_get.hpp"
 #include "common/line_splitter.hpp"
 #include "common/chunking_relay.hpp"
+#include "common/embeddings_relay.hpp"
 #include "common/upstream_errors.hpp"
 #include "plexus/provider_abi.hpp"
 
@@ -262,7 +263,38 @@ class OllamaProvider final : public Provider {
     return start_relay(host_.http, std::move(http), std::make_shared<Relay>(spec_, request, sink));
   }
 
+  // Ollama's /api/embed ({model, input: text or texts} -> {embeddings: [[...]], prompt_eval_count}),
+  // answered in OpenAI's shape.
+  std::unique_ptr<ProviderCall> embed(const EmbeddingRequest& request, ResponseSink& sink) override {
+    json asked = json::parse(request.body);  // checked by the core
+    json input = asked["input"];
+    bool text = input.is_string() || (input.is_array() && std::all_of(input.begin(), input.end(), [](const json& i) { return i.is_string(); }));
+    if (!text)
+      return refuse(sink, Error::invalid_request("This node's backend (Ollama) embeds text only, not token ids", "input", "unsupported_value"));
+    json body = {{"model", request.model}, {"input", input}};
+    if (asked.contains("dimensions")) body["dimensions"] = asked["dimensions"];
+    Headers own;
+    if (!spec_.api_key.empty()) own.emplace_back("Authorization", "Bearer " + spec_.api_key);
+    return start_embeddings_call(host_.http, spec_, "/api/embed", body.dump(-1, ' ', false, json::error_handler_t::replace), request,
+                                 own, read_ollama_embeddings, sink);
+  }
+
  private:
+  static std::optional<std::string> read_ollama_embeddings(std::string_view body, Usage& usage) {
+    json doc = json::parse(body, nullptr, false);
+    if (!doc.is_object() || !doc.contains("embeddings") || !doc["embeddings"].is_array()) return std::nullopt;
+    json data = json::array();
+    for (std::size_t i = 0; i < doc["embeddings"].size(); ++i) {
+      if (!doc["embeddings"][i].is_array()) return std::nullopt;
+      data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", doc["embeddings"][i]}});
+    }
+    usage.prompt_tokens = doc.value("prompt_eval_count", std::int64_t{0});
+    usage.known = doc.contains("prompt_eval_count");
+    json out = {{"object", "list"}, {"data", data}, {"model", doc.value("model", "")},
+                {"usage", {{"prompt_tokens", usage.prompt_tokens}, {"total_tokens", usage.prompt_tokens}}}};
+    return out.dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+
   UpstreamSpec spec_;
   ProviderHost& host_;
 };

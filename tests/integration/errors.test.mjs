@@ -64,7 +64,7 @@ test('401: missing or wrong key', async () => {
 test('404: unknown model (named) and unknown path', async () => {
   const err = await expectError(await chat(plexus.url, { model: 'no-such-model', messages: user('hi') }), 404, { code: 'model_not_found', param: 'model' });
   assert.match(err.message, /no-such-model/);
-  await expectError(await fetch(`${plexus.url}/v1/embeddings`, { method: 'POST' }), 404, { code: 'unknown_url' });
+  await expectError(await fetch(`${plexus.url}/v1/images/generations`, { method: 'POST' }), 404, { code: 'unknown_url' });
 });
 
 test('405: wrong method, with Allow', async () => {

@@ -16,6 +16,7 @@ before(async () => {
     { name: 'demo-node', provider: 'demo', models: ['demo'], options: { first_token_ms: 0, tokens_per_second: 1000 } },
     { name: 'limited', provider: 'openai', url: alpha.url, models: [{ id: 'busy', upstream_model: 'rate-limited' }] },
     { name: 'spare', provider: 'openai', url: beta.url, models: [{ id: 'busy', upstream_model: 'gpt-x' }] },
+    { name: 'only-limited', provider: 'openai', url: alpha.url, models: [{ id: 'scarce', upstream_model: 'rate-limited' }] },
   ]));
 });
 after(async () => {
@@ -57,8 +58,16 @@ test('no upstream can serve it: a 400 naming the feature, and no backend is call
   await ok.text();
 });
 
+test("when the last node answers 429, the client gets 429 with that backend's Retry-After", async () => {
+  const res = await chat(plexus.url, { model: 'scarce', messages: user('hi') });
+  assert.equal(res.status, 429);
+  assert.equal(res.headers.get('retry-after'), '30');
+  assert.match((await res.json()).error.message, /Rate limit reached/);
+});
+
 test("a backend's 429 with Retry-After fails over now and keeps that node out while it cools down", async () => {
-  const limitedCalls = () => alpha.state.requests.filter((r) => r.body.model === 'rate-limited').length;
+  const before = alpha.state.requests.filter((r) => r.body.model === 'rate-limited').length;
+  const limitedCalls = () => alpha.state.requests.filter((r) => r.body.model === 'rate-limited').length - before;
   const first = await chat(plexus.url, { model: 'busy', messages: user('hi') });
   assert.equal(first.status, 200);
   assert.equal(first.headers.get('x-plexus-node'), 'spare');

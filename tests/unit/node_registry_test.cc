@@ -32,7 +32,9 @@ TEST(NodeRegistry, IndexesByGroupAndModel) {
   EXPECT_EQ(set->find("public", "m1")[0].node->id, "b");
   EXPECT_TRUE(set->find("public", "m2").empty()) << "a group never sees another group's node";
   EXPECT_TRUE(set->find("other", "m1").empty());
-  EXPECT_EQ(set->models_for("lab"), (std::vector<std::string>{"m1", "m2"}));
+  std::vector<std::string> ids;
+  for (const auto& listing : set->models_for("lab")) ids.push_back(listing.id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"m1", "m2"}));
 }
 
 TEST(NodeRegistry, ASnapshotKeepsItsNodesAliveAfterTheyLeave) {

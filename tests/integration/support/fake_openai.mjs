@@ -20,6 +20,15 @@
 //                 citePieces(sources) below, one piece per chunk when streamed, joined when whole:
 //                 "[1]" and "[2]" split across chunks, then a Markdown link to source 3's URL (the
 //                 last source's when there are fewer). Without such a message: "No sources."
+//   "tools"       tool calling as OpenAI does it. With `tools` in the request and a last message
+//                 that is not role "tool": one call of the first tool (finish_reason "tool_calls",
+//                 content null), id "call_<name>_<n>" (n counts the fake's calls, so each answer's
+//                 is its own), arguments toolArguments(tool) below, e.g. {"city":"Paris"}; streamed
+//                 as OpenAI streams it: a first chunk with delta.tool_calls[0] = {index: 0, id,
+//                 type: "function", function: {name, arguments: ""}}, then chunks each with a piece
+//                 of the arguments only ({index: 0, function: {arguments}}), then the
+//                 finish_reason chunk and the usage chunk when asked. When the last message is
+//                 role "tool": the text "The tool said: <its content>". Otherwise a normal answer.
 // Setting state.failing makes every chat request a 500, whatever the model (a backend that breaks
 // and later heals). Like OpenAI's, every answer has an id of its own: "chatcmpl-<X-Request-Id>" when the request
 // carries one (plexus forwards its request id upstream), else "chatcmpl-fake". So a suite can
@@ -46,8 +55,23 @@ export function citePieces(sources) {
   return ['Plexus routes requests ', '[', '1] and streams ', 'ünïcode answers [2', ']. See ', '[the docs](', link, ').'];
 }
 
+// The arguments the "tools" model calls `tool` (a chat tools[] entry) with: every required string
+// property of its parameters set to "Paris"; {"city":"Paris"} when it requires no string.
+export function toolArguments(tool) {
+  const params = tool?.function?.parameters ?? {};
+  const props = params.properties ?? {};
+  const args = {};
+  for (const key of Array.isArray(params.required) ? params.required : [])
+    if (props[key]?.type === 'string') args[key] = 'Paris';
+  return JSON.stringify(Object.keys(args).length ? args : { city: 'Paris' });
+}
+
+// The text of a message's content: a string, or its text parts joined.
+const textOf = (content) => typeof content === 'string' ? content
+  : Array.isArray(content) ? content.map((p) => p?.text ?? '').join('') : '';
+
 export async function startFakeOpenAI({ name = 'fake', models = ['gpt-4o-mini'] } = {}) {
-  const state = { requests: [], closedEarly: 0, active: 0, sockets: new Set() };
+  const state = { requests: [], closedEarly: 0, active: 0, sockets: new Set(), toolCalls: 0 };
   const server = http.createServer((req, res) => {
     let body = '';
     req.setEncoding('utf8');
@@ -97,9 +121,13 @@ export async function startFakeOpenAI({ name = 'fake', models = ['gpt-4o-mini'] 
       return res.end(JSON.stringify({ error: { message: 'Rate limit reached', type: 'requests', param: null, code: 'rate_limit_exceeded' } }));
     }
 
+    const last = Array.isArray(body.messages) ? body.messages.at(-1) : undefined;
+    if (model === 'tools' && Array.isArray(body.tools) && body.tools.length && last?.role !== 'tool')
+      return toolCall(res, body, id, created, chunk);
     const words = model === 'leaky'
       ? ['Mail jo', 'hn.doe@exam', 'ple.com or call 555-', '123-4567 today.']
       : model === 'cite' ? citePieces(injectedSources(body.messages))
+      : model === 'tools' && last?.role === 'tool' ? ['The tool', ' said: ', textOf(last.content)]
       : ['Hello', ' from', ` ${name}`];
     const usage = { prompt_tokens: 7, completion_tokens: words.length, total_tokens: 7 + words.length };
     if (!body.stream) {
@@ -158,6 +186,34 @@ export async function startFakeOpenAI({ name = 'fake', models = ['gpt-4o-mini'] 
     }
     for (const w of words) send(chunk({ content: w }));
     end();
+  }
+
+  // The "tools" model's answer: one call of the first tool, whole or streamed.
+  function toolCall(res, body, id, created, chunk) {
+    const tool = body.tools[0];
+    const call = { id: `call_${name}_${++state.toolCalls}`, name: tool?.function?.name ?? '', arguments: toolArguments(tool) };
+    const pieces = call.arguments.match(/.{1,5}/gs);
+    const usage = { prompt_tokens: 11, completion_tokens: pieces.length, total_tokens: 11 + pieces.length };
+    const model = body.model;
+    if (!body.stream) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return res.end(JSON.stringify({
+        id, object: 'chat.completion', created, model,
+        choices: [{ index: 0, message: { role: 'assistant', content: null, refusal: null,
+                                         tool_calls: [{ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } }] },
+                    logprobs: null, finish_reason: 'tool_calls' }],
+        usage,
+      }));
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    const send = (s) => res.write(`data: ${s}\n\n`);
+    send(chunk({ role: 'assistant', content: null, refusal: null,
+                 tool_calls: [{ index: 0, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }] }));
+    for (const piece of pieces) send(chunk({ tool_calls: [{ index: 0, function: { arguments: piece } }] }));
+    send(chunk({}, 'tool_calls'));
+    if (body.stream_options?.include_usage) send(JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [], usage }));
+    res.write('data: [DONE]\n\n');
+    res.end();
   }
 
   await new Promise((r) => server.listen(0, '127.0.0.1', r));

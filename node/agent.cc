@@ -60,6 +60,7 @@ pb::Model to_model(const ServedModel& m, const AgentOptions& o, const Capabiliti
   out.set_tools(caps.tools);
   out.set_vision(caps.vision);
   out.set_json_mode(caps.json_mode);
+  out.set_embeddings(std::find(o.embedding_models.begin(), o.embedding_models.end(), m.id) != o.embedding_models.end());
   return out;
 }
 

@@ -27,6 +27,8 @@ orders with a local LLM backend.
   --backend-options JSON    the adapter's options, e.g. '{"tokens_per_second": 200}'
   --api-key KEY             for a backend that wants one
   --models A,B              serve only these models
+  --embedding-models A,B    these of the backend's models make embeddings (served at the router's
+                            /v1/embeddings, never for chat)
   --name NAME               default: the host name
   --region REGION           e.g. eu-west
   --price-in X              price per 1K prompt tokens
@@ -88,6 +90,7 @@ void set(AgentOptions& o, const std::string& key, const std::string& value) {
   else if (key == "backend_options") o.backend_options = value;
   else if (key == "api_key") o.api_key = value;
   else if (key == "models") o.models = split_list(value);
+  else if (key == "embedding_models") o.embedding_models = split_list(value);
   else if (key == "name") o.name = value;
   else if (key == "region") o.region = value;
   else if (key == "price_in") o.price_in = number(0, 1e6);
@@ -109,7 +112,7 @@ void load_file(const std::string& file, AgentOptions& o) {
   config::JsonPath root(doc, file);
   try {
     root.expect_object({"router", "token", "tls", "tls_ca", "backend", "provider", "backend_options", "api_key",
-                        "models", "name", "region", "price_in", "price_out", "max_concurrency", "probe",
+                        "models", "embedding_models", "name", "region", "price_in", "price_out", "max_concurrency", "probe",
                         "drain_grace_s", "log_level"});
     for (const auto& [key, value] : doc.items()) {
       if (key == "tls") {

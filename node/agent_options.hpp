@@ -18,6 +18,7 @@ struct AgentOptions {
   std::string backend_options = "{}";  // the adapter's options (JSON object)
   std::string api_key;       // for the backend, if it wants one
   std::vector<std::string> models;  // serve only these (empty: all the backend has)
+  std::vector<std::string> embedding_models;  // of those, the embedding models (/v1/embeddings only)
   std::string name;          // default: the host name
   std::string region;
   double price_in = 0;       // per 1K prompt tokens

@@ -5,6 +5,7 @@
 #include <variant>
 
 #include "gateway/chat_request.hpp"
+#include "gateway/embeddings_request.hpp"
 
 namespace plexus::node {
 
@@ -22,6 +23,7 @@ class OrderRunner::Running final : public ResponseSink {
         deadline_ = 0;
         stop(504, "The order ran past its deadline", "deadline_exceeded", false);
       });
+    if (order.kind() == pb::Order::EMBEDDINGS) return start_embeddings(order);
     auto parsed = parse_chat_request(order.body());
     if (auto* error = std::get_if<Error>(&parsed)) {
       Outcome bad;
@@ -32,6 +34,18 @@ class OrderRunner::Running final : public ResponseSink {
     request.stream = order.stream();
     request.include_usage = order.include_usage();
     call_ = runner_.provider_.start(request, *this);
+  }
+
+  // An embeddings order: checked as the router checks it, then the adapter's embed().
+  void start_embeddings(const pb::Order& order) {
+    auto parsed = parse_embeddings_request(order.body());
+    if (auto* error = std::get_if<Error>(&parsed)) {
+      Outcome bad;
+      bad.error = *error;
+      return on_finish(bad);
+    }
+    call_ = runner_.provider_.embed(to_upstream_embeddings(std::get<ParsedChat>(parsed), order.model(), order.request_id()), *this);
+    if (!call_) stop(501, "This node's backend makes no embeddings", "embeddings_unsupported", true);
   }
 
   // Ends the order now with an error the router sees (the call produces nothing more).

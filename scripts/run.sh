@@ -35,6 +35,7 @@ done
 
 if [ "${PLEXUS_DEMO_NODE:-1}" != 0 ] && [ "$config" = examples/plexus.json ]; then
   build/plexus-node --router 127.0.0.1:7070 --token nt-plexus-demo --backend demo --name demo-node \
+    --models demo,demo-embed --embedding-models demo-embed \
     --backend-options '{"first_token_ms": 150, "tokens_per_second": 40}' &
   node=$!
   for _ in $(seq 100); do

@@ -22,13 +22,13 @@ bool printable(std::string_view s) {
 
 bool is_price(double p) { return std::isfinite(p) && p >= 0 && p < 1e9; }
 
-bool has_choices_array(std::string_view text) {
+bool has_array(std::string_view text, const char* key) {
   JsonText doc(text);
   if (doc.error()) return false;
   simdjson::dom::object obj;
   if (doc.root().get_object().get(obj)) return false;
-  simdjson::dom::array choices;
-  return !obj["choices"].get_array().get(choices);
+  simdjson::dom::array list;
+  return !obj[key].get_array().get(list);
 }
 
 }  // namespace
@@ -91,7 +91,7 @@ std::vector<DeploymentStatus> to_deployments(const google::protobuf::RepeatedPtr
 bool same_models(const std::vector<NodeModel>& a, const std::vector<NodeModel>& b) {
   auto key = [](const NodeModel& m) {
     return std::tie(m.id, m.price.input_per_1k, m.price.output_per_1k, m.capabilities.tools, m.capabilities.vision,
-                    m.capabilities.json_mode, m.capabilities.context_length);
+                    m.capabilities.json_mode, m.capabilities.context_length, m.capabilities.embeddings);
   };
   return std::equal(a.begin(), a.end(), b.begin(), b.end(), [&](const auto& x, const auto& y) { return key(x) == key(y); });
 }
@@ -105,6 +105,7 @@ std::vector<NodeModel> to_models(const google::protobuf::RepeatedPtrField<pb::Mo
     caps.tools = m.tools();
     caps.vision = m.vision();
     caps.json_mode = m.json_mode();
+    caps.embeddings = m.embeddings();
     caps.context_length = static_cast<std::int64_t>(std::min<std::uint64_t>(m.context_length(), 1ull << 40));
     out.push_back({m.id(), m.id(), {m.price_input_per_1k(), m.price_output_per_1k()}, caps,
                    std::make_shared<ModelStats>(breaker)});
@@ -129,7 +130,8 @@ BackendStatus to_backend_status(const google::protobuf::RepeatedPtrField<pb::Mod
   return status;
 }
 
-bool is_chunk_json(std::string_view text) { return has_choices_array(text); }
-bool is_completion_json(std::string_view text) { return has_choices_array(text); }
+bool is_chunk_json(std::string_view text) { return has_array(text, "choices"); }
+bool is_completion_json(std::string_view text) { return has_array(text, "choices"); }
+bool is_embeddings_json(std::string_view text) { return has_array(text, "data"); }
 
 }  // namespace plexus::node_messages

@@ -40,5 +40,7 @@ BackendStatus to_backend_status(const google::protobuf::RepeatedPtrField<pb::Mod
 // "choices" array. Anything else from a node cuts it off.
 bool is_chunk_json(std::string_view text);
 bool is_completion_json(std::string_view text);
+// An embeddings order's answer: a JSON object with a "data" array.
+bool is_embeddings_json(std::string_view text);
 
 }  // namespace plexus::node_messages

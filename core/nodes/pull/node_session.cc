@@ -176,6 +176,7 @@ bool NodeSession::on_credit(Node& node, const pb::Credit& credit) {
 bool NodeSession::on_chunk(pb::Chunk& chunk) {
   auto order = take_order(chunk.order_id(), false);
   if (!order) return true;  // cancelled a moment ago: the node had not heard yet
+  if (order->embeddings) return refuse("order " + std::to_string(chunk.order_id()) + ": a chunk for an embeddings order");
   if (!checks::is_chunk_json(chunk.data()))
     return refuse("order " + std::to_string(chunk.order_id()) + ": a chunk that is not a chat.completion.chunk object");
   deliver_chunk(order, std::move(*chunk.mutable_data()));
@@ -198,12 +199,14 @@ bool NodeSession::on_complete(pb::Complete& complete) {
     outcome.error = Error::upstream(status, "The node reported: " + e.message().substr(0, 1024), code);
     outcome.retryable = e.retryable();
     outcome.cool_down = std::chrono::seconds(std::min<std::uint32_t>(e.retry_after_s(), 3600));
-  } else if (!complete.body().empty() && !checks::is_completion_json(complete.body())) {
+  } else if (!complete.body().empty() &&
+             !(order->embeddings ? checks::is_embeddings_json(complete.body()) : checks::is_completion_json(complete.body()))) {
+    const char* what = order->embeddings ? "an embeddings list" : "a chat.completion object";
     Outcome broken;
-    broken.error = Error::upstream(502, "The node's answer is not a chat.completion object", "node_protocol_error");
+    broken.error = Error::upstream(502, std::string("The node's answer is not ") + what, "node_protocol_error");
     broken.retryable = true;
     deliver_outcome(order, std::move(broken));
-    return refuse("order " + std::to_string(complete.order_id()) + ": a body that is not a chat.completion object");
+    return refuse("order " + std::to_string(complete.order_id()) + ": a body that is not " + what);
   }
   deliver_outcome(order, std::move(outcome), complete.has_error() ? std::string() : std::move(*complete.mutable_body()));
   return true;
@@ -227,7 +230,7 @@ std::shared_ptr<PendingOrder> NodeSession::take_order(std::uint64_t id, bool era
 // ---------------------------------------------------------------- orders (event loops)
 
 std::uint64_t NodeSession::send_order(const ChatRequest& request, std::chrono::milliseconds deadline,
-                                      std::shared_ptr<PendingOrder> order) {
+                                      std::shared_ptr<PendingOrder> order, bool embeddings) {
   pb::RouterMessage message;
   std::uint64_t id;
   {
@@ -249,6 +252,7 @@ std::uint64_t NodeSession::send_order(const ChatRequest& request, std::chrono::m
   o->set_include_usage(request.include_usage);
   o->set_deadline_ms(static_cast<std::uint32_t>(std::min<std::int64_t>(deadline.count(), UINT32_MAX)));
   o->set_window_bytes(static_cast<std::uint32_t>(kOrderWindowBytes));
+  if (embeddings) o->set_kind(pb::Order::EMBEDDINGS);
   queue(std::move(message));
   return id;
 }

@@ -54,7 +54,7 @@ class NodeSession final : public grpc::ServerBidiReactor<pb::NodeMessage, pb::Ro
 
   // OrderLink (event loops)
   std::uint64_t send_order(const ChatRequest& request, std::chrono::milliseconds deadline,
-                           std::shared_ptr<PendingOrder> order) override;
+                           std::shared_ptr<PendingOrder> order, bool embeddings) override;
   void cancel_order(std::uint64_t order_id, const std::string& reason) override;
   void grant_order(std::uint64_t order_id, std::size_t bytes) override;
   bool request_bid(const std::string& model, std::uint32_t prompt_tokens, std::uint32_t max_tokens,

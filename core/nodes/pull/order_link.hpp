@@ -19,6 +19,7 @@ class EventLoop;
 class OrderLink;
 struct PendingOrder {
   EventLoop* loop = nullptr;  // set before the order is sent, then constant
+  bool embeddings = false;    // an embeddings order (answered whole); set before it is sent
   // The rest is for the loop thread only.
   ResponseSink* sink = nullptr;  // null once the call is cancelled or finished: nothing is delivered then
   std::uint64_t id = 0;
@@ -47,8 +48,9 @@ class OrderLink {
   virtual ~OrderLink() = default;
   // Sends the order if the node still holds credit; returns its id, or 0 when the node has no
   // capacity left or is leaving (the caller then tries another node).
+  // `embeddings`: an embeddings order (request.body is the embeddings request), never streamed.
   virtual std::uint64_t send_order(const ChatRequest& request, std::chrono::milliseconds deadline,
-                                   std::shared_ptr<PendingOrder> order) = 0;
+                                   std::shared_ptr<PendingOrder> order, bool embeddings = false) = 0;
   // The client is gone or the router gave up: tell the node to stop; nothing more is delivered.
   virtual void cancel_order(std::uint64_t order_id, const std::string& reason) = 0;
   // The order's client took `bytes` more of its answer: the node may send as many again (Flow).

@@ -70,14 +70,25 @@ class FailedCall final : public ProviderCall {
 }  // namespace
 
 std::unique_ptr<ProviderCall> PullProvider::start(const ChatRequest& request, ResponseSink& sink) {
+  return send(request, sink, false);
+}
+
+std::unique_ptr<ProviderCall> PullProvider::embed(const EmbeddingRequest& request, ResponseSink& sink) {
+  ChatRequest order{request.request_id, request.model, request.body};
+  order.extra_headers = request.extra_headers;
+  return send(order, sink, true);
+}
+
+std::unique_ptr<ProviderCall> PullProvider::send(const ChatRequest& request, ResponseSink& sink, bool embeddings) {
   auto order = std::make_shared<PendingOrder>();
   order->loop = &loop_;
+  order->embeddings = embeddings;
   order->sink = &sink;
   order->link = link_;
   order->quiet_limit = quiet_limit_;
   auto link = link_.lock();
   // Deliveries are posted to this loop, so none runs before `id` is set below.
-  order->id = link ? link->send_order(request, deadline_, order) : 0;
+  order->id = link ? link->send_order(request, deadline_, order, embeddings) : 0;
   if (order->id == 0) {
     order->sink = nullptr;
     sink.on_finish(link ? failed(503, "The node has no capacity left", "node_busy")

@@ -19,8 +19,12 @@ class PullProvider final : public Provider {
       : loop_(loop), link_(std::move(link)), quiet_limit_(quiet_limit), deadline_(deadline) {}
 
   std::unique_ptr<ProviderCall> start(const ChatRequest& request, ResponseSink& sink) override;
+  // An embeddings order (node.proto's Order.kind EMBEDDINGS), answered whole.
+  std::unique_ptr<ProviderCall> embed(const EmbeddingRequest& request, ResponseSink& sink) override;
 
  private:
+  std::unique_ptr<ProviderCall> send(const ChatRequest& request, ResponseSink& sink, bool embeddings);
+
   EventLoop& loop_;
   std::weak_ptr<OrderLink> link_;
   std::chrono::milliseconds quiet_limit_;

@@ -50,7 +50,10 @@ class Relay final : public RelayBase {
     if (!sink_) return;
     if (!success()) return keep_error_body(bytes);
     if (!stream_) return keep_whole_body(bytes);
-    bool ok = parser_.feed(bytes, [this](std::string_view, std::string_view data) { on_event(data); });
+    bool ok = parser_.feed(bytes, [this](std::string_view event, std::string_view data) {
+      if (event == "error") return on_backend_error(data);
+      on_event(data);
+    });
     if (!ok && sink_)
       finish_error(Error::upstream(502, upstream() + " sent an oversized SSE event",
                                    "upstream_protocol_error"),
@@ -94,6 +97,15 @@ class Relay final : public RelayBase {
   }
 
  private:
+  // llama.cpp's "error: {"code", "message", "type"}" mid-stream: the stream ends with its words.
+  void on_backend_error(std::string_view data) {
+    if (!sink_) return;
+    json e = json::parse(data, nullptr, false);
+    std::string message = e.is_object() && e.contains("message") && e["message"].is_string() ? e["message"].get<std::string>()
+                                                                                             : "an error it did not describe";
+    finish_error(Error::upstream(502, upstream() + " failed mid-stream: " + message, "upstream_error"), true);
+  }
+
   void on_event(std::string_view data) {
     if (!sink_ || saw_done_) return;
     if (data == "[DONE]") {

@@ -60,6 +60,11 @@ void SseParser::line_done(const OnEvent& on_event) {
       has_data_ = true;
     } else if (field == "event") {
       event_.assign(value);
+    } else if (field == "error") {  // llama.cpp's server: "error: {json}" for a failure mid-stream
+      event_ = "error";
+      if (has_data_) data_.push_back('\n');
+      data_.append(value);
+      has_data_ = true;
     }  // "id" and "retry" mean nothing to a relay
   }
   line_.clear();

@@ -1,7 +1,9 @@
 #pragma once
 // Incremental Server-Sent Events parser (the WHATWG event-stream format): bytes go in as they
 // arrive from the network, split anywhere, and whole events come out. Lines may end in LF, CR or
-// CRLF; comment lines (":") are skipped; several "data:" lines join with "\n".
+// CRLF; comment lines (":") are skipped; several "data:" lines join with "\n". llama.cpp's
+// server reports a failure mid-stream as an "error: {json}" line: that comes out as an event
+// named "error" carrying the JSON.
 #include <cstddef>
 #include <functional>
 #include <string>

@@ -16,6 +16,7 @@ before(async () => {
   plexus = await startPlexus(baseConfig([
     { name: 'first', provider: 'llamacpp', url: loading.url, models: ['qwen'], status_interval_s: 1 },
     { name: 'second', provider: 'llamacpp', url: `${ready.url}/v1`, models: ['qwen'], status_interval_s: 1 },
+    { name: 'failing', provider: 'llamacpp', url: ready.url, models: ['error-mid'], status_interval_s: 1 },
     { name: 'cold', provider: 'ollama', url: cold.url, models: ['llama3.2'], status_interval_s: 1 },
     { name: 'hot', provider: 'ollama', url: hot.url, models: ['llama3.2', 'mistral'], status_interval_s: 1 },
     { name: 'also', provider: 'ollama', url: cold.url, models: ['mistral'], status_interval_s: 1 },
@@ -25,6 +26,16 @@ before(async () => {
 after(async () => {
   await plexus?.stop();
   for (const f of [loading, ready, cold, hot]) await f?.close();
+});
+
+test("a llama.cpp error line mid-stream ends the client's stream with that error's message", async () => {
+  const res = await chat(plexus.url, { model: 'error-mid', messages: user('hi'), stream: true });
+  assert.equal(res.status, 200);
+  const events = await sseEvents(res);
+  assert.equal(events.at(-1), '[DONE]');
+  const error = JSON.parse(events.at(-2)).error;
+  assert.match(error.message, /llama_decode failed: out of KV cache/);
+  assert.equal(JSON.parse(events[0]).choices[0].delta.content, 'Hi');
 });
 
 test('llama.cpp timings become usage (whole and streamed); native sampling extras pass through', async () => {

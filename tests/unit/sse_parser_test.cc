@@ -42,6 +42,14 @@ TEST(SseParser, ParsesEventsCommentsMultiLineDataAndAllLineEndings) {
   EXPECT_EQ(events[5].second, "[DONE]");
 }
 
+TEST(SseParser, LlamaCppErrorLineIsAnErrorEvent) {
+  auto events = whole_parse("data: {\"n\":1}\n\nerror: {\"code\":500,\"message\":\"out of KV cache\"}\n\n");
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].first, "message");
+  EXPECT_EQ(events[1].first, "error");
+  EXPECT_EQ(events[1].second, R"({"code":500,"message":"out of KV cache"})");
+}
+
 TEST(SseParser, EverySplitPointGivesTheSameEvents) {
   auto expected = whole_parse(kRecorded);
   for (size_t cut = 0; cut <= kRecorded.size(); ++cut) {

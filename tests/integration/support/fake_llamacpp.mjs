@@ -5,7 +5,8 @@
 // Ollama-style "models" list) naming the one model served (`alias`, else the model path), POST
 // /v1/chat/completions in OpenAI's shape
 // with llama.cpp's "timings" ({prompt_n, predicted_n, predicted_per_second}) and, like builds
-// before usage reporting, no "usage".
+// before usage reporting, no "usage". Model "error-mid" streams one chunk, then fails the way
+// llama-server does mid-stream: an "error: {"code","message","type"}" line, and the stream ends.
 import http from 'node:http';
 import { serve } from './serve.mjs';
 
@@ -48,6 +49,10 @@ export async function startFakeLlamaCpp({ name = 'llama', nCtx = 64, alias } = {
         return json(200, { ...base, object: 'chat.completion', choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: words.join('') } }], timings });
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       const send = (o) => res.write(`data: ${JSON.stringify(o)}\n\n`);
+      if (body.model === 'error-mid') {  // llama.cpp's own way to fail mid-stream: an "error:" line
+        send({ ...base, object: 'chat.completion.chunk', choices: [{ index: 0, finish_reason: null, delta: { content: 'Hi' } }] });
+        return res.end(`error: ${JSON.stringify({ code: 500, message: 'llama_decode failed: out of KV cache', type: 'server_error' })}\n\n`);
+      }
       for (const w of words) send({ ...base, object: 'chat.completion.chunk', choices: [{ index: 0, finish_reason: null, delta: { content: w } }] });
       send({ ...base, object: 'chat.completion.chunk', choices: [{ index: 0, finish_reason: 'stop', delta: {} }], timings });
       res.end('data: [DONE]\n\n');

@@ -16,11 +16,33 @@
 // "writing manifest", {"status": "success"}) for a model in `pullable`, which is then pulled; any
 // other model gets {"error": "pull model manifest: file does not exist"} (status 500), as Ollama
 // answers for a name its registry lacks. Pulls are recorded in state.pulls.
+// POST /api/embed {"model", "input": a string or a list of strings, "dimensions"?, "truncate"?}
+// answers as Ollama's EmbedHandler does: {"model", "embeddings": [[...], ...], "total_duration",
+// "load_duration" (nanoseconds), "prompt_eval_count"}, one vector per input, each
+// ollamaEmbedding(text, dimensions) below (6 numbers, L2-normalized; "dimensions" below 6 keeps that
+// many and normalizes again, as Ollama does). Any other input type (token ids) is 400 {"error":
+// "invalid input type"}; an empty input is 200 with "embeddings": [] and no counts; model "missing"
+// is 404 {"error": "model 'missing' not found"}. Embed requests are recorded in state.embeds (the
+// parsed bodies), chat requests in state.requests.
 import http from 'node:http';
 import { serve } from './serve.mjs';
 
+// The fake's embedding of `text`: `dims` (at most 6) numbers from an FNV-1a hash of the text,
+// L2-normalized, with 7 significant digits (Go prints float32s that short).
+export function ollamaEmbedding(text, dims = 6) {
+  const raw = [];
+  for (let d = 0; d < 6; d++) {
+    let h = 0x811c9dc5 ^ Math.imul(d + 7, 0x85ebca6b);
+    for (const ch of Buffer.from(text, 'utf8')) h = Math.imul(h ^ ch, 0x01000193);
+    raw.push(((h >>> 0) % 20001) / 10000 - 1);
+  }
+  const kept = dims > 0 && dims < raw.length ? raw.slice(0, dims) : raw;
+  const norm = Math.max(Math.hypot(...kept), 1e-12);
+  return kept.map((x) => Number((x / norm).toPrecision(7)));
+}
+
 export async function startFakeOllama({ loaded = ['llama3.2:latest'], pulled = ['llama3.2:latest', 'qwen2.5:7b'], contextLength, pullable = [] } = {}) {
-  const state = { requests: [], sockets: new Set(), loaded, pulled, pulls: [] };
+  const state = { requests: [], embeds: [], sockets: new Set(), loaded, pulled, pulls: [] };
   const server = http.createServer((req, res) => {
     let raw = '';
     req.on('data', (d) => (raw += d));
@@ -62,6 +84,7 @@ export async function startFakeOllama({ loaded = ['llama3.2:latest'], pulled = [
         };
         return next();
       }
+      if (req.method === 'POST' && req.url === '/api/embed') return embed(res, raw);
       if (req.method !== 'POST' || req.url !== '/api/chat') {
         res.writeHead(404, { 'content-type': 'text/plain' });
         return res.end('404 page not found');
@@ -104,6 +127,36 @@ export async function startFakeOllama({ loaded = ['llama3.2:latest'], pulled = [
       res.end(last(reason) + '\n');
     });
   });
+  // POST /api/embed, as Ollama's EmbedHandler answers it.
+  function embed(res, raw) {
+    const json = (status, body) => {
+      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
+      res.end(JSON.stringify(body));
+    };
+    let body;
+    try {
+      body = JSON.parse(raw);
+    } catch (e) {
+      return json(400, { error: e.message });
+    }
+    state.embeds.push(body);
+    let input;
+    if (typeof body.input === 'string') input = body.input ? [body.input] : [];
+    else if (Array.isArray(body.input)) {
+      if (!body.input.every((x) => typeof x === 'string')) return json(400, { error: 'invalid input type' });
+      input = body.input;
+    } else if (body.input === undefined || body.input === null) input = [];
+    else return json(400, { error: 'invalid input type' });
+    if (body.model === 'missing') return json(404, { error: `model '${body.model}' not found` });
+    if (!input.length) return json(200, { model: body.model, embeddings: [] });
+    const tokens = input.reduce((n, t) => n + Math.max(1, Math.ceil(t.length / 3)), 0);
+    json(200, {
+      model: body.model,
+      embeddings: input.map((t) => ollamaEmbedding(t, body.dimensions)),
+      total_duration: 14143917, load_duration: 1019500, prompt_eval_count: tokens,
+    });
+  }
+
   const { port, close } = await serve(server, state);
   return { url: `http://127.0.0.1:${port}`, state, close };
 }

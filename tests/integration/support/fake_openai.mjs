@@ -29,8 +29,19 @@
 //                 of the arguments only ({index: 0, function: {arguments}}), then the
 //                 finish_reason chunk and the usage chunk when asked. When the last message is
 //                 role "tool": the text "The tool said: <its content>". Otherwise a normal answer.
-// Setting state.failing makes every chat request a 500, whatever the model (a backend that breaks
-// and later heals). Like OpenAI's, every answer has an id of its own: "chatcmpl-<X-Request-Id>" when the request
+// POST /v1/embeddings answers as OpenAI does: {"object":"list","data":[{"object":"embedding",
+// "index","embedding"}],"model","usage":{"prompt_tokens","total_tokens"}}, one item per input in
+// order (input: a string, a list of strings, token ids or lists of token ids; anything else is
+// OpenAI's 400 "'$.input' is invalid"). Each vector is fakeEmbedding(text, dimensions ?? 8) below
+// (token ids are embedded as the text JSON.stringify(ids)), a unit vector of numbers printed with
+// 8 significant digits as OpenAI prints float32s; usage counts ceil(chars / 4) (at least 1) per
+// text and one per token id. encoding_format "base64" answers each embedding as the base64 of its
+// little-endian float32s (fakeEmbeddingBase64), as OpenAI does; "float" or none, numbers; any
+// other value is a 400. Model "fail-500" (or state.failing) answers 500 and "bad-request" 400, as
+// for chat. Embeddings requests are recorded in state.requests too, with path "/v1/embeddings"
+// (chat's with path "/v1/chat/completions").
+// Setting state.failing makes every chat and embeddings request a 500, whatever the model (a
+// backend that breaks and later heals). Like OpenAI's, every answer has an id of its own: "chatcmpl-<X-Request-Id>" when the request
 // carries one (plexus forwards its request id upstream), else "chatcmpl-fake". So a suite can
 // tell whose answer a chunk belongs to.
 import http from 'node:http';
@@ -66,6 +77,41 @@ export function toolArguments(tool) {
   return JSON.stringify(Object.keys(args).length ? args : { city: 'Paris' });
 }
 
+// The fake's embedding of `text`: `dims` numbers from an FNV-1a hash of the text and the index,
+// scaled to a unit vector, each rounded to 8 significant digits (what OpenAI's JSON carries).
+export function fakeEmbedding(text, dims = 8) {
+  const raw = [];
+  for (let d = 0; d < dims; d++) {
+    let h = 0x811c9dc5 ^ Math.imul(d + 1, 0x9e3779b1);
+    for (const ch of Buffer.from(String(text), 'utf8')) h = Math.imul(h ^ ch, 0x01000193);
+    raw.push(((h >>> 0) % 20001) / 10000 - 1);
+  }
+  const norm = Math.hypot(...raw) || 1;
+  return raw.map((x) => Number((x / norm).toPrecision(8)));
+}
+
+// An embedding as OpenAI's base64: its float32s, little-endian, in standard base64.
+export function fakeEmbeddingBase64(floats) {
+  const buf = Buffer.alloc(floats.length * 4);
+  floats.forEach((f, i) => buf.writeFloatLE(f, i * 4));
+  return buf.toString('base64');
+}
+
+const isTokenIds = (x) => Array.isArray(x) && x.length > 0 && x.every((t) => Number.isInteger(t) && t >= 0);
+
+// An embeddings request's inputs as [{text, tokens}], or null when OpenAI would refuse the shape.
+function embeddingInputs(input) {
+  const one = (x) => typeof x === 'string' && x.length ? { text: x, tokens: Math.max(1, Math.ceil(x.length / 4)) }
+    : isTokenIds(x) ? { text: JSON.stringify(x), tokens: x.length } : null;
+  if (typeof input === 'string' || isTokenIds(input)) {
+    const item = one(input);
+    return item ? [item] : null;
+  }
+  if (!Array.isArray(input) || input.length === 0 || input.length > 2048) return null;
+  const items = input.map(one);
+  return items.every(Boolean) ? items : null;
+}
+
 // The text of a message's content: a string, or its text parts joined.
 const textOf = (content) => typeof content === 'string' ? content
   : Array.isArray(content) ? content.map((p) => p?.text ?? '').join('') : '';
@@ -88,6 +134,7 @@ export async function startFakeOpenAI({ name = 'fake', models = ['gpt-4o-mini'] 
       res.writeHead(200, { 'content-type': 'application/json' });
       return res.end(JSON.stringify({ object: 'list', data: models.map((id) => ({ id, object: 'model', created: 1721172741, owned_by: 'system' })) }));
     }
+    if (req.method === 'POST' && req.url === '/v1/embeddings') return embeddings(req, res, raw);
     if (req.method !== 'POST' || req.url !== '/v1/chat/completions') {
       res.writeHead(404, { 'content-type': 'application/json' });
       return res.end(JSON.stringify({ error: { message: 'not found', type: 'invalid_request_error', param: null, code: null } }));
@@ -99,7 +146,7 @@ export async function startFakeOpenAI({ name = 'fake', models = ['gpt-4o-mini'] 
       res.writeHead(400, { 'content-type': 'application/json' });
       return res.end(JSON.stringify({ error: { message: 'bad json', type: 'invalid_request_error', param: null, code: null } }));
     }
-    state.requests.push({ headers: req.headers, body });
+    state.requests.push({ path: req.url, headers: req.headers, body });
     const model = body.model;
     const given = req.headers['x-request-id'];
     const id = given ? `chatcmpl-${given}` : 'chatcmpl-fake';
@@ -186,6 +233,39 @@ export async function startFakeOpenAI({ name = 'fake', models = ['gpt-4o-mini'] 
     }
     for (const w of words) send(chunk({ content: w }));
     end();
+  }
+
+  // POST /v1/embeddings, as OpenAI answers it.
+  function embeddings(req, res, raw) {
+    const error = (status, message, type = 'invalid_request_error', param = null, code = null) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { message, type, param, code } }));
+    };
+    let body;
+    try {
+      body = JSON.parse(raw);
+    } catch {
+      return error(400, 'We could not parse the JSON body of your request.');
+    }
+    state.requests.push({ path: req.url, headers: req.headers, body });
+    const model = body.model;
+    if (model === 'fail-500' || state.failing) return error(500, `${name} is broken`, 'server_error');
+    if (model === 'bad-request') return error(400, 'This model\'s maximum context length is 8 tokens', 'invalid_request_error', 'input', 'context_length_exceeded');
+    if (typeof model !== 'string' || !model) return error(400, 'you must provide a model parameter');
+    const inputs = embeddingInputs(body.input);
+    if (!inputs) return error(400, "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.");
+    const format = body.encoding_format ?? 'float';
+    if (format !== 'float' && format !== 'base64') return error(400, `'${format}' is not one of ['float', 'base64'] - 'encoding_format'`);
+    if (body.dimensions !== undefined && !(Number.isInteger(body.dimensions) && body.dimensions > 0))
+      return error(400, 'Invalid value for dimensions: must be a positive integer.', 'invalid_request_error', 'dimensions');
+    const dims = body.dimensions ?? 8;
+    const data = inputs.map(({ text }, index) => {
+      const floats = fakeEmbedding(text, dims);
+      return { object: 'embedding', index, embedding: format === 'base64' ? fakeEmbeddingBase64(floats) : floats };
+    });
+    const tokens = inputs.reduce((n, i) => n + i.tokens, 0);
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ object: 'list', data, model, usage: { prompt_tokens: tokens, total_tokens: tokens } }));
   }
 
   // The "tools" model's answer: one call of the first tool, whole or streamed.

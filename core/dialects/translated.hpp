@@ -7,6 +7,8 @@
 
 #include <string>
 
+#include "common/openai_shapes.hpp"
+
 namespace plexus::dialects {
 
 struct Translated {
@@ -14,7 +16,7 @@ struct Translated {
   nlohmann::json echo;    // what the answer repeats of the request (its own API's fields)
 };
 
-// A random id with a prefix: "resp_", "msg_", "fc_", "toolu_"... (24 hex digits).
-std::string random_id(const char* prefix);
+// Ids of answers and their items ("resp_", "msg_", "fc_", "toolu_"...): 24 random hex digits.
+using openai::random_id;
 
 }  // namespace plexus::dialects

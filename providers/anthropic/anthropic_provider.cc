@@ -13,6 +13,7 @@
 #include "common/sse_parser.hpp"
 #include "common/chunking_relay.hpp"
 #include "common/upstream_errors.hpp"
+#include "common/translated_request.hpp"
 #include "plexus/provider_abi.hpp"
 
 namespace plexus {
@@ -20,20 +21,14 @@ namespace {
 
 using nlohmann::json;
 
-
 struct Settings {
   UpstreamSpec spec;
   std::string version = "2023-06-01";
   std::int64_t default_max_tokens = 4096;
 };
 
-struct Invalid {
-  Error error;
-};
-
 [[noreturn]] void unsupported(const std::string& message, const std::string& param) {
-  throw Invalid{Error::invalid_request("The anthropic backend cannot take this request: " + message, param,
-                                       "unsupported_by_backend")};
+  plexus::unsupported("anthropic", message, param);
 }
 
 std::string text_of(const json& content) {
@@ -101,11 +96,11 @@ json map_request(const json& in, const Settings& s, const std::string& model, bo
     } else if (role == "assistant") {
       json blocks = blocks_of(content, param);
       if (m.contains("tool_calls") && m["tool_calls"].is_array())
-        for (const json& call : m["tool_calls"]) {
+        for (std::size_t c = 0; c < m["tool_calls"].size(); ++c) {
+          const json& call = m["tool_calls"][c];
           const json& fn = call.value("function", json::object());
-          json input = json::parse(fn.value("arguments", "{}"), nullptr, false);
-          if (!input.is_object()) input = json::object();
-          blocks.push_back({{"type", "tool_use"}, {"id", call.value("id", "")}, {"name", fn.value("name", "")}, {"input", input}});
+          blocks.push_back({{"type", "tool_use"}, {"id", call.value("id", "")}, {"name", fn.value("name", "")},
+                            {"input", tool_call_arguments(call, i, c)}});
         }
       push_turn(messages, "assistant", std::move(blocks));
     } else if (role == "tool" || role == "function") {

@@ -1,6 +1,7 @@
 #include "common/openai_shapes.hpp"
 
 #include <chrono>
+#include <random>
 
 namespace plexus::openai {
 namespace {
@@ -13,9 +14,25 @@ json head(const Answer& a, const char* object) {
 
 }  // namespace
 
+std::string random_id(const char* prefix, int hex_digits) {
+  // Unique, not secret: ids name answers and their items, they grant nothing.
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static const char* hex = "0123456789abcdef";
+  std::string id = prefix;
+  std::uint64_t bits = 0;
+  for (int i = 0; i < hex_digits; ++i, bits >>= 4) {
+    if (i % 16 == 0) bits = rng();
+    id += hex[bits & 15];
+  }
+  return id;
+}
+
 Answer new_answer(const std::string& request_id, const std::string& model) {
   auto now = std::chrono::system_clock::now().time_since_epoch();
-  return {"chatcmpl-" + request_id, model, std::chrono::duration_cast<std::chrono::seconds>(now).count(), ""};
+  // The request id names the answer in logs; the suffix keeps it unique when a client sends the
+  // same X-Request-Id twice.
+  return {random_id(("chatcmpl-" + request_id + "-").c_str(), 8), model,
+          std::chrono::duration_cast<std::chrono::seconds>(now).count(), ""};
 }
 
 json usage(const Usage& u) {

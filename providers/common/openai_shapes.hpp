@@ -22,7 +22,10 @@ struct Answer {
   std::string system_fingerprint;  // empty: left out
 };
 
-// "chatcmpl-<request id>", created now.
+// A prefix and `hex_digits` random hex digits: "resp_...", "call_...".
+std::string random_id(const char* prefix, int hex_digits = 24);
+
+// "chatcmpl-<request id>-<8 hex digits>", created now: unique per answer.
 Answer new_answer(const std::string& request_id, const std::string& model);
 
 json usage(const Usage& u);  // prompt_tokens, completion_tokens, total_tokens

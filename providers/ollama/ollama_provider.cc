@@ -14,6 +14,7 @@
 #include "common/chunking_relay.hpp"
 #include "common/embeddings_relay.hpp"
 #include "common/upstream_errors.hpp"
+#include "common/translated_request.hpp"
 #include "plexus/provider_abi.hpp"
 
 namespace plexus {
@@ -21,14 +22,8 @@ namespace {
 
 using nlohmann::json;
 
-
-struct Invalid {
-  Error error;
-};
-
 [[noreturn]] void unsupported(const std::string& message, const std::string& param) {
-  throw Invalid{Error::invalid_request("The ollama backend cannot take this request: " + message, param,
-                                       "unsupported_by_backend")};
+  plexus::unsupported("ollama", message, param);
 }
 
 // OpenAI content (a string or parts) to Ollama's text plus base64 images.
@@ -73,11 +68,10 @@ json map_request(const json& in, const std::string& model, bool stream) {
     else
       msg["content"] = "";
     if (m.contains("tool_calls") && m["tool_calls"].is_array()) {
-      for (const json& call : m["tool_calls"]) {
+      for (std::size_t c = 0; c < m["tool_calls"].size(); ++c) {
+        const json& call = m["tool_calls"][c];
         const json& fn = call.value("function", json::object());
-        json args = json::parse(fn.value("arguments", "{}"), nullptr, false);
-        if (args.is_discarded()) args = json::object();
-        msg["tool_calls"].push_back({{"function", {{"name", fn.value("name", "")}, {"arguments", args}}}});
+        msg["tool_calls"].push_back({{"function", {{"name", fn.value("name", "")}, {"arguments", tool_call_arguments(call, i, c)}}}});
       }
     }
     if (role == "tool" && m.contains("name")) msg["tool_name"] = m["name"];
@@ -118,7 +112,7 @@ json openai_tool_calls(const json& ollama_calls, int& next_index) {
     json args = fn.contains("arguments") ? fn["arguments"] : json::object();
     int index = next_index++;
     out.push_back({{"index", index},
-                   {"id", "call_" + std::to_string(index)},
+                   {"id", openai::random_id("call_")},
                    {"type", "function"},
                    {"function", {{"name", fn.value("name", "")}, {"arguments", args.is_string() ? args.get<std::string>() : args.dump()}}}});
   }

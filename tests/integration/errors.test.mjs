@@ -6,14 +6,26 @@ import { after, before, test } from 'node:test';
 import { startFakeOpenAI } from './support/fake_openai.mjs';
 import { baseConfig, chat, demoKey, startPlexus, user } from './support/plexus.mjs';
 
+// A port nothing listens on: connections to it are refused.
+async function closedPort() {
+  const server = net.createServer();
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address();
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
 let fake, plexus;
 before(async () => {
   fake = await startFakeOpenAI();
+  const refused = await closedPort();
   plexus = await startPlexus(
     baseConfig(
       [
         { name: 'fake', provider: 'openai', url: fake.url, models: ['gpt-x', 'fail-500', 'bad-request', 'hang', 'slow'],
           timeouts: { first_byte_ms: 300 } },
+        { name: 'nobody-home', provider: 'openai', url: `http://127.0.0.1:${refused}/v1`, models: ['refused'] },
+        { name: 'nobody-home-ollama', provider: 'ollama', url: `http://127.0.0.1:${refused}`, models: ['refused-ollama'] },
       ],
       { limits: { max_body_bytes: 4096, max_inflight: 2 } },
     ),
@@ -119,4 +131,12 @@ test('garbage on the socket gets an error and the server keeps serving', async (
   const ok = await chat(plexus.url, { model: 'gpt-x', messages: user('hi') });
   assert.equal(ok.status, 200);
   await ok.text();
+});
+
+test('a backend that refuses the connection is upstream_unreachable (502), whole and streamed, for every adapter', async () => {
+  for (const model of ['refused', 'refused-ollama'])
+    for (const stream of [false, true]) {
+      const res = await chat(plexus.url, { model, messages: user('hi'), stream });
+      await expectError(res, 502, { code: 'upstream_unreachable' });
+    }
 });

@@ -2,14 +2,14 @@
 // stream and cuts it (destroy, no FIN first) after a few ms or a few bytes, and at that moment a
 // brand-new client connects (the server likely reuses the file descriptor number) and sends a
 // whole or streamed request. Every answer must be its own: it starts with its own status line,
-// carries its own x-request-id, and every chunk carries its own id ("chatcmpl-<request id>", from
-// the demo provider and from the fake OpenAI backend alike).
+// carries its own x-request-id, and every chunk carries its own id ("chatcmpl-<request id>" from
+// the fake OpenAI backend, "chatcmpl-<request id>-<suffix>" from the demo provider).
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { startFakeOpenAI } from './support/fake_openai.mjs';
 import { baseConfig, demoKey, startPlexus } from './support/plexus.mjs';
-import { connect, request, responseCount, splitResponses, sseData } from './support/raw_http.mjs';
+import { answerOf, connect, request, responseCount, splitResponses, sseData } from './support/raw_http.mjs';
 
 const CYCLES = 1000;
 const PARALLEL = 32; // cycles in flight at once
@@ -66,7 +66,6 @@ function checkResponse(r, id, stream, where) {
   checkedResponses++;
   if (r.status !== 200) failures.push(`${where}: status ${r.status} ${r.body.toString().slice(0, 160)}`);
   if (r.headers['x-request-id'] !== id) violations.push(`${where}: x-request-id ${r.headers['x-request-id']} on the response to ${id}`);
-  const own = `chatcmpl-${id}`;
   if (stream) {
     const events = sseData(r.body);
     if (events.at(-1) !== '[DONE]') failures.push(`${where}: stream does not end with [DONE]`);
@@ -84,7 +83,7 @@ function checkResponse(r, id, stream, where) {
         continue;
       }
       checkedChunks++;
-      if (chunk.id !== own) violations.push(`${where}: chunk id ${chunk.id} in the stream of ${id}`);
+      if (!answerOf(chunk.id, id)) violations.push(`${where}: chunk id ${chunk.id} in the stream of ${id}`);
       noteId(chunk.id, id, where);
     }
   } else {
@@ -95,7 +94,7 @@ function checkResponse(r, id, stream, where) {
       violations.push(`${where}: a whole answer that is not JSON: ${JSON.stringify(r.body.toString().slice(0, 80))}`);
       return;
     }
-    if (body.id !== own) violations.push(`${where}: id ${body.id} in the answer to ${id}`);
+    if (!answerOf(body.id, id)) violations.push(`${where}: id ${body.id} in the answer to ${id}`);
     noteId(body.id, id, where);
   }
 }
@@ -108,7 +107,7 @@ function checkPrefix(data, id, where) {
   const start = 'HTTP/1.1 '.slice(0, Math.min(9, text.length));
   if (!text.startsWith(start)) violations.push(`${where}: stray bytes before the status line: ${JSON.stringify(text.slice(0, 60))}`);
   for (const m of text.matchAll(/"id":\s*"(chatcmpl-[^"]*)"/g)) {
-    if (m[1] !== `chatcmpl-${id}`) violations.push(`${where}: chunk id ${m[1]} reached the client of ${id}`);
+    if (!answerOf(m[1], id)) violations.push(`${where}: chunk id ${m[1]} reached the client of ${id}`);
     else noteId(m[1], id, where);
   }
   for (const m of text.matchAll(/\r\nx-request-id: *([^\r\n]*)/gi))

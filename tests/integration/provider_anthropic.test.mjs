@@ -122,3 +122,20 @@ test('a conversation Anthropic cannot take is a 400 naming why, before any call'
   assert.equal((await res.json()).error.code, 'unsupported_by_backend');
   assert.equal(anthropic.state.requests.length, before);
 });
+
+test("an assistant tool call whose arguments are not JSON is a 400 naming them, never a silent {}", async () => {
+  const before = anthropic.state.requests.length;
+  const res = await chat(plexus.url, {
+    model: 'claude',
+    messages: [
+      { role: 'user', content: 'weather?' },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'get_weather', arguments: '{"city": Par' } }] },
+      { role: 'tool', tool_call_id: 'c1', content: 'sunny' },
+    ],
+  });
+  assert.equal(res.status, 400);
+  const error = (await res.json()).error;
+  assert.equal(error.param, 'messages[1].tool_calls[0].function.arguments');
+  assert.match(error.message, /not valid JSON/);
+  assert.equal(anthropic.state.requests.length, before, 'nothing reached the backend');
+});

@@ -88,6 +88,39 @@ test('tool calls come back as OpenAI tool_calls, streamed and whole, through the
   assert.equal(finish, 'tool_calls');
   assert.equal(call.function.name, 'get_weather');
   assert.deepEqual(JSON.parse(call.function.arguments), { city: 'Paris' });
+  // Ollama names no calls: the ids the router gives them are unique, so a client that keys
+  // tool results by id never mixes two answers up.
+  const again = await client.chat.completions.create({ model: 'tooluser', messages: [{ role: 'user', content: 'weather?' }], tools });
+  const ids = [whole.choices[0].message.tool_calls[0].id, call.id, again.choices[0].message.tool_calls[0].id];
+  assert.equal(new Set(ids).size, 3, ids.join(' '));
+  assert.ok(ids.every((id) => /^call_[0-9a-f]{24}$/.test(id)), ids.join(' '));
+});
+
+test('answers the router makes have unique ids, even when a client sends the same X-Request-Id twice', async () => {
+  const ids = [];
+  for (let i = 0; i < 2; i++) {
+    const res = await chat(plexus.url, { model: 'llama', messages: user('hi') }, { headers: { 'x-request-id': 'reused-id' } });
+    assert.equal(res.headers.get('x-request-id'), 'reused-id');
+    ids.push((await res.json()).id);
+  }
+  assert.notEqual(ids[0], ids[1]);
+  assert.ok(ids.every((id) => id.startsWith('chatcmpl-reused-id-')), ids.join(' '));
+});
+
+test("an assistant tool call whose arguments are not JSON is a 400 naming them, never a silent {}", async () => {
+  const before = ollama.state.requests.length;
+  const res = await chat(plexus.url, {
+    model: 'llama',
+    messages: [
+      { role: 'user', content: 'weather?' },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'get_weather', arguments: 'city=Paris' } }] },
+      { role: 'tool', tool_call_id: 'c1', content: 'sunny' },
+    ],
+  });
+  assert.equal(res.status, 400);
+  const error = (await res.json()).error;
+  assert.equal(error.param, 'messages[1].tool_calls[0].function.arguments');
+  assert.equal(ollama.state.requests.length, before, 'nothing reached the backend');
 });
 
 test("Ollama's errors: a missing model keeps its 404 and message", async () => {

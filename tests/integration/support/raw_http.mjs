@@ -263,3 +263,11 @@ export function sseData(body) {
 }
 
 export const json = (response) => JSON.parse(response.body.toString('utf8'));
+
+// Whether an answer id belongs to request `id`: "chatcmpl-<id>" (the fake OpenAI backend names
+// answers after the request id it was sent) or "chatcmpl-<id>-<8 hex>" (answers the router makes
+// itself: unique even when a client reuses its request id).
+export function answerOf(answerId, id) {
+  const escaped = id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^chatcmpl-${escaped}(-[0-9a-f]{8})?$`).test(answerId);
+}

@@ -21,7 +21,7 @@ json CompletionsChannel::completion(std::string text, json finish_reason) const 
           {"choices", json::array({{{"text", std::move(text)}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish_reason}}})}};
 }
 
-void CompletionsChannel::send_whole(int status, const Headers& headers, std::string body) {
+void CompletionsChannel::whole(int status, const Headers& headers, const std::string& body) {
   json chat = status == 200 ? json::parse(body, nullptr, false) : json();
   if (!chat.is_object() || !chat.contains("choices") || !chat["choices"].is_array() || chat["choices"].empty())
     return send_json(status, headers, body);  // errors as they are: OpenAI's shape
@@ -34,7 +34,7 @@ void CompletionsChannel::send_whole(int status, const Headers& headers, std::str
   send_json(200, headers, dump(out));
 }
 
-void CompletionsChannel::send_event(std::string_view chunk_json) {
+void CompletionsChannel::chunk(std::string_view chunk_json) {
   json chunk = json::parse(chunk_json, nullptr, false);
   if (!chunk.is_object()) return;
   json out = completion("", nullptr);

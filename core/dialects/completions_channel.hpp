@@ -15,12 +15,13 @@ class CompletionsChannel final : public SseChannel {
  public:
   CompletionsChannel(std::shared_ptr<Responder> responder, nlohmann::json echo);
 
-  void send_whole(int status, const Headers& headers, std::string body) override;
   void begin_stream(const Headers& headers) override { open_stream(headers); }
-  void send_event(std::string_view chunk_json) override;
   void end_stream(const std::string* error_json) override;
 
  private:
+  void whole(int status, const Headers& headers, const std::string& body) override;
+  void chunk(std::string_view chunk_json) override;
+
   nlohmann::json completion(std::string text, nlohmann::json finish_reason) const;
 
   nlohmann::json echo_;

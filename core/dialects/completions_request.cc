@@ -4,12 +4,13 @@ namespace plexus::dialects {
 
 using nlohmann::json;
 
-std::variant<Translated, Error> translate_completions_request(std::string_view text) {
+static std::variant<Translated, Error> translate(std::string_view text) {
   auto bad = [](std::string message, std::string param, std::string code = "invalid_value") {
     return Error::invalid_request(std::move(message), std::move(param), std::move(code));
   };
   json body = json::parse(text, nullptr, false);
   if (body.is_discarded() || !body.is_object()) return bad("The body is not a JSON object", "", "invalid_json");
+  if (auto e = check_booleans(body, {"stream", "echo"})) return *e;
   if (!body.contains("model") || !body["model"].is_string() || body["model"].get<std::string>().empty())
     return bad("model is required", "model", "missing_required_parameter");
   if (!body.contains("prompt")) return bad("prompt is required", "prompt", "missing_required_parameter");
@@ -34,6 +35,10 @@ std::variant<Translated, Error> translate_completions_request(std::string_view t
                           "logit_bias", "stream", "stream_options", "provider", "models", "plugins"})
     if (body.contains(key) && !body[key].is_null()) chat[key] = body[key];
   return Translated{chat.dump(-1, ' ', false, json::error_handler_t::replace), json{{"model", body["model"]}}};
+}
+
+std::variant<Translated, Error> translate_completions_request(std::string_view text) {
+  return guarded([&] { return translate(text); });
 }
 
 }  // namespace plexus::dialects

@@ -63,7 +63,7 @@ std::string anthropic_error_body(const std::string& openai_error_json, int statu
 MessagesChannel::MessagesChannel(std::shared_ptr<Responder> responder, json echo, std::string request_id)
     : SseChannel(std::move(responder)), echo_(std::move(echo)), id_(random_id("msg_")), request_id_(std::move(request_id)) {}
 
-void MessagesChannel::send_whole(int status, const Headers& headers, std::string body) {
+void MessagesChannel::whole(int status, const Headers& headers, const std::string& body) {
   if (status != 200) return send_json(status, headers, anthropic_error_body(body, status, request_id_));
   json completion = json::parse(body, nullptr, false);
   if (!completion.is_object()) return send_json(status, headers, body);
@@ -116,10 +116,10 @@ void MessagesChannel::close_block() {
   tool_chat_index_ = -1;
 }
 
-void MessagesChannel::send_event(std::string_view chunk_json) {
+void MessagesChannel::chunk(std::string_view chunk_json) {
   json chunk = json::parse(chunk_json, nullptr, false);
   if (!chunk.is_object()) return;
-  if (chunk.contains("usage") && chunk["usage"].is_object()) usage_ = chunk["usage"];
+  if (chunk.contains("usage") && chunk["usage"].is_object()) usage_ = usage_of(chunk["usage"]);  // read here: it may not read
   if (!chunk.contains("choices") || !chunk["choices"].is_array() || chunk["choices"].empty()) return;
   const json& choice = chunk["choices"][0];
   if (choice.contains("finish_reason") && choice["finish_reason"].is_string()) finish_reason_ = choice["finish_reason"];
@@ -155,9 +155,8 @@ void MessagesChannel::end_stream(const std::string* error_json) {
     if (body.is_object() && body.contains("error") && body["error"].value("code", json()) == "budget_exceeded") status = 402;
     emit("error", json::parse(anthropic_error_body(*error_json, status, "")));
   } else {
-    json usage = usage_of(usage_);
     emit("message_delta", {{"delta", {{"stop_reason", stop_reason_of(finish_reason_)}, {"stop_sequence", nullptr}}},
-                           {"usage", usage}});
+                           {"usage", usage_.is_null() ? usage_of(json()) : usage_}});
     emit("message_stop", json::object());
   }
   close();

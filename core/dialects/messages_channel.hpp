@@ -20,12 +20,13 @@ class MessagesChannel final : public SseChannel {
  public:
   MessagesChannel(std::shared_ptr<Responder> responder, nlohmann::json echo, std::string request_id);
 
-  void send_whole(int status, const Headers& headers, std::string body) override;
   void begin_stream(const Headers& headers) override;
-  void send_event(std::string_view chunk_json) override;
   void end_stream(const std::string* error_json) override;
 
  private:
+  void whole(int status, const Headers& headers, const std::string& body) override;
+  void chunk(std::string_view chunk_json) override;
+
   void emit(const char* type, nlohmann::json payload);
   void open_block(nlohmann::json block);
   void close_block();
@@ -33,7 +34,7 @@ class MessagesChannel final : public SseChannel {
   nlohmann::json echo_;
   std::string id_;
   std::string request_id_;
-  nlohmann::json usage_;  // the chat usage chunk's
+  nlohmann::json usage_;  // the chat usage chunk's, in Anthropic's words
   std::string finish_reason_ = "stop";
   int block_index_ = 0;
   bool block_open_ = false;

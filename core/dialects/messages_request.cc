@@ -145,9 +145,10 @@ std::optional<Error> add_tools(const json& body, json& chat) {
 
 }  // namespace
 
-std::variant<Translated, Error> translate_messages_request(std::string_view text) {
+static std::variant<Translated, Error> translate(std::string_view text) {
   json body = json::parse(text, nullptr, false);
   if (body.is_discarded() || !body.is_object()) return bad("The body is not a JSON object", "", "invalid_json");
+  if (auto e = check_booleans(body, {"stream"})) return *e;
   if (!body.contains("model") || !body["model"].is_string() || body["model"].get<std::string>().empty())
     return bad("model: Field required", "model", "missing_required_parameter");
   if (!body.contains("max_tokens") || !body["max_tokens"].is_number_integer() || body["max_tokens"].get<std::int64_t>() < 1)
@@ -204,6 +205,10 @@ std::variant<Translated, Error> translate_messages_request(std::string_view text
   }
   json echo = {{"model", body["model"]}, {"stop_sequences", body.value("stop_sequences", json::array())}};
   return Translated{dump(chat), std::move(echo)};
+}
+
+std::variant<Translated, Error> translate_messages_request(std::string_view text) {
+  return guarded([&] { return translate(text); });
 }
 
 }  // namespace plexus::dialects

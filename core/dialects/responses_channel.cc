@@ -74,7 +74,7 @@ static std::string output_text(const json& output) {
   return text;
 }
 
-void ResponsesChannel::send_whole(int status, const Headers& headers, std::string body) {
+void ResponsesChannel::whole(int status, const Headers& headers, const std::string& body) {
   if (status != 200) return send_json(status, headers, body);  // OpenAI's error shape, as chat's
   json completion = json::parse(body, nullptr, false);
   if (!completion.is_object() || !completion.contains("choices") || !completion["choices"].is_array())
@@ -164,7 +164,7 @@ void ResponsesChannel::close_call(const char* status) {
   output_.push_back(std::move(item));
 }
 
-void ResponsesChannel::send_event(std::string_view chunk_json) {
+void ResponsesChannel::chunk(std::string_view chunk_json) {
   json chunk = json::parse(chunk_json, nullptr, false);
   if (!chunk.is_object()) return;
   if (model_.empty() && chunk.contains("model") && chunk["model"].is_string()) model_ = chunk["model"];

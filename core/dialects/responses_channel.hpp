@@ -19,12 +19,13 @@ class ResponsesChannel final : public SseChannel {
   // `echo`: the request's fields the response repeats (translate_responses_request).
   ResponsesChannel(std::shared_ptr<Responder> responder, nlohmann::json echo);
 
-  void send_whole(int status, const Headers& headers, std::string body) override;
   void begin_stream(const Headers& headers) override;
-  void send_event(std::string_view chunk_json) override;
   void end_stream(const std::string* error_json) override;
 
  private:
+  void whole(int status, const Headers& headers, const std::string& body) override;
+  void chunk(std::string_view chunk_json) override;
+
   nlohmann::json response(const char* status) const;
   void emit(const char* type, nlohmann::json payload);
   void open_message();

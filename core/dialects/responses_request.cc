@@ -156,7 +156,7 @@ std::optional<Error> add_tools(const json& body, json& chat) {
       if (t.contains("strict") && t["strict"].is_boolean()) fn["strict"] = t["strict"];
       out.push_back({{"type", "function"}, {"function", fn}});
     } else if (type == "web_search" || type == "web_search_preview") {
-      json plugins = chat.value("plugins", json::array());
+      json plugins = chat.contains("plugins") && chat["plugins"].is_array() ? chat["plugins"] : json::array();
       plugins.push_back({{"id", "web"}});
       chat["plugins"] = plugins;
     } else {
@@ -201,10 +201,11 @@ std::optional<Error> add_format(const json& body, json& chat) {
 
 }  // namespace
 
-std::variant<Translated, Error> translate_responses_request(std::string_view text) {
+static std::variant<Translated, Error> translate(std::string_view text) {
   json body = json::parse(text, nullptr, false);
   if (body.is_discarded() || !body.is_object())
     return bad("The body is not a JSON object", "", "invalid_json");
+  if (auto e = check_booleans(body, {"stream", "background", "parallel_tool_calls", "store"})) return *e;
   if (auto e = refuse_unsupported(body)) return *e;
   if (!body.contains("model") || !body["model"].is_string() || body["model"].get<std::string>().empty())
     return bad("model is required", "model", "missing_required_parameter");
@@ -219,6 +220,10 @@ std::variant<Translated, Error> translate_responses_request(std::string_view tex
   if (auto e = add_input(body["input"], messages)) return *e;
   if (messages.empty()) return bad("input holds no message", "input");
   chat["messages"] = std::move(messages);
+  // The router's own request fields pass as they are (routing hints, plugins); a web_search tool
+  // then adds the web plugin to the client's plugins.
+  for (const char* key : {"provider", "models", "plugins"})
+    if (body.contains(key)) chat[key] = body[key];
   if (auto e = add_tools(body, chat)) return *e;
   if (auto e = add_format(body, chat)) return *e;
   if (body.contains("max_output_tokens") && !body["max_output_tokens"].is_null()) {
@@ -229,9 +234,6 @@ std::variant<Translated, Error> translate_responses_request(std::string_view tex
   for (const char* key : {"temperature", "top_p"})
     if (body.contains(key) && !body[key].is_null()) chat[key] = body[key];
   if (body.contains("user") && body["user"].is_string()) chat["user"] = body["user"];
-  // The router's own request fields pass as they are (routing hints, plugins).
-  for (const char* key : {"provider", "models", "plugins"})
-    if (body.contains(key) && !chat.contains(key)) chat[key] = body[key];
   bool stream = body.value("stream", false);
   if (stream) {
     chat["stream"] = true;
@@ -250,6 +252,10 @@ std::variant<Translated, Error> translate_responses_request(std::string_view tex
                {"metadata", body.contains("metadata") && body["metadata"].is_object() ? body["metadata"] : json::object()},
                {"user", body.value("user", json())}};
   return Translated{chat.dump(-1, ' ', false, json::error_handler_t::replace), std::move(echo)};
+}
+
+std::variant<Translated, Error> translate_responses_request(std::string_view text) {
+  return guarded([&] { return translate(text); });
 }
 
 }  // namespace plexus::dialects

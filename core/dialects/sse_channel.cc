@@ -1,8 +1,29 @@
 #include "dialects/sse_channel.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include "gateway/error_body.hpp"
 #include "server/sse_frame.hpp"
 
 namespace plexus::dialects {
+
+void SseChannel::send_whole(int status, const Headers& headers, std::string body) {
+  try {
+    whole(status, headers, body);
+  } catch (const std::exception& e) {
+    spdlog::warn("an answer could not be translated for its client: {}", e.what());
+    whole(502, headers,
+          error_body({502, "The node's answer could not be given in this API's shape", "upstream_error", "", "upstream_protocol_error"}));
+  }
+}
+
+void SseChannel::send_event(std::string_view chunk_json) {
+  try {
+    chunk(chunk_json);
+  } catch (const std::exception& e) {
+    spdlog::warn("a chunk could not be translated for its client and was left out: {}", e.what());
+  }
+}
 
 void SseChannel::send_json(int status, const Headers& headers, std::string_view body) {
   Headers h{{"content-type", "application/json"}};

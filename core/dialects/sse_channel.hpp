@@ -14,10 +14,20 @@ class SseChannel : public ClientChannel {
   explicit SseChannel(std::shared_ptr<Responder> responder) : r_(std::move(responder)) {}
   ~SseChannel() override { r_->abandon(); }  // an exchange that ends without an answer: close
 
+  // What nodes send is outside input: an answer or a chunk the translation cannot read (a field
+  // of the wrong type) never escapes as an exception. A whole answer becomes a 502; a chunk is
+  // left out, and logged.
+  void send_whole(int status, const Headers& headers, std::string body) final;
+  void send_event(std::string_view chunk_json) final;
+
   std::size_t queued_bytes() const override { return r_->queued_bytes(); }
   void notify_when_drained(std::function<void()> on_drained) override { r_->when_drained(std::move(on_drained)); }
 
  protected:
+  // The translation proper: `body` is a chat.completion (status 200) or an OpenAI error body.
+  virtual void whole(int status, const Headers& headers, const std::string& body) = 0;
+  virtual void chunk(std::string_view chunk_json) = 0;
+
   void send_json(int status, const Headers& headers, std::string_view body);
   void open_stream(const Headers& headers);
   void event(std::string_view name, std::string_view json);

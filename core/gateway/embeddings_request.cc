@@ -82,6 +82,7 @@ EmbeddingRequest to_upstream_embeddings(const ParsedChat& request, const std::st
   json doc = json::parse(*request.raw);  // checked already
   doc["model"] = upstream_model;
   doc["encoding_format"] = "float";
+  for (const char* router_field : {"provider", "models", "plugins"}) doc.erase(router_field);  // not the backend's business
   return {request_id, upstream_model, doc.dump(-1, ' ', false, json::error_handler_t::replace), {}};
 }
 

@@ -398,7 +398,7 @@ void Exchange::deliver_direct(const std::string& completion_json) {
     finish_whole();
     return;
   }
-  openai::Answer answer{doc.value("id", "chatcmpl-" + request_id_), doc.value("model", chat_.model),
+  openai::Answer answer{doc.value("id", openai::random_id(("chatcmpl-" + request_id_ + "-").c_str(), 8)), doc.value("model", chat_.model),
                         doc.value("created", std::int64_t{0}), ""};
   std::string content, finish = "stop";
   if (doc.contains("choices") && doc["choices"].is_array() && !doc["choices"].empty()) {

@@ -120,7 +120,8 @@ class Provider {
   // Embeddings, for adapters whose backends make them: one sink.on_body with OpenAI's embeddings
   // answer ({"object": "list", "data": [{"object": "embedding", "index", "embedding": [floats]}],
   // "model", "usage": {"prompt_tokens", "total_tokens"}}), then on_finish with usage.prompt_tokens.
-  // Null: this adapter makes none (the core then answers 400 for its models).
+  // Null: this adapter makes none (the request moves to another node, or ends with a 502
+  // embeddings_unsupported; an operator marked a model as embeddings for it by mistake).
   virtual std::unique_ptr<ProviderCall> embed(const EmbeddingRequest& request, ResponseSink& sink) { return nullptr; }
 };
 

@@ -20,7 +20,11 @@ let plexus;
 let node;
 before(async () => {
   plexus = await startRouter(path.join(repoRoot, 'examples/plexus.json'));
-  node = await startNode(plexus, { name: 'demo-node', token: 'nt-plexus-demo', args: ['--backend', 'demo'] });
+  node = await startNode(plexus, {
+    name: 'demo-node',
+    token: 'nt-plexus-demo',
+    args: ['--backend', 'demo', '--models', 'demo,demo-embed', '--embedding-models', 'demo-embed'],
+  });
 });
 after(async () => {
   await node?.stop();
@@ -36,6 +40,20 @@ test('the README curl streams an answer from the demo node', () => {
   assert.equal(events.at(-1), '[DONE]');
   const text = events.slice(0, -1).map((e) => JSON.parse(e).choices[0]?.delta?.content ?? '').join('');
   assert.ok(text.length > 10, text);
+});
+
+test('the README embeddings curl answers one unit vector per input from demo-embed', () => {
+  const curl = withPort(block('sh', 'Embeddings come from'));
+  const out = JSON.parse(execFileSync('bash', ['-c', curl], { encoding: 'utf8' }));
+  assert.equal(out.object, 'list');
+  assert.equal(out.model, 'demo-embed');
+  assert.deepEqual(out.data.map((d) => d.index), [0, 1]);
+  for (const { embedding } of out.data) {
+    assert.ok(embedding.length > 0);
+    assert.ok(Math.abs(Math.hypot(...embedding) - 1) < 1e-9, 'a unit vector');
+  }
+  assert.notDeepEqual(out.data[0].embedding, out.data[1].embedding);
+  assert.ok(out.usage.prompt_tokens > 0);
 });
 
 test('the README OpenAI SDK snippet prints an answer', () => {

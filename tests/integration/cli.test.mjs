@@ -74,7 +74,7 @@ test('adapters load from providers_dir; a wrong ABI or an unknown name is refuse
   const wrong = writeConfig({ providers_dir: dir, upstreams: [{ name: 'w', provider: 'wrongabi', models: ['m'] }] });
   const r = run('--check-config', wrong);
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /upstreams\[0\]\.provider: .*libplexus_provider_wrongabi\.so: built for ABI 999, this router speaks ABI 1/);
+  assert.match(r.stderr, /upstreams\[0\]\.provider: .*libplexus_provider_wrongabi\.so: built for ABI 999, this router speaks ABI 2/);
   const unknown = writeConfig({ providers_dir: dir, upstreams: [{ name: 'd', provider: 'demo', models: ['m'] }] });
   assert.match(run('--check-config', unknown).stderr, /upstreams\[0\]\.provider: unknown provider 'demo'; available: wrongabi/);
   const traversal = writeConfig({ upstreams: [{ name: 'd', provider: '../../etc/x', models: ['m'] }] });

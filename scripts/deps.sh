@@ -9,7 +9,7 @@ build_pkgs=(build-essential cmake ninja-build ccache pkg-config
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libpoppler-cpp-dev libsqlite3-dev libpq-dev nodejs npm)
 test_pkgs=(libgtest-dev libgmock-dev curl nginx-light wrk python3 clang libclang-rt-14-dev
-  iproute2 iptables openssl qpdf fonts-dejavu-core postgresql chromium)
+  iproute2 iptables openssl qpdf fonts-dejavu-core postgresql chromium prometheus)
 
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")

@@ -37,7 +37,7 @@ Exchange::Exchange(ExchangeEnv& env, ParsedChat chat, Caller caller,
       request_id_(std::move(request_id)),
       received_(received),
       on_release_(std::move(on_release)),
-      hooks_(env.pipeline, env.loop, request_id_, caller_, received + env.max_stream_duration),
+      hooks_(env.pipeline, env.loop, request_id_, caller_, received + env.max_stream_duration, env.metrics),
       meter_(env.budgets ? env.budgets->find(caller_.key_id) : nullptr, chat_.prompt_chars),
       client_body_(chat_.as_sent ? chat_.as_sent : chat_.raw) {
   last_error_ = Error::upstream(502, "No upstream could serve the request", "upstream_unavailable");
@@ -511,6 +511,20 @@ void Exchange::done(int status, const std::string& error_code) {
   if (bid_timer_) env_.loop.cancel(bid_timer_);
   bid_round_.reset();
   if (env_.ledger) env_.ledger->append({billed(charge, status, error_code), receipt_});
+  if (env_.metrics) {
+    metrics::RequestSample m{chat_.model, current_.node ? current_.node->id : "-", status,
+                             std::chrono::duration<double>(Clock::now() - received_).count()};
+    m.ttft_s = ttft_ms_ >= 0 ? ttft_ms_ / 1000 : -1;
+    // What the router added before the first byte: all of the time to it but the answering
+    // node's own (from that attempt's start).
+    if (ttft_ms_ >= 0 && attempt_ttft_ms_ >= 0) m.overhead_s = std::max(0.0, ttft_ms_ - attempt_ttft_ms_) / 1000;
+    m.prompt_tokens = charge.prompt_tokens;
+    m.completion_tokens = charge.completion_tokens;
+    m.cost = charge.cost;
+    m.request_id = request_id_;
+    m.error_code = error_code;
+    env_.metrics->request(m);
+  }
   if (env_.access_log) {
     AccessRecord r;
     r.request_id = request_id_;

@@ -18,6 +18,7 @@
 #include "metering/billed_request.hpp"
 #include "metering/rate_limits.hpp"
 #include "metering/request_meter.hpp"
+#include "metrics/metrics.hpp"
 #include "receipts/receipt.hpp"
 #include "loop/event_loop.hpp"
 #include "nodes/node_registry.hpp"
@@ -100,6 +101,7 @@ struct ExchangeEnv {
   double fee = 0.1;                         // the network's share of node earnings
   receipts::Chain* receipts = nullptr;      // signs one receipt per request; null: none
   metering::RateLimits* rate_limits = nullptr;  // keys' requests and tokens per minute
+  metrics::Shard* metrics = nullptr;            // this loop's share of /metrics; null: none
 };
 
 // The model a request names, after the operator's aliases.

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "gateway/embeddings_request.hpp"
+#include "metrics/metrics.hpp"
 #include "loop/event_loop.hpp"
 #include "plugins/pipeline.hpp"
 
@@ -152,8 +153,8 @@ std::shared_ptr<PendingRequest> HookRunner::Contexts::Request::pause() {
 }
 
 HookRunner::HookRunner(std::shared_ptr<Pipeline> pipeline, EventLoop& loop, const std::string& request_id,
-                       const Caller& caller, std::chrono::steady_clock::time_point deadline)
-    : pipeline_(std::move(pipeline)), loop_(loop), request_id_(request_id), caller_(caller), deadline_(deadline) {
+                       const Caller& caller, std::chrono::steady_clock::time_point deadline, metrics::Shard* errors)
+    : pipeline_(std::move(pipeline)), loop_(loop), errors_(errors), request_id_(request_id), caller_(caller), deadline_(deadline) {
   if (pipeline_) plugin_state_.resize(pipeline_->plugins().size());
 }
 
@@ -179,6 +180,7 @@ bool HookRunner::guarded(std::size_t plugin, const char* hook, Fn&& fn) {
     return true;
   } catch (const std::exception& e) {
     spdlog::warn("[plugin:{}] {} failed for request {}: {}", p.config.name, hook, request_id_, e.what());
+    if (errors_) errors_->plugin_error(p.config.name);
     if (p.config.fail_open) return true;
     failure_ = Error{500, "Plugin '" + p.config.name + "' failed in " + hook, "server_error", "", "plugin_error"};
     return false;

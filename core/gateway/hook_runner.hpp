@@ -20,11 +20,15 @@ namespace plexus {
 
 class EventLoop;
 class Pipeline;
+namespace metrics {
+class Shard;
+}
 
 class HookRunner {
  public:
+  // `errors`: where a hook that throws is counted (per plugin); may be null.
   HookRunner(std::shared_ptr<Pipeline> pipeline, EventLoop& loop, const std::string& request_id,
-             const Caller& caller, std::chrono::steady_clock::time_point deadline);
+             const Caller& caller, std::chrono::steady_clock::time_point deadline, metrics::Shard* errors = nullptr);
   ~HookRunner();
   HookRunner(const HookRunner&) = delete;
   HookRunner& operator=(const HookRunner&) = delete;
@@ -80,6 +84,7 @@ class HookRunner {
 
   std::shared_ptr<Pipeline> pipeline_;  // null: no plugins
   EventLoop& loop_;
+  metrics::Shard* errors_;
   const std::string& request_id_;
   const Caller& caller_;
   std::chrono::steady_clock::time_point deadline_;

@@ -35,6 +35,11 @@ class Ledger {
   void query(std::function<nlohmann::json(Store&)> query, EventLoop& loop, std::function<void(nlohmann::json)> done);
   // Writes what is queued and ends the thread; later appends are dropped (logged).
   void stop();
+  // Rows appended and not yet committed: how far the ledger is behind (/metrics).
+  std::size_t queued() const {
+    std::lock_guard lock(mu_);
+    return pending_.size();
+  }
 
   // Before the thread starts work: the sums the budgets start from (constructor's thread).
   std::map<std::string, double> spent_by_key() const { return spent_at_start_; }
@@ -55,7 +60,7 @@ class Ledger {
   std::map<std::string, double> spent_at_start_;
   receipts::Receipt last_receipt_at_start_;
   std::vector<KeyConfig> api_keys_at_start_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable wake_;
   std::vector<Entry> pending_;
   std::vector<Query> queries_;

@@ -83,6 +83,8 @@ class NodeRegistry {
   // that registers just after this ran is not woken: it must look at the capacity again once
   // registered (the exchange does).
   void capacity_added(const Node& node, std::int64_t slots);
+  // Requests parked until a node has capacity (an upper bound: some may have given up).
+  std::size_t waiting() const { return waiting_.load(std::memory_order_relaxed); }
 
  private:
   void publish_locked();

@@ -15,6 +15,7 @@
 #include "ledger/sqlite_store.hpp"
 #include "metering/meter.hpp"
 #include "receipts/receipt_chain.hpp"
+#include "metrics/metrics.hpp"
 #include "server/static_files.hpp"
 #include "util/beside_binary.hpp"
 #include "plugins/pipeline.hpp"
@@ -77,6 +78,7 @@ struct Router::State {
   metering::RateLimits rate_limits;  // keys with rpm or tpm
   std::unique_ptr<ledger::Ledger> ledger;  // stopped (written out) after the loops stop
   std::unique_ptr<receipts::Chain> receipts;
+  std::unique_ptr<metrics::Registry> metrics;  // one shard per loop
   std::vector<std::unique_ptr<LoopParts>> parts;
   std::unique_ptr<ServerState> state;
   std::unique_ptr<HttpServer> server;
@@ -131,6 +133,8 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
     if (key.rpm > 0 || key.tpm > 0) s_->rate_limits.set(key.id, key.rpm, key.tpm);
     if (key.budget) s_->budgets.set(key.id, *key.budget, spent.count(key.id) ? spent[key.id] : 0);
   }
+  s_->metrics = std::make_unique<metrics::Registry>(s_->loops.size());
+  s_->state->metrics = s_->metrics.get();
   if (cfg.routing.prefix_affinity) s_->prefixes = std::make_unique<routing::PrefixIndex>(cfg.routing.prefix_slots);
   for (std::size_t i = 0; i < s_->loops.size(); ++i) {
     auto& part = *s_->parts[i];
@@ -142,7 +146,7 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
         routing::Weights{rc.weight_ttft, rc.weight_load, rc.weight_hot, rc.weight_price, rc.weight_region, rc.weight_reliability},
         rc.cold_start, &rc.aliases, s_->prefixes.get(), rc.prefix_min_chars, rc.prefix_max_load,
         rc.auction_latency_bound, rc.auction_bid_window, &s_->budgets, s_->ledger.get(), cfg.ledger.fee,
-        s_->receipts.get(), &s_->rate_limits});
+        s_->receipts.get(), &s_->rate_limits, &s_->metrics->shard(i)});
     part.routes = std::make_unique<ApiRoutes>(*s_->state, *part.env);
   }
 }

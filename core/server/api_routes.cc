@@ -70,6 +70,26 @@ void ApiRoutes::route(Call& call) {
     if (method != "GET") return wrong_method("GET");
     return readiness(call);
   }
+  if (path == "/dashboard" || path == "/dashboard/") {
+    if (method != "GET") return wrong_method("GET");
+    return dashboard_page(call);
+  }
+  if (path == "/dashboard/login") {
+    if (method != "POST") return wrong_method("POST");
+    return dashboard_login(call);
+  }
+  if (path == "/dashboard/logout") {
+    if (method != "POST") return wrong_method("POST");
+    return dashboard_logout(call);
+  }
+  if (path == "/dashboard/data") {
+    if (method != "GET") return wrong_method("GET");
+    return dashboard_data(call);
+  }
+  if (path == "/metrics") {
+    if (method != "GET") return wrong_method("GET");
+    return prometheus(call);
+  }
   if (path == "/admin/reload") {
     if (method != "POST") return wrong_method("POST");
     return admin_reload(call);

@@ -15,6 +15,7 @@
 #include "ledger/ledger_store.hpp"
 #include "loop/loop_group.hpp"
 #include "plugins/pipeline.hpp"
+#include "server/dashboard_sessions.hpp"
 #include "server/http_server.hpp"
 #include "server/static_files.hpp"
 
@@ -33,6 +34,8 @@ struct ServerState {
                      std::function<void(std::vector<Pipeline::ReloadResult>)> done)>
       reload_plugins;
   std::shared_ptr<const StaticFiles> web;  // the pages (public receipt page) and their scripts
+  metrics::Registry* metrics = nullptr;    // GET /metrics; null: none
+  DashboardSessions dashboard_sessions;    // admins signed in to /dashboard
 };
 
 // A loop is reported stuck (and /readyz turns 503) when one turn has run this long.
@@ -55,6 +58,7 @@ class ApiRoutes final : public RequestRouter {
   void nodes(Call& call);
   void usage(Call& call);
   void jwks(Call& call);
+  void prometheus(Call& call);
   void list_keys(Call& call);
   void create_key(Call& call);
   void revoke_key(Call& call, const std::string& id);
@@ -63,6 +67,11 @@ class ApiRoutes final : public RequestRouter {
   void receipt_chain(Call& call, const std::string& request_id);
   void asset(Call& call, const std::string& relative);
   void page_file(Call& call, const std::string& relative, const Headers& extra);
+  static const Headers& page_headers();
+  void dashboard_page(Call& call);
+  void dashboard_login(Call& call);
+  void dashboard_logout(Call& call);
+  void dashboard_data(Call& call);
   void earnings(Call& call, const std::string& node);
   std::optional<ledger::Period> period_of(Call& call);
   void models(Call& call);

@@ -36,9 +36,11 @@ void ApiRoutes::receipt(Call& call, const std::string& request_id) {
 
 namespace {
 
-// The public pages run only the router's own scripts, talk only to the router, and are never
-// framed: a page that says whether a receipt is genuine must not be restyled by anyone else.
-const Headers& page_headers() {
+}  // namespace
+
+// The pages run only the router's own scripts, talk only to the router, and are never framed: a
+// page that says whether a receipt is genuine must not be restyled by anyone else.
+const Headers& ApiRoutes::page_headers() {
   static const Headers h = {
       {"content-security-policy",
        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
@@ -47,6 +49,8 @@ const Headers& page_headers() {
       {"referrer-policy", "no-referrer"}};
   return h;
 }
+
+namespace {
 
 json receipt_json(const receipts::Receipt& r) {
   return r.seq ? json{{"seq", r.seq}, {"jws", r.jws}} : json();

@@ -1,6 +1,7 @@
 // plexus: an OpenAI-compatible router in front of GPU nodes.
 #include <signal.h>
 
+#include <spdlog/formatter.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -19,6 +20,7 @@
 #include "plugins/loaded_plugin.hpp"
 #include "runtime/router.hpp"
 #include "util/log_sink.hpp"
+#include "util/json_log_format.hpp"
 
 #ifndef PLEXUS_VERSION
 #define PLEXUS_VERSION "0.0.0"
@@ -90,6 +92,7 @@ int run(const std::string& file, const std::string& listen, const std::string& n
   if (!router) return 1;
   const plexus::Config& cfg = router->config();
   spdlog::set_level(spdlog::level::from_str(cfg.log.level));
+  if (cfg.log.json) spdlog::set_formatter(plexus::make_json_log_formatter());
   for (const auto& p : router->plugins())
     spdlog::info("plugin {} ({} {}, {}, {}) loaded, on_error {}", p.config.name, p.id, p.version, p.config.type,
                  p.config.file, p.config.fail_open ? "open" : "closed");

@@ -167,6 +167,7 @@ struct RoutingConfig {
 struct LogConfig {
   std::string level = "info";
   bool access_log = true;
+  bool json = false;  // log.format "json"
 };
 
 struct Config {

@@ -376,6 +376,7 @@ void load_log(const JsonPath& root, Config& cfg) {
   json log = apply_schema(config::log_schema(), section(root, "log"));
   cfg.log.level = log["level"].get<std::string>();
   cfg.log.access_log = log["access_log"].get<bool>();
+  cfg.log.json = log["format"].get<std::string>() == "json";
 }
 
 }  // namespace

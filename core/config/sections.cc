@@ -27,6 +27,7 @@ const ConfigSchema& log_schema() {
   static const ConfigSchema s = {
       field::string("level", "info", "Least severe level logged").one_of({"trace", "debug", "info", "warn", "error", "off"}),
       field::boolean("access_log", true, "One line per request: ids, sizes and timings, never prompt text"),
+      field::string("format", "text", "text for people, json for machines (one object per line)").one_of({"text", "json"}),
   };
   return s;
 }

@@ -1,5 +1,6 @@
 #include "runtime/router.hpp"
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <thread>
@@ -35,6 +36,19 @@ void log_access(const AccessRecord& r) {
       r.usage.completion_tokens, r.usage_estimated ? " usage=estimated" : "", r.cost, r.ttft_ms, r.total_ms,
       r.usage.tokens_per_second > 0 ? fmt::format(" tokens_per_second={:.1f}", r.usage.tokens_per_second) : "",
       r.error_code.empty() ? "" : " error=", r.error_code);
+}
+
+// The same record as one JSON object (log.format "json"), merged into the line by the formatter.
+void log_access_json(const AccessRecord& r) {
+  nlohmann::ordered_json line = {{"event", "access"}, {"id", r.request_id}, {"key", r.key_id}, {"model", r.model},
+                         {"node", r.node}, {"status", r.status}, {"stream", r.stream},
+                         {"price_in", r.price.input_per_1k}, {"price_out", r.price.output_per_1k},
+                         {"prompt_tokens", r.usage.prompt_tokens}, {"completion_tokens", r.usage.completion_tokens},
+                         {"usage_estimated", r.usage_estimated}, {"cost", r.cost},
+                         {"ttft_ms", r.ttft_ms < 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(r.ttft_ms)}, {"total_ms", r.total_ms}};
+  if (r.usage.tokens_per_second > 0) line["tokens_per_second"] = r.usage.tokens_per_second;
+  if (!r.error_code.empty()) line["error"] = r.error_code;
+  spdlog::info("{}", line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
 }
 
 // What one event loop owns besides its connections.
@@ -140,7 +154,7 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
     auto& part = *s_->parts[i];
     const auto& rc = cfg.routing;
     part.env = std::make_unique<ExchangeEnv>(ExchangeEnv{
-        s_->loops.at(i), cfg.log.access_log ? &log_access : nullptr,
+        s_->loops.at(i), !cfg.log.access_log ? nullptr : cfg.log.json ? &log_access_json : &log_access,
         cfg.server.max_stream_duration, s_->nodes.get(), cfg.nodes.queue_limit, cfg.nodes.queue_timeout,
         Pipeline::load(cfg.plugins, PluginHost{&part.http, &s_->loops.at(i), &part.workers}), *routing::policy_named(rc.policy),
         routing::Weights{rc.weight_ttft, rc.weight_load, rc.weight_hot, rc.weight_price, rc.weight_region, rc.weight_reliability},

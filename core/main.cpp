@@ -122,8 +122,8 @@ int run(const std::string& file, const std::string& listen, const std::string& n
       spdlog::info("signal {}: shutting down", sig);
       break;
     }
-    spdlog::info("SIGHUP: reloading Lua plugins");
-    router->reload_plugins();
+    spdlog::info("SIGHUP: reloading the config");
+    router->reload_config();  // logs what it did, or why it refused
   }
   router->drain_and_stop(cfg.server.shutdown_grace);
   spdlog::info("stopped");

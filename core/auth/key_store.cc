@@ -1,5 +1,6 @@
 #include "auth/key_store.hpp"
 
+#include <algorithm>
 #include <cctype>
 
 #include "auth/sha256.hpp"
@@ -18,6 +19,15 @@ bool KeyStore::add(KeyConfig key) {
   next->push_back(std::move(key));
   keys_.store(std::move(next));
   return true;
+}
+
+void KeyStore::replace_config_keys(const std::vector<KeyConfig>& keys) {
+  std::lock_guard lock(writers_);
+  auto next = std::make_shared<std::vector<KeyConfig>>(keys);
+  for (const auto& k : *keys_.load())
+    if (k.from_api && std::none_of(keys.begin(), keys.end(), [&](const KeyConfig& c) { return c.id == k.id; }))
+      next->push_back(k);
+  keys_.store(std::move(next));
 }
 
 bool KeyStore::revoke(const std::string& key_id, bool& from_config) {

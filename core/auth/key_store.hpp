@@ -36,6 +36,9 @@ class KeyStore {
   std::shared_ptr<const std::vector<KeyConfig>> snapshot() const { return keys_.load(); }
   // False when the id is taken.
   bool add(KeyConfig key);
+  // A reloaded config's keys in place of the old config's; keys made through the API stay (one
+  // the new config also names is replaced by the config's).
+  void replace_config_keys(const std::vector<KeyConfig>& keys);
   // False when there is no such key; revoking a key of the config is refused (`from_config`).
   bool revoke(const std::string& key_id, bool& from_config);
 

@@ -18,6 +18,16 @@ void Budgets::set(const std::string& key_id, double budget, double already_spent
   e->spent_micros.store(micros(already_spent), std::memory_order_relaxed);
 }
 
+void Budgets::change(const std::string& key_id, double budget) {
+  std::unique_lock lock(mu_);
+  auto& e = entries_[key_id];
+  if (!e) {
+    e = std::make_unique<Entry>();
+    e->key_id = key_id;
+  }
+  e->budget.store(budget, std::memory_order_relaxed);
+}
+
 Budgets::Entry* Budgets::find(const std::string& key_id) const {
   std::shared_lock lock(mu_);
   auto it = entries_.find(key_id);

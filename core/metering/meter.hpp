@@ -30,18 +30,20 @@ class Budgets {
  public:
   struct Entry {
     std::string key_id;
-    double budget = 0;  // currency; a key without a budget has no entry
+    std::atomic<double> budget{0};  // currency; a key without a budget has no entry
     std::atomic<std::int64_t> spent_micros{0};
   };
 
   void set(const std::string& key_id, double budget, double already_spent = 0);
+  // A new budget for a key (a config reload); what it has spent stays.
+  void change(const std::string& key_id, double budget);
   // Null when the key has no budget.
   Entry* find(const std::string& key_id) const;
 
   static std::int64_t micros(double amount) { return static_cast<std::int64_t>(amount * 1e6 + 0.5); }
   static double spent(const Entry& e) { return static_cast<double>(e.spent_micros.load(std::memory_order_relaxed)) / 1e6; }
   // What is left (may be negative: the last answer may end a little past the budget).
-  static double left(const Entry& e) { return e.budget - spent(e); }
+  static double left(const Entry& e) { return e.budget.load(std::memory_order_relaxed) - spent(e); }
   static void spend(Entry& e, double amount) { e.spent_micros.fetch_add(micros(amount), std::memory_order_relaxed); }
 
  private:

@@ -34,24 +34,25 @@ RateLimits::Decision RateLimits::admit(Entry& e, std::chrono::system_clock::time
   roll(e, minute);
   std::int64_t reset = 60 - seconds % 60;
   Decision d;
+  const std::int64_t rpm = e.rpm.load(std::memory_order_relaxed), tpm = e.tpm.load(std::memory_order_relaxed);
   std::int64_t used = e.requests.fetch_add(1, std::memory_order_relaxed) + 1;
   std::int64_t tokens = e.tokens.load(std::memory_order_relaxed);
-  bool over_requests = e.rpm > 0 && used > e.rpm;
-  bool over_tokens = e.tpm > 0 && tokens >= e.tpm;
+  bool over_requests = rpm > 0 && used > rpm;
+  bool over_tokens = tpm > 0 && tokens >= tpm;
   if (over_requests || over_tokens) {
     e.requests.fetch_sub(1, std::memory_order_relaxed);  // a refused request takes no slot
     --used;
     d.allowed = false;
     d.retry_after = std::chrono::seconds(reset);
   }
-  if (e.rpm > 0) {
-    d.headers.emplace_back("x-ratelimit-limit-requests", std::to_string(e.rpm));
-    d.headers.emplace_back("x-ratelimit-remaining-requests", std::to_string(std::max<std::int64_t>(0, e.rpm - used)));
+  if (rpm > 0) {
+    d.headers.emplace_back("x-ratelimit-limit-requests", std::to_string(rpm));
+    d.headers.emplace_back("x-ratelimit-remaining-requests", std::to_string(std::max<std::int64_t>(0, rpm - used)));
     d.headers.emplace_back("x-ratelimit-reset-requests", std::to_string(reset) + "s");
   }
-  if (e.tpm > 0) {
-    d.headers.emplace_back("x-ratelimit-limit-tokens", std::to_string(e.tpm));
-    d.headers.emplace_back("x-ratelimit-remaining-tokens", std::to_string(std::max<std::int64_t>(0, e.tpm - tokens)));
+  if (tpm > 0) {
+    d.headers.emplace_back("x-ratelimit-limit-tokens", std::to_string(tpm));
+    d.headers.emplace_back("x-ratelimit-remaining-tokens", std::to_string(std::max<std::int64_t>(0, tpm - tokens)));
     d.headers.emplace_back("x-ratelimit-reset-tokens", std::to_string(reset) + "s");
   }
   return d;

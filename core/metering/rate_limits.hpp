@@ -19,8 +19,8 @@ namespace plexus::metering {
 class RateLimits {
  public:
   struct Entry {
-    std::int64_t rpm = 0;  // 0: no limit
-    std::int64_t tpm = 0;
+    std::atomic<std::int64_t> rpm{0};  // 0: no limit (atomics: a config reload may change them)
+    std::atomic<std::int64_t> tpm{0};
     std::atomic<std::int64_t> minute{-1};
     std::atomic<std::int64_t> requests{0};
     std::atomic<std::int64_t> tokens{0};

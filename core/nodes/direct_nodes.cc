@@ -6,6 +6,7 @@ namespace plexus {
 namespace {
 
 void poll(std::shared_ptr<Node> node, std::size_t loop, Timers& timers) {
+  if (node->retired.load()) return;
   Node* target = node.get();
   target->provider(loop).poll_status([node, loop, &timers](BackendStatus status) {
     bool was_ready = node->stats.backend()->ready;

@@ -91,6 +91,9 @@ class Node {
   bool has_capacity() const { return credit.load(std::memory_order_relaxed) != 0; }
   // live: off rotation (the node or the router is draining it, or it went silent)
   std::atomic<bool> draining{false};
+  // A direct node a config reload removed or replaced: its status is no longer polled (requests
+  // that hold it finish).
+  std::atomic<bool> retired{false};
   std::int64_t max_concurrency = 0;  // 0: not limited by the router
   std::string region;
 

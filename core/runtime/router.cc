@@ -1,4 +1,5 @@
 #include "runtime/router.hpp"
+#include "runtime/router_state.hpp"
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -51,15 +52,7 @@ void log_access_json(const AccessRecord& r) {
   spdlog::info("{}", line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
 }
 
-// What one event loop owns besides its connections.
-struct LoopParts {
-  LoopParts(EventLoop& loop, WorkerPool& pool) : http(loop), host{http, loop}, workers(pool, loop) {}
-  CurlClient http;
-  ProviderHost host;
-  LoopWorkers workers;
-  std::unique_ptr<ExchangeEnv> env;
-  std::unique_ptr<ApiRoutes> routes;
-};
+}  // namespace
 
 std::size_t loops_for(const Config& c) {
   if (c.server.threads > 0) return static_cast<std::size_t>(c.server.threads);
@@ -71,35 +64,6 @@ std::size_t workers_for(const Config& c) {
   return std::max(1u, std::thread::hardware_concurrency() / 2);
 }
 
-}  // namespace
-
-// Declaration order is destruction order reversed: the server and the per-loop parts go before
-// the nodes and the provider registry (whose libraries their objects point into), the loops last.
-struct Router::State {
-  explicit State(Config c)
-      : config(std::move(c)), loops(loops_for(config)), workers(workers_for(config), config.workers.queue_limit) {}
-  // Before any member goes: no worker may still run plugin code when the plugins unload.
-  ~State() { workers.stop(); }
-  Config config;
-  LoopGroup loops;
-  WorkerPool workers;  // after the loops: its jobs post their results into them
-  std::unique_ptr<ProviderRegistry> registry;
-  std::unique_ptr<NodeRegistry> nodes;
-  std::vector<std::shared_ptr<Node>> direct_nodes;
-  std::unique_ptr<NodeService> node_service;  // when nodes.listen is set
-  std::unique_ptr<routing::PrefixIndex> prefixes;  // when routing.prefix_affinity is on
-  metering::Budgets budgets;  // keys with a budget; read and spent by every loop
-  metering::RateLimits rate_limits;  // keys with rpm or tpm
-  std::unique_ptr<ledger::Ledger> ledger;  // stopped (written out) after the loops stop
-  std::unique_ptr<receipts::Chain> receipts;
-  std::unique_ptr<metrics::Registry> metrics;  // one shard per loop
-  std::vector<std::unique_ptr<LoopParts>> parts;
-  std::unique_ptr<ServerState> state;
-  std::unique_ptr<HttpServer> server;
-  bool started = false;
-  bool stopped = false;
-  bool stuck_reported = false;
-};
 
 Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
   const Config& cfg = s_->config;
@@ -121,7 +85,15 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
     throw ConfigError(cfg.file + ": web.root: " + e.what());
   }
   if (s_->state->web->empty()) spdlog::warn("no web pages in {} (web.root): /receipts/{{id}} answers 503", web_root);
-  s_->state->reload_plugins = [this](EventLoop& origin, auto done) { reload_everywhere(origin, std::move(done)); };
+  s_->current = &s_->config;
+  // POST /admin/reload: the reload runs on a worker (it reads files and waits for every loop),
+  // its answer goes back to the loop that asked.
+  s_->state->reload_config = [this](EventLoop& origin, std::function<void(int, std::string)> done) {
+    auto result = std::make_shared<std::pair<int, std::string>>();
+    bool queued = s_->workers.submit(origin, [this, result] { *result = reload_config(); },
+                                     [result, done] { done(result->first, result->second); });
+    if (!queued) done(503, R"({"error":{"message":"The router is busy; retry the reload","type":"server_error","param":null,"code":"workers_busy"}})");
+  };
   try {
     if (cfg.ledger.enabled)
       s_->ledger = std::make_unique<ledger::Ledger>(
@@ -207,33 +179,6 @@ void Router::start() {
 std::uint16_t Router::port() const { return s_->server ? s_->server->port() : 0; }
 
 std::uint16_t Router::node_port() const { return s_->node_service ? s_->node_service->port() : 0; }
-
-void Router::reload_plugins() {
-  // Each plugin logs its own failure; nobody waits for the summary.
-  reload_everywhere(s_->loops.at(0), [](std::vector<Pipeline::ReloadResult>) {});
-}
-
-// Each loop reloads its own plugin instances; `done` runs on `origin` once all have, with one
-// result per plugin (an error if it failed on any loop).
-void Router::reload_everywhere(EventLoop& origin,
-                               std::function<void(std::vector<Pipeline::ReloadResult>)> done) {
-  struct Gather {
-    std::vector<Pipeline::ReloadResult> merged;
-    std::size_t waiting;
-  };
-  auto gather = std::make_shared<Gather>(Gather{{}, s_->loops.size()});
-  for (std::size_t i = 0; i < s_->loops.size(); ++i) {
-    s_->loops.at(i).post([this, i, &origin, gather, done] {
-      auto results = s_->parts[i]->env->pipeline->reload();
-      origin.post([gather, done, results = std::move(results)] {
-        if (gather->merged.empty()) gather->merged = results;
-        for (std::size_t k = 0; k < results.size() && k < gather->merged.size(); ++k)
-          if (gather->merged[k].error.empty()) gather->merged[k].error = results[k].error;
-        if (--gather->waiting == 0) done(std::move(gather->merged));
-      });
-    });
-  }
-}
 
 void Router::watch_for_stuck_loops() {
   auto stall = s_->loops.longest_turn();

@@ -37,7 +37,10 @@ class Router {
   std::uint16_t port() const;
   std::uint16_t node_port() const;  // 0 without a node port
 
-  void reload_plugins();  // any thread (SIGHUP): every loop re-reads its Lua plugins
+  // Re-reads the whole config file (SIGHUP, POST /admin/reload): keys, upstreams, node tokens,
+  // plugins, routing. An invalid file is refused and the running config stays. Blocks: call it
+  // from any thread but a loop's. Returns the HTTP status and the JSON report.
+  std::pair<int, std::string> reload_config();
   // Stops taking new chat requests, waits up to `grace` for those in flight, then closes
   // everything and stops the loops.
   void drain_and_stop(std::chrono::milliseconds grace);
@@ -48,7 +51,6 @@ class Router {
   struct State;
 
  private:
-  void reload_everywhere(EventLoop& origin, std::function<void(std::vector<Pipeline::ReloadResult>)> done);
   std::unique_ptr<State> s_;
 };
 

@@ -225,22 +225,14 @@ bool ApiRoutes::authenticate_admin(Call& call, const char* what) {
   return false;
 }
 
-// POST /admin/reload: re-reads every Lua plugin on every loop (as SIGHUP does). Admin keys only.
+// POST /admin/reload: re-reads the whole config file (as SIGHUP does). Admin keys only. 200 with
+// what is now in force, or 422 naming the file and key path of what is wrong (the old config stays).
 void ApiRoutes::admin_reload(Call& call) {
   if (!authenticate_admin(call, "/admin/reload")) return;
   auto responder = call.responder;
   Headers base = call.base;
-  state_.reload_plugins(env_.loop, [responder, base](std::vector<Pipeline::ReloadResult> results) {
-    json list = json::array();
-    bool ok = true;
-    for (const auto& r : results) {
-      list.push_back({{"plugin", r.name}, {"reloaded", r.error.empty()}, {"error", r.error.empty() ? json() : json(r.error)}});
-      ok = ok && r.error.empty();
-    }
-    send_json(*responder, ok ? 200 : 422, base, json{{"plugins", list}}.dump());
-  });
+  state_.reload_config(env_.loop, [responder, base](int status, std::string report) { send_json(*responder, status, base, report); });
 }
-
 
 // GET /v1/nodes: every node, direct and pull, with its models, load, health and GPUs.
 void ApiRoutes::nodes(Call& call) {

@@ -28,11 +28,9 @@ struct ServerState {
   LoopGroup& loops;
   std::atomic<std::size_t> inflight{0};
   std::atomic<bool> draining{false};
-  // Reloads the plugins of every loop; `done` runs later on `origin`'s loop with one result per
-  // plugin (reloaded only if it reloaded on every loop).
-  std::function<void(EventLoop& origin,
-                     std::function<void(std::vector<Pipeline::ReloadResult>)> done)>
-      reload_plugins;
+  // Reloads the whole config (Router::reload_config) off the loops; `done` runs later on
+  // `origin`'s loop with the HTTP status and the JSON report.
+  std::function<void(EventLoop& origin, std::function<void(int status, std::string report)> done)> reload_config;
   std::shared_ptr<const StaticFiles> web;  // the pages (public receipt page) and their scripts
   metrics::Registry* metrics = nullptr;    // GET /metrics; null: none
   DashboardSessions dashboard_sessions;    // admins signed in to /dashboard

@@ -303,7 +303,7 @@ describe('failure modes', () => {
     assert.equal(await version(), '1');
     fs.writeFileSync(reloadable, 'function on_complete(r, ctx) ctx:add_header("x-version", "2" end');
     plexus.proc.kill('SIGHUP');
-    assert.ok(await waitFor(() => /\[plugin:reloadable\] reload refused, the running version stays: .*reloadable\.lua:1:/.test(plexus.stderr())));
+    assert.ok(await waitFor(() => /config reload refused, the running config stays: .*plugins\[\d\] \(reloadable, .*reloadable\.lua\): .*reloadable\.lua:1:/.test(plexus.stderr())));
     assert.equal(await version(), '1');
 
     const denied = await fetch(`${plexus.url}/admin/reload`, { method: 'POST', headers: { authorization: `Bearer ${demoKey}` } });
@@ -311,11 +311,14 @@ describe('failure modes', () => {
     const refused = await fetch(`${plexus.url}/admin/reload`, { method: 'POST', headers: { authorization: 'Bearer sk-admin-key-1' } });
     assert.equal(refused.status, 422);
     const report = await refused.json();
-    assert.equal(report.plugins.find((p) => p.plugin === 'reloadable').reloaded, false);
+    assert.equal(report.reloaded, false);
+    assert.equal(report.error.code, 'invalid_config');
+    assert.match(report.error.message, /plugins\[\d\] \(reloadable, .*reloadable\.lua\)/, 'the file and key path');
 
     fs.writeFileSync(reloadable, 'function on_complete(r, ctx) ctx:add_header("x-version", "2") end');
     const done = await fetch(`${plexus.url}/admin/reload`, { method: 'POST', headers: { authorization: 'Bearer sk-admin-key-1' } });
     assert.equal(done.status, 200);
+    assert.ok((await done.json()).plugins.some((p) => p.plugin === 'reloadable' && p.reloaded));
     assert.equal(await version(), '2');
   });
 });

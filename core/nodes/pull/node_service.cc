@@ -1,5 +1,7 @@
 #include "nodes/pull/node_service.hpp"
 
+#include <algorithm>
+
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
@@ -40,7 +42,7 @@ struct NodeService::Impl final : public pb::NodeLink::CallbackService {
     if (presented.empty()) return nullptr;
     Sha256 digest = sha256(presented);
     const NodeTokenConfig* match = nullptr;
-    for (const auto& token : config.node_tokens)
+    for (const auto& token : *tokens.load())
       if (same_digest(digest, token.token_hash) && !match) match = &token;
     return match;
   }
@@ -93,6 +95,7 @@ struct NodeService::Impl final : public pb::NodeLink::CallbackService {
   }
 
   const Config& config;
+  std::atomic<const std::vector<NodeTokenConfig>*> tokens{&config.node_tokens};
   std::atomic<bool> draining{false};
   SessionEnv env;
   std::mutex mu;
@@ -109,6 +112,18 @@ NodeService::NodeService(const Config& config, NodeRegistry& registry, LoopGroup
     : impl_(std::make_unique<Impl>(config, registry, loops)) {}
 
 NodeService::~NodeService() { stop(); }
+
+void NodeService::set_tokens(const std::vector<NodeTokenConfig>& tokens) {
+  impl_->tokens.store(&tokens);
+  for (auto& session : impl_->live_sessions()) {
+    const NodeTokenConfig* held = session->token();
+    bool still = held && std::any_of(tokens.begin(), tokens.end(), [&](const NodeTokenConfig& t) {
+      return t.id == held->id && same_digest(t.token_hash, held->token_hash);
+    });
+    if (!still)
+      session->close(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "the node's token was removed from the router's config"));
+  }
+}
 
 void NodeService::start() {
   const auto& nc = impl_->config.nodes;

@@ -26,6 +26,10 @@ class NodeService {
   void drain();
   // Ends every node's stream and stops listening. Orders still held fail as "node_lost".
   void stop();
+  // A config reload's node tokens (they must live as long as the service: the router keeps every
+  // config it loaded). Nodes that join from now on are checked against them; a connected node
+  // whose token is gone is cut off. Any thread.
+  void set_tokens(const std::vector<NodeTokenConfig>& tokens);
 
   struct Impl;
 

@@ -64,6 +64,7 @@ class NodeSession final : public grpc::ServerBidiReactor<pb::NodeMessage, pb::Ro
   void close(const grpc::Status& status);
   // Any thread: asks the node to drain (no more orders are sent to it).
   void drain(const std::string& reason);
+  const NodeTokenConfig* token() const { return token_; }  // null: the node presented none that matched
   // Milliseconds (steady clock) since the node was last heard from (before it registered: since
   // the call began); 0 once the call is finished.
   std::int64_t silent_for_ms() const;

@@ -17,7 +17,8 @@ const char* const kAgentUsage = R"(Usage: plexus-node --router HOST:PORT --token
 Joins a Plexus router from behind NAT (it dials out and listens on no port) and serves its
 orders with a local LLM backend.
 
-  --router HOST:PORT        the router's node port
+  --router HOST:PORT[,...]  the router's node port; several routers (a cluster): the node
+                            joins every one, its --max-concurrency split between them
   --token TOKEN             this node's token (from the router's operator)
   --tls                     TLS to the router (system CAs); --tls-ca FILE: trust this CA instead
   --backend URL|demo        the backend's base URL (e.g. http://127.0.0.1:11434); "demo" serves the
@@ -45,8 +46,6 @@ orders with a local LLM backend.
   --help, --version
 )";
 
-namespace {
-
 std::vector<std::string> split_list(const std::string& text) {
   std::vector<std::string> out;
   std::stringstream in(text);
@@ -54,6 +53,8 @@ std::vector<std::string> split_list(const std::string& text) {
     if (!item.empty()) out.push_back(item);
   return out;
 }
+
+namespace {
 
 std::string host_name() {
   char buf[256] = {};

@@ -9,7 +9,7 @@
 namespace plexus::node {
 
 struct AgentOptions {
-  std::string router;        // HOST:PORT of the router's node port
+  std::string router;        // HOST:PORT of the router's node port (a comma-separated list: several)
   std::string token;         // the node token
   bool tls = false;          // TLS to the router (system roots, or tls_ca)
   std::string tls_ca;        // PEM file of the CA that signed the router's certificate
@@ -44,5 +44,8 @@ struct ParsedOptions {
 ParsedOptions parse_options(int argc, const char* const* argv);
 
 extern const char* const kAgentUsage;
+
+// "a,b,,c" as {"a", "b", "c"}.
+std::vector<std::string> split_list(const std::string& text);
 
 }  // namespace plexus::node

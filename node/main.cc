@@ -111,17 +111,29 @@ int main(int argc, char** argv) {
                                        {"url", setup->provider_url}, {"models", served}}.dump().c_str());
     return 0;
   }
-  std::unique_ptr<Agent> agent;
+  // One agent per router it is given (--router A,B): each its own stream and loop, the backend
+  // shared, its concurrency split between them so the backend never sees more than asked.
+  std::vector<std::unique_ptr<Agent>> agents;
+  auto routers = split_list(setup->options.router);
+  int share = std::max(1, setup->options.max_concurrency / static_cast<int>(std::max<std::size_t>(routers.size(), 1)));
   try {
-    agent = std::make_unique<Agent>(std::move(*setup));
+    for (const auto& address : routers) {
+      AgentSetup one = *setup;
+      one.options.router = address;
+      one.options.max_concurrency = routers.size() > 1 ? share : setup->options.max_concurrency;
+      agents.push_back(std::make_unique<Agent>(std::move(one)));
+    }
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
     return 1;
   }
-  agent->start();
+  for (auto& a : agents) a->start();
+  auto all_finished = [&] {
+    return std::all_of(agents.begin(), agents.end(), [](const auto& a) { return a->finished(); });
+  };
   const timespec tick{0, 200 * 1000 * 1000};
   bool asked = false;
-  while (!agent->finished()) {
+  while (!all_finished()) {
     int sig = sigtimedwait(&signals, nullptr, &tick);
     if (sig < 0) continue;
     if (asked) {
@@ -130,8 +142,8 @@ int main(int argc, char** argv) {
     }
     asked = true;
     spdlog::info("signal {}: draining", sig);
-    agent->drain();
+    for (auto& a : agents) a->drain();
   }
-  agent->stop();
+  for (auto& a : agents) a->stop();
   return 0;
 }

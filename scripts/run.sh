@@ -3,9 +3,16 @@
 # plexus-node serving the embedded demo model over the node port, as a GPU node would.
 # Extra arguments go to the router: ./scripts/run.sh --listen 127.0.0.1:9090
 # PLEXUS_DEMO_NODE=0 starts the router alone.
+# ./scripts/run.sh --cluster: Redis, PostgreSQL, two routers (:8080, :8081) sharing them, and a
+# demo node joined to both (docs/scale-out.md), from Debian's packages, no containers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+if [ "${1:-}" = "--cluster" ]; then
+  ./scripts/deps.sh --cluster
+  ./scripts/build.sh
+  exec ./scripts/cluster.sh
+fi
 ./scripts/deps.sh
 ./scripts/build.sh
 

@@ -183,6 +183,11 @@ struct Config {
   WorkersConfig workers;
   LedgerConfig ledger;
   std::string web_root;  // web.root, resolved; empty: web/ beside the plexus binary
+  struct {
+    std::string redis;  // empty: this router alone
+    std::string id;     // its name among the routers (its receipt chain)
+    std::chrono::milliseconds sync{100};
+  } cluster;
   std::string providers_dir;  // where adapters are loaded from; empty: "providers" beside the binary
   LogConfig log;
 };

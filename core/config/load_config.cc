@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -70,6 +72,15 @@ void load_server(const JsonPath& root, Config& cfg) {
   cfg.ledger.receipt_key_file = resolve_against(cfg.file, receipts["key_file"].get<std::string>());
   json web = apply_schema(config::web_schema(), section(root, "web"));
   cfg.web_root = web["root"].get<std::string>().empty() ? "" : resolve_against(cfg.file, web["root"].get<std::string>());
+  json cluster = apply_schema(config::cluster_schema(), section(root, "cluster"));
+  cfg.cluster.redis = cluster["redis"].get<std::string>();
+  cfg.cluster.id = cluster["id"].get<std::string>();
+  cfg.cluster.sync = std::chrono::milliseconds(cluster["sync_ms"].get<std::int64_t>());
+  if (!cfg.cluster.redis.empty() && cfg.cluster.id.empty())
+    throw ConfigError(cfg.file + ": cluster.id: required with cluster.redis: give each router its own name");
+  if (cfg.cluster.id.size() > 64 ||
+      !std::all_of(cfg.cluster.id.begin(), cfg.cluster.id.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'; }))
+    throw ConfigError(cfg.file + ": cluster.id: letters, digits, '.', '_' and '-', at most 64");
   json workers = apply_schema(config::workers_schema(), section(root, "workers"));
   cfg.workers.threads = workers["threads"].get<int>();
   cfg.workers.queue_limit = workers["queue_limit"].get<std::size_t>();
@@ -428,7 +439,7 @@ Config load_config(const std::string& file) {
   cfg.file = file;
   JsonPath root(doc, file);
   root.expect_object({"listen", "threads", "tls", "limits", "keys", "upstreams", "nodes", "node_tokens",
-                      "deployments", "routing", "plugins", "workers", "ledger", "receipts", "web", "providers_dir", "log"});
+                      "deployments", "routing", "plugins", "workers", "ledger", "receipts", "web", "cluster", "providers_dir", "log"});
   if (root.has("providers_dir")) {
     cfg.providers_dir = resolve_against(file, root.string("providers_dir"));
     if (!std::filesystem::is_directory(cfg.providers_dir))

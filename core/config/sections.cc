@@ -94,12 +94,22 @@ const ConfigSchema& web_schema() {
   return s;
 }
 
+const ConfigSchema& cluster_schema() {
+  static const ConfigSchema s = {
+      field::string("redis", "", "Redis shared by several routers (redis://HOST:PORT): keys' rate limits and budgets hold across them; empty: this router alone"),
+      field::string("id", "", "This router's name among them (its receipts' chain in a shared ledger); required with redis"),
+      field::integer("sync_ms", 100, "How often counts go to Redis and come back: how far a limit can be overrun across routers").range(10, 10000),
+  };
+  return s;
+}
+
 std::vector<std::pair<std::string, const ConfigSchema*>> declared_sections() {
   return {{"limits", &limits_schema()},
           {"workers", &workers_schema()},
           {"ledger", &ledger_schema()},
           {"receipts", &receipts_schema()},
           {"web", &web_schema()},
+          {"cluster", &cluster_schema()},
           {"routing.weights", &weights_schema()},
           {"routing.breaker", &breaker_schema()},
           {"routing.prefix_affinity", &prefix_affinity_schema()},

@@ -512,8 +512,11 @@ void Exchange::done(int status, const std::string& error_code) {
   bid_round_.reset();
   if (env_.ledger) env_.ledger->append({billed(charge, status, error_code), receipt_});
   if (env_.metrics) {
-    metrics::RequestSample m{chat_.model, current_.node ? current_.node->id : "-", status,
-                             std::chrono::duration<double>(Clock::now() - received_).count()};
+    metrics::RequestSample m;
+    m.model = chat_.model;
+    m.node = current_.node ? current_.node->id : "-";
+    m.status = status;
+    m.total_s = std::chrono::duration<double>(Clock::now() - received_).count();
     m.ttft_s = ttft_ms_ >= 0 ? ttft_ms_ / 1000 : -1;
     // What the router added before the first byte: all of the time to it but the answering
     // node's own (from that attempt's start).

@@ -40,8 +40,8 @@ class Store {
   virtual std::map<std::string, double> spent_by_key() = 0;
   // Receipts, by request or by place in the chain; none (seq 0) when unknown.
   virtual receipts::Receipt receipt(const std::string& request_id) = 0;
-  virtual receipts::Receipt receipt_at(std::int64_t seq) = 0;
-  virtual receipts::Receipt last_receipt() = 0;  // the chain's newest
+  virtual receipts::Receipt receipt_at(const std::string& chain, std::int64_t seq) = 0;
+  virtual receipts::Receipt last_receipt() = 0;  // this router's chain's newest
   // Keys created through the admin API (only their hashes); revoked ones are not returned.
   virtual void add_key(const KeyConfig& key) = 0;
   virtual void revoke_key(const std::string& id, std::int64_t when_ms) = 0;

@@ -34,6 +34,9 @@ inline const std::vector<Migration>& migrations() {
        "CREATE TABLE api_keys (id TEXT NOT NULL, key_sha256 TEXT NOT NULL, group_name TEXT NOT NULL, admin INTEGER NOT NULL,"
        " rpm BIGINT NOT NULL, tpm BIGINT NOT NULL, budget DOUBLE PRECISION, created_ms BIGINT NOT NULL, revoked_ms BIGINT);"
        "CREATE INDEX api_keys_id ON api_keys (id);"},
+      {4,  // several routers on one ledger: each keeps its own chain of receipts
+       "ALTER TABLE receipts ADD COLUMN chain TEXT NOT NULL DEFAULT '';"
+       "CREATE INDEX receipts_chain_seq ON receipts (chain, seq);"},
   };
   return all;
 }

@@ -34,12 +34,12 @@ class Result {
 receipts::Receipt one_receipt(PGresult* raw) {
   Result r(raw);
   if (!r.rows()) return {};
-  return {r.integer(0, 0), r.text(0, 1)};
+  return {r.integer(0, 0), r.text(0, 1), r.text(0, 2)};
 }
 
 class PostgresStore final : public Store {
  public:
-  explicit PostgresStore(const std::string& url) : db_(PQconnectdb(url.c_str())) {
+  PostgresStore(const std::string& url, std::string chain) : db_(PQconnectdb(url.c_str())), chain_(std::move(chain)) {
     if (PQstatus(db_) != CONNECTION_OK) {
       std::string why = PQerrorMessage(db_);
       PQfinish(db_);
@@ -66,8 +66,8 @@ class PostgresStore final : public Store {
         const auto& b = e.billed;
         const auto& c = b.charge;
         if (e.receipt.seq)
-          Result(query("INSERT INTO receipts (seq, request_id, jws) VALUES ($1, $2, $3)",
-                       {std::to_string(e.receipt.seq), b.request_id, e.receipt.jws}));
+          Result(query("INSERT INTO receipts (seq, request_id, jws, chain) VALUES ($1, $2, $3, $4)",
+                       {std::to_string(e.receipt.seq), b.request_id, e.receipt.jws, chain_}));
         Result(query("INSERT INTO requests (request_id, key_id, group_name, model, node, prompt_tokens, completion_tokens,"
                      " estimated, price_input_per_1k, price_output_per_1k, cost, status, error_code, started_ms, ended_ms, day)"
                      " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
@@ -115,15 +115,15 @@ class PostgresStore final : public Store {
   }
 
   receipts::Receipt receipt(const std::string& request_id) override {
-    return one_receipt(query("SELECT seq, jws FROM receipts WHERE request_id = $1 ORDER BY seq DESC LIMIT 1", {request_id}));
+    return one_receipt(query("SELECT seq, jws, chain FROM receipts WHERE request_id = $1 ORDER BY seq DESC LIMIT 1", {request_id}));
   }
 
-  receipts::Receipt receipt_at(std::int64_t seq) override {
-    return one_receipt(query("SELECT seq, jws FROM receipts WHERE seq = $1 LIMIT 1", {std::to_string(seq)}));
+  receipts::Receipt receipt_at(const std::string& chain, std::int64_t seq) override {
+    return one_receipt(query("SELECT seq, jws, chain FROM receipts WHERE chain = $1 AND seq = $2 LIMIT 1", {chain, std::to_string(seq)}));
   }
 
   receipts::Receipt last_receipt() override {
-    return one_receipt(query("SELECT seq, jws FROM receipts ORDER BY seq DESC LIMIT 1", {}));
+    return one_receipt(query("SELECT seq, jws, chain FROM receipts WHERE chain = $1 ORDER BY seq DESC LIMIT 1", {chain_}));
   }
 
   void add_key(const KeyConfig& k) override {
@@ -186,12 +186,13 @@ class PostgresStore final : public Store {
   }
 
   PGconn* db_;
+  std::string chain_;  // this router's receipt chain
 };
 
 }  // namespace
 
-std::unique_ptr<Store> open_postgres(const std::string& url) {
-  auto store = std::make_unique<PostgresStore>(url);
+std::unique_ptr<Store> open_postgres(const std::string& url, const std::string& chain) {
+  auto store = std::make_unique<PostgresStore>(url, chain);
   store->migrate();
   return store;
 }

@@ -10,6 +10,7 @@ namespace plexus::ledger {
 
 // `url`: a libpq connection string (postgresql://user:password@host:port/db). Throws
 // std::runtime_error with libpq's reason when it cannot connect or migrate.
-std::unique_ptr<Store> open_postgres(const std::string& url);
+// `chain`: this router's receipt chain (cluster.id; "" for a router alone).
+std::unique_ptr<Store> open_postgres(const std::string& url, const std::string& chain = "");
 
 }  // namespace plexus::ledger

@@ -61,12 +61,12 @@ class Statement {
 // The first row of `seq, jws`, or none.
 receipts::Receipt one_receipt(Statement& s) {
   if (!s.step()) return {};
-  return {s.integer(0), s.text(1)};
+  return {s.integer(0), s.text(1), s.text(2)};
 }
 
 class SqliteStore final : public Store {
  public:
-  explicit SqliteStore(const std::string& path) : path_(path) {
+  SqliteStore(const std::string& path, std::string chain) : path_(path), chain_(std::move(chain)) {
     if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
       std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
       sqlite3_close(db_);
@@ -94,11 +94,11 @@ class SqliteStore final : public Store {
                   "INSERT INTO requests (request_id, key_id, group_name, model, node, prompt_tokens, completion_tokens,"
                   " estimated, price_input_per_1k, price_output_per_1k, cost, status, error_code, started_ms, ended_ms, day)"
                   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-      Statement r(db_, "INSERT INTO receipts (seq, request_id, jws) VALUES (?, ?, ?)");
+      Statement r(db_, "INSERT INTO receipts (seq, request_id, jws, chain) VALUES (?, ?, ?, ?)");
       for (const auto& e : batch) {
         const auto& b = e.billed;
         if (e.receipt.seq) {
-          r.bind(1, e.receipt.seq).bind(2, b.request_id).bind(3, e.receipt.jws);
+          r.bind(1, e.receipt.seq).bind(2, b.request_id).bind(3, e.receipt.jws).bind(4, chain_);
           r.step();
           r.reset();
         }
@@ -152,19 +152,20 @@ class SqliteStore final : public Store {
   }
 
   receipts::Receipt receipt(const std::string& request_id) override {
-    Statement s(db_, "SELECT seq, jws FROM receipts WHERE request_id = ? ORDER BY seq DESC LIMIT 1");
+    Statement s(db_, "SELECT seq, jws, chain FROM receipts WHERE request_id = ? ORDER BY seq DESC LIMIT 1");
     s.bind(1, request_id);
     return one_receipt(s);
   }
 
-  receipts::Receipt receipt_at(std::int64_t seq) override {
-    Statement s(db_, "SELECT seq, jws FROM receipts WHERE seq = ? LIMIT 1");
-    s.bind(1, seq);
+  receipts::Receipt receipt_at(const std::string& chain, std::int64_t seq) override {
+    Statement s(db_, "SELECT seq, jws, chain FROM receipts WHERE chain = ? AND seq = ? LIMIT 1");
+    s.bind(1, chain).bind(2, seq);
     return one_receipt(s);
   }
 
   receipts::Receipt last_receipt() override {
-    Statement s(db_, "SELECT seq, jws FROM receipts ORDER BY seq DESC LIMIT 1");
+    Statement s(db_, "SELECT seq, jws, chain FROM receipts WHERE chain = ? ORDER BY seq DESC LIMIT 1");
+    s.bind(1, chain_);
     return one_receipt(s);
   }
 
@@ -220,13 +221,14 @@ class SqliteStore final : public Store {
   }
 
   std::string path_;
+  std::string chain_;  // this router's receipt chain
   sqlite3* db_ = nullptr;
 };
 
 }  // namespace
 
-std::unique_ptr<Store> open_sqlite(const std::string& path) {
-  auto store = std::make_unique<SqliteStore>(path);
+std::unique_ptr<Store> open_sqlite(const std::string& path, const std::string& chain) {
+  auto store = std::make_unique<SqliteStore>(path, chain);
   store->migrate();
   return store;
 }

@@ -11,6 +11,7 @@ struct sqlite3;
 namespace plexus::ledger {
 
 // Throws std::runtime_error naming the file when it cannot be opened or migrated.
-std::unique_ptr<Store> open_sqlite(const std::string& path);
+// `chain`: this router's receipt chain (cluster.id; "" for a router alone).
+std::unique_ptr<Store> open_sqlite(const std::string& path, const std::string& chain = "");
 
 }  // namespace plexus::ledger

@@ -28,6 +28,13 @@ void Budgets::change(const std::string& key_id, double budget) {
   e->budget.store(budget, std::memory_order_relaxed);
 }
 
+std::vector<Budgets::Entry*> Budgets::entries() const {
+  std::shared_lock lock(mu_);
+  std::vector<Entry*> out;
+  for (const auto& [id, e] : entries_) out.push_back(e.get());
+  return out;
+}
+
 Budgets::Entry* Budgets::find(const std::string& key_id) const {
   std::shared_lock lock(mu_);
   auto it = entries_.find(key_id);

@@ -32,6 +32,9 @@ class Budgets {
     std::string key_id;
     std::atomic<double> budget{0};  // currency; a key without a budget has no entry
     std::atomic<std::int64_t> spent_micros{0};
+    // Several routers (cluster.redis): what the others spent beyond this router's own, as the
+    // last sync saw it.
+    std::atomic<std::int64_t> remote_micros{0};
   };
 
   void set(const std::string& key_id, double budget, double already_spent = 0);
@@ -41,7 +44,11 @@ class Budgets {
   Entry* find(const std::string& key_id) const;
 
   static std::int64_t micros(double amount) { return static_cast<std::int64_t>(amount * 1e6 + 0.5); }
-  static double spent(const Entry& e) { return static_cast<double>(e.spent_micros.load(std::memory_order_relaxed)) / 1e6; }
+  static double spent(const Entry& e) {
+    return static_cast<double>(e.spent_micros.load(std::memory_order_relaxed) + e.remote_micros.load(std::memory_order_relaxed)) / 1e6;
+  }
+  // Every key with a budget (the cluster sync's thread; entries never move).
+  std::vector<Entry*> entries() const;
   // What is left (may be negative: the last answer may end a little past the budget).
   static double left(const Entry& e) { return e.budget.load(std::memory_order_relaxed) - spent(e); }
   static void spend(Entry& e, double amount) { e.spent_micros.fetch_add(micros(amount), std::memory_order_relaxed); }

@@ -12,6 +12,13 @@ void RateLimits::set(const std::string& key_id, std::int64_t rpm, std::int64_t t
   e->tpm = tpm;
 }
 
+std::vector<std::pair<std::string, RateLimits::Entry*>> RateLimits::entries() const {
+  std::shared_lock lock(mu_);
+  std::vector<std::pair<std::string, Entry*>> out;
+  for (const auto& [id, e] : entries_) out.emplace_back(id, e.get());
+  return out;
+}
+
 RateLimits::Entry* RateLimits::find(const std::string& key_id) const {
   std::shared_lock lock(mu_);
   auto it = entries_.find(key_id);
@@ -35,8 +42,10 @@ RateLimits::Decision RateLimits::admit(Entry& e, std::chrono::system_clock::time
   std::int64_t reset = 60 - seconds % 60;
   Decision d;
   const std::int64_t rpm = e.rpm.load(std::memory_order_relaxed), tpm = e.tpm.load(std::memory_order_relaxed);
-  std::int64_t used = e.requests.fetch_add(1, std::memory_order_relaxed) + 1;
-  std::int64_t tokens = e.tokens.load(std::memory_order_relaxed);
+  bool remote_now = e.remote_minute.load(std::memory_order_relaxed) == minute;
+  std::int64_t others = remote_now ? e.remote_requests.load(std::memory_order_relaxed) : 0;
+  std::int64_t used = e.requests.fetch_add(1, std::memory_order_relaxed) + 1 + others;
+  std::int64_t tokens = e.tokens.load(std::memory_order_relaxed) + (remote_now ? e.remote_tokens.load(std::memory_order_relaxed) : 0);
   bool over_requests = rpm > 0 && used > rpm;
   bool over_tokens = tpm > 0 && tokens >= tpm;
   if (over_requests || over_tokens) {

@@ -24,6 +24,11 @@ class RateLimits {
     std::atomic<std::int64_t> minute{-1};
     std::atomic<std::int64_t> requests{0};
     std::atomic<std::int64_t> tokens{0};
+    // Several routers (cluster.redis): what the other routers counted in `remote_minute`, as the
+    // last sync saw it. Added to this router's own counts when admitting.
+    std::atomic<std::int64_t> remote_minute{-1};
+    std::atomic<std::int64_t> remote_requests{0};
+    std::atomic<std::int64_t> remote_tokens{0};
   };
   struct Decision {
     bool allowed = true;
@@ -33,6 +38,8 @@ class RateLimits {
 
   void set(const std::string& key_id, std::int64_t rpm, std::int64_t tpm);
   Entry* find(const std::string& key_id) const;  // null: the key has no limits
+  // Every key with limits (the cluster sync's thread; entries never move).
+  std::vector<std::pair<std::string, Entry*>> entries() const;
 
   // Takes a request slot unless the minute's requests or tokens are used up.
   static Decision admit(Entry& e, std::chrono::system_clock::time_point now);

@@ -25,7 +25,7 @@ Receipt Chain::issue(const metering::BilledRequest& b, const std::string& body_s
   std::lock_guard lock(mu_);
   claims["prev"] = last_hash_;
   claims["seq"] = ++last_seq_;
-  Receipt issued{last_seq_, key_.sign(claims.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))};
+  Receipt issued{last_seq_, key_.sign(claims.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)), ""};
   last_hash_ = sha256_base64url(issued.jws);
   return issued;
 }

@@ -97,7 +97,8 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
   try {
     if (cfg.ledger.enabled)
       s_->ledger = std::make_unique<ledger::Ledger>(
-          cfg.ledger.postgres.empty() ? ledger::open_sqlite(cfg.ledger.path) : ledger::open_postgres(cfg.ledger.postgres),
+          cfg.ledger.postgres.empty() ? ledger::open_sqlite(cfg.ledger.path, cfg.cluster.id)
+                                      : ledger::open_postgres(cfg.ledger.postgres, cfg.cluster.id),
           cfg.ledger.flush);
   } catch (const std::exception& e) {
     throw ConfigError(cfg.file + (cfg.ledger.postgres.empty() ? ": ledger.path: " : ": ledger.postgres: ") + e.what());
@@ -118,6 +119,11 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
   for (const auto& key : *s_->state->keys.snapshot()) {
     if (key.rpm > 0 || key.tpm > 0) s_->rate_limits.set(key.id, key.rpm, key.tpm);
     if (key.budget) s_->budgets.set(key.id, *key.budget, spent.count(key.id) ? spent[key.id] : 0);
+  }
+  if (!cfg.cluster.redis.empty()) {
+    auto redis = cluster::parse_redis_url(cfg.cluster.redis);
+    if (!redis) throw ConfigError(cfg.file + ": cluster.redis: expected redis://HOST:PORT");
+    s_->cluster = std::make_unique<cluster::ClusterSync>(*redis, cfg.cluster.sync, s_->rate_limits, s_->budgets);
   }
   s_->metrics = std::make_unique<metrics::Registry>(s_->loops.size());
   s_->state->metrics = s_->metrics.get();

@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "cluster/cluster_sync.hpp"
 #include "gateway/provider_registry.hpp"
 #include "ledger/ledger.hpp"
 #include "loop/curl_client.hpp"
@@ -51,6 +52,7 @@ struct Router::State {
   std::unique_ptr<routing::PrefixIndex> prefixes;  // when routing.prefix_affinity is on
   metering::Budgets budgets;  // keys with a budget; read and spent by every loop
   metering::RateLimits rate_limits;  // keys with rpm or tpm
+  std::unique_ptr<cluster::ClusterSync> cluster;  // with cluster.redis; goes before the counters it syncs
   std::unique_ptr<ledger::Ledger> ledger;  // stopped (written out) after the loops stop
   std::unique_ptr<receipts::Chain> receipts;
   std::unique_ptr<metrics::Registry> metrics;  // one shard per loop

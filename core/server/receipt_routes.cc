@@ -82,8 +82,8 @@ void ApiRoutes::receipt_chain(Call& call, const std::string& request_id) {
         return json{{"object", "receipt.chain"},
                     {"request_id", request_id},
                     {"receipt", receipt_json(r)},
-                    {"previous", receipt_json(store.receipt_at(r.seq - 1))},
-                    {"next", receipt_json(store.receipt_at(r.seq + 1))}};
+                    {"previous", receipt_json(store.receipt_at(r.chain, r.seq - 1))},
+                    {"next", receipt_json(store.receipt_at(r.chain, r.seq + 1))}};
       },
       env_.loop, [responder, base, request_id](json chain) {
         if (!chain.is_object())

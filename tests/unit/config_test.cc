@@ -136,7 +136,7 @@ TEST(Config, NodeErrorsNameTheKeyPath) {
 TEST(Config, ErrorsNameTheKeyPath) {
   EXPECT_EQ(error_of(R"({"upstreams":[{"name":"a","provider":"demo","models":["m"]},{"name":"b","provider":"openai","url":"localhost:1","models":["m"]}]})"),
             ": upstreams[1].url: expected an http(s) URL");
-  EXPECT_NE(error_of(R"({"bogus":1})").find(": bogus: unknown key; allowed keys are: listen, threads, tls, limits, keys, upstreams, nodes, node_tokens, deployments, routing, plugins, workers, ledger, receipts, web, providers_dir, log"), std::string::npos);
+  EXPECT_NE(error_of(R"({"bogus":1})").find(": bogus: unknown key; allowed keys are: listen, threads, tls, limits, keys, upstreams, nodes, node_tokens, deployments, routing, plugins, workers, ledger, receipts, web, cluster, providers_dir, log"), std::string::npos);
   EXPECT_EQ(error_of(R"({"upstreams":[{"name":"a","provider":"demo","models":["m"]},{"name":"a","provider":"demo","models":["m"]}]})"),
             ": upstreams[1].name: duplicate upstream name 'a'");
   EXPECT_EQ(error_of(R"({"upstreams":[{"name":"a","provider":"demo","models":[]}]})"),

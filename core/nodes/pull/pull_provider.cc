@@ -74,7 +74,10 @@ std::unique_ptr<ProviderCall> PullProvider::start(const ChatRequest& request, Re
 }
 
 std::unique_ptr<ProviderCall> PullProvider::embed(const EmbeddingRequest& request, ResponseSink& sink) {
-  ChatRequest order{request.request_id, request.model, request.body};
+  ChatRequest order;
+  order.request_id = request.request_id;
+  order.model = request.model;
+  order.body = request.body;
   order.extra_headers = request.extra_headers;
   return send(order, sink, true);
 }

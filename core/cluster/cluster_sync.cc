@@ -1,0 +1,142 @@
+#include "cluster/cluster_sync.hpp"
+
+#include <hiredis/hiredis.h>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+
+namespace plexus::cluster {
+namespace {
+
+// One reply, freed when it goes.
+struct Reply {
+  explicit Reply(void* r) : r(static_cast<redisReply*>(r)) {}
+  ~Reply() {
+    if (r) freeReplyObject(r);
+  }
+  Reply(const Reply&) = delete;
+  Reply& operator=(const Reply&) = delete;
+  redisReply* r;
+  bool ok() const { return r && r->type != REDIS_REPLY_ERROR; }
+  std::int64_t integer() const { return r && r->type == REDIS_REPLY_INTEGER ? r->integer : 0; }
+};
+
+std::int64_t integer_of(redisContext* c, const char* fmt, const std::string& key, std::int64_t value) {
+  Reply reply(redisCommand(c, fmt, key.c_str(), static_cast<long long>(value)));
+  if (!reply.ok()) throw std::runtime_error(c->err ? c->errstr : "redis refused a command");
+  return reply.integer();
+}
+
+}  // namespace
+
+std::optional<RedisAddress> parse_redis_url(const std::string& url) {
+  std::string rest = url.rfind("redis://", 0) == 0 ? url.substr(8) : url;
+  while (!rest.empty() && rest.back() == '/') rest.pop_back();
+  auto colon = rest.rfind(':');
+  RedisAddress a;
+  if (colon == std::string::npos) {
+    if (rest.empty()) return std::nullopt;
+    a.host = rest;
+    return a;
+  }
+  a.host = rest.substr(0, colon);
+  auto port = std::string_view(rest).substr(colon + 1);
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), a.port);
+  if (a.host.empty() || ec != std::errc() || end != port.data() + port.size() || a.port < 1 || a.port > 65535) return std::nullopt;
+  return a;
+}
+
+ClusterSync::ClusterSync(RedisAddress redis, std::chrono::milliseconds period, metering::RateLimits& limits,
+                         metering::Budgets& budgets)
+    : redis_(std::move(redis)), period_(period), limits_(limits), budgets_(budgets) {
+  thread_ = std::thread([this] { run(); });
+}
+
+ClusterSync::~ClusterSync() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void ClusterSync::run() {
+  redisContext* c = nullptr;
+  auto backoff = std::chrono::milliseconds(100);
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    lock.unlock();
+    if (!c) {
+      timeval timeout{1, 0};
+      c = redisConnectWithTimeout(redis_.host.c_str(), redis_.port, timeout);
+      if (c && !c->err) redisSetTimeout(c, timeout);
+      // A new connection may find a Redis that lost its totals (restarted): push everything
+      // counted again, seeded with what this router last knew of the whole.
+      pushed_limits_.clear();
+      pushed_spent_.clear();
+    }
+    bool ok = c && !c->err && sync(c);
+    if (ok && !connected_.exchange(true)) spdlog::info("cluster: in sync through redis at {}:{}", redis_.host, redis_.port);
+    if (!ok) {
+      if (connected_.exchange(false) || syncs_.load() == 0)
+        spdlog::warn("cluster: redis at {}:{} unreachable ({}); this router counts alone until it is back", redis_.host,
+                     redis_.port, c && c->err ? c->errstr : "no connection");
+      if (c) redisFree(c);
+      c = nullptr;
+    }
+    lock.lock();
+    auto wait = ok ? period_ : backoff;
+    backoff = ok ? std::chrono::milliseconds(100) : std::min(backoff * 2, std::chrono::milliseconds(2000));
+    wake_.wait_for(lock, wait, [this] { return stopping_; });
+  }
+  if (c) redisFree(c);
+}
+
+// One round: this router's counts since the last round go to Redis' totals; the totals come back.
+bool ClusterSync::sync(redisContext* c) {
+  try {
+    // The clock's minute, as the loops count it: a key this router has not used yet this minute
+    // still learns what the others did, before its first request.
+    std::int64_t minute =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count() / 60;
+    for (auto& [key, e] : limits_.entries()) {
+      bool mine = e->minute.load(std::memory_order_acquire) == minute;
+      std::int64_t requests = mine ? e->requests.load(std::memory_order_relaxed) : 0;
+      std::int64_t tokens = mine ? e->tokens.load(std::memory_order_relaxed) : 0;
+      Pushed& p = pushed_limits_[key];
+      if (p.minute != minute) p = {minute, 0, 0};
+      std::string base = "plexus:rl:" + key + ":" + std::to_string(minute);
+      std::int64_t all_requests = integer_of(c, "INCRBY %s %lld", base + ":requests", requests - p.requests);
+      std::int64_t all_tokens = integer_of(c, "INCRBY %s %lld", base + ":tokens", tokens - p.tokens);
+      integer_of(c, "EXPIRE %s %lld", base + ":requests", 120);
+      integer_of(c, "EXPIRE %s %lld", base + ":tokens", 120);
+      p.requests = requests;
+      p.tokens = tokens;
+      e->remote_requests.store(std::max<std::int64_t>(0, all_requests - requests), std::memory_order_relaxed);
+      e->remote_tokens.store(std::max<std::int64_t>(0, all_tokens - tokens), std::memory_order_relaxed);
+      e->remote_minute.store(minute, std::memory_order_relaxed);
+    }
+    for (auto* e : budgets_.entries()) {
+      std::string redis_key = "plexus:budget:" + e->key_id + ":spent_micros";
+      std::int64_t now = e->spent_micros.load(std::memory_order_relaxed);
+      auto it = pushed_spent_.find(e->key_id);
+      if (it == pushed_spent_.end()) {
+        // The first router to arrive seeds the total: what the shared ledger said was spent when
+        // it started, its own spending since, and the others' as it last saw them. The others'
+        // counters started from that same ledger.
+        integer_of(c, "SETNX %s %lld", redis_key, now + e->remote_micros.load(std::memory_order_relaxed));
+        it = pushed_spent_.emplace(e->key_id, now).first;
+      }
+      std::int64_t all = integer_of(c, "INCRBY %s %lld", redis_key, now - it->second);
+      it->second = now;
+      e->remote_micros.store(all - now, std::memory_order_relaxed);
+    }
+  } catch (const std::exception& e) {
+    return false;
+  }
+  syncs_.fetch_add(1);
+  return true;
+}
+
+}  // namespace plexus::cluster

@@ -1,0 +1,62 @@
+#pragma once
+// Several routers behind one address share what a key may still do through Redis: every
+// `sync_ms` a thread of this router's own adds what its loops counted since the last sync
+// (requests and tokens this minute, money spent) to Redis' totals and reads back what the other
+// routers counted, which the loops then add to their own when they admit a request. The loops
+// never wait on Redis: a key's limits and budget hold across routers to within one sync period,
+// and while Redis is unreachable each router goes on alone, then catches up when it is back.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "metering/meter.hpp"
+#include "metering/rate_limits.hpp"
+
+struct redisContext;
+
+namespace plexus::cluster {
+
+struct RedisAddress {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+};
+// "redis://HOST:PORT" or "HOST:PORT"; nullopt when it is neither.
+std::optional<RedisAddress> parse_redis_url(const std::string& url);
+
+class ClusterSync {
+ public:
+  ClusterSync(RedisAddress redis, std::chrono::milliseconds period, metering::RateLimits& limits, metering::Budgets& budgets);
+  ~ClusterSync();  // stops the thread
+  ClusterSync(const ClusterSync&) = delete;
+  ClusterSync& operator=(const ClusterSync&) = delete;
+
+  bool connected() const { return connected_.load(); }
+  std::uint64_t syncs() const { return syncs_.load(); }  // completed rounds, for tests and metrics
+
+ private:
+  struct Pushed {
+    std::int64_t minute = -1, requests = 0, tokens = 0;
+  };
+  void run();
+  bool sync(redisContext* c);
+
+  RedisAddress redis_;
+  std::chrono::milliseconds period_;
+  metering::RateLimits& limits_;
+  metering::Budgets& budgets_;
+  std::map<std::string, Pushed> pushed_limits_;   // the sync thread's own
+  std::map<std::string, std::int64_t> pushed_spent_;
+  std::atomic<bool> connected_{false};
+  std::atomic<std::uint64_t> syncs_{0};
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace plexus::cluster

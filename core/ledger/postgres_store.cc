@@ -37,6 +37,8 @@ receipts::Receipt one_receipt(PGresult* raw) {
   return {r.integer(0, 0), r.text(0, 1), r.text(0, 2)};
 }
 
+constexpr std::int64_t kMigrationLock = 0x706c65787573;  // "plexus"
+
 class PostgresStore final : public Store {
  public:
   PostgresStore(const std::string& url, std::string chain) : db_(PQconnectdb(url.c_str())), chain_(std::move(chain)) {
@@ -48,9 +50,18 @@ class PostgresStore final : public Store {
   }
   ~PostgresStore() override { PQfinish(db_); }
 
+  // Several routers may start at once on one database: an advisory lock lets one migrate at a
+  // time (the others then find the schema up to date). Without it two CREATE TABLEs race.
   void migrate() override {
-    exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
-    run_migrations(schema_version(), [this](const std::string& sql) { exec(sql); });
+    exec("SELECT pg_advisory_lock(" + std::to_string(kMigrationLock) + ")");
+    try {
+      exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+      run_migrations(schema_version(), [this](const std::string& sql) { exec(sql); });
+    } catch (...) {
+      exec("SELECT pg_advisory_unlock(" + std::to_string(kMigrationLock) + ")");
+      throw;
+    }
+    exec("SELECT pg_advisory_unlock(" + std::to_string(kMigrationLock) + ")");
   }
 
   int schema_version() override {

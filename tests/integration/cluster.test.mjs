@@ -56,8 +56,8 @@ before(async () => {
   database = pg.replace(/\/[^/]*$/, `/${name}`);
   redisPort = await freePort();
   redis = await startRedis(redisPort);
-  a = await startRouter(routerConfig('router-a'));
-  b = await startRouter(routerConfig('router-b'));
+  // Both at once, on a new database: their migrations must not race.
+  [a, b] = await Promise.all([startRouter(routerConfig('router-a')), startRouter(routerConfig('router-b'))]);
   await synced(a);
   await synced(b);
   node = await startNode(a, {

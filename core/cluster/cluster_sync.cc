@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <cstdlib>
 
 namespace plexus::cluster {
 namespace {
@@ -29,6 +30,38 @@ std::int64_t integer_of(redisContext* c, const char* fmt, const std::string& key
 
 }  // namespace
 
+// Breakers open here go to Redis (scored by the wall-clock ms they close at); breakers open
+// anywhere come back, and open here too until then.
+void ClusterSync::sync_breakers(redisContext* c) {
+  auto steady = std::chrono::steady_clock::now();
+  auto wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  auto set = nodes_.snapshot();
+  for (const auto& node : set->nodes())
+    for (const auto& m : *node->models()) {
+      if (m.stats->breaker(steady) != ModelStats::Breaker::kOpen) continue;
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(m.stats->cooldown_until() - steady).count();
+      if (left <= 0) continue;
+      std::string member = node->id + "|" + m.id;
+      Reply added(redisCommand(c, "ZADD plexus:breakers GT %lld %s", static_cast<long long>(wall_ms + left), member.c_str()));
+      if (!added.ok()) throw std::runtime_error(c->err ? c->errstr : "redis refused ZADD");
+    }
+  Reply(redisCommand(c, "ZREMRANGEBYSCORE plexus:breakers -inf %lld", static_cast<long long>(wall_ms)));
+  Reply open(redisCommand(c, "ZRANGEBYSCORE plexus:breakers %lld +inf WITHSCORES", static_cast<long long>(wall_ms)));
+  if (!open.ok() || open.r->type != REDIS_REPLY_ARRAY) throw std::runtime_error(c->err ? c->errstr : "redis refused ZRANGEBYSCORE");
+  for (std::size_t i = 0; i + 1 < open.r->elements; i += 2) {
+    std::string member(open.r->element[i]->str, open.r->element[i]->len);
+    long long closes = std::atoll(open.r->element[i + 1]->str);
+    auto bar = member.find('|');
+    if (bar == std::string::npos) continue;
+    std::string node_id = member.substr(0, bar), model = member.substr(bar + 1);
+    for (const auto& node : set->nodes()) {
+      if (node->id != node_id) continue;
+      for (const auto& m : *node->models())
+        if (m.id == model) m.stats->open_as_peer_saw(steady + std::chrono::milliseconds(closes - wall_ms));
+    }
+  }
+}
+
 std::optional<RedisAddress> parse_redis_url(const std::string& url) {
   std::string rest = url.rfind("redis://", 0) == 0 ? url.substr(8) : url;
   while (!rest.empty() && rest.back() == '/') rest.pop_back();
@@ -47,8 +80,8 @@ std::optional<RedisAddress> parse_redis_url(const std::string& url) {
 }
 
 ClusterSync::ClusterSync(RedisAddress redis, std::chrono::milliseconds period, metering::RateLimits& limits,
-                         metering::Budgets& budgets)
-    : redis_(std::move(redis)), period_(period), limits_(limits), budgets_(budgets) {
+                         metering::Budgets& budgets, NodeRegistry& nodes)
+    : redis_(std::move(redis)), period_(period), limits_(limits), budgets_(budgets), nodes_(nodes) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -132,6 +165,7 @@ bool ClusterSync::sync(redisContext* c) {
       it->second = now;
       e->remote_micros.store(all - now, std::memory_order_relaxed);
     }
+    sync_breakers(c);
   } catch (const std::exception& e) {
     return false;
   }

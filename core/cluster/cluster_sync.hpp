@@ -5,6 +5,8 @@
 // routers counted, which the loops then add to their own when they admit a request. The loops
 // never wait on Redis: a key's limits and budget hold across routers to within one sync period,
 // and while Redis is unreachable each router goes on alone, then catches up when it is back.
+// Open breakers travel the same way: a (node, model) one router found failing is left alone by
+// the others until its cooldown ends (a sorted set, plexus:breakers, scored by when it closes).
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -16,6 +18,7 @@
 
 #include "metering/meter.hpp"
 #include "metering/rate_limits.hpp"
+#include "nodes/node_registry.hpp"
 
 struct redisContext;
 
@@ -30,7 +33,8 @@ std::optional<RedisAddress> parse_redis_url(const std::string& url);
 
 class ClusterSync {
  public:
-  ClusterSync(RedisAddress redis, std::chrono::milliseconds period, metering::RateLimits& limits, metering::Budgets& budgets);
+  ClusterSync(RedisAddress redis, std::chrono::milliseconds period, metering::RateLimits& limits, metering::Budgets& budgets,
+              NodeRegistry& nodes);
   ~ClusterSync();  // stops the thread
   ClusterSync(const ClusterSync&) = delete;
   ClusterSync& operator=(const ClusterSync&) = delete;
@@ -44,11 +48,13 @@ class ClusterSync {
   };
   void run();
   bool sync(redisContext* c);
+  void sync_breakers(redisContext* c);
 
   RedisAddress redis_;
   std::chrono::milliseconds period_;
   metering::RateLimits& limits_;
   metering::Budgets& budgets_;
+  NodeRegistry& nodes_;
   std::map<std::string, Pushed> pushed_limits_;   // the sync thread's own
   std::map<std::string, std::int64_t> pushed_spent_;
   std::atomic<bool> connected_{false};

@@ -155,6 +155,15 @@ void ModelStats::open(Clock::time_point now) {
   probe_out_.store(false);
 }
 
+void ModelStats::open_as_peer_saw(Clock::time_point until) {
+  int closed = static_cast<int>(Breaker::kClosed);
+  if (!state_.compare_exchange_strong(closed, static_cast<int>(Breaker::kOpen))) return;  // open or probing already
+  std::int64_t target = ns(until);
+  std::int64_t seen = open_until_ns_.load();
+  while (seen < target && !open_until_ns_.compare_exchange_weak(seen, target)) {
+  }
+}
+
 void ModelStats::record(const AttemptResult& r, Clock::time_point now) {
   in_flight_.fetch_sub(1, std::memory_order_relaxed);
   Counts& counts = counts_for(now);

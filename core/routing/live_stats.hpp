@@ -100,6 +100,9 @@ class ModelStats {
   double error_ratio_in(std::int64_t epoch) const;
   int consecutive_failures() const { return consecutive_failures_.load(std::memory_order_relaxed); }
   Clock::time_point cooldown_until() const;
+  // Another router saw this (node, model) fail (cluster): open the breaker until `until` unless
+  // it is open already; the probe after it is this router's own. Any thread.
+  void open_as_peer_saw(Clock::time_point until);
   const LatencyWindow& ttft() const { return ttft_; }
   // What the backend last said of this model, kept here so routing reads two flags instead of
   // the node's whole status (written by Node::apply_backend).

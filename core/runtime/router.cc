@@ -77,7 +77,7 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
   s_->nodes = std::make_unique<NodeRegistry>();
   s_->direct_nodes = build_direct_nodes(cfg, *s_->registry, hosts);
   for (const auto& node : s_->direct_nodes) s_->nodes->add(node);
-  s_->state = std::unique_ptr<ServerState>(new ServerState{cfg, KeyStore(cfg.keys), s_->loops, {0}, {false}, {}, {}});
+  s_->state = std::unique_ptr<ServerState>(new ServerState{cfg, KeyStore(cfg.keys), s_->loops, {0}, {false}, {}, {}, nullptr, {}});
   std::string web_root = cfg.web_root.empty() ? beside_binary("web") : cfg.web_root;
   try {
     s_->state->web = StaticFiles::load(web_root);
@@ -123,7 +123,7 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
   if (!cfg.cluster.redis.empty()) {
     auto redis = cluster::parse_redis_url(cfg.cluster.redis);
     if (!redis) throw ConfigError(cfg.file + ": cluster.redis: expected redis://HOST:PORT");
-    s_->cluster = std::make_unique<cluster::ClusterSync>(*redis, cfg.cluster.sync, s_->rate_limits, s_->budgets);
+    s_->cluster = std::make_unique<cluster::ClusterSync>(*redis, cfg.cluster.sync, s_->rate_limits, s_->budgets, *s_->nodes);
   }
   s_->metrics = std::make_unique<metrics::Registry>(s_->loops.size());
   s_->state->metrics = s_->metrics.get();

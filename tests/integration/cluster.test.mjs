@@ -1,17 +1,19 @@
 // Several routers on one Redis and one PostgreSQL (cluster.redis, ledger.postgres): a node joins
 // every router it is given, so either serves any request; a key's rate limit and budget hold
-// across routers; the ledger is one, each router with its own chain of receipts; a router
-// stopped loses no ledger row; Redis restarted, the routers sync again without restarting.
+// across routers, and so does a breaker one router opened; the ledger is one, each router with
+// its own chain of receipts; a router stopped loses no ledger row; Redis restarted, the routers
+// sync again without restarting.
 // Debian's redis-server and PostgreSQL, installed and started by scripts/test.sh.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import { after, before, test } from 'node:test';
+import { startFakeOpenAI } from './support/fake_openai.mjs';
 import { adminKey, freePort, startNode, startRouter, waitFor } from './support/nodes.mjs';
 import { chat, testThreads, user } from './support/plexus.mjs';
 
 const pg = process.env.PLEXUS_TEST_POSTGRES;
-let redis, redisPort, database, a, b, node;
+let redis, redisPort, database, a, b, node, flaky;
 const cleanups = [];
 
 async function startRedis(port) {
@@ -33,6 +35,8 @@ function routerConfig(id) {
       { id: 'free', key: 'sk-free-key-1' },
     ],
     nodes: { listen: '127.0.0.1:0', heartbeat_interval_ms: 200, liveness_timeout_ms: 800 },
+    upstreams: [{ name: 'flaky', provider: 'openai', url: flaky.url, models: ['flaky-only'] }],
+    routing: { breaker: { consecutive_failures: 2, cooldown_ms: 60000 } },
     node_tokens: [{ id: 'lab', token: 'nt-cluster-token-1', groups: ['public'] }],
     ledger: { postgres: database, flush_ms: 50 },
     cluster: { redis: `redis://127.0.0.1:${redisPort}`, id, sync_ms: 50 },
@@ -54,6 +58,8 @@ before(async () => {
   execFileSync('psql', [pg, '-qc', `CREATE DATABASE ${name}`]);
   cleanups.push(() => execFileSync('psql', [pg, '-qc', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`]));
   database = pg.replace(/\/[^/]*$/, `/${name}`);
+  flaky = await startFakeOpenAI({ name: 'flaky' });
+  flaky.state.failing = true;
   redisPort = await freePort();
   redis = await startRedis(redisPort);
   // Both at once, on a new database: their migrations must not race.
@@ -72,6 +78,7 @@ after(async () => {
   await a?.stop();
   await b?.stop();
   await redis?.stop();
+  await flaky?.close();
   for (const c of cleanups.reverse()) c();
 });
 
@@ -121,6 +128,20 @@ test("a key's budget spent on one router is spent on the other", async () => {
   const res = await ask(b, 'sk-budgeted-key-1');
   assert.equal(res.status, 402, 'B refuses what A used up');
   assert.equal((await res.json()).error.code, 'budget_exceeded');
+});
+
+test('a breaker one router opened is open on the other: it does not try that node', async () => {
+  for (let i = 0; i < 2; i++) {
+    const res = await ask(a, 'sk-free-key-1', { model: 'flaky-only' });
+    assert.equal(res.status, 502);
+    await res.text();
+  }
+  const tried = flaky.state.requests.length;
+  await sleep(300);
+  const res = await ask(b, 'sk-free-key-1', { model: 'flaky-only' });
+  assert.equal(res.status, 503);
+  assert.equal((await res.json()).error.code, 'nodes_cooling_down');
+  assert.equal(flaky.state.requests.length, tried, 'B never called the node A found failing');
 });
 
 test('one ledger: each router its own receipt chain; usage seen from either', async () => {

@@ -28,6 +28,20 @@ std::int64_t integer_of(redisContext* c, const char* fmt, const std::string& key
   return reply.integer();
 }
 
+// Adds what was counted since `pushed` to the total at `key` (expiring after two minutes), and
+// answers the total. A total Redis no longer has (restarted) is seeded with all of `counted`.
+// `pushed` moves with every command that succeeded, so a round cut short never counts twice.
+std::int64_t add_counted(redisContext* c, const std::string& key, std::int64_t counted, std::int64_t& pushed) {
+  std::int64_t all = counted;
+  if (integer_of(c, "SETNX %s %lld", key, counted) == 1)
+    pushed = counted;
+  else
+    all = integer_of(c, "INCRBY %s %lld", key, counted - pushed);
+  pushed = counted;
+  integer_of(c, "EXPIRE %s %lld", key, 120);
+  return all;
+}
+
 }  // namespace
 
 // Breakers open here go to Redis (scored by the wall-clock ms they close at); breakers open
@@ -104,10 +118,6 @@ void ClusterSync::run() {
       timeval timeout{1, 0};
       c = redisConnectWithTimeout(redis_.host.c_str(), redis_.port, timeout);
       if (c && !c->err) redisSetTimeout(c, timeout);
-      // A new connection may find a Redis that lost its totals (restarted): push everything
-      // counted again, seeded with what this router last knew of the whole.
-      pushed_limits_.clear();
-      pushed_spent_.clear();
     }
     bool ok = c && !c->err && sync(c);
     if (ok && !connected_.exchange(true)) spdlog::info("cluster: in sync through redis at {}:{}", redis_.host, redis_.port);
@@ -140,12 +150,8 @@ bool ClusterSync::sync(redisContext* c) {
       Pushed& p = pushed_limits_[key];
       if (p.minute != minute) p = {minute, 0, 0};
       std::string base = "plexus:rl:" + key + ":" + std::to_string(minute);
-      std::int64_t all_requests = integer_of(c, "INCRBY %s %lld", base + ":requests", requests - p.requests);
-      std::int64_t all_tokens = integer_of(c, "INCRBY %s %lld", base + ":tokens", tokens - p.tokens);
-      integer_of(c, "EXPIRE %s %lld", base + ":requests", 120);
-      integer_of(c, "EXPIRE %s %lld", base + ":tokens", 120);
-      p.requests = requests;
-      p.tokens = tokens;
+      std::int64_t all_requests = add_counted(c, base + ":requests", requests, p.requests);
+      std::int64_t all_tokens = add_counted(c, base + ":tokens", tokens, p.tokens);
       e->remote_requests.store(std::max<std::int64_t>(0, all_requests - requests), std::memory_order_relaxed);
       e->remote_tokens.store(std::max<std::int64_t>(0, all_tokens - tokens), std::memory_order_relaxed);
       e->remote_minute.store(minute, std::memory_order_relaxed);
@@ -153,14 +159,12 @@ bool ClusterSync::sync(redisContext* c) {
     for (auto* e : budgets_.entries()) {
       std::string redis_key = "plexus:budget:" + e->key_id + ":spent_micros";
       std::int64_t now = e->spent_micros.load(std::memory_order_relaxed);
+      // A Redis without the total (new, or restarted) is seeded with what this router knows of
+      // the whole: the shared ledger's spending when it started (its counter began there), its
+      // own since, and the others' as it last saw them. Otherwise only what is new goes in.
       auto it = pushed_spent_.find(e->key_id);
-      if (it == pushed_spent_.end()) {
-        // The first router to arrive seeds the total: what the shared ledger said was spent when
-        // it started, its own spending since, and the others' as it last saw them. The others'
-        // counters started from that same ledger.
-        integer_of(c, "SETNX %s %lld", redis_key, now + e->remote_micros.load(std::memory_order_relaxed));
-        it = pushed_spent_.emplace(e->key_id, now).first;
-      }
+      bool seeded = integer_of(c, "SETNX %s %lld", redis_key, now + e->remote_micros.load(std::memory_order_relaxed)) == 1;
+      if (seeded || it == pushed_spent_.end()) it = pushed_spent_.insert_or_assign(e->key_id, now).first;
       std::int64_t all = integer_of(c, "INCRBY %s %lld", redis_key, now - it->second);
       it->second = now;
       e->remote_micros.store(all - now, std::memory_order_relaxed);

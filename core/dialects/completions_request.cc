@@ -24,7 +24,7 @@ static std::variant<Translated, Error> translate(std::string_view text) {
     return bad("prompt is one string here (a list of one string, no token arrays): send one request per prompt", "prompt",
                "unsupported_value");
   }
-  if (body.value("echo", false)) return bad("echo is not supported", "echo", "unsupported_parameter");
+  if (flag(body, "echo")) return bad("echo is not supported", "echo", "unsupported_parameter");
   if (body.contains("suffix") && !body["suffix"].is_null()) return bad("suffix is not supported", "suffix", "unsupported_parameter");
   for (const char* key : {"n", "best_of"})
     if (body.contains(key) && !body[key].is_null() && body[key] != 1) return bad(std::string(key) + " must be 1 here", key, "unsupported_value");

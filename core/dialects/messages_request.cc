@@ -199,7 +199,7 @@ static std::variant<Translated, Error> translate(std::string_view text) {
     chat["user"] = body["metadata"]["user_id"];
   for (const char* key : {"provider", "models", "plugins"})
     if (body.contains(key)) chat[key] = body[key];
-  if (body.value("stream", false)) {
+  if (flag(body, "stream")) {
     chat["stream"] = true;
     chat["stream_options"] = {{"include_usage", true}};  // message_delta carries the usage
   }

@@ -82,7 +82,7 @@ void ResponsesChannel::whole(int status, const Headers& headers, const std::stri
   model_ = completion.value("model", "");
   if (!completion["choices"].empty()) {
     const json& choice = completion["choices"][0];
-    finish_reason_ = choice.value("finish_reason", json("stop")).is_string() ? choice["finish_reason"].get<std::string>() : "stop";
+    finish_reason_ = choice.contains("finish_reason") && choice["finish_reason"].is_string() ? choice["finish_reason"].get<std::string>() : "stop";
     const json& msg = choice.value("message", json::object());
     std::string text = msg.contains("content") && msg["content"].is_string() ? msg["content"].get<std::string>() : "";
     json annotations = json::array();

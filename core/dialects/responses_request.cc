@@ -18,7 +18,7 @@ std::optional<Error> refuse_unsupported(const json& body) {
   if (body.contains("conversation") && !body["conversation"].is_null())
     return bad("conversation is not supported: this router stores no conversations. Send the whole conversation in input.",
                "conversation", "unsupported_parameter");
-  if (body.value("background", false))
+  if (flag(body, "background"))
     return bad("background responses are not supported: this router stores no responses", "background",
                "unsupported_parameter");
   if (body.contains("prompt") && !body["prompt"].is_null())
@@ -234,7 +234,7 @@ static std::variant<Translated, Error> translate(std::string_view text) {
   for (const char* key : {"temperature", "top_p"})
     if (body.contains(key) && !body[key].is_null()) chat[key] = body[key];
   if (body.contains("user") && body["user"].is_string()) chat["user"] = body["user"];
-  bool stream = body.value("stream", false);
+  bool stream = flag(body, "stream");
   if (stream) {
     chat["stream"] = true;
     chat["stream_options"] = {{"include_usage", true}};  // response.completed carries usage
@@ -247,7 +247,7 @@ static std::variant<Translated, Error> translate(std::string_view text) {
                {"top_p", body.value("top_p", json())},
                {"tools", body.value("tools", json::array())},
                {"tool_choice", body.value("tool_choice", json("auto"))},
-               {"parallel_tool_calls", body.value("parallel_tool_calls", true)},
+               {"parallel_tool_calls", !body.contains("parallel_tool_calls") || !body["parallel_tool_calls"].is_boolean() || body["parallel_tool_calls"].get<bool>()},
                {"text", body.contains("text") && body["text"].is_object() ? body["text"] : json{{"format", {{"type", "text"}}}}},
                {"metadata", body.contains("metadata") && body["metadata"].is_object() ? body["metadata"] : json::object()},
                {"user", body.value("user", json())}};

@@ -42,6 +42,11 @@ inline std::optional<Error> check_booleans(const nlohmann::json& body, std::init
   return std::nullopt;
 }
 
+// A top-level boolean flag: false when absent or null (check_booleans refused any other type).
+inline bool flag(const nlohmann::json& body, const char* name) {
+  return body.contains(name) && body[name].is_boolean() && body[name].get<bool>();
+}
+
 // Ids of answers and their items ("resp_", "msg_", "fc_", "toolu_"...): 24 random hex digits.
 using openai::random_id;
 

@@ -513,7 +513,10 @@ void Exchange::done(int status, const std::string& error_code) {
   if (env_.ledger) env_.ledger->append({billed(charge, status, error_code), receipt_});
   if (env_.metrics) {
     metrics::RequestSample m;
-    m.model = chat_.model;
+    // A label is a model some node serves: a name a client made up (a 404) is counted as "-",
+    // so no client can grow the metrics without bound.
+    m.model = current_.node ? chat_.model : "-";
+    m.asked_model = chat_.model;
     m.node = current_.node ? current_.node->id : "-";
     m.status = status;
     m.total_s = std::chrono::duration<double>(Clock::now() - received_).count();

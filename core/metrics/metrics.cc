@@ -37,8 +37,8 @@ void Shard::request(const RequestSample& s) {
   cost_[s.model] += s.cost;
   if (s.status >= 400) {
     auto now = std::chrono::system_clock::now().time_since_epoch();
-    errors_.push_back({std::chrono::duration_cast<std::chrono::milliseconds>(now).count(), s.request_id, s.model, s.node,
-                       s.error_code, s.status});
+    errors_.push_back({std::chrono::duration_cast<std::chrono::milliseconds>(now).count(), s.request_id,
+                       s.asked_model.empty() ? s.model : s.asked_model, s.node, s.error_code, s.status});
     if (errors_.size() > kKeptErrors) errors_.pop_front();
   }
 }

@@ -44,6 +44,7 @@ struct RequestSample {
   std::int64_t completion_tokens = 0;
   double cost = 0;
   std::string request_id;  // for the dashboard's recent errors (never a metric label)
+  std::string asked_model;  // the model the client named, for the recent errors
   std::string error_code;
 };
 

@@ -156,12 +156,15 @@ void ModelStats::open(Clock::time_point now) {
 }
 
 void ModelStats::open_as_peer_saw(Clock::time_point until) {
-  int closed = static_cast<int>(Breaker::kClosed);
-  if (!state_.compare_exchange_strong(closed, static_cast<int>(Breaker::kOpen))) return;  // open or probing already
+  if (static_cast<Breaker>(state_.load()) != Breaker::kClosed) return;  // open or probing already
+  // The deadline first, then the state: a loop that sees "open" must see its deadline too, or it
+  // would take it for a cooldown that ended and send a probe.
   std::int64_t target = ns(until);
   std::int64_t seen = open_until_ns_.load();
   while (seen < target && !open_until_ns_.compare_exchange_weak(seen, target)) {
   }
+  int closed = static_cast<int>(Breaker::kClosed);
+  state_.compare_exchange_strong(closed, static_cast<int>(Breaker::kOpen));
 }
 
 void ModelStats::record(const AttemptResult& r, Clock::time_point now) {

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <future>
+#include <limits>
+#include <map>
 
 #include "nodes/direct_nodes.hpp"
 #include "routing/policy.hpp"
@@ -71,6 +73,23 @@ std::pair<int, std::string> refused(const std::string& why) {
 
 }  // namespace
 
+// What each key that gains a budget in `next` has spent so far, from the ledger (asked on its own
+// thread, the answer waited for here: never on a loop).
+std::map<std::string, double> Router::spent_so_far(const Config& next) {
+  bool needed = std::any_of(next.keys.begin(), next.keys.end(), [&](const KeyConfig& k) { return k.budget && !s_->budgets.find(k.id); });
+  std::map<std::string, double> out;
+  if (!needed || !s_->ledger) return out;
+  auto answer = std::make_shared<std::promise<json>>();
+  auto future = answer->get_future();
+  s_->ledger->query([](ledger::Store& store) { return json(store.spent_by_key()); }, s_->loops.at(0),
+                    [answer](json spent) { answer->set_value(std::move(spent)); });
+  json spent = future.get();
+  if (spent.is_object())
+    for (const auto& [key, value] : spent.items())
+      if (value.is_number()) out[key] = value.get<double>();
+  return out;
+}
+
 std::pair<int, std::string> Router::reload_config() {
   std::lock_guard one_at_a_time(s_->reloading);
   const Config& current = *s_->current;
@@ -110,10 +129,18 @@ std::pair<int, std::string> Router::reload_config() {
   // node tokens, and on every loop its plugins and routing settings.
   auto& state = *s_->state;
   state.keys.replace_config_keys(next->keys);
+  auto spent = spent_so_far(*next);
   for (const auto& key : next->keys) {
     if (key.rpm > 0 || key.tpm > 0 || s_->rate_limits.find(key.id)) s_->rate_limits.set(key.id, key.rpm, key.tpm);
-    if (key.budget) s_->budgets.change(key.id, *key.budget);
+    if (!key.budget) continue;
+    if (s_->budgets.find(key.id))
+      s_->budgets.change(key.id, *key.budget);  // what it spent stays
+    else
+      s_->budgets.set(key.id, *key.budget, spent.count(key.id) ? spent[key.id] : 0);  // from what the ledger says it spent
   }
+  for (const auto& old : current.keys)  // a budget the new file no longer sets is lifted
+    if (old.budget && std::none_of(next->keys.begin(), next->keys.end(), [&](const KeyConfig& k) { return k.id == old.id && k.budget; }))
+      s_->budgets.change(old.id, std::numeric_limits<double>::infinity());
   for (const auto& node : direct) s_->nodes->add(node);  // replaces the node of the same name
   for (const auto& old : s_->direct_nodes) {
     old->retired = true;  // no more status polls

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <string>
 #include <memory>
 #include <vector>
 
@@ -51,6 +53,7 @@ class Router {
   struct State;
 
  private:
+  std::map<std::string, double> spent_so_far(const Config& next);
   std::unique_ptr<State> s_;
 };
 

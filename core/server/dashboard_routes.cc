@@ -57,7 +57,10 @@ void ApiRoutes::dashboard_logout(Call& call) {
 // GET /dashboard/data: everything the page shows, now. Nodes as /v1/nodes describes them,
 // requests by node since the router started, today's usage and spend per key, the latest errors.
 void ApiRoutes::dashboard_data(Call& call) {
-  if (state_.dashboard_sessions.who(DashboardSessions::token_in(call.request.header("cookie"))).empty())
+  // The session's key must still be an admin key: a key revoked, or no longer admin after a
+  // reload, ends its sessions.
+  std::string who = state_.dashboard_sessions.who(DashboardSessions::token_in(call.request.header("cookie")));
+  if (who.empty() || !state_.keys.is_admin(who))
     return call.error({401, "Sign in to the dashboard with an admin key.", "invalid_request_error", "", "not_signed_in"});
   json nodes = json::array();
   for (const auto& node : env_.nodes->snapshot()->nodes()) nodes.push_back(describe_node(*node));

@@ -21,7 +21,12 @@ class EmbeddingsRelay final : public RelayBase {
 
   void on_end(TransferError error, std::string_view detail) override {
     if (!sink_ || finish_if_failed(error, detail)) return;
-    auto answer = read_(body_, usage_);
+    std::optional<std::string> answer;
+    try {
+      answer = read_(body_, usage_);
+    } catch (const std::exception&) {  // a field of the wrong type: not an answer we can read
+      answer.reset();
+    }
     if (!answer) return finish_error(Error::upstream(502, upstream() + " sent an answer that is not a list of embeddings", "upstream_protocol_error"), true);
     emitted_ = true;
     sink_->on_body(*answer);
@@ -44,9 +49,10 @@ std::unique_ptr<ProviderCall> start_embeddings_call(HttpClient& http, const Upst
 std::optional<std::string> read_openai_embeddings(std::string_view body, Usage& usage) {
   json doc = json::parse(body, nullptr, false);
   if (!doc.is_object() || !doc.contains("data") || !doc["data"].is_array()) return std::nullopt;
-  if (doc.contains("usage") && doc["usage"].is_object()) {
-    usage.prompt_tokens = doc["usage"].value("prompt_tokens", std::int64_t{0});
-    usage.known = doc["usage"].contains("prompt_tokens");
+  if (doc.contains("usage") && doc["usage"].is_object() && doc["usage"].contains("prompt_tokens") &&
+      doc["usage"]["prompt_tokens"].is_number_integer()) {
+    usage.prompt_tokens = doc["usage"]["prompt_tokens"].get<std::int64_t>();
+    usage.known = true;
   }
   return std::string(body);
 }

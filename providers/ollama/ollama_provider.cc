@@ -282,9 +282,9 @@ class OllamaProvider final : public Provider {
       if (!doc["embeddings"][i].is_array()) return std::nullopt;
       data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", doc["embeddings"][i]}});
     }
-    usage.prompt_tokens = doc.value("prompt_eval_count", std::int64_t{0});
-    usage.known = doc.contains("prompt_eval_count");
-    json out = {{"object", "list"}, {"data", data}, {"model", doc.value("model", "")},
+    usage.known = doc.contains("prompt_eval_count") && doc["prompt_eval_count"].is_number_integer();
+    usage.prompt_tokens = usage.known ? doc["prompt_eval_count"].get<std::int64_t>() : 0;
+    json out = {{"object", "list"}, {"data", data}, {"model", doc.contains("model") && doc["model"].is_string() ? doc["model"] : json("")},
                 {"usage", {{"prompt_tokens", usage.prompt_tokens}, {"total_tokens", usage.prompt_tokens}}}};
     return out.dump(-1, ' ', false, json::error_handler_t::replace);
   }

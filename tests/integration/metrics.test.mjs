@@ -27,6 +27,7 @@ before(async () => {
   for (let i = 0; i < 3; i++) await (await chat(plexus.url, { model: 'gpt-x', messages: user('hi') })).json();
   await sseEvents(await chat(plexus.url, { model: 'slow', messages: user('hi'), stream: true }));
   await (await chat(plexus.url, { model: 'fail-500', messages: user('hi') })).text();
+  await (await chat(plexus.url, { model: 'made-up-by-a-client', messages: user('hi') })).text();
 });
 after(async () => {
   await plexus?.stop();
@@ -56,6 +57,7 @@ test('requests, latency, overhead, tokens, spend and plugin errors are counted, 
   assert.equal(value(text, 'plexus_requests_total', { model: 'gpt-x', node: 'metered', code: '200' }), 3);
   assert.equal(value(text, 'plexus_requests_total', { model: 'slow', node: 'metered', code: '200' }), 1);
   assert.equal(value(text, 'plexus_requests_total', { model: 'fail-500', code: '502' }), 1);
+  assert.equal(value(text, 'plexus_requests_total', { model: '-', node: '-', code: '404' }), 1, 'a made-up model is no label');
   assert.equal(value(text, 'plexus_request_duration_seconds_count', { model: 'gpt-x' }), 3);
   assert.equal(value(text, 'plexus_request_duration_seconds_bucket', { model: 'gpt-x', le: '+Inf' }), 3);
   assert.equal(value(text, 'plexus_time_to_first_token_seconds_count', { model: 'slow' }), 1);
@@ -63,7 +65,8 @@ test('requests, latency, overhead, tokens, spend and plugin errors are counted, 
   assert.ok(value(text, 'plexus_tokens_total', { model: 'gpt-x', direction: 'prompt' }) > 0);
   assert.ok(value(text, 'plexus_tokens_total', { model: 'gpt-x', direction: 'completion' }) > 0);
   assert.ok(value(text, 'plexus_spend_total', { model: 'gpt-x' }) > 0);
-  assert.equal(value(text, 'plexus_plugin_errors_total', { plugin: 'throws' }), 5, 'the failing plugin, once per request');
+  assert.equal(value(text, 'plexus_plugin_errors_total', { plugin: 'throws' }), 6, 'the failing plugin, once per request');
+  assert.ok(!text.includes('made-up-by-a-client'));
   assert.equal(value(text, 'plexus_node_up', { node: 'metered' }), 1);
   assert.equal(value(text, 'plexus_node_in_flight', { node: 'metered' }), 0);
   assert.equal(value(text, 'plexus_inflight_requests'), 0);

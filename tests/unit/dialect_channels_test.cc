@@ -45,6 +45,7 @@ const std::vector<std::string> kHostileChunks = {
 };
 
 const std::vector<std::string> kHostileWholes = {
+    R"({"choices":[{"message":{"content":"no finish_reason at all"}}]})",
     R"({"choices":[{"message":"text"}]})",
     R"({"choices":["x"],"usage":{"prompt_tokens":"a"}})",
     R"({"choices":[{"message":{"content":5,"tool_calls":[{"function":{"name":1,"arguments":2}}],"annotations":[{"type":"url_citation","url_citation":{"url":3}}]},"finish_reason":[]}],"usage":[]})",

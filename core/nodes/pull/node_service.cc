@@ -118,10 +118,11 @@ void NodeService::set_tokens(const std::vector<NodeTokenConfig>& tokens) {
   for (auto& session : impl_->live_sessions()) {
     const NodeTokenConfig* held = session->token();
     bool still = held && std::any_of(tokens.begin(), tokens.end(), [&](const NodeTokenConfig& t) {
-      return t.id == held->id && same_digest(t.token_hash, held->token_hash);
+      return t.id == held->id && same_digest(t.token_hash, held->token_hash) && t.groups == held->groups;
     });
     if (!still)
-      session->close(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "the node's token was removed from the router's config"));
+      session->close(grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                                  "the node's token was removed from the router's config, or its groups changed (join again)"));
   }
 }
 

@@ -4,22 +4,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { plexusBin, repoRoot } from './support/plexus.mjs';
+import { freePort, plexusBin, repoRoot } from './support/plexus.mjs';
 
 const doc = fs.readFileSync(path.join(repoRoot, 'docs/plugins.md'), 'utf8');
 const block = (marker) => doc.split(`<!-- walkthrough:${marker} -->`)[1].match(/```\w+\n([\s\S]*?)```/)[1];
-
-async function freePort() {
-  const srv = net.createServer();
-  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address();
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 test('the five-minute routing policy works as written', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plexus-walkthrough-'));

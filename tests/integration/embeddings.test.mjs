@@ -8,31 +8,21 @@
 // they were sent, and the router's base64 is compared with the fake's own, byte for byte.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import net from 'node:net';
 import { after, before, test } from 'node:test';
 import * as jose from 'jose';
 import OpenAI from 'openai';
 import { fakeEmbedding, fakeEmbeddingBase64, startFakeOpenAI } from './support/fake_openai.mjs';
 import { ollamaEmbedding, startFakeOllama } from './support/fake_ollama.mjs';
-import { baseConfig, chat, demoKey, startPlexus, user } from './support/plexus.mjs';
+import { baseConfig, chat, demoKey, freePort, startPlexus, user } from './support/plexus.mjs';
 
 const PRICE_IN = 2; // per 1k prompt tokens, on the "vectors" upstream
 let vectors, spare, ollama, plexus, client, refusedPort;
-
-// A port nothing listens on: connecting to it is refused.
-async function closedPort() {
-  const server = net.createServer();
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address();
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 before(async () => {
   vectors = await startFakeOpenAI({ name: 'vectors' });
   spare = await startFakeOpenAI({ name: 'spare' });
   ollama = await startFakeOllama();
-  refusedPort = await closedPort();
+  refusedPort = await freePort();
   const emb = (id, upstream_model) => ({ id, upstream_model, embeddings: true });
   plexus = await startPlexus(baseConfig([
     { name: 'vectors', provider: 'openai', url: vectors.url, price: { input_per_1k: PRICE_IN, output_per_1k: 5 },

@@ -4,21 +4,12 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { startFakeOpenAI } from './support/fake_openai.mjs';
-import { baseConfig, chat, demoKey, startPlexus, user } from './support/plexus.mjs';
-
-// A port nothing listens on: connections to it are refused.
-async function closedPort() {
-  const server = net.createServer();
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address();
-  await new Promise((r) => server.close(r));
-  return port;
-}
+import { baseConfig, chat, demoKey, freePort, startPlexus, user } from './support/plexus.mjs';
 
 let fake, plexus;
 before(async () => {
   fake = await startFakeOpenAI();
-  const refused = await closedPort();
+  const refused = await freePort();
   plexus = await startPlexus(
     baseConfig(
       [

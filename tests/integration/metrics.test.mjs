@@ -6,13 +6,12 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { startFakeOpenAI } from './support/fake_openai.mjs';
-import { baseConfig, chat, sseEvents, startPlexus, user, writeConfig } from './support/plexus.mjs';
+import { baseConfig, chat, freePort, sseEvents, startPlexus, user, writeConfig } from './support/plexus.mjs';
 
 const run = promisify(execFile);
 let fake, plexus, dir;
@@ -90,14 +89,6 @@ test("promtool check metrics finds nothing wrong", async () => {
   assert.equal(code, 0, out);
   assert.equal(out.trim(), '', `promtool's remarks: ${out}`);
 });
-
-async function freePort() {
-  const server = net.createServer();
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address();
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 test('a real Prometheus scrapes the router, and its queries answer with what the router counted', async () => {
   const port = await freePort();

@@ -5,13 +5,12 @@
 // failed search never becomes the client's error.
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { citePieces, injectedSources, startFakeOpenAI } from './support/fake_openai.mjs';
 import { defaultResults, startFakeSearxng } from './support/fake_searxng.mjs';
-import { baseConfig, chat, demoKey, repoRoot, sseEvents, startPlexus, user } from './support/plexus.mjs';
+import { baseConfig, chat, demoKey, freePort, repoRoot, sseEvents, startPlexus, user } from './support/plexus.mjs';
 
 const pluginDir = path.resolve(process.env.PLEXUS_PLUGIN_DIR || path.join(repoRoot, 'build/plugins'));
 const webPlugin = (config, name = 'web') => ({ name, type: 'native', path: path.join(pluginDir, 'libplexus_web.so'), config });
@@ -36,15 +35,6 @@ const injectedMessages = (messages) => messages.filter((m) => m.role === 'system
 const slug = (q) => q.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
 const todayUtc = () => new Date().toISOString().slice(0, 10);
 const searchedFor = (fake, q) => fake.requests.filter((r) => r.query.q === q);
-
-// A port nothing listens on (taken, then given back).
-async function closedPort() {
-  const server = net.createServer();
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address();
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 // What the upstream received for the request whose last user message is `question`.
 function seenBy(up, question) {
@@ -433,7 +423,7 @@ describe('web plugin: a failed search is never the client\'s error', () => {
     const start = (search_url) => startPlexus(baseConfig(upstreams, { plugins: [webPlugin({ search_url, timeout_ms: 300 })] }));
     routers = {
       fake: await start(sx.url),
-      closed: await start(`http://127.0.0.1:${await closedPort()}`),
+      closed: await start(`http://127.0.0.1:${await freePort()}`),
       html: await start(htmlOnly.url),
       held: await startPlexus(baseConfig(upstreams, { plugins: [webPlugin({ search_url: `http://127.0.0.1:${held.server.address().port}`, timeout_ms: 20000 })] })),
     };

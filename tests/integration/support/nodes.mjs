@@ -4,7 +4,9 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 
-import { repoRoot, startPlexus, testThreads, writeConfig } from './plexus.mjs';
+import { freePort, repoRoot, startPlexus, testThreads, writeConfig } from './plexus.mjs';
+
+export { freePort };
 
 export const nodeBin = path.resolve(process.env.PLEXUS_NODE_BIN || path.join(repoRoot, 'build/plexus-node'));
 export const adminKey = 'sk-admin-for-tests';
@@ -100,11 +102,3 @@ export function listeningPorts(pid) {
   return ports;
 }
 
-// A port free right now on loopback.
-export async function freePort() {
-  const server = net.createServer();
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address();
-  await new Promise((r) => server.close(r));
-  return port;
-}

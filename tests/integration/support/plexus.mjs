@@ -1,6 +1,7 @@
 // Starts the real plexus binary on a free port with a config written for the test.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -118,3 +119,13 @@ export function parseSse(text) {
 }
 
 export const user = (content) => [{ role: 'user', content }];
+
+// A port free right now on loopback (taken, then given back: connecting to it is refused until
+// something listens there).
+export async function freePort() {
+  const server = net.createServer();
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address();
+  await new Promise((r) => server.close(r));
+  return port;
+}

@@ -53,128 +53,125 @@ void ApiRoutes::on_framing_error(const FramingError& error, std::shared_ptr<Resp
   call.error({error.status, error.message, "invalid_request_error", "", error.code});
 }
 
+namespace {
+
+// Who may call a route.
+enum class Access { kAnyone, kKey, kAdmin };
+
+// One route: a method on a path pattern, where "{}" is one path segment and a trailing "*" the
+// rest of the path (model ids hold slashes); what matched is the handler's `arg`.
+struct Route {
+  const char* method;
+  const char* pattern;
+  Access access;
+  void (*handler)(ApiRoutes& routes, ApiRoutes::Call& call, const std::string& arg);
+  bool anthropic = false;  // errors in Anthropic's shape, from the first (405, 401...)
+};
+
+// Whether `path` matches `pattern`; `arg` gets what "{}" or "*" matched.
+bool matches(std::string_view pattern, std::string_view path, std::string& arg) {
+  while (!pattern.empty()) {
+    if (pattern == "*") {
+      if (path.empty()) return false;
+      arg = path;
+      return true;
+    }
+    if (pattern.rfind("{}", 0) == 0) {
+      auto end = path.find('/');
+      std::string_view segment = path.substr(0, end);
+      if (segment.empty()) return false;
+      arg = segment;
+      pattern.remove_prefix(2);
+      path.remove_prefix(segment.size());
+      continue;
+    }
+    if (path.empty() || path.front() != pattern.front()) return false;
+    pattern.remove_prefix(1);
+    path.remove_prefix(1);
+  }
+  return path.empty();
+}
+
+}  // namespace
+
+// Every route the router serves, in one table: the place to look for what exists and who may
+// call it.
 void ApiRoutes::route(Call& call) {
+  using A = Access;
+  using R = ApiRoutes;
+  static const Route routes[] = {
+      {"GET", "/healthz", A::kAnyone, [](R&, Call& c, const std::string&) { c.json_reply(200, R"({"status":"ok"})"); }},
+      {"GET", "/readyz", A::kAnyone, [](R& r, Call& c, const std::string&) { r.readiness(c); }},
+      {"GET", "/metrics", A::kAnyone, [](R& r, Call& c, const std::string&) { r.prometheus(c); }},
+      {"GET", "/dashboard", A::kAnyone, [](R& r, Call& c, const std::string&) { r.dashboard_page(c); }},
+      {"GET", "/dashboard/", A::kAnyone, [](R& r, Call& c, const std::string&) { r.dashboard_page(c); }},
+      {"POST", "/dashboard/login", A::kAnyone, [](R& r, Call& c, const std::string&) { r.dashboard_login(c); }},
+      {"POST", "/dashboard/logout", A::kAnyone, [](R& r, Call& c, const std::string&) { r.dashboard_logout(c); }},
+      {"GET", "/dashboard/data", A::kAnyone, [](R& r, Call& c, const std::string&) { r.dashboard_data(c); }},
+      {"GET", "/.well-known/jwks.json", A::kAnyone, [](R& r, Call& c, const std::string&) { r.jwks(c); }},
+      {"GET", "/receipts/{}", A::kAnyone, [](R& r, Call& c, const std::string&) { r.receipt_page(c); }},
+      {"GET", "/receipts/{}/chain", A::kAnyone, [](R& r, Call& c, const std::string& id) { r.receipt_chain(c, id); }},
+      {"GET", "/assets/*", A::kAnyone, [](R& r, Call& c, const std::string& file) { r.asset(c, file); }},
+      {"POST", "/admin/reload", A::kAdmin, [](R& r, Call& c, const std::string&) { r.admin_reload(c); }},
+      {"GET", "/v1/nodes", A::kAdmin, [](R& r, Call& c, const std::string&) { r.nodes(c); }},
+      {"GET", "/v1/nodes/{}/earnings", A::kAdmin, [](R& r, Call& c, const std::string& node) { r.earnings(c, node); }},
+      {"GET", "/v1/keys", A::kAdmin, [](R& r, Call& c, const std::string&) { r.list_keys(c); }},
+      {"POST", "/v1/keys", A::kAdmin, [](R& r, Call& c, const std::string&) { r.create_key(c); }},
+      {"DELETE", "/v1/keys/*", A::kAdmin, [](R& r, Call& c, const std::string& id) { r.revoke_key(c, id); }},
+      {"GET", "/v1/usage", A::kKey, [](R& r, Call& c, const std::string&) { r.usage(c); }},
+      {"GET", "/v1/receipts/*", A::kKey, [](R& r, Call& c, const std::string& id) { r.receipt(c, id); }},
+      {"GET", "/v1/models", A::kKey, [](R& r, Call& c, const std::string&) { r.models(c, ""); }},
+      {"GET", "/v1/models/*", A::kKey, [](R& r, Call& c, const std::string& id) { r.models(c, id); }},
+      {"POST", "/v1/chat/completions", A::kKey, [](R& r, Call& c, const std::string&) { r.chat(c); }},
+      {"POST", "/v1/embeddings", A::kKey, [](R& r, Call& c, const std::string&) { r.embeddings(c); }},
+      {"POST", "/v1/responses", A::kKey,
+       [](R& r, Call& c, const std::string&) {
+         r.translated(c, dialects::translate_responses_request, [](Call& call, nlohmann::json echo) -> std::unique_ptr<ClientChannel> {
+           return std::make_unique<dialects::ResponsesChannel>(call.responder, std::move(echo));
+         });
+       }},
+      {"POST", "/v1/completions", A::kKey,
+       [](R& r, Call& c, const std::string&) {
+         r.translated(c, dialects::translate_completions_request, [](Call& call, nlohmann::json echo) -> std::unique_ptr<ClientChannel> {
+           return std::make_unique<dialects::CompletionsChannel>(call.responder, std::move(echo));
+         });
+       }},
+      {"POST", "/v1/messages", A::kKey,
+       [](R& r, Call& c, const std::string&) {
+         r.translated(c, dialects::translate_messages_request, [](Call& call, nlohmann::json echo) -> std::unique_ptr<ClientChannel> {
+           return std::make_unique<dialects::MessagesChannel>(call.responder, std::move(echo), call.request_id);
+         });
+       },
+       true},
+  };
   const std::string& path = call.request.path;
   const std::string& method = call.request.method;
-  auto wrong_method = [&](const char* allowed) {
-    call.error({405, "Method " + method + " is not allowed on " + path + "; use " + allowed,
-                "invalid_request_error", "", "method_not_allowed"},
-               {{"allow", allowed}});
-  };
-
-  if (path == "/healthz") {
-    if (method != "GET") return wrong_method("GET");
-    return call.json_reply(200, R"({"status":"ok"})");
+  std::string allowed, arg;
+  const Route* found = nullptr;
+  for (const auto& r : routes) {
+    std::string matched;
+    if (!matches(r.pattern, path, matched)) continue;
+    call.anthropic = call.anthropic || r.anthropic;
+    allowed += (allowed.empty() ? "" : ", ") + std::string(r.method);
+    if (method == r.method && !found) {
+      found = &r;
+      arg = std::move(matched);
+    }
   }
-  if (path == "/readyz") {
-    if (method != "GET") return wrong_method("GET");
-    return readiness(call);
-  }
-  if (path == "/dashboard" || path == "/dashboard/") {
-    if (method != "GET") return wrong_method("GET");
-    return dashboard_page(call);
-  }
-  if (path == "/dashboard/login") {
-    if (method != "POST") return wrong_method("POST");
-    return dashboard_login(call);
-  }
-  if (path == "/dashboard/logout") {
-    if (method != "POST") return wrong_method("POST");
-    return dashboard_logout(call);
-  }
-  if (path == "/dashboard/data") {
-    if (method != "GET") return wrong_method("GET");
-    return dashboard_data(call);
-  }
-  if (path == "/metrics") {
-    if (method != "GET") return wrong_method("GET");
-    return prometheus(call);
-  }
-  if (path == "/admin/reload") {
-    if (method != "POST") return wrong_method("POST");
-    return admin_reload(call);
-  }
-  if (path == "/v1/nodes") {
-    if (method != "GET") return wrong_method("GET");
-    return nodes(call);
-  }
-  if (path.rfind("/v1/nodes/", 0) == 0 && path.size() > 19 && path.compare(path.size() - 9, 9, "/earnings") == 0) {
-    if (method != "GET") return wrong_method("GET");
-    return earnings(call, path.substr(10, path.size() - 19));
-  }
-  if (path == "/.well-known/jwks.json") {
-    if (method != "GET") return wrong_method("GET");
-    return jwks(call);
-  }
-  if (path.rfind("/receipts/", 0) == 0 && path.size() > 10) {
-    if (method != "GET") return wrong_method("GET");
-    std::string rest = path.substr(10);
-    auto slash = rest.find('/');
-    if (slash == std::string::npos) return receipt_page(call);
-    if (rest.compare(slash, std::string::npos, "/chain") == 0) return receipt_chain(call, rest.substr(0, slash));
-  }
-  if (path.rfind("/assets/", 0) == 0) {
-    if (method != "GET") return wrong_method("GET");
-    return asset(call, path.substr(8));
-  }
-  if (path.rfind("/v1/receipts/", 0) == 0 && path.size() > 13) {
-    if (method != "GET") return wrong_method("GET");
-    if (!authenticate(call)) return;
-    return receipt(call, path.substr(13));
-  }
-  if (path == "/v1/keys") {
-    if (method != "GET" && method != "POST") return wrong_method("GET, POST");
-    if (!authenticate_admin(call, "/v1/keys")) return;
-    return method == "GET" ? list_keys(call) : create_key(call);
-  }
-  if (path.rfind("/v1/keys/", 0) == 0 && path.size() > 9) {
-    if (method != "DELETE") return wrong_method("DELETE");
-    if (!authenticate_admin(call, "/v1/keys/{id}")) return;
-    return revoke_key(call, path.substr(9));
-  }
-  if (path == "/v1/usage") {
-    if (method != "GET") return wrong_method("GET");
-    if (!authenticate(call)) return;
-    return usage(call);
-  }
-  if (path == "/v1/messages") {
-    call.anthropic = true;
-    if (method != "POST") return wrong_method("POST");
-    if (!authenticate(call)) return;
-    return translated(call, dialects::translate_messages_request, [](Call& c, nlohmann::json echo) -> std::unique_ptr<ClientChannel> {
-      return std::make_unique<dialects::MessagesChannel>(c.responder, std::move(echo), c.request_id);
-    });
-  }
-  if (path == "/v1/embeddings") {
-    if (method != "POST") return wrong_method("POST");
-    if (!authenticate(call)) return;
-    auto parsed = parse_embeddings_request(call.request.body);
-    if (auto* error = std::get_if<Error>(&parsed)) return call.error(*error);
-    return start_exchange(call, std::move(std::get<ParsedChat>(parsed)), std::make_unique<ResponderChannel>(call.responder));
-  }
-  if (path == "/v1/completions") {
-    if (method != "POST") return wrong_method("POST");
-    if (!authenticate(call)) return;
-    return translated(call, dialects::translate_completions_request, [](Call& c, nlohmann::json echo) -> std::unique_ptr<ClientChannel> {
-      return std::make_unique<dialects::CompletionsChannel>(c.responder, std::move(echo));
-    });
-  }
-  if (path == "/v1/responses") {
-    if (method != "POST") return wrong_method("POST");
-    if (!authenticate(call)) return;
-    return translated(call, dialects::translate_responses_request, [](Call& c, nlohmann::json echo) -> std::unique_ptr<ClientChannel> {
-      return std::make_unique<dialects::ResponsesChannel>(c.responder, std::move(echo));
-    });
-  }
-  bool is_chat = path == "/v1/chat/completions";
-  bool is_models = path == "/v1/models" || path.rfind("/v1/models/", 0) == 0;
-  if (!is_chat && !is_models)
+  if (allowed.empty())
     return call.error({404, "Invalid URL (" + method + " " + path + ")", "invalid_request_error", "", "unknown_url"});
-  if (is_chat && method != "POST") return wrong_method("POST");
-  if (is_models && method != "GET") return wrong_method("GET");
-  if (!authenticate(call)) return;
-  if (is_models) return models(call);
-  chat(call);
+  if (!found)
+    return call.error({405, "Method " + method + " is not allowed on " + path + "; use " + allowed, "invalid_request_error",
+                       "", "method_not_allowed"},
+                      {{"allow", allowed}});
+  if (found->access == Access::kKey && !authenticate(call)) return;
+  if (found->access == Access::kAdmin) {
+    std::string what = found->pattern;  // as the docs write it: /v1/keys/{id}
+    for (std::string_view hole : {"{}", "*"})
+      if (auto at = what.find(hole); at != std::string::npos) what.replace(at, hole.size(), "{id}");
+    if (!authenticate_admin(call, what.c_str())) return;
+  }
+  found->handler(*this, call, arg);
 }
 
 bool ApiRoutes::authenticate(Call& call) {
@@ -228,7 +225,6 @@ bool ApiRoutes::authenticate_admin(Call& call, const char* what) {
 // POST /admin/reload: re-reads the whole config file (as SIGHUP does). Admin keys only. 200 with
 // what is now in force, or 422 naming the file and key path of what is wrong (the old config stays).
 void ApiRoutes::admin_reload(Call& call) {
-  if (!authenticate_admin(call, "/admin/reload")) return;
   auto responder = call.responder;
   Headers base = call.base;
   state_.reload_config(env_.loop, [responder, base](int status, std::string report) { send_json(*responder, status, base, report); });
@@ -236,7 +232,6 @@ void ApiRoutes::admin_reload(Call& call) {
 
 // GET /v1/nodes: every node, direct and pull, with its models, load, health and GPUs.
 void ApiRoutes::nodes(Call& call) {
-  if (!authenticate_admin(call, "/v1/nodes")) return;
   json data = json::array();
   for (const auto& node : env_.nodes->snapshot()->nodes()) data.push_back(describe_node(*node));
   call.json_reply(200, json{{"object", "list"}, {"data", data}}.dump());
@@ -244,7 +239,7 @@ void ApiRoutes::nodes(Call& call) {
 
 // GET /v1/models and /v1/models/{id}: what the caller's group can reach, and what each model
 // serves ("serves": ["chat"], ["embeddings"], or both when nodes differ).
-void ApiRoutes::models(Call& call) {
+void ApiRoutes::models(Call& call, const std::string& id) {
   auto listings = env_.nodes->snapshot()->models_for(call.caller.group);
   auto find = [&](const std::string& id) {
     return std::find_if(listings.begin(), listings.end(), [&](const auto& l) { return l.id == id; });
@@ -262,13 +257,11 @@ void ApiRoutes::models(Call& call) {
     if (l.embeddings) serves.push_back("embeddings");
     return json{{"id", l.id}, {"object", "model"}, {"created", kCreated}, {"owned_by", "plexus"}, {"serves", serves}};
   };
-  const std::string& path = call.request.path;
-  if (path == "/v1/models") {
+  if (id.empty()) {
     json data = json::array();
     for (const auto& l : listings) data.push_back(entry(l));
     return call.json_reply(200, json{{"object", "list"}, {"data", data}}.dump());
   }
-  std::string id = path.substr(std::string("/v1/models/").size());
   auto it = find(id);
   if (it == listings.end()) return call.error(model_not_found(id));
   call.json_reply(200, entry(*it).dump());
@@ -276,6 +269,13 @@ void ApiRoutes::models(Call& call) {
 
 void ApiRoutes::chat(Call& call) {
   auto parsed = parse_chat_request(call.request.body);
+  if (auto* error = std::get_if<Error>(&parsed)) return call.error(*error);
+  start_exchange(call, std::move(std::get<ParsedChat>(parsed)), std::make_unique<ResponderChannel>(call.responder));
+}
+
+// POST /v1/embeddings: through the same exchange as chat, answered whole by an embedding model.
+void ApiRoutes::embeddings(Call& call) {
+  auto parsed = parse_embeddings_request(call.request.body);
   if (auto* error = std::get_if<Error>(&parsed)) return call.error(*error);
   start_exchange(call, std::move(std::get<ParsedChat>(parsed)), std::make_unique<ResponderChannel>(call.responder));
 }

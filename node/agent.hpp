@@ -3,6 +3,7 @@
 // again after every reconnect, with backoff and jitter), heartbeats, pulls orders with credit
 // and runs them through the backend's adapter. gRPC's threads only post to the loop.
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,6 +25,9 @@ struct AgentSetup {
   std::string provider_url;  // the adapter's base URL ("" for demo)
   std::string backend_kind;  // told to the router ("ollama", "llamacpp", "demo"...)
   std::vector<ServedModel> models;
+  // The router told of other routers of its network (Registered.routers): called on the agent's
+  // loop with their node ports; main() joins the ones it has not joined yet.
+  std::function<void(const std::vector<std::string>&)> on_routers = {};
 };
 
 class Agent {

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <mutex>
 #include <cstdio>
 
 #include "agent.hpp"
@@ -113,21 +114,48 @@ int main(int argc, char** argv) {
   }
   // One agent per router it is given (--router A,B): each its own stream and loop, the backend
   // shared, its concurrency split between them so the backend never sees more than asked.
+  // Routers the joined ones tell of (a cluster on one Redis) are joined too, from this thread:
+  // agents report them through `learned`.
   std::vector<std::unique_ptr<Agent>> agents;
   auto routers = split_list(setup->options.router);
   int share = std::max(1, setup->options.max_concurrency / static_cast<int>(std::max<std::size_t>(routers.size(), 1)));
+  std::mutex learned_mu;
+  std::vector<std::string> learned;
+  setup->on_routers = [&](const std::vector<std::string>& told) {
+    std::lock_guard lock(learned_mu);
+    learned.insert(learned.end(), told.begin(), told.end());
+  };
+  auto join = [&](const std::string& address, int concurrency) {
+    AgentSetup one = *setup;
+    one.options.router = address;
+    one.options.max_concurrency = concurrency;
+    agents.push_back(std::make_unique<Agent>(std::move(one)));
+  };
   try {
-    for (const auto& address : routers) {
-      AgentSetup one = *setup;
-      one.options.router = address;
-      one.options.max_concurrency = routers.size() > 1 ? share : setup->options.max_concurrency;
-      agents.push_back(std::make_unique<Agent>(std::move(one)));
-    }
+    for (const auto& address : routers) join(address, routers.size() > 1 ? share : setup->options.max_concurrency);
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
     return 1;
   }
   for (auto& a : agents) a->start();
+  auto join_learned = [&] {
+    std::vector<std::string> told;
+    {
+      std::lock_guard lock(learned_mu);
+      told.swap(learned);
+    }
+    for (const auto& address : told) {
+      if (std::find(routers.begin(), routers.end(), address) != routers.end()) continue;
+      routers.push_back(address);
+      spdlog::info("the router told of another router of its network at {}: joining it too", address);
+      try {
+        join(address, share);
+        agents.back()->start();
+      } catch (const std::exception& e) {
+        spdlog::warn("cannot join {}: {}", address, e.what());
+      }
+    }
+  };
   auto all_finished = [&] {
     return std::all_of(agents.begin(), agents.end(), [](const auto& a) { return a->finished(); });
   };
@@ -135,7 +163,10 @@ int main(int argc, char** argv) {
   bool asked = false;
   while (!all_finished()) {
     int sig = sigtimedwait(&signals, nullptr, &tick);
-    if (sig < 0) continue;
+    if (sig < 0) {
+      if (!asked) join_learned();
+      continue;
+    }
     if (asked) {
       spdlog::warn("second signal: stopping now");
       break;

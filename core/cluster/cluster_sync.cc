@@ -108,6 +108,40 @@ ClusterSync::~ClusterSync() {
   if (thread_.joinable()) thread_.join();
 }
 
+void ClusterSync::advertise(std::string node_address) {
+  std::lock_guard lock(routers_mu_);
+  node_address_ = std::move(node_address);
+}
+
+std::vector<std::string> ClusterSync::peer_routers() const {
+  std::lock_guard lock(routers_mu_);
+  return peer_routers_;
+}
+
+// This router's node port goes in with an expiry a few sync periods ahead; the live ones come
+// back (a router that stops renewing drops out by itself).
+void ClusterSync::sync_routers(redisContext* c) {
+  std::string mine;
+  {
+    std::lock_guard lock(routers_mu_);
+    mine = node_address_;
+  }
+  auto wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  long long expires = wall_ms + std::max<long long>(5000, 5 * period_.count());
+  if (!mine.empty() && !Reply(redisCommand(c, "ZADD plexus:routers %lld %s", expires, mine.c_str())).ok())
+    throw std::runtime_error(c->err ? c->errstr : "redis refused ZADD");
+  Reply(redisCommand(c, "ZREMRANGEBYSCORE plexus:routers -inf %lld", static_cast<long long>(wall_ms)));
+  Reply live(redisCommand(c, "ZRANGEBYSCORE plexus:routers %lld +inf", static_cast<long long>(wall_ms)));
+  if (!live.ok() || live.r->type != REDIS_REPLY_ARRAY) throw std::runtime_error(c->err ? c->errstr : "redis refused ZRANGEBYSCORE");
+  std::vector<std::string> peers;
+  for (std::size_t i = 0; i < live.r->elements; ++i) {
+    std::string address(live.r->element[i]->str, live.r->element[i]->len);
+    if (address != mine) peers.push_back(std::move(address));
+  }
+  std::lock_guard lock(routers_mu_);
+  peer_routers_ = std::move(peers);
+}
+
 void ClusterSync::run() {
   redisContext* c = nullptr;
   auto backoff = std::chrono::milliseconds(100);
@@ -170,6 +204,7 @@ bool ClusterSync::sync(redisContext* c) {
       e->remote_micros.store(all - now, std::memory_order_relaxed);
     }
     sync_breakers(c);
+    sync_routers(c);
   } catch (const std::exception& e) {
     return false;
   }

@@ -5,6 +5,8 @@
 // routers counted, which the loops then add to their own when they admit a request. The loops
 // never wait on Redis: a key's limits and budget hold across routers to within one sync period,
 // and while Redis is unreachable each router goes on alone, then catches up when it is back.
+// Routers advertise their node ports the same way (plexus:routers), so that a node given one
+// router learns the others (Registered.routers) and joins them all.
 // Open breakers travel the same way: a (node, model) one router found failing is left alone by
 // the others until its cooldown ends (a sorted set, plexus:breakers, scored by when it closes).
 #include <atomic>
@@ -15,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "metering/meter.hpp"
 #include "metering/rate_limits.hpp"
@@ -40,6 +43,10 @@ class ClusterSync {
   ClusterSync& operator=(const ClusterSync&) = delete;
 
   bool connected() const { return connected_.load(); }
+  // This router's node port as nodes reach it ("" : not advertised); any thread.
+  void advertise(std::string node_address);
+  // The other routers' node ports, as the last sync saw them; any thread.
+  std::vector<std::string> peer_routers() const;
   std::uint64_t syncs() const { return syncs_.load(); }  // completed rounds, for tests and metrics
 
  private:
@@ -49,6 +56,7 @@ class ClusterSync {
   void run();
   bool sync(redisContext* c);
   void sync_breakers(redisContext* c);
+  void sync_routers(redisContext* c);
 
   RedisAddress redis_;
   std::chrono::milliseconds period_;
@@ -58,6 +66,9 @@ class ClusterSync {
   std::map<std::string, Pushed> pushed_limits_;   // the sync thread's own
   std::map<std::string, std::int64_t> pushed_spent_;
   std::atomic<bool> connected_{false};
+  mutable std::mutex routers_mu_;
+  std::string node_address_;
+  std::vector<std::string> peer_routers_;
   std::atomic<std::uint64_t> syncs_{0};
   std::mutex mu_;
   std::condition_variable wake_;

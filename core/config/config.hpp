@@ -187,6 +187,7 @@ struct Config {
     std::string redis;  // empty: this router alone
     std::string id;     // its name among the routers (its receipt chain)
     std::chrono::milliseconds sync{100};
+    std::string node_address;  // "" : nodes.listen's host and the port it got, unless a wildcard
   } cluster;
   std::string providers_dir;  // where adapters are loaded from; empty: "providers" beside the binary
   LogConfig log;

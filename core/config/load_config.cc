@@ -76,6 +76,7 @@ void load_server(const JsonPath& root, Config& cfg) {
   cfg.cluster.redis = cluster["redis"].get<std::string>();
   cfg.cluster.id = cluster["id"].get<std::string>();
   cfg.cluster.sync = std::chrono::milliseconds(cluster["sync_ms"].get<std::int64_t>());
+  cfg.cluster.node_address = cluster["node_address"].get<std::string>();
   if (!cfg.cluster.redis.empty() && cfg.cluster.id.empty())
     throw ConfigError(cfg.file + ": cluster.id: required with cluster.redis: give each router its own name");
   if (cfg.cluster.id.size() > 64 ||

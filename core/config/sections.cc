@@ -99,6 +99,7 @@ const ConfigSchema& cluster_schema() {
       field::string("redis", "", "Redis shared by several routers (redis://HOST:PORT): keys' rate limits and budgets hold across them; empty: this router alone"),
       field::string("id", "", "This router's name among them (its receipts' chain in a shared ledger); required with redis"),
       field::integer("sync_ms", 100, "How often counts go to Redis and come back: how far a limit can be overrun across routers").range(10, 10000),
+      field::string("node_address", "", "This router's node port as nodes reach it (HOST:PORT), told to nodes that join the other routers; empty: nodes.listen when it is a specific address"),
   };
   return s;
 }

@@ -177,7 +177,20 @@ void Router::start() {
   s_->started = true;
   if (!s_->config.nodes.host.empty()) {
     s_->node_service = std::make_unique<NodeService>(s_->config, *s_->nodes, s_->loops);
+    if (s_->cluster) {
+      cluster::ClusterSync* peers = s_->cluster.get();
+      s_->node_service->set_peer_routers([peers] { return peers->peer_routers(); });
+    }
     s_->node_service->start();
+    if (s_->cluster) {
+      // What nodes dial: the configured address, else nodes.listen's own (when it is not a
+      // wildcard, which names no host a node could reach).
+      std::string address = s_->config.cluster.node_address;
+      const std::string& host = s_->config.nodes.host;
+      if (address.empty() && host != "0.0.0.0" && host != "::" && !host.empty())
+        address = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(s_->node_service->port());
+      s_->cluster->advertise(address);
+    }
   }
   s_->loops.at(0).post([this] { start_status_polling(s_->direct_nodes, 0, s_->loops.at(0)); });
 }

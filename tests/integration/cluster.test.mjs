@@ -1,5 +1,5 @@
 // Several routers on one Redis and one PostgreSQL (cluster.redis, ledger.postgres): a node joins
-// every router it is given, so either serves any request; a key's rate limit and budget hold
+// every router it is given, or that the router it joined tells it of, so either serves any request; a key's rate limit and budget hold
 // across routers, and so does a breaker one router opened; the ledger is one, each router with
 // its own chain of receipts; a router stopped loses no ledger row; Redis restarted, the routers
 // sync again without restarting.
@@ -13,7 +13,7 @@ import { adminKey, freePort, startNode, startRouter, waitFor } from './support/n
 import { chat, testThreads, user } from './support/plexus.mjs';
 
 const pg = process.env.PLEXUS_TEST_POSTGRES;
-let redis, redisPort, database, a, b, node, flaky;
+let redis, redisPort, database, a, b, node, flaky, told;
 const cleanups = [];
 
 async function startRedis(port) {
@@ -75,6 +75,7 @@ before(async () => {
 });
 after(async () => {
   await node?.stop();
+  await told?.stop();
   await a?.stop();
   await b?.stop();
   await redis?.stop();
@@ -89,6 +90,17 @@ test('one node joins both routers; either router serves', async () => {
     assert.equal(res.headers.get('x-plexus-node'), 'gpu@lab');
     await res.json();
   }
+});
+
+test('a node given one router learns the other through Redis and joins it too', async () => {
+  told = await startNode(a, {
+    name: 'gpu2', token: 'nt-cluster-token-1', join: false,
+    args: ['--router', `127.0.0.1:${a.nodePort}`, '--price-out', '0.5', '--backend-options', '{"first_token_ms": 1, "tokens_per_second": 5000}'],
+  });
+  await waitFor(() => (told.stderr().match(/joined the router/g) ?? []).length >= 2, 15000, `gpu2 to join both:\n${told.stderr()}`);
+  assert.match(told.stderr(), new RegExp(`told of another router of its network at 127\\.0\\.0\\.1:${b.nodePort}`));
+  const onB = await (await fetch(`${b.url}/v1/nodes`, { headers: { authorization: `Bearer ${adminKey}` } })).json();
+  assert.ok(onB.data.some((n) => n.id === 'gpu2@lab'), 'B lists the node it was never given');
 });
 
 test("a key's rate limit holds across routers", async () => {

@@ -113,6 +113,8 @@ NodeService::NodeService(const Config& config, NodeRegistry& registry, LoopGroup
 
 NodeService::~NodeService() { stop(); }
 
+void NodeService::set_peer_routers(std::function<std::vector<std::string>()> peers) { impl_->env.peer_routers = std::move(peers); }
+
 void NodeService::set_tokens(const std::vector<NodeTokenConfig>& tokens) {
   impl_->tokens.store(&tokens);
   for (auto& session : impl_->live_sessions()) {

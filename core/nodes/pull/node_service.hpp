@@ -30,6 +30,8 @@ class NodeService {
   // config it loaded). Nodes that join from now on are checked against them; a connected node
   // whose token is gone is cut off. Any thread.
   void set_tokens(const std::vector<NodeTokenConfig>& tokens);
+  // Where joining nodes learn the other routers of the network (cluster); before start().
+  void set_peer_routers(std::function<std::vector<std::string>()> peers);
 
   struct Impl;
 

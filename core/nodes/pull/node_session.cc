@@ -112,6 +112,8 @@ bool NodeSession::on_register(const pb::Register& reg) {
   r->set_liveness_timeout_ms(static_cast<std::uint32_t>(env_.settings.liveness_timeout.count()));
   for (const auto& g : node->groups) r->add_groups(g);
   r->set_max_message_bytes(static_cast<std::uint32_t>(env_.settings.max_message_bytes));
+  if (env_.peer_routers)
+    for (const auto& address : env_.peer_routers()) r->add_routers(address);
   queue(std::move(ack));
   if (env_.draining.load()) drain("the router is shutting down");
   pb::RouterMessage deployments;

@@ -40,6 +40,8 @@ struct SessionEnv {
   std::function<std::shared_ptr<class NodeSession>(std::shared_ptr<Node>, std::shared_ptr<NodeSession>)> joined;
   std::function<void(const NodeSession*)> ended;
   std::atomic<bool>& draining;  // the router is shutting down: no orders, Drain to new nodes
+  // The other routers' node ports a joining node is told of (Registered.routers); may be empty.
+  std::function<std::vector<std::string>()> peer_routers = {};
 };
 
 class NodeSession final : public grpc::ServerBidiReactor<pb::NodeMessage, pb::RouterMessage>,

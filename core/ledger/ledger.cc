@@ -34,6 +34,16 @@ void Ledger::query(std::function<nlohmann::json(Store&)> query, EventLoop& loop,
   wake_.notify_one();
 }
 
+bool Ledger::try_query(std::function<nlohmann::json(Store&)> query, EventLoop& loop, std::function<void(nlohmann::json)> done) {
+  {
+    std::lock_guard lock(mu_);
+    if (queries_.size() >= kMaxQueuedQueries) return false;
+    queries_.push_back(Query{std::move(query), &loop, std::move(done)});
+  }
+  wake_.notify_one();
+  return true;
+}
+
 void Ledger::stop() {
   {
     std::lock_guard lock(mu_);

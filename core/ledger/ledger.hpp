@@ -33,6 +33,10 @@ class Ledger {
   // Runs `query` on the ledger's thread (after what is queued is written, so a client sees its
   // own requests) and `done` with its answer on `loop`. A query that throws answers null.
   void query(std::function<nlohmann::json(Store&)> query, EventLoop& loop, std::function<void(nlohmann::json)> done);
+  // The same for what anyone may ask (no key: the public receipt pages): refused (false, `done`
+  // never runs) while kMaxQueuedQueries wait, so a flood cannot queue without bound.
+  bool try_query(std::function<nlohmann::json(Store&)> query, EventLoop& loop, std::function<void(nlohmann::json)> done);
+  static constexpr std::size_t kMaxQueuedQueries = 256;
   // Writes what is queued and ends the thread; later appends are dropped (logged).
   void stop();
   // Rows appended and not yet committed: how far the ledger is behind (/metrics).

@@ -75,7 +75,7 @@ void ApiRoutes::receipt_chain(Call& call, const std::string& request_id) {
   auto responder = call.responder;
   Headers base = call.base;
   base.emplace_back("cache-control", "no-store");
-  env_.ledger->query(
+  bool queued = env_.ledger->try_query(
       [request_id](ledger::Store& store) {
         auto r = store.receipt(request_id);
         if (!r.seq) return json();
@@ -92,6 +92,8 @@ void ApiRoutes::receipt_chain(Call& call, const std::string& request_id) {
                                        "request_id", "receipt_not_found"}));
         send_json(*responder, 200, base, chain.dump());
       });
+  if (!queued)
+    call.error({503, "The ledger is busy; retry shortly", "server_error", "", "ledger_busy"}, {{"retry-after", "1"}});
 }
 
 // GET /assets/{path}: the pages' scripts and styles (the JOSE library among them).

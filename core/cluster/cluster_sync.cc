@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 
 namespace plexus::cluster {
@@ -94,8 +95,8 @@ std::optional<RedisAddress> parse_redis_url(const std::string& url) {
 }
 
 ClusterSync::ClusterSync(RedisAddress redis, std::chrono::milliseconds period, metering::RateLimits& limits,
-                         metering::Budgets& budgets, NodeRegistry& nodes)
-    : redis_(std::move(redis)), period_(period), limits_(limits), budgets_(budgets), nodes_(nodes) {
+                         metering::Budgets& budgets, NodeRegistry& nodes, std::string router_id)
+    : redis_(std::move(redis)), period_(period), limits_(limits), budgets_(budgets), nodes_(nodes), router_id_(std::move(router_id)) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -140,6 +141,47 @@ void ClusterSync::sync_routers(redisContext* c) {
   }
   std::lock_guard lock(routers_mu_);
   peer_routers_ = std::move(peers);
+}
+
+// Fields "node|model|router" hold "ttft_ms wall_ms". This router writes its fresh measures and
+// reads the others' (younger than 10 s; older ones are deleted), averaged per (node, model).
+void ClusterSync::sync_latency(redisContext* c) {
+  constexpr long long kFreshMs = 10000;
+  auto steady = std::chrono::steady_clock::now();
+  long long wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  auto set = nodes_.snapshot();
+  for (const auto& node : set->nodes())
+    for (const auto& m : *node->models()) {
+      double own = m.stats->own_ttft_ms(steady);
+      if (own < 0) continue;
+      std::string field = node->id + "|" + m.id + "|" + router_id_;
+      std::string value = std::to_string(own) + " " + std::to_string(wall_ms);
+      if (!Reply(redisCommand(c, "HSET plexus:ttft %s %s", field.c_str(), value.c_str())).ok())
+        throw std::runtime_error(c->err ? c->errstr : "redis refused HSET");
+    }
+  Reply all(redisCommand(c, "HGETALL plexus:ttft"));
+  if (!all.ok() || all.r->type != REDIS_REPLY_ARRAY) throw std::runtime_error(c->err ? c->errstr : "redis refused HGETALL");
+  std::map<std::string, std::pair<double, int>> peers;  // "node|model" -> sum, count
+  for (std::size_t i = 0; i + 1 < all.r->elements; i += 2) {
+    std::string field(all.r->element[i]->str, all.r->element[i]->len);
+    std::string value(all.r->element[i + 1]->str, all.r->element[i + 1]->len);
+    double ttft = 0;
+    long long at = 0;
+    if (std::sscanf(value.c_str(), "%lf %lld", &ttft, &at) != 2 || wall_ms - at > 6 * kFreshMs) {
+      Reply(redisCommand(c, "HDEL plexus:ttft %s", field.c_str()));
+      continue;
+    }
+    auto last_bar = field.rfind('|');
+    if (last_bar == std::string::npos || field.compare(last_bar + 1, std::string::npos, router_id_) == 0 || wall_ms - at > kFreshMs)
+      continue;  // this router's own, or too old to stand in
+    auto& p = peers[field.substr(0, last_bar)];
+    p.first += ttft;
+    ++p.second;
+  }
+  for (const auto& node : set->nodes())
+    for (const auto& m : *node->models())
+      if (auto it = peers.find(node->id + "|" + m.id); it != peers.end())
+        m.stats->set_peer_ttft(it->second.first / it->second.second, steady + std::chrono::milliseconds(kFreshMs));
 }
 
 void ClusterSync::run() {
@@ -205,6 +247,7 @@ bool ClusterSync::sync(redisContext* c) {
     }
     sync_breakers(c);
     sync_routers(c);
+    sync_latency(c);
   } catch (const std::exception& e) {
     return false;
   }

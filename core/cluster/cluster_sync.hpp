@@ -5,6 +5,8 @@
 // routers counted, which the loops then add to their own when they admit a request. The loops
 // never wait on Redis: a key's limits and budget hold across routers to within one sync period,
 // and while Redis is unreachable each router goes on alone, then catches up when it is back.
+// Each router's latest time-to-first-token per (node, model) goes to Redis too (plexus:ttft), so a
+// router without fresh answers of its own (just started) routes on what the others measured.
 // Routers advertise their node ports the same way (plexus:routers), so that a node given one
 // router learns the others (Registered.routers) and joins them all.
 // Open breakers travel the same way: a (node, model) one router found failing is left alone by
@@ -36,8 +38,9 @@ std::optional<RedisAddress> parse_redis_url(const std::string& url);
 
 class ClusterSync {
  public:
+  // `router_id`: this router's cluster.id (whose measures are whose).
   ClusterSync(RedisAddress redis, std::chrono::milliseconds period, metering::RateLimits& limits, metering::Budgets& budgets,
-              NodeRegistry& nodes);
+              NodeRegistry& nodes, std::string router_id);
   ~ClusterSync();  // stops the thread
   ClusterSync(const ClusterSync&) = delete;
   ClusterSync& operator=(const ClusterSync&) = delete;
@@ -57,12 +60,14 @@ class ClusterSync {
   bool sync(redisContext* c);
   void sync_breakers(redisContext* c);
   void sync_routers(redisContext* c);
+  void sync_latency(redisContext* c);
 
   RedisAddress redis_;
   std::chrono::milliseconds period_;
   metering::RateLimits& limits_;
   metering::Budgets& budgets_;
   NodeRegistry& nodes_;
+  std::string router_id_;
   std::map<std::string, Pushed> pushed_limits_;   // the sync thread's own
   std::map<std::string, std::int64_t> pushed_spent_;
   std::atomic<bool> connected_{false};

@@ -120,9 +120,20 @@ ModelStats::Clock::time_point ModelStats::cooldown_until() const {
   return Clock::time_point(Clock::duration(open_until_ns_.load(std::memory_order_relaxed)));
 }
 
-double ModelStats::predicted_ttft_ms(Clock::time_point now, std::chrono::milliseconds stale_after) const {
+double ModelStats::own_ttft_ms(Clock::time_point now, std::chrono::milliseconds stale_after) const {
   if (ns(now) - last_answer_ns_.load(std::memory_order_relaxed) > std::chrono::nanoseconds(stale_after).count()) return -1;
   return ttft_ewma_.value();
+}
+
+double ModelStats::predicted_ttft_ms(Clock::time_point now, std::chrono::milliseconds stale_after) const {
+  double own = own_ttft_ms(now, stale_after);
+  if (own >= 0) return own;
+  return ns(now) < peer_until_ns_.load(std::memory_order_relaxed) ? peer_ttft_ms_.load(std::memory_order_relaxed) : -1;
+}
+
+void ModelStats::set_peer_ttft(double ms, Clock::time_point until) {
+  peer_ttft_ms_.store(ms, std::memory_order_relaxed);
+  peer_until_ns_.store(ns(until), std::memory_order_relaxed);
 }
 
 bool ModelStats::available(Clock::time_point now) const {

@@ -91,7 +91,13 @@ class ModelStats {
   // The prediction routing uses: the moving average, or "not known" (-1) when no answer came for
   // `stale_after`: a node that was slow once and then got no traffic would otherwise keep its
   // bad name forever; unknown, it gets a request and a fresh measurement.
+  // With several routers (cluster), what the others measured stands in while this router has no
+  // fresh answer of its own: a router that just started, or a node it has not used lately.
   double predicted_ttft_ms(Clock::time_point now, std::chrono::milliseconds stale_after = std::chrono::seconds(10)) const;
+  // This router's own measure only (-1 when stale): what it tells the others.
+  double own_ttft_ms(Clock::time_point now, std::chrono::milliseconds stale_after = std::chrono::seconds(10)) const;
+  // The others' measure (cluster sync), valid until `until`. Any thread.
+  void set_peer_ttft(double ms, Clock::time_point until);
   double tokens_per_second() const { return tps_ewma_.value(); }
   double error_ratio(Clock::time_point now) const;  // in the breaker's window; 0 without attempts
   // The same for a window epoch computed once (window_epoch) and used for many pairs: a routing
@@ -139,6 +145,8 @@ class ModelStats {
   Ewma tps_ewma_{0.2};
   std::atomic<std::uint64_t> round_robin_{0};
   std::atomic<std::int64_t> last_answer_ns_{0};
+  std::atomic<double> peer_ttft_ms_{-1};
+  std::atomic<std::int64_t> peer_until_ns_{0};
   BreakerSettings settings_;
   std::array<Counts, 2> counts_;
   LatencyWindow ttft_;

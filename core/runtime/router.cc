@@ -123,7 +123,8 @@ Router::Router(Config config) : s_(std::make_unique<State>(std::move(config))) {
   if (!cfg.cluster.redis.empty()) {
     auto redis = cluster::parse_redis_url(cfg.cluster.redis);
     if (!redis) throw ConfigError(cfg.file + ": cluster.redis: expected redis://HOST:PORT");
-    s_->cluster = std::make_unique<cluster::ClusterSync>(*redis, cfg.cluster.sync, s_->rate_limits, s_->budgets, *s_->nodes);
+    s_->cluster = std::make_unique<cluster::ClusterSync>(*redis, cfg.cluster.sync, s_->rate_limits, s_->budgets, *s_->nodes,
+                                                         cfg.cluster.id);
   }
   s_->metrics = std::make_unique<metrics::Registry>(s_->loops.size());
   s_->state->metrics = s_->metrics.get();

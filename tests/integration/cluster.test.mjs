@@ -194,6 +194,7 @@ test('Redis restarted: the routers sync again without restarting', async () => {
   await counted.text();
   await sleep(300);
   const keys = execFileSync('redis-cli', ['-p', String(redisPort), 'KEYS', 'plexus:*']).toString();
+  assert.match(keys, /plexus:ttft/, "A's time-to-first-token measures, for the other routers");
   assert.match(keys, /plexus:rl:limited:/, 'A pushes its counts to the new Redis');
   assert.match(keys, /plexus:budget:budgeted:spent_micros/);
 });

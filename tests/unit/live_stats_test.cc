@@ -143,5 +143,30 @@ TEST(ModelStats, RecordsLatencyThroughputAndTheBackendsPause) {
   EXPECT_EQ(s.breaker(t0), ModelStats::Breaker::kClosed) << "a pause the backend asked for is not a failure";
 }
 
+TEST(PeerMeasures, OtherRoutersTtftStandsInOnlyWhileThisRouterHasNoFreshAnswer) {
+  ModelStats s;
+  EXPECT_EQ(s.predicted_ttft_ms(t0), -1) << "nothing known";
+  s.set_peer_ttft(80, t0 + milliseconds(10000));
+  EXPECT_EQ(s.predicted_ttft_ms(t0), 80) << "the others' measure, while this router has none";
+  EXPECT_EQ(s.own_ttft_ms(t0), -1) << "never told back as this router's own";
+  EXPECT_EQ(s.predicted_ttft_ms(t0 + milliseconds(10001)), -1) << "the others' measure expires";
+  ASSERT_TRUE(s.begin_attempt(t0));
+  AttemptResult r;
+  r.ok = true;
+  r.ttft_ms = 200;
+  s.record(r, t0);
+  EXPECT_EQ(s.predicted_ttft_ms(t0), 200) << "a fresh answer of its own wins";
+}
+
+TEST(PeerMeasures, AnotherRoutersOpenBreakerOpensThisOneUntilThenOnly) {
+  BreakerSettings settings;
+  settings.cooldown = milliseconds(5000);
+  ModelStats s(settings);
+  s.open_as_peer_saw(t0 + milliseconds(3000));
+  EXPECT_EQ(s.breaker(t0), ModelStats::Breaker::kOpen);
+  EXPECT_FALSE(s.begin_attempt(t0 + milliseconds(2999)));
+  EXPECT_EQ(s.breaker(t0 + milliseconds(3000)), ModelStats::Breaker::kHalfOpen) << "then this router's own probe";
+}
+
 }  // namespace
 }  // namespace plexus

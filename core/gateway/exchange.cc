@@ -515,9 +515,9 @@ void Exchange::done(int status, const std::string& error_code) {
     metrics::RequestSample m;
     // A label is a model some node serves: a name a client made up (a 404) is counted as "-",
     // so no client can grow the metrics without bound.
-    m.model = current_.node ? chat_.model : "-";
+    m.model = current_.node ? std::string_view(chat_.model) : std::string_view("-");
     m.asked_model = chat_.model;
-    m.node = current_.node ? current_.node->id : "-";
+    m.node = current_.node ? std::string_view(current_.node->id) : std::string_view("-");
     m.status = status;
     m.total_s = std::chrono::duration<double>(Clock::now() - received_).count();
     m.ttft_s = ttft_ms_ >= 0 ? ttft_ms_ / 1000 : -1;

@@ -25,20 +25,34 @@ void Histogram<N>::add(const Histogram& other) {
   sum += other.sum;
 }
 
+void Shard::ModelCounts::add(const ModelCounts& other) {
+  total.add(other.total);
+  ttft.add(other.ttft);
+  prompt_tokens += other.prompt_tokens;
+  completion_tokens += other.completion_tokens;
+  cost += other.cost;
+}
+
 void Shard::request(const RequestSample& s) {
   std::lock_guard lock(mu_);
-  ++requests_[{s.model, s.node, s.status}];
-  total_[s.model].observe(s.total_s, kLatencyBuckets);
-  if (s.ttft_s >= 0) ttft_[s.model].observe(s.ttft_s, kLatencyBuckets);
+  auto key = std::tuple<std::string_view, std::string_view, int>(s.model, s.node, s.status);
+  auto counted = requests_.find(key);
+  if (counted == requests_.end())
+    counted = requests_.emplace(std::tuple<std::string, std::string, int>(s.model, s.node, s.status), 0).first;
+  ++counted->second;
+  auto m = models_.find(s.model);
+  if (m == models_.end()) m = models_.emplace(std::string(s.model), ModelCounts{}).first;
+  m->second.total.observe(s.total_s, kLatencyBuckets);
+  if (s.ttft_s >= 0) m->second.ttft.observe(s.ttft_s, kLatencyBuckets);
+  m->second.prompt_tokens += static_cast<std::uint64_t>(std::max<std::int64_t>(s.prompt_tokens, 0));
+  m->second.completion_tokens += static_cast<std::uint64_t>(std::max<std::int64_t>(s.completion_tokens, 0));
+  m->second.cost += s.cost;
   if (s.overhead_s >= 0) overhead_.observe(s.overhead_s, kOverheadBuckets);
-  auto& t = tokens_[s.model];
-  t.first += static_cast<std::uint64_t>(std::max<std::int64_t>(s.prompt_tokens, 0));
-  t.second += static_cast<std::uint64_t>(std::max<std::int64_t>(s.completion_tokens, 0));
-  cost_[s.model] += s.cost;
   if (s.status >= 400) {
     auto now = std::chrono::system_clock::now().time_since_epoch();
-    errors_.push_back({std::chrono::duration_cast<std::chrono::milliseconds>(now).count(), s.request_id,
-                       s.asked_model.empty() ? s.model : s.asked_model, s.node, s.error_code, s.status});
+    errors_.push_back({std::chrono::duration_cast<std::chrono::milliseconds>(now).count(), std::string(s.request_id),
+                       std::string(s.asked_model.empty() ? s.model : s.asked_model), std::string(s.node),
+                       std::string(s.error_code), s.status});
     if (errors_.size() > kKeptErrors) errors_.pop_front();
   }
 }
@@ -115,14 +129,8 @@ std::string Registry::render(const std::function<void(Writer&)>& live) const {
   for (const auto& shard : shards_) {
     std::lock_guard lock(shard->mu_);
     for (const auto& [k, v] : shard->requests_) all.requests_[k] += v;
-    for (const auto& [k, v] : shard->ttft_) all.ttft_[k].add(v);
-    for (const auto& [k, v] : shard->total_) all.total_[k].add(v);
+    for (const auto& [k, v] : shard->models_) all.models_[k].add(v);
     all.overhead_.add(shard->overhead_);
-    for (const auto& [k, v] : shard->tokens_) {
-      all.tokens_[k].first += v.first;
-      all.tokens_[k].second += v.second;
-    }
-    for (const auto& [k, v] : shard->cost_) all.cost_[k] += v;
     for (const auto& [k, v] : shard->plugin_errors_) all.plugin_errors_[k] += v;
   }
   Writer w;
@@ -131,19 +139,20 @@ std::string Registry::render(const std::function<void(Writer&)>& live) const {
     w.sample("plexus_requests_total", {{"model", std::get<0>(k)}, {"node", std::get<1>(k)}, {"code", std::to_string(std::get<2>(k))}},
              static_cast<double>(v));
   w.family("plexus_request_duration_seconds", "histogram", "From the request's arrival to the end of its answer");
-  for (const auto& [model, h] : all.total_) w.histogram("plexus_request_duration_seconds", {{"model", model}}, h, kLatencyBuckets);
+  for (const auto& [model, m] : all.models_) w.histogram("plexus_request_duration_seconds", {{"model", model}}, m.total, kLatencyBuckets);
   w.family("plexus_time_to_first_token_seconds", "histogram", "From the request's arrival to the first byte of its answer");
-  for (const auto& [model, h] : all.ttft_) w.histogram("plexus_time_to_first_token_seconds", {{"model", model}}, h, kLatencyBuckets);
+  for (const auto& [model, m] : all.models_)
+    if (m.ttft.count) w.histogram("plexus_time_to_first_token_seconds", {{"model", model}}, m.ttft, kLatencyBuckets);
   w.family("plexus_router_overhead_seconds", "histogram",
            "Time the router added before the first byte: parsing, plugins, routing, waiting for a node, failed attempts");
   w.histogram("plexus_router_overhead_seconds", {}, all.overhead_, kOverheadBuckets);
   w.family("plexus_tokens_total", "counter", "Tokens billed, by model and direction (prompt, completion)");
-  for (const auto& [model, t] : all.tokens_) {
-    w.sample("plexus_tokens_total", {{"model", model}, {"direction", "prompt"}}, static_cast<double>(t.first));
-    w.sample("plexus_tokens_total", {{"model", model}, {"direction", "completion"}}, static_cast<double>(t.second));
+  for (const auto& [model, m] : all.models_) {
+    w.sample("plexus_tokens_total", {{"model", model}, {"direction", "prompt"}}, static_cast<double>(m.prompt_tokens));
+    w.sample("plexus_tokens_total", {{"model", model}, {"direction", "completion"}}, static_cast<double>(m.completion_tokens));
   }
   w.family("plexus_spend_total", "counter", "What keys were charged, in the prices' currency, by model");
-  for (const auto& [model, c] : all.cost_) w.sample("plexus_spend_total", {{"model", model}}, c);
+  for (const auto& [model, m] : all.models_) w.sample("plexus_spend_total", {{"model", model}}, m.cost);
   w.family("plexus_plugin_errors_total", "counter", "Plugin hooks that threw, by plugin");
   for (const auto& [plugin, n] : all.plugin_errors_) w.sample("plexus_plugin_errors_total", {{"plugin", plugin}}, static_cast<double>(n));
   live(w);

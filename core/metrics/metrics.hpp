@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -32,10 +33,11 @@ struct Histogram {
   void add(const Histogram& other);
 };
 
-// What one request did, as metrics count it.
+// What one request did, as metrics count it. Views into the exchange's own strings, alive for the
+// call: a request that adds no new label value allocates nothing here.
 struct RequestSample {
-  std::string model;
-  std::string node;  // "-": none was reached
+  std::string_view model;
+  std::string_view node;  // "-": none was reached
   int status = 0;
   double total_s = 0;
   double ttft_s = -1;      // -1: no first byte
@@ -43,9 +45,9 @@ struct RequestSample {
   std::int64_t prompt_tokens = 0;
   std::int64_t completion_tokens = 0;
   double cost = 0;
-  std::string request_id;  // for the dashboard's recent errors (never a metric label)
-  std::string asked_model;  // the model the client named, for the recent errors
-  std::string error_code;
+  std::string_view request_id;   // for the dashboard's recent errors (never a metric label)
+  std::string_view asked_model;  // the model the client named, for the recent errors
+  std::string_view error_code;
 };
 
 // A request that failed, as the dashboard lists it: no prompt, no key.
@@ -62,12 +64,18 @@ class Shard {
 
  private:
   friend class Registry;
+  // Everything counted per model, found with one look-up.
+  struct ModelCounts {
+    Histogram<kLatencyBuckets.size()> total, ttft;
+    std::uint64_t prompt_tokens = 0, completion_tokens = 0;
+    double cost = 0;
+    void add(const ModelCounts& other);
+  };
   mutable std::mutex mu_;
-  std::map<std::tuple<std::string, std::string, int>, std::uint64_t> requests_;  // model, node, status
-  std::map<std::string, Histogram<kLatencyBuckets.size()>> ttft_, total_;       // by model
+  // Keyed by owned strings, looked up by views (std::less<>): no allocation once a label is known.
+  std::map<std::tuple<std::string, std::string, int>, std::uint64_t, std::less<>> requests_;  // model, node, status
+  std::map<std::string, ModelCounts, std::less<>> models_;
   Histogram<kOverheadBuckets.size()> overhead_;
-  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> tokens_;  // model: prompt, completion
-  std::map<std::string, double> cost_;                                       // by model
   std::map<std::string, std::uint64_t> plugin_errors_;
   std::deque<ErrorEvent> errors_;  // the latest kKeptErrors
 };

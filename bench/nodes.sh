@@ -13,7 +13,6 @@ SWARM="${SWARM:-1000}"
 source bench/common.sh bench-nodes
 (cd tests/integration && npm ci --silent >/dev/null 2>&1 || npm install --silent >/dev/null)
 
-rss_kb() { awk '/VmRSS/ {print $2}' /proc/"$1"/status; }
 
 mock_port=$(free_port)
 build/bench/mock_upstream --port "$mock_port" --events 64 --interval-ms 5 >/dev/null & pids+=($!)
@@ -109,17 +108,9 @@ swarm_api=$(free_port); swarm_nodes=$(free_port)
 sed -e "s/:$api_port/:$swarm_api/" -e "s/:$node_port/:$swarm_nodes/" "$work/router.json" >"$work/swarm.json"
 build/plexus --config "$work/swarm.json" >/dev/null 2>"$work/swarm.log" & swarm_router=$!; pids+=($swarm_router)
 wait_port "$swarm_api"
-rss0=$(rss_kb $swarm_router)
-node bench/node_swarm.mjs 127.0.0.1:$swarm_nodes nt-bench-token "$SWARM" >"$work/swarm.out" 2>&1 & pids+=($!)
-for _ in $(seq 600); do grep -q ready "$work/swarm.out" && break; sleep 0.1; done
-grep -q ready "$work/swarm.out" || { echo "the swarm never joined:"; cat "$work/swarm.out"; exit 1; }
-sleep 2
-t0=$(cpu_ticks $swarm_router); s0=$(date +%s.%N)
-sleep 20
-t1=$(cpu_ticks $swarm_router); s1=$(date +%s.%N)
-rss1=$(rss_kb $swarm_router)
+swarm_measure $swarm_router $swarm_nodes "$SWARM" 20
 echo "## $SWARM registered nodes heartbeating every 2 s (simulated, loopback)"
 echo
 echo "| router CPU (% of one core) | RSS idle / with $SWARM nodes (MiB) | RSS per node (KiB) |"
 echo "|---:|---|---:|"
-echo "| $(awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v s0=$s0 -v s1=$s1 'BEGIN{printf "%.1f", 100 * t / hz / (s1 - s0)}') | $(awk -v a=$rss0 -v b=$rss1 'BEGIN{printf "%.1f / %.1f", a/1024, b/1024}') | $(awk -v a=$rss0 -v b=$rss1 -v n=$SWARM 'BEGIN{printf "%.1f", (b-a)/n}') |"
+echo "| $swarm_cpu | $(awk -v a=$swarm_rss0 -v b=$swarm_rss1 'BEGIN{printf "%.1f / %.1f", a/1024, b/1024}') | $(awk -v a=$swarm_rss0 -v b=$swarm_rss1 -v n=$SWARM 'BEGIN{printf "%.1f", (b-a)/n}') |"

@@ -12,8 +12,6 @@ cd "$(dirname "$0")/.."
 SIZES="${SIZES:-1000 2500 5000 10000}"
 source bench/common.sh bench-scale
 (cd tests/integration && npm ci --silent >/dev/null 2>&1 || npm install --silent >/dev/null)
-rss_kb() { awk '/VmRSS/ {print $2}' /proc/"$1"/status; }
-hz=$(getconf CLK_TCK)
 echo "| nodes | router CPU, heartbeats only (% of one core) | RSS per node (KiB) |"
 echo "|---:|---:|---:|"
 : >"$work/points"
@@ -29,20 +27,11 @@ for n in $SIZES; do
 CONF
   build/plexus --config "$work/router.json" >/dev/null 2>"$work/router.log" & router=$!
   wait_port "$api"
-  rss0=$(rss_kb $router)
-  node bench/node_swarm.mjs 127.0.0.1:$nodes nt-bench-token "$n" 100 >"$work/swarm.out" 2>&1 & swarm=$!
-  for _ in $(seq 1200); do grep -q ready "$work/swarm.out" && break; sleep 0.1; done
-  grep -q ready "$work/swarm.out" || { echo "the swarm of $n never joined:"; cat "$work/swarm.out"; exit 1; }
-  sleep 3
-  t0=$(cpu_ticks $router); s0=$(date +%s.%N)
-  sleep 10
-  t1=$(cpu_ticks $router); s1=$(date +%s.%N)
-  rss1=$(rss_kb $router)
-  cpu=$(awk -v t=$((t1 - t0)) -v hz="$hz" -v s0=$s0 -v s1=$s1 'BEGIN{printf "%.1f", 100 * t / hz / (s1 - s0)}')
-  per=$(awk -v a=$rss0 -v b=$rss1 -v n=$n 'BEGIN{printf "%.1f", (b-a)/n}')
-  echo "| $n | $cpu | $per |"
-  echo "$n $cpu $per" >>"$work/points"
-  kill $swarm $router 2>/dev/null; wait $swarm $router 2>/dev/null || true
+  swarm_measure $router $nodes "$n" 10 100
+  per=$(awk -v a=$swarm_rss0 -v b=$swarm_rss1 -v n=$n 'BEGIN{printf "%.1f", (b-a)/n}')
+  echo "| $n | $swarm_cpu | $per |"
+  echo "$n $swarm_cpu $per" >>"$work/points"
+  kill $swarm_pid $router 2>/dev/null; wait $swarm_pid $router 2>/dev/null || true
 done
 gnuplot <<PLOT
 set terminal pngcairo size 900,400 font "sans,10"

@@ -136,3 +136,29 @@ test('what only a restart changes is named in the report; SIGHUP reloads the res
   await waitFor(async () => (await chat(router.url, { model: 'second', messages: user('hi') }, { key: 'sk-later-key-1' })).status === 200,
     5000, 'the key added by SIGHUP');
 });
+
+test("a key that gains a budget on reload starts from what the ledger says it spent; a lifted budget is lifted", async () => {
+  const c = JSON.parse(fs.readFileSync(file, 'utf8'));
+  c.upstreams[0].price = { input_per_1k: 10, output_per_1k: 10 };
+  c.keys.push({ id: 'spender', key: 'sk-spender-key-1' });
+  write(c);
+  assert.equal((await reload()).status, 200);
+  let spent = 0;
+  for (let i = 0; i < 3; i++) {
+    const res = await chat(router.url, { model: 'second', messages: user('hi') }, { key: 'sk-spender-key-1' });
+    spent += (await res.json()).usage.cost;
+  }
+  await new Promise((r) => setTimeout(r, 500));  // the ledger commits (flush_ms 200)
+  c.keys.find((k) => k.id === 'spender').budget = spent / 2;
+  write(c);
+  assert.equal((await reload()).status, 200);
+  const refused = await chat(router.url, { model: 'second', messages: user('hi') }, { key: 'sk-spender-key-1' });
+  assert.equal(refused.status, 402, 'what it spent before the budget counts against it');
+  await refused.text();
+  delete c.keys.find((k) => k.id === 'spender').budget;
+  write(c);
+  assert.equal((await reload()).status, 200);
+  const free = await chat(router.url, { model: 'second', messages: user('hi') }, { key: 'sk-spender-key-1' });
+  assert.equal(free.status, 200, 'the budget taken out of the file no longer applies');
+  await free.json();
+});

@@ -97,6 +97,24 @@ test('it updates live: a node that goes down is shown so within seconds; screens
   await page.screenshot({ path: screenshotPath('dashboard'), fullPage: true });
 });
 
+test('a session ends when its key stops being an admin key (revoked)', async () => {
+  const made = await fetch(`${router.url}/v1/keys`, {
+    method: 'POST', headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ id: 'ops-on-call', admin: true }),
+  });
+  assert.equal(made.status, 201);
+  const { key } = await made.json();
+  const login = await fetch(`${router.url}/dashboard/login`, { method: 'POST', body: JSON.stringify({ key }) });
+  assert.equal(login.status, 200);
+  const cookie = login.headers.get('set-cookie').split(';')[0];
+  assert.equal((await fetch(`${router.url}/dashboard/data`, { headers: { cookie } })).status, 200);
+  const revoked = await fetch(`${router.url}/v1/keys/ops-on-call`, { method: 'DELETE', headers: { authorization: `Bearer ${adminKey}` } });
+  assert.equal(revoked.status, 200);
+  const after = await fetch(`${router.url}/dashboard/data`, { headers: { cookie } });
+  assert.equal(after.status, 401, 'the revoked key\'s session opens nothing');
+  assert.equal((await after.json()).error.code, 'not_signed_in');
+});
+
 test('signing out ends the session', async () => {
   await page.click('#logout');
   await page.waitForSelector('#login-form', { state: 'visible' });

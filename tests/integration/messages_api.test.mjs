@@ -6,12 +6,11 @@
 // stream that fails half-way (an `error` event, no message_stop), the receipt's body hash, and a
 // backend stream delivered in random 1-7 byte pieces translating to the same events as one whole.
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import { after, before, test } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
-import * as jose from 'jose';
 import { startFakeOpenAI } from './support/fake_openai.mjs';
 import { baseConfig, demoKey, startPlexus } from './support/plexus.mjs';
+import { bodySha256, verifiedReceipt } from './support/receipts.mjs';
 import { startTrickleProxy } from './support/trickle_proxy.mjs';
 
 let fake, proxy, plexus, client;
@@ -325,9 +324,8 @@ test('a whole answer carries x-plexus-receipt; its body_sha256 is the hash of th
   const msg = await res.json();
   const receipt = res.headers.get('x-plexus-receipt');
   assert.ok(receipt, 'x-plexus-receipt');
-  const keys = jose.createLocalJWKSet(await (await fetch(`${plexus.url}/.well-known/jwks.json`)).json());
-  const { payload } = await jose.jwtVerify(receipt, keys, { algorithms: ['EdDSA'] });
-  assert.equal(payload.body_sha256, crypto.createHash('sha256').update(body).digest('base64url'));
+  const { payload } = await verifiedReceipt(plexus.url, receipt);
+  assert.equal(payload.body_sha256, bodySha256(body));
   assert.equal(payload.request_id, res.headers.get('x-request-id'));
   assert.equal(payload.prompt_tokens, msg.usage.input_tokens);
   assert.equal(payload.completion_tokens, msg.usage.output_tokens);

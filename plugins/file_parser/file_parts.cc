@@ -11,13 +11,19 @@ Error invalid(const std::string& param, const std::string& what, const char* cod
   return Error::invalid_request("'" + param + "': " + what, param, code);
 }
 
+// A string field, or "" when absent or of another type (the body is the client's: any shape).
+std::string string_field(const json& object, const char* key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 // The per-request options OpenRouter's clients send: {"id": "file-parser", "pdf": {"engine": ...}}.
 std::optional<Error> check_options(const json& doc, const std::string& plugin_name) {
   if (!doc.contains("plugins") || !doc["plugins"].is_array()) return std::nullopt;
   const json& list = doc["plugins"];
   for (std::size_t i = 0; i < list.size(); ++i) {
     if (!list[i].is_object()) continue;
-    std::string id = list[i].value("id", "");
+    std::string id = string_field(list[i], "id");
     if (id != "file-parser" && id != plugin_name) continue;
     if (!list[i].contains("pdf")) continue;
     std::string at = "plugins[" + std::to_string(i) + "].pdf.engine";
@@ -64,7 +70,7 @@ std::variant<Rewritten, Error> replace_file_parts(const std::string& body, const
     if (!content.is_array()) continue;
     for (std::size_t p = 0; p < content.size(); ++p) {
       json& part = content[p];
-      if (!part.is_object() || part.value("type", "") != "file") continue;
+      if (!part.is_object() || string_field(part, "type") != "file") continue;
       std::string param = "messages[" + std::to_string(m) + "].content[" + std::to_string(p) + "]";
       if (++out.files > limits.max_files)
         return invalid(param, "a request may carry at most " + std::to_string(limits.max_files) + " files", "too_many_files");
@@ -91,7 +97,8 @@ std::variant<Rewritten, Error> replace_file_parts(const std::string& body, const
       if (bytes.size() > limits.max_file_bytes)
         return invalid(param, "the file is larger than this router's limit of " + std::to_string(limits.max_file_bytes) + " bytes",
                        "file_too_large");
-      std::string filename = file.value("filename", json("document.pdf")).is_string() ? file.value("filename", "document.pdf") : "document.pdf";
+      std::string filename = string_field(file, "filename");
+      if (filename.empty()) filename = "document.pdf";
       std::string key = sha256_hex(bytes);
       std::shared_ptr<const PdfText> pdf = cache.find(key);
       if (pdf) {

@@ -128,7 +128,9 @@ void ClusterSync::sync_routers(redisContext* c) {
     mine = node_address_;
   }
   auto wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  long long expires = wall_ms + std::max<long long>(5000, 5 * period_.count());
+  // Generous: a router whose syncs stall for a while (a loaded machine, Redis slow) must not
+  // vanish from what joining nodes are told; one that is gone drops out within half a minute.
+  long long expires = wall_ms + std::max<long long>(30000, 20 * period_.count());
   if (!mine.empty() && !Reply(redisCommand(c, "ZADD plexus:routers %lld %s", expires, mine.c_str())).ok())
     throw std::runtime_error(c->err ? c->errstr : "redis refused ZADD");
   Reply(redisCommand(c, "ZREMRANGEBYSCORE plexus:routers -inf %lld", static_cast<long long>(wall_ms)));

@@ -97,7 +97,11 @@ test('a node given one router learns the other through Redis and joins it too', 
     name: 'gpu2', token: 'nt-cluster-token-1', join: false,
     args: ['--router', `127.0.0.1:${a.nodePort}`, '--price-out', '0.5', '--backend-options', '{"first_token_ms": 1, "tokens_per_second": 5000}'],
   });
-  await waitFor(() => (told.stderr().match(/joined the router/g) ?? []).length >= 2, 15000, `gpu2 to join both:\n${told.stderr()}`);
+  try {
+    await waitFor(() => (told.stderr().match(/joined the router/g) ?? []).length >= 2, 30000, 'gpu2 to join both');
+  } catch (e) {
+    throw new Error(`${e.message}\n${told.stderr()}`);
+  }
   assert.match(told.stderr(), new RegExp(`told of another router of its network at 127\\.0\\.0\\.1:${b.nodePort}`));
   const onB = await (await fetch(`${b.url}/v1/nodes`, { headers: { authorization: `Bearer ${adminKey}` } })).json();
   assert.ok(onB.data.some((n) => n.id === 'gpu2@lab'), 'B lists the node it was never given');

@@ -8,7 +8,7 @@ if [ ! -f build-fuzz/build.ninja ]; then
   cmake -S fuzz -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 fi
 cmake --build build-fuzz | grep -vE '^\[[0-9]+/[0-9]+\] ' || true
-for target in sse_parser line_splitter chat_request dialects lua_json request_framing node_message citations searxng file_parts; do
+for target in sse_parser line_splitter chat_request dialects lua_json request_framing response_framing node_message citations searxng file_parts; do
   work=$(mktemp -d)
   cp fuzz/corpus/$target/* "$work"/ 2>/dev/null || true
   echo "fuzz: $target for ${seconds}s"

@@ -14,7 +14,7 @@
 #include "deployer.hpp"
 #include "gateway/provider_registry.hpp"
 #include "gpu_metrics.hpp"
-#include "loop/curl_client.hpp"
+#include "upstream/upstream_client.hpp"
 #include "loop/event_loop.hpp"
 #include "order_runner.hpp"
 #include "router_link.hpp"
@@ -83,7 +83,7 @@ struct Agent::State {
 
   AgentSetup setup;
   EventLoop loop;
-  CurlClient http;
+  UpstreamClient http;
   ProviderHost host;
   std::unique_ptr<ProviderRegistry> registry;
   std::shared_ptr<Provider> provider;

@@ -10,7 +10,7 @@
 #include "nodes/direct_nodes.hpp"
 #include "nodes/node_registry.hpp"
 #include "nodes/pull/node_service.hpp"
-#include "loop/curl_client.hpp"
+#include "upstream/upstream_client.hpp"
 #include "loop/worker_pool.hpp"
 #include "ledger/ledger.hpp"
 #include "ledger/postgres_store.hpp"

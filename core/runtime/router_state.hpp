@@ -9,7 +9,7 @@
 #include "cluster/cluster_sync.hpp"
 #include "gateway/provider_registry.hpp"
 #include "ledger/ledger.hpp"
-#include "loop/curl_client.hpp"
+#include "upstream/upstream_client.hpp"
 #include "loop/worker_pool.hpp"
 #include "metering/meter.hpp"
 #include "metrics/metrics.hpp"
@@ -25,7 +25,7 @@ namespace plexus {
 // What one event loop owns besides its connections.
 struct LoopParts {
   LoopParts(EventLoop& loop, WorkerPool& pool) : http(loop), host{http, loop}, workers(pool, loop) {}
-  CurlClient http;
+  UpstreamClient http;
   ProviderHost host;
   LoopWorkers workers;
   std::unique_ptr<ExchangeEnv> env;

@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gateway/provider_registry.hpp"
-#include "loop/curl_client.hpp"
+#include "upstream/upstream_client.hpp"
 #include "nodes/direct_nodes.hpp"
 #include "loop/event_loop.hpp"
 
@@ -159,7 +159,7 @@ class ExchangeTest : public ::testing::Test {
   }
 
   EventLoop loop_;
-  CurlClient http_{loop_};
+  UpstreamClient http_{loop_};
   std::thread thread_;
 };
 

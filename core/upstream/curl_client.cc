@@ -1,4 +1,4 @@
-#include "loop/curl_client.hpp"
+#include "upstream/curl_client.hpp"
 
 #include <curl/curl.h>
 #include <sys/epoll.h>

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "common/json_text.hpp"
 #include "common/openai_shapes.hpp"
 #include "gateway/embeddings_request.hpp"
 #include "gateway/error_body.hpp"
@@ -359,6 +360,16 @@ void Exchange::finish_whole() {
   }
   run_complete_hooks(200, nullptr);
   // Settled before it is sent: the answer carries what it costs (OpenRouter's usage.cost).
+  // The common case (the backend counted, no plugin adds fields) splices the cost into the
+  // answer's text; anything else builds a document.
+  if (!chat_.embeddings && usage_.known && hooks_.extra_fields().empty()) {
+    if (auto usage_end = usage_object_end(body_)) {
+      auto charge = meter_.settle(usage_, true, true);
+      issue_receipt(charge, 200);
+      insert_member(body_, *usage_end, "cost", json(charge.cost).dump());
+      return send_whole_answer();
+    }
+  }
   json doc = chat_.embeddings ? client_embeddings(body_, chat_) : json::parse(body_, nullptr, false);
   if (chat_.embeddings && !doc.is_object())
     return fail({502, "Node '" + (current_.node ? current_.node->id : std::string("-")) + "' answered something that is not a list of embeddings",
@@ -373,6 +384,10 @@ void Exchange::finish_whole() {
     for (const auto& [key, value] : hooks_.extra_fields()) doc[key] = json::parse(value, nullptr, false);
     body_ = doc.dump(-1, ' ', false, json::error_handler_t::replace);
   }
+  send_whole_answer();
+}
+
+void Exchange::send_whole_answer() {
   Headers h = response_headers();
   h.emplace_back("content-type", "application/json");
   if (receipt_.seq) h.emplace_back("x-plexus-receipt", receipt_.jws);

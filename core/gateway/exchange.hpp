@@ -147,6 +147,7 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   metering::BilledRequest billed(const metering::Charge& charge, int status, const std::string& error_code) const;
   void apply_backpressure();
   void finish_whole();
+  void send_whole_answer();  // body_ as it stands, with its headers
   void on_deadline();
   void fail(const Error& error);
   void close_stream(const Error* error);

@@ -3,7 +3,9 @@
 #include <lua.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <cstring>
+#include <new>
 #include <string_view>
 
 #include "plugins/lua/lua_vm.hpp"
@@ -14,6 +16,7 @@ namespace {
 constexpr const char* kCtxMeta = "plexus.ctx";
 constexpr const char* kCandsMeta = "plexus.candidates";
 constexpr const char* kCandMeta = "plexus.candidate";
+constexpr const char* kLiveCandidates = "plexus.live_candidates";
 constexpr int kRespond = 2;  // plexus.RESPOND
 
 struct CtxView {
@@ -27,11 +30,21 @@ struct CandsView {
   CallStamp stamp;
 };
 
-struct CandView {
-  std::vector<Candidate>* candidates;
-  std::size_t index;
-  CallStamp stamp;
+// The on_route call in progress, one per state (an upvalue of the candidate metamethods).
+struct LiveCandidates {
+  std::vector<Candidate>* candidates = nullptr;
+  CallStamp stamp{0, nullptr};
 };
+
+// A candidate is a light userdata that encodes its call and its index, never an address: so
+// `cands[i]` allocates nothing (a full userdata per candidate was most of a 1,000-candidate
+// policy's time), and a candidate kept past its call is recognised and refused, not followed.
+// The low bit marks a candidate: other light userdata (plexus.null) are aligned addresses.
+constexpr unsigned kIndexBits = 24;
+constexpr std::uint64_t kCallMask = (std::uint64_t{1} << (63 - kIndexBits)) - 1;
+void* candidate_token(std::uint64_t call, std::size_t index) {
+  return reinterpret_cast<void*>(static_cast<std::uintptr_t>((((call & kCallMask) << kIndexBits) | index) << 1 | 1));
+}
 
 void check_live(lua_State* L, const CallStamp& s) {
   if (*s.running != s.call) luaL_error(L, "ctx or candidates used after their hook returned");
@@ -200,17 +213,18 @@ int cands_len(lua_State* L) {
   return 1;
 }
 
+// Metamethods of a view are only ever called by Lua on that view (scripts cannot reach a
+// metatable: no getmetatable, no debug), so the hot ones skip luaL_checkudata's look-up of the
+// metatable by name.
 int cands_index(lua_State* L) {
-  auto* v = static_cast<CandsView*>(luaL_checkudata(L, 1, kCandsMeta));
+  auto* v = static_cast<CandsView*>(lua_touserdata(L, 1));
   check_live(L, v->stamp);
   lua_Integer i = lua_isinteger(L, 2) ? lua_tointeger(L, 2) : 0;
   if (i < 1 || i > static_cast<lua_Integer>(v->candidates->size())) {
     lua_pushnil(L);  // ends ipairs
     return 1;
   }
-  auto* c = static_cast<CandView*>(lua_newuserdatauv(L, sizeof(CandView), 0));
-  *c = CandView{v->candidates, static_cast<std::size_t>(i - 1), v->stamp};
-  luaL_setmetatable(L, kCandMeta);
+  lua_pushlightuserdata(L, candidate_token(v->stamp.call, static_cast<std::size_t>(i - 1)));
   return 1;
 }
 
@@ -218,10 +232,18 @@ int cands_read_only(lua_State* L) {
   return luaL_error(L, "the candidate list is read-only; set a candidate's score or dropped");
 }
 
+// The candidate a token names, if its call is the one running; upvalue 2 is the state's
+// LiveCandidates.
 Candidate& live_cand(lua_State* L) {
-  auto* v = static_cast<CandView*>(luaL_checkudata(L, 1, kCandMeta));
-  check_live(L, v->stamp);
-  return (*v->candidates)[v->index];
+  auto token = reinterpret_cast<std::uintptr_t>(lua_touserdata(L, 1));
+  if (lua_type(L, 1) != LUA_TLIGHTUSERDATA || !(token & 1)) luaL_error(L, "attempt to index plexus.null");
+  const auto& live = *static_cast<const LiveCandidates*>(lua_touserdata(L, lua_upvalueindex(2)));
+  std::uint64_t bits = token >> 1;
+  std::size_t index = bits & ((std::size_t{1} << kIndexBits) - 1);
+  if (!live.candidates || *live.stamp.running != live.stamp.call || (bits >> kIndexBits) != (live.stamp.call & kCallMask) ||
+      index >= live.candidates->size())
+    luaL_error(L, "ctx or candidates used after their hook returned");
+  return (*live.candidates)[index];
 }
 
 // A candidate's readable fields, by number: cand_index finds the number with one lookup of the
@@ -287,16 +309,30 @@ void new_meta(lua_State* L, const char* name, std::initializer_list<std::pair<co
 void register_views(lua_State* L) {
   new_meta(L, kCtxMeta, {{"__index", ctx_index}, {"__newindex", read_only}});
   new_meta(L, kCandsMeta, {{"__index", cands_index}, {"__len", cands_len}, {"__newindex", cands_read_only}});
-  new_meta(L, kCandMeta, {{"__newindex", cand_newindex}});
-  luaL_getmetatable(L, kCandMeta);
+  // Candidates are light userdata (see candidate_token): the metatable is that type's, shared
+  // by every light userdata of the state.
+  luaL_newmetatable(L, kCandMeta);
   lua_createtable(L, 0, static_cast<int>(std::size(kCandFields)));
   for (const auto& [name, field] : kCandFields) {
     lua_pushinteger(L, field);
     lua_setfield(L, -2, name);
   }
-  lua_pushcclosure(L, cand_index, 1);
+  auto* live = static_cast<LiveCandidates*>(lua_newuserdatauv(L, sizeof(LiveCandidates), 0));
+  new (live) LiveCandidates{};
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, kLiveCandidates);
+  lua_pushcclosure(L, cand_index, 2);
   lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  lua_pushnil(L);  // upvalue 1 unused by __newindex
+  lua_getfield(L, LUA_REGISTRYINDEX, kLiveCandidates);
+  lua_pushcclosure(L, cand_newindex, 2);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_pushlightuserdata(L, nullptr);
+  lua_pushvalue(L, -2);
+  lua_setmetatable(L, -2);
+  lua_pop(L, 2);
 }
 
 void push_ctx(lua_State* L, HookContext& ctx, CallStamp stamp, const std::shared_ptr<Vm>& vm) {
@@ -306,6 +342,9 @@ void push_ctx(lua_State* L, HookContext& ctx, CallStamp stamp, const std::shared
 }
 
 void push_candidates(lua_State* L, std::vector<Candidate>& candidates, CallStamp stamp) {
+  lua_getfield(L, LUA_REGISTRYINDEX, kLiveCandidates);
+  *static_cast<LiveCandidates*>(lua_touserdata(L, -1)) = LiveCandidates{&candidates, stamp};
+  lua_pop(L, 1);
   auto* v = static_cast<CandsView*>(lua_newuserdatauv(L, sizeof(CandsView), 0));
   *v = CandsView{&candidates, stamp};
   luaL_setmetatable(L, kCandsMeta);

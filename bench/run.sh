@@ -46,10 +46,13 @@ wait_port "$nginx_port"
 nginx_worker=$(pgrep -P "$nginx_master" | head -1)
 
 # 3. plexus: one event loop (threads: 1), auth and access log on; and the same with two loops.
+#    The ledger and receipts are off: nginx does nothing like them, and bench/economics.sh
+#    measures what they add to a request.
 plexus_port=$(free_port)
 cat >"$work/plexus.json" <<CONF
 { "listen": "127.0.0.1:$plexus_port", "threads": 1,
   "limits": { "max_inflight": 100000 },
+  "ledger": { "enabled": false }, "receipts": { "enabled": false },
   "keys": [{ "id": "bench", "key": "sk-bench-key" }],
   "upstreams": [{ "name": "mock", "provider": "openai", "url": "http://127.0.0.1:$mock_port/v1", "models": ["mock"] }] }
 CONF
@@ -67,6 +70,7 @@ root=$(pwd)
 cat >"$work/plexus3.json" <<CONF
 { "listen": "127.0.0.1:$plexus3_port", "threads": 1,
   "limits": { "max_inflight": 100000 },
+  "ledger": { "enabled": false }, "receipts": { "enabled": false },
   "keys": [{ "id": "bench", "key": "sk-bench-key" }],
   "upstreams": [{ "name": "mock", "provider": "openai", "url": "http://127.0.0.1:$mock_port/v1", "models": ["mock"] }],
   "plugins": [
@@ -99,12 +103,12 @@ stream_run() {  # target concurrency rounds
     R[$1.s$2.$f]=$(echo "$out" | tr ' ' '\n' | awk -F= -v k=$f '$1==k {print $2}')
   done
 }
-rss_kb() { awk '/VmRSS/ {print $2}' /proc/"$plexus_pid"/status; }
+rss_kb() { awk '/VmRSS/ {print $2}' /proc/"$1"/status; }
 
 # Whole completions: the three targets interleaved, ROUNDS times, medians reported (this kind of
 # VM drifts by 2x between runs; interleaving keeps the comparison fair).
 ROUNDS="${ROUNDS:-3}"
-rss_idle=$(rss_kb)
+rss_idle=$(rss_kb "$plexus_pid")
 for c in 1 32 128; do
   declare -A rps=() p50=() p99=() cpu=()
   for _ in $(seq "$ROUNDS"); do
@@ -123,18 +127,24 @@ for c in 1 32 128; do
 done
 
 for t in direct nginx plexus; do
-  stream_run "$t" 1 10; stream_run "$t" 50 2; stream_run "$t" 200 1
-  if [ "$t" = plexus ]; then
-    rss_before=$(rss_kb)
-    echo "$rss_before" >"$work/peak"
-    ( peak=0; while kill -0 "$plexus_pid" 2>/dev/null; do r=$(rss_kb); [ "$r" -gt "$peak" ] && peak=$r && echo "$peak" >"$work/peak"; sleep 0.05; done ) & sampler=$!
-    stream_run "$t" 500 1
-    kill "$sampler" 2>/dev/null || true
-    rss_peak=$(cat "$work/peak")
-  else
-    stream_run "$t" 500 1
-  fi
+  stream_run "$t" 1 10; stream_run "$t" 50 2; stream_run "$t" 200 1; stream_run "$t" 500 1
 done
+
+# Memory per open stream, on a fresh plexus (one that served the runs above keeps their heap,
+# and 500 streams fit in it unseen): its peak RSS during 500 streams, less its RSS before.
+fresh_port=$(free_port)
+sed -e "s/:$plexus_port/:$fresh_port/" "$work/plexus.json" >"$work/fresh.json"
+build/plexus --config "$work/fresh.json" >/dev/null 2>"$work/fresh.log" & fresh_pid=$!; pids+=($fresh_pid)
+wait_port "$fresh_port"
+url[fresh]="http://127.0.0.1:$fresh_port"
+stream_run fresh 1 2  # one stream first: what any request allocates once is not per stream
+rss_before=$(rss_kb "$fresh_pid")
+echo "$rss_before" >"$work/peak"
+( peak=0; while kill -0 "$fresh_pid" 2>/dev/null; do r=$(rss_kb "$fresh_pid"); [ "$r" -gt "$peak" ] && peak=$r && echo "$peak" >"$work/peak"; sleep 0.02; done ) & sampler=$!
+stream_run fresh 500 1
+kill "$sampler" 2>/dev/null || true
+rss_peak=$(cat "$work/peak")
+kill "$fresh_pid" 2>/dev/null || true
 
 # Plugins: 0 vs 3, interleaved, whole completions at 32 connections and 50 paced streams.
 declare -A p_rps=()
@@ -167,7 +177,7 @@ for c in 1 50 200 500; do
   echo "| $c | ${R[direct.s$c.ttfb_p50_ms]} / ${R[nginx.s$c.ttfb_p50_ms]} / ${R[plexus.s$c.ttfb_p50_ms]} | ${R[direct.s$c.ttfb_p99_ms]} / ${R[nginx.s$c.ttfb_p99_ms]} / ${R[plexus.s$c.ttfb_p99_ms]} | $(diff_us ${R[nginx.s$c.ttfb_p50_ms]} ${R[direct.s$c.ttfb_p50_ms]}) / $(diff_us ${R[plexus.s$c.ttfb_p50_ms]} ${R[direct.s$c.ttfb_p50_ms]}) | $(diff_us ${R[nginx.s$c.ttfb_p99_ms]} ${R[direct.s$c.ttfb_p99_ms]}) / $(diff_us ${R[plexus.s$c.ttfb_p99_ms]} ${R[direct.s$c.ttfb_p99_ms]}) | ${R[direct.s$c.total_p50_ms]} / ${R[nginx.s$c.total_p50_ms]} / ${R[plexus.s$c.total_p50_ms]} | $(ratio ${R[plexus.s$c.total_p50_ms]} ${R[nginx.s$c.total_p50_ms]}) |"
 done
 echo
-echo "plexus RSS: idle ${rss_idle} KiB; before the 500-stream run ${rss_before} KiB; peak during it ${rss_peak} KiB;" \
+echo "plexus RSS: ${rss_idle} KiB at start; a fresh plexus: ${rss_before} KiB before 500 streams, ${rss_peak} KiB at their peak:" \
      "$(awk -v a="$rss_peak" -v b="$rss_before" 'BEGIN { printf "%.1f", (a - b) / 500 }') KiB per open stream."
 echo
 echo "## Plugins"

@@ -38,7 +38,16 @@ local function redact_emails(s)
 end
 
 -- Replaces runs of 7 to 15 digits written with spaces, dashes, dots, brackets or a leading +.
+local DIGITS = { "0", "1", "2", "3", "4", "5", "6", "7", "8", "9" }
+local function has_digit(s)
+  for _, d in ipairs(DIGITS) do
+    if s:find(d, 1, true) then return true end
+  end
+  return false
+end
+
 local function redact_phones(s)
+  if not has_digit(s) then return s end -- most text: ten searches in C, not a walk byte by byte
   local out, i, p = {}, 1, 1
   while p <= #s do
     local b = s:byte(p)
@@ -98,7 +107,9 @@ function on_chunk(chunk, ctx)
   if ctx.whole then
     local msg = chunk.choices and chunk.choices[1] and chunk.choices[1].message
     if msg and type(msg.content) == "string" then
-      msg.content = redact(msg.content)
+      local redacted = redact(msg.content)
+      if redacted == msg.content then return plexus.UNCHANGED end -- nothing to re-encode
+      msg.content = redacted
       return plexus.MODIFIED
     end
     return plexus.UNCHANGED

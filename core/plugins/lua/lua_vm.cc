@@ -26,6 +26,11 @@ struct Budget {
   bool armed = false;  // a host entry (run, or call outside run) is in progress
   bool spent = false;
   lua_State* resumed = nullptr;  // the coroutine the host is resuming: a yield returns from it
+  // The coroutine hooks run in, kept from call to call (anchored in the registry): a new one per
+  // call cost an allocation and, later, its collection.
+  lua_State* spare = nullptr;
+  int spare_ref = LUA_NOREF;
+  bool spare_busy = false;
 };
 
 Budget& budget_of(lua_State* L) { return **static_cast<Budget**>(lua_getextraspace(L)); }
@@ -81,15 +86,32 @@ class BudgetScope {
   bool outermost_;
 };
 
-// Called (protected) with the script function and its arguments; runs it in a fresh coroutine so
-// that the count hook can yield out of it, and returns its results.
+// Called (protected) with the script function and its arguments; runs it in a coroutine so that
+// the count hook can yield out of it, and returns its results. The state's spare coroutine is
+// reused; a nested call gets a fresh one, and one abandoned by a spent budget is never reused.
 int resume_in_coroutine(lua_State* L) {
   int nargs = lua_gettop(L) - 1;
-  lua_State* co = lua_newthread(L);  // inherits the count hook; dropped when this call returns
-  lua_insert(L, 1);
-  if (!lua_checkstack(co, nargs + 1)) return luaL_error(L, "too many arguments");
-  lua_xmove(L, co, nargs + 1);
   Budget& b = budget_of(L);
+  lua_State* co = nullptr;
+  bool spare = !b.spare_busy;
+  if (spare && !b.spare) {
+    b.spare = lua_newthread(L);
+    b.spare_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  if (spare) {
+    co = b.spare;
+    b.spare_busy = true;
+    lua_settop(co, 0);
+    lua_sethook(co, count_hook, LUA_MASKCOUNT, kHookEvery);  // hooks are per coroutine
+  } else {
+    co = lua_newthread(L);  // inherits the count hook; dropped when this call returns
+    lua_insert(L, 1);
+  }
+  if (!lua_checkstack(co, nargs + 1)) {
+    if (spare) b.spare_busy = false;
+    return luaL_error(L, "too many arguments");
+  }
+  lua_xmove(L, co, nargs + 1);
   lua_State* outer = std::exchange(b.resumed, co);
   int nresults = 0;
   int status = lua_resume(co, L, nargs, &nresults);
@@ -97,9 +119,18 @@ int resume_in_coroutine(lua_State* L) {
   // An error closes the coroutine's pending <close> variables, as lua_pcall would have (the hook
   // raises in there rather than yields: b.resumed no longer names co). After a spent budget the
   // coroutine is dropped as it is: closing it would run more script code.
-  if (status != LUA_OK && status != LUA_YIELD && !b.spent) lua_resetthread(co);
+  bool abandoned = status == LUA_YIELD || b.spent;
+  if (status != LUA_OK && !abandoned) lua_resetthread(co);
+  if (spare) {
+    b.spare_busy = false;
+    if (abandoned) {
+      luaL_unref(L, LUA_REGISTRYINDEX, b.spare_ref);
+      b.spare = nullptr;
+      b.spare_ref = LUA_NOREF;
+    }
+  }
   // Only the count hook yields (the sandbox has no coroutine library), and only once spent.
-  if (status == LUA_YIELD || b.spent) return budget_exceeded(L, b);
+  if (abandoned) return budget_exceeded(L, b);
   if (status == LUA_OK) {
     luaL_checkstack(L, nresults, "too many results");
     lua_xmove(co, L, nresults);

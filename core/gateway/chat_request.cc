@@ -43,6 +43,19 @@ std::optional<dom::element> field(dom::object o, std::string_view key) {
   return e;
 }
 
+// The top-level object and the keys it has: most optional keys are absent, and a look-up of an
+// absent key in simdjson's object walks all its fields.
+struct Body {
+  dom::object object;
+  std::vector<std::string_view> keys;
+  bool has(std::string_view key) const { return std::find(keys.begin(), keys.end(), key) != keys.end(); }
+};
+
+std::optional<dom::element> field(const Body& body, std::string_view key) {
+  if (!body.has(key)) return std::nullopt;
+  return field(body.object, key);
+}
+
 std::optional<std::string_view> string_field(dom::object o, std::string_view key) {
   std::string_view s;
   if (o[key].get(s) != SUCCESS) return std::nullopt;
@@ -51,7 +64,7 @@ std::optional<std::string_view> string_field(dom::object o, std::string_view key
 
 std::string number_text(double d) { return json(d).dump(); }
 
-void expect_number(dom::object body, const char* key, double min, double max) {
+void expect_number(const Body& body, const char* key, double min, double max) {
   auto v = field(body, key);
   if (!v) return;
   if (!is_number(*v)) reject(std::string("'") + key + "' must be a number, got " + type_name(*v), key);
@@ -62,7 +75,7 @@ void expect_number(dom::object body, const char* key, double min, double max) {
            key);
 }
 
-std::optional<std::int64_t> optional_integer(dom::object body, const char* key, std::int64_t min) {
+std::optional<std::int64_t> optional_integer(const Body& body, const char* key, std::int64_t min) {
   auto v = field(body, key);
   if (!v) return std::nullopt;
   if (v->is_uint64() && !v->is_int64()) reject(std::string("'") + key + "' is too large", key);
@@ -73,11 +86,17 @@ std::optional<std::int64_t> optional_integer(dom::object body, const char* key, 
   return n;
 }
 
-void check_content(dom::element content, const std::string& param, std::string_view role, ParsedChat& out) {
+// "messages[i]" and what follows it, made only for an error message.
+std::string message_param(std::size_t index, std::string_view rest = {}) {
+  return "messages[" + std::to_string(index) + "]" + std::string(rest);
+}
+
+void check_content(dom::element content, std::size_t message, std::string_view role, ParsedChat& out) {
   if (content.is_string()) {
     out.prompt_chars += std::string_view(content).size();
     return;
   }
+  const std::string param = message_param(message, ".content");
   if (content.is_null()) {
     if (role == "assistant") return;  // an assistant turn that only calls tools
     reject("'" + param + "' must not be null for role '" + std::string(role) + "'", param);
@@ -87,13 +106,14 @@ void check_content(dom::element content, const std::string& param, std::string_v
     reject("'" + param + "' must be a string or an array of content parts, got " + type_name(content), param);
   std::size_t i = 0;
   for (dom::element part_element : parts) {
-    std::string p = param + "[" + std::to_string(i++) + "]";
+    auto p = [&] { return param + "[" + std::to_string(i - 1) + "]"; };
+    ++i;
     dom::object part;
     std::optional<std::string_view> type;
     if (part_element.get(part) != SUCCESS || !(type = string_field(part, "type")))
-      reject("'" + p + "' must be an object with a string 'type'", p + ".type");
+      reject("'" + p() + "' must be an object with a string 'type'", p() + ".type");
     auto text = string_field(part, "text");
-    if (*type == "text" && !text) reject("'" + p + ".text' must be a string", p + ".text");
+    if (*type == "text" && !text) reject("'" + p() + ".text' must be a string", p() + ".text");
     if (*type == "image_url") out.needs_vision = true;
     if (text) out.prompt_chars += text->size();
   }
@@ -127,31 +147,30 @@ void check_messages(dom::object body, ParsedChat& out) {
   if (messages.size() == 0) reject("'messages' must contain at least one message", "messages");
   std::size_t i = 0;
   for (dom::element m_element : messages) {
-    std::string p = "messages[" + std::to_string(i++) + "]";
+    std::size_t index = i++;
     dom::object m;
-    if (m_element.get(m) != SUCCESS) reject("'" + p + "' must be an object", p);
+    if (m_element.get(m) != SUCCESS) reject("'" + message_param(index) + "' must be an object", message_param(index));
     auto role = string_field(m, "role");
-    if (!role) reject("'" + p + ".role' is required and must be a string", p + ".role");
+    if (!role) reject("'" + message_param(index, ".role") + "' is required and must be a string", message_param(index, ".role"));
     if (*role != "developer" && *role != "system" && *role != "user" && *role != "assistant" &&
         *role != "tool" && *role != "function")
-      reject("'" + p + ".role' must be one of developer, system, user, assistant, tool; got '" +
+      reject("'" + message_param(index, ".role") + "' must be one of developer, system, user, assistant, tool; got '" +
                  std::string(*role) + "'",
-             p + ".role");
-    bool has_tool_calls = field(m, "tool_calls").has_value();
+             message_param(index, ".role"));
     dom::element content;
     bool has_content = m["content"].get(content) == SUCCESS;
-    if (!has_content && !(*role == "assistant" && has_tool_calls))
-      reject("Missing required parameter: '" + p + ".content'", p + ".content");
-    if (has_content) check_content(content, p + ".content", *role, out);
+    if (!has_content && !(*role == "assistant" && field(m, "tool_calls")))
+      reject("Missing required parameter: '" + message_param(index, ".content") + "'", message_param(index, ".content"));
+    if (has_content) check_content(content, index, *role, out);
     if (*role == "tool" && !string_field(m, "tool_call_id"))
-      reject("'" + p + ".tool_call_id' is required for role 'tool'", p + ".tool_call_id");
+      reject("'" + message_param(index, ".tool_call_id") + "' is required for role 'tool'", message_param(index, ".tool_call_id"));
     out.prefix_hashes.push_back(fold_message(out.prefix_hashes.empty() ? 0 : out.prefix_hashes.back(), *role,
                                              has_content ? std::optional(content) : std::nullopt));
     out.prefix_chars.push_back(out.prompt_chars);
   }
 }
 
-void check_tools(dom::object body, ParsedChat& out) {
+void check_tools(const Body& body, ParsedChat& out) {
   if (auto tools_element = field(body, "tools")) {
     dom::array tools;
     if (tools_element->get(tools) != SUCCESS) reject("'tools' must be an array", "tools");
@@ -200,7 +219,7 @@ std::vector<std::string> string_list(dom::element value, const std::string& para
 
 // OpenRouter's hints: "models" (fallbacks) and "provider" {order, only, ignore, sort,
 // allow_fallbacks, max_price}. Other "provider" fields OpenRouter knows are ignored.
-void check_hints(dom::object doc, ParsedChat& out) {
+void check_hints(const Body& doc, ParsedChat& out) {
   RoutingHints& h = out.hints;
   if (auto models = field(doc, "models")) {
     h.present = true;
@@ -239,7 +258,7 @@ void check_hints(dom::object doc, ParsedChat& out) {
 
 // "plugins": [{"id": "web", "max_results": 3}, ...]: each an object with a string id; the rest
 // of each entry is the plugin's own business.
-void check_plugins(dom::object doc, ParsedChat& out) {
+void check_plugins(const Body& doc, ParsedChat& out) {
   auto list_field = field(doc, "plugins");
   if (!list_field) return;
   out.has_plugins = true;
@@ -259,25 +278,27 @@ void check_plugins(dom::object doc, ParsedChat& out) {
 
 // A key given twice at the top level is refused: the router would read one value and the
 // backend may read the other (a "model" the caller's group may use, then one it may not).
-void reject_duplicate_keys(dom::object body) {
-  std::vector<std::string_view> seen;
-  for (auto [key, value] : body) {
-    if (std::find(seen.begin(), seen.end(), key) != seen.end())
+Body top_level(dom::object object) {
+  Body body{object, {}};
+  body.keys.reserve(16);
+  for (auto [key, value] : object) {
+    if (body.has(key))
       reject("The key '" + std::string(key) + "' appears more than once in the request body", std::string(key));
-    seen.push_back(key);
+    body.keys.push_back(key);
   }
+  return body;
 }
 
 ParsedChat validate(dom::element root) {
-  dom::object doc;
-  if (root.get(doc) != SUCCESS) reject("The request body must be a JSON object", "");
-  reject_duplicate_keys(doc);
+  dom::object object;
+  if (root.get(object) != SUCCESS) reject("The request body must be a JSON object", "");
+  const Body doc = top_level(object);
   ParsedChat out;
   dom::element model;
-  if (doc["model"].get(model) != SUCCESS) reject("Missing required parameter: 'model'", "model");
+  if (object["model"].get(model) != SUCCESS) reject("Missing required parameter: 'model'", "model");
   if (!model.is_string() || std::string_view(model).empty()) reject("'model' must be a non-empty string", "model");
   out.model = std::string(std::string_view(model));
-  check_messages(doc, out);
+  check_messages(object, out);
   // OpenRouter's shortcut: "model:online" is the model with the web plugin asked for.
   constexpr std::string_view kOnline = ":online";
   bool online = out.model.size() > kOnline.size() && out.model.ends_with(kOnline);
@@ -287,7 +308,7 @@ ParsedChat validate(dom::element root) {
     if (!stream->is_bool()) reject("'stream' must be a boolean", "stream");
     out.stream = bool(*stream);
   }
-  out.has_stream_options = doc["stream_options"].error() == SUCCESS;
+  out.has_stream_options = doc.has("stream_options");
   if (auto so_element = field(doc, "stream_options")) {
     if (!out.stream)
       reject("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options");

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <fmt/compile.h>
 
 #include <thread>
 
@@ -28,15 +29,22 @@ namespace plexus {
 namespace {
 
 void log_access(const AccessRecord& r) {
-  // Never the prompt or the completion: ids, sizes and timings only.
-  spdlog::info(
-      "access id={} key={} model={} node={} status={} stream={} price_in={} price_out={} prompt_tokens={} "
-      "completion_tokens={}{} cost={:.6f} ttft_ms={:.1f} total_ms={:.1f}{}{}{}",
-      r.request_id, r.key_id, r.model, r.node, r.status, r.stream, r.price.input_per_1k, r.price.output_per_1k,
-      r.usage.prompt_tokens,
-      r.usage.completion_tokens, r.usage_estimated ? " usage=estimated" : "", r.cost, r.ttft_ms, r.total_ms,
-      r.usage.tokens_per_second > 0 ? fmt::format(" tokens_per_second={:.1f}", r.usage.tokens_per_second) : "",
-      r.error_code.empty() ? "" : " error=", r.error_code);
+  // Never the prompt or the completion: ids, sizes and timings only. Formatted with a format
+  // string compiled once (a runtime one was parsed again for every request) into the thread's
+  // buffer, then handed to spdlog as a finished line.
+  thread_local fmt::memory_buffer line;
+  line.clear();
+  auto out = std::back_inserter(line);
+  fmt::format_to(out,
+                 FMT_COMPILE("access id={} key={} model={} node={} status={} stream={} price_in={} price_out={} "
+                             "prompt_tokens={} completion_tokens={}"),
+                 r.request_id, r.key_id, r.model, r.node, r.status, r.stream, r.price.input_per_1k,
+                 r.price.output_per_1k, r.usage.prompt_tokens, r.usage.completion_tokens);
+  if (r.usage_estimated) fmt::format_to(out, FMT_COMPILE(" usage=estimated"));
+  fmt::format_to(out, FMT_COMPILE(" cost={:.6f} ttft_ms={:.1f} total_ms={:.1f}"), r.cost, r.ttft_ms, r.total_ms);
+  if (r.usage.tokens_per_second > 0) fmt::format_to(out, FMT_COMPILE(" tokens_per_second={:.1f}"), r.usage.tokens_per_second);
+  if (!r.error_code.empty()) fmt::format_to(out, FMT_COMPILE(" error={}"), r.error_code);
+  spdlog::info(std::string_view(line.data(), line.size()));
 }
 
 // The same record as one JSON object (log.format "json"), merged into the line by the formatter.

@@ -71,23 +71,23 @@ struct Route {
 // Whether `path` matches `pattern`; `arg` gets what "{}" or "*" matched.
 bool matches(std::string_view pattern, std::string_view path, std::string& arg) {
   while (!pattern.empty()) {
-    if (pattern == "*") {
+    // The literal part up to the next hole, compared in one go.
+    std::string_view literal = pattern.substr(0, pattern.find_first_of("{*"));
+    if (!path.starts_with(literal)) return false;
+    pattern.remove_prefix(literal.size());
+    path.remove_prefix(literal.size());
+    if (pattern.empty()) break;
+    if (pattern == "*") {  // the rest of the path, whatever it is
       if (path.empty()) return false;
       arg = path;
       return true;
     }
-    if (pattern.rfind("{}", 0) == 0) {
-      auto end = path.find('/');
-      std::string_view segment = path.substr(0, end);
-      if (segment.empty()) return false;
-      arg = segment;
-      pattern.remove_prefix(2);
-      path.remove_prefix(segment.size());
-      continue;
-    }
-    if (path.empty() || path.front() != pattern.front()) return false;
-    pattern.remove_prefix(1);
-    path.remove_prefix(1);
+    if (!pattern.starts_with("{}")) return false;  // a '*' before the end: not a pattern we write
+    std::string_view segment = path.substr(0, path.find('/'));
+    if (segment.empty()) return false;
+    arg = segment;
+    pattern.remove_prefix(2);
+    path.remove_prefix(segment.size());
   }
   return path.empty();
 }
@@ -146,24 +146,29 @@ void ApiRoutes::route(Call& call) {
   };
   const std::string& path = call.request.path;
   const std::string& method = call.request.method;
-  std::string allowed, arg;
+  std::string arg;
   const Route* found = nullptr;
+  bool path_known = false;
   for (const auto& r : routes) {
     std::string matched;
     if (!matches(r.pattern, path, matched)) continue;
+    path_known = true;
     call.anthropic = call.anthropic || r.anthropic;
-    allowed += (allowed.empty() ? "" : ", ") + std::string(r.method);
     if (method == r.method && !found) {
       found = &r;
       arg = std::move(matched);
     }
   }
-  if (allowed.empty())
+  if (!path_known)
     return call.error({404, "Invalid URL (" + method + " " + path + ")", "invalid_request_error", "", "unknown_url"});
-  if (!found)
+  if (!found) {
+    std::string allowed, ignored;
+    for (const auto& r : routes)
+      if (matches(r.pattern, path, ignored)) allowed += (allowed.empty() ? "" : ", ") + std::string(r.method);
     return call.error({405, "Method " + method + " is not allowed on " + path + "; use " + allowed, "invalid_request_error",
                        "", "method_not_allowed"},
                       {{"allow", allowed}});
+  }
   if (found->access == Access::kKey && !authenticate(call)) return;
   if (found->access == Access::kAdmin) {
     std::string what = found->pattern;  // as the docs write it: /v1/keys/{id}

@@ -34,7 +34,7 @@ void log_access(const AccessRecord& r) {
   // buffer, then handed to spdlog as a finished line.
   thread_local fmt::memory_buffer line;
   line.clear();
-  auto out = std::back_inserter(line);
+  auto out = fmt::appender(line);
   fmt::format_to(out,
                  FMT_COMPILE("access id={} key={} model={} node={} status={} stream={} price_in={} price_out={} "
                              "prompt_tokens={} completion_tokens={}"),

@@ -70,26 +70,28 @@ struct Route {
 
 // Whether `path` matches `pattern`; `arg` gets what "{}" or "*" matched.
 bool matches(std::string_view pattern, std::string_view path, std::string& arg) {
-  while (!pattern.empty()) {
-    // The literal part up to the next hole, compared in one go.
-    std::string_view literal = pattern.substr(0, pattern.find_first_of("{*"));
-    if (!path.starts_with(literal)) return false;
-    pattern.remove_prefix(literal.size());
-    path.remove_prefix(literal.size());
-    if (pattern.empty()) break;
-    if (pattern == "*") {  // the rest of the path, whatever it is
-      if (path.empty()) return false;
-      arg = path;
+  std::size_t i = 0, j = 0;  // in pattern, in path
+  while (i < pattern.size()) {
+    char p = pattern[i];
+    if (p == '*') {  // the rest of the path, whatever it is (only ever last)
+      if (j == path.size()) return false;
+      arg = path.substr(j);
       return true;
     }
-    if (!pattern.starts_with("{}")) return false;  // a '*' before the end: not a pattern we write
-    std::string_view segment = path.substr(0, path.find('/'));
-    if (segment.empty()) return false;
-    arg = segment;
-    pattern.remove_prefix(2);
-    path.remove_prefix(segment.size());
+    if (p == '{') {  // "{}": one segment
+      std::size_t end = j;
+      while (end < path.size() && path[end] != '/') ++end;
+      if (end == j) return false;
+      arg = path.substr(j, end - j);
+      i += 2;
+      j = end;
+      continue;
+    }
+    if (j == path.size() || path[j] != p) return false;  // most routes fail within a few bytes
+    ++i;
+    ++j;
   }
-  return path.empty();
+  return j == path.size();
 }
 
 }  // namespace

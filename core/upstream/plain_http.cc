@@ -111,7 +111,7 @@ bool build_request_head(const HttpRequest& request, const PlainHttpUrl& url, std
       error = "the request header name '" + name + "' is not an HTTP token";
       return false;
     }
-    if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+    if (std::any_of(value.begin(), value.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; })) {
       error = "the value of request header '" + name + "' holds a line break or NUL";
       return false;
     }

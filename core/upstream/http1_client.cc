@@ -117,6 +117,7 @@ struct Http1Client::Impl {
   std::unordered_map<Conn*, std::shared_ptr<Conn>> conns;
   std::unordered_map<std::string, std::vector<Conn*>> pool;  // idle, oldest first
   std::vector<TransferId> dead;
+  std::vector<TransferId> reaping;
   int depth = 0;
   bool starting = false;  // inside start(): an early failure is reported on the next turn
   TimerId sweep_timer = 0;
@@ -590,14 +591,14 @@ void Http1Client::Impl::on_watchdog(TransferId id) {
 
 void Http1Client::Impl::reap() {
   while (!dead.empty()) {
-    auto ids = std::move(dead);
-    dead.clear();
-    for (TransferId id : ids) {
+    reaping.swap(dead);  // both keep their capacity: no allocation per request
+    for (TransferId id : reaping) {
       auto it = transfers.find(id);
       if (it == transfers.end()) continue;
       if (it->second->watchdog) loop.cancel(it->second->watchdog);
       transfers.erase(it);
     }
+    reaping.clear();
   }
 }
 

@@ -33,11 +33,9 @@ std::string describe(const error_code& ec, std::size_t max_header) {
   return "the response is malformed";
 }
 
-}  // namespace
-
 // Beast's parser with our callbacks: the head goes to the sink once complete, body pieces as
 // they are parsed (straight from the caller's input, never copied).
-struct ResponseParser::Beast final : http::basic_parser<false> {
+struct BeastParser final : http::basic_parser<false> {
   ResponseSink* sink = nullptr;
   int status = 0;
   Headers headers;
@@ -76,7 +74,16 @@ struct ResponseParser::Beast final : http::basic_parser<false> {
   void on_finish_impl(error_code&) override {}
 };
 
-ResponseParser::ResponseParser(std::size_t max_header_bytes) : max_header_bytes_(max_header_bytes) { reset(); }
+}  // namespace
+
+struct ResponseParser::Beast {
+  std::optional<BeastParser> parser;
+};
+
+ResponseParser::ResponseParser(std::size_t max_header_bytes)
+    : beast_(std::make_unique<Beast>()), max_header_bytes_(max_header_bytes) {
+  reset();
+}
 ResponseParser::~ResponseParser() = default;
 
 void ResponseParser::start(bool head_request) {
@@ -87,20 +94,21 @@ void ResponseParser::start(bool head_request) {
 }
 
 void ResponseParser::reset() {
-  beast_ = std::make_unique<Beast>();
-  beast_->header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(max_header_bytes_, UINT32_MAX)));
+  beast_->parser.emplace();  // in place: Beast's parser cannot be reset, but need not be reallocated
+  BeastParser& p = *beast_->parser;
+  p.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(max_header_bytes_, UINT32_MAX)));
   // A stream has no length limit; the caller bounds what it keeps. (Not boost::none: Beast 1.74
   // compares the length with the optional, and anything is more than none.)
-  beast_->body_limit(std::numeric_limits<std::uint64_t>::max());
-  beast_->eager(false);             // one step per put(): the sink can stop between pieces
-  beast_->skip(head_request_);
+  p.body_limit(std::numeric_limits<std::uint64_t>::max());
+  p.eager(false);  // one step per put(): the sink can stop between pieces
+  p.skip(head_request_);
 }
 
 ResponseParser::Status ResponseParser::parse(std::string_view data, std::size_t& consumed, ResponseSink& sink) {
   consumed = 0;
   if (!data.empty()) got_any_ = true;
   while (true) {
-    Beast& p = *beast_;
+    BeastParser& p = *beast_->parser;
     if (p.is_done()) return Status::kComplete;
     if (consumed == data.size()) return Status::kNeedMore;
     if (!sink.wants_more()) return Status::kStopped;
@@ -123,7 +131,7 @@ ResponseParser::Status ResponseParser::parse(std::string_view data, std::size_t&
 }
 
 ResponseParser::Status ResponseParser::parse_eof(ResponseSink& sink) {
-  Beast& p = *beast_;
+  BeastParser& p = *beast_->parser;
   if (p.is_done()) return Status::kComplete;
   if (!p.got_some()) {
     error_ = got_any_ ? "the connection closed before the response ended" : "the connection closed before any response";
@@ -139,6 +147,6 @@ ResponseParser::Status ResponseParser::parse_eof(ResponseSink& sink) {
   return Status::kComplete;
 }
 
-bool ResponseParser::keep_alive() const { return beast_->is_done() && beast_->keep_alive(); }
+bool ResponseParser::keep_alive() const { return beast_->parser->is_done() && beast_->parser->keep_alive(); }
 
 }  // namespace plexus

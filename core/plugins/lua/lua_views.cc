@@ -175,28 +175,48 @@ void push_state(lua_State* L, CtxView& v) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, ref->ref);
 }
 
+// ctx's names, by number: one look-up of the (interned) key in ctx_index's upvalue table instead
+// of comparing it with every name (and a dynamic_cast per name) on each read.
+enum CtxField : lua_Integer {
+  kMethodReject = 1, kMethodRespond, kSetUpstreamHeader, kSetResponseHeader, kInsert, kAddField, kAddHeader,
+  kRequestId, kKeyId, kGroupName, kState, kModelName, kEndOfStream, kWhole
+};
+constexpr std::pair<const char*, CtxField> kCtxFields[] = {
+    {"reject", kMethodReject}, {"respond", kMethodRespond}, {"set_upstream_header", kSetUpstreamHeader},
+    {"set_response_header", kSetResponseHeader}, {"insert", kInsert}, {"add_field", kAddField},
+    {"add_header", kAddHeader}, {"request_id", kRequestId}, {"key_id", kKeyId}, {"group", kGroupName},
+    {"state", kState}, {"model", kModelName}, {"end_of_stream", kEndOfStream}, {"whole", kWhole}};
+
+// A metamethod of ctx's metatable: Lua calls it on a ctx view only (see cands_index).
 int ctx_index(lua_State* L) {
-  auto* v = static_cast<CtxView*>(luaL_checkudata(L, 1, kCtxMeta));
+  auto* v = static_cast<CtxView*>(lua_touserdata(L, 1));
   check_live(L, v->stamp);
-  std::string_view key = key_at(L, 2);
   HookContext& ctx = *v->ctx;
-  static constexpr std::pair<std::string_view, lua_CFunction> methods[] = {
-      {"reject", ctx_reject},   {"respond", ctx_respond},     {"set_upstream_header", ctx_set_upstream_header},
-      {"set_response_header", ctx_set_response_header},
-      {"insert", ctx_insert},   {"add_field", ctx_add_field}, {"add_header", ctx_add_header}};
-  for (const auto& [name, fn] : methods)
-    if (key == name) {
-      lua_pushcfunction(L, fn);
-      return 1;
-    }
-  if (key == "request_id") push_view(L, ctx.request_id());
-  else if (key == "key_id") push_view(L, ctx.key_id());
-  else if (key == "group") push_view(L, ctx.group());
-  else if (key == "state") push_state(L, *v);
-  else if (auto* route = dynamic_cast<RouteContext*>(&ctx); route && key == "model") push_view(L, route->model());
-  else if (auto* chunk = dynamic_cast<ChunkContext*>(&ctx); chunk && key == "end_of_stream") lua_pushboolean(L, chunk->end_of_stream());
-  else if (chunk && key == "whole") lua_pushboolean(L, chunk->whole());
-  else lua_pushnil(L);
+  lua_pushvalue(L, 2);
+  lua_Integer field = lua_rawget(L, lua_upvalueindex(1)) == LUA_TNUMBER ? lua_tointeger(L, -1) : 0;
+  switch (field) {
+    case kMethodReject: lua_pushcfunction(L, ctx_reject); break;
+    case kMethodRespond: lua_pushcfunction(L, ctx_respond); break;
+    case kSetUpstreamHeader: lua_pushcfunction(L, ctx_set_upstream_header); break;
+    case kSetResponseHeader: lua_pushcfunction(L, ctx_set_response_header); break;
+    case kInsert: lua_pushcfunction(L, ctx_insert); break;
+    case kAddField: lua_pushcfunction(L, ctx_add_field); break;
+    case kAddHeader: lua_pushcfunction(L, ctx_add_header); break;
+    case kRequestId: push_view(L, ctx.request_id()); break;
+    case kKeyId: push_view(L, ctx.key_id()); break;
+    case kGroupName: push_view(L, ctx.group()); break;
+    case kState: push_state(L, *v); break;
+    case kModelName:
+      if (auto* route = dynamic_cast<RouteContext*>(&ctx)) push_view(L, route->model());
+      else lua_pushnil(L);
+      break;
+    case kEndOfStream:
+    case kWhole:
+      if (auto* chunk = dynamic_cast<ChunkContext*>(&ctx)) lua_pushboolean(L, field == kWhole ? chunk->whole() : chunk->end_of_stream());
+      else lua_pushnil(L);
+      break;
+    default: lua_pushnil(L);
+  }
   return 1;
 }
 
@@ -307,7 +327,16 @@ void new_meta(lua_State* L, const char* name, std::initializer_list<std::pair<co
 }  // namespace
 
 void register_views(lua_State* L) {
-  new_meta(L, kCtxMeta, {{"__index", ctx_index}, {"__newindex", read_only}});
+  new_meta(L, kCtxMeta, {{"__newindex", read_only}});
+  luaL_getmetatable(L, kCtxMeta);
+  lua_createtable(L, 0, static_cast<int>(std::size(kCtxFields)));
+  for (const auto& [name, field] : kCtxFields) {
+    lua_pushinteger(L, field);
+    lua_setfield(L, -2, name);
+  }
+  lua_pushcclosure(L, ctx_index, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
   new_meta(L, kCandsMeta, {{"__index", cands_index}, {"__len", cands_len}, {"__newindex", cands_read_only}});
   // Candidates are light userdata (see candidate_token): the metatable is that type's, shared
   // by every light userdata of the state.

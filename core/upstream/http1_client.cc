@@ -453,8 +453,10 @@ void Http1Client::Impl::feed(Conn& c, std::string_view bytes) {
 // The response is whole: the connection goes back to the pool first (the handler may start the
 // next request at once and should find it there), then the handler hears of the end.
 void Http1Client::Impl::complete(Conn& c) {
-  bool reusable = c.parser.keep_alive() && c.in.empty();
   Transfer& t = *detach(c);
+  // An answer that came before the whole request went out (a 413, say) leaves the connection
+  // mid-request: never reused.
+  bool reusable = c.parser.keep_alive() && c.in.empty() && t.sent == t.head.size() + t.request.body.size();
   if (reusable)
     to_pool(c);
   else

@@ -15,6 +15,7 @@ local function phone_char(b) return is_digit(b) or b == 32 or b == 45 or b == 46
 
 -- Replaces every "local@domain.tld" in s.
 local function redact_emails(s)
+  if not s:find("@", 1, true) then return s end -- no address: nothing to copy
   local out, i = {}, 1
   local pos = 1
   while true do
@@ -98,12 +99,6 @@ local function content_chunk(template, text)
 end
 
 function on_chunk(chunk, ctx)
-  local st = ctx.state
-  if ctx.end_of_stream then
-    if st.held and #st.held > 0 then ctx:insert(content_chunk(st.last or {}, redact(st.held))) end
-    st.held = ""
-    return plexus.UNCHANGED
-  end
   if ctx.whole then
     local msg = chunk.choices and chunk.choices[1] and chunk.choices[1].message
     if msg and type(msg.content) == "string" then
@@ -112,6 +107,12 @@ function on_chunk(chunk, ctx)
       msg.content = redacted
       return plexus.MODIFIED
     end
+    return plexus.UNCHANGED
+  end
+  local st = ctx.state -- a stream's held-back tail, from one chunk to the next
+  if ctx.end_of_stream then
+    if st.held and #st.held > 0 then ctx:insert(content_chunk(st.last or {}, redact(st.held))) end
+    st.held = ""
     return plexus.UNCHANGED
   end
   local choice = chunk.choices and chunk.choices[1]

@@ -365,6 +365,32 @@ TEST_F(Http1ClientTest, AnAbortFromInsideACallbackEndsEverything) {
   EXPECT_EQ(on_loop([&] { return client_->open_connections(); }), 0u) << "a half-read connection is never reused";
 }
 
+TEST_F(Http1ClientTest, AnAnswerBeforeTheWholeRequestWentOutLeavesTheConnectionUnused) {
+  ScriptedBackend backend([](int fd, int index) {
+    if (index == 0) {  // answers from the head alone, the way a server refuses a large body
+      char buf[4096];
+      std::string head;
+      while (head.find("\r\n\r\n") == std::string::npos) {
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) return;
+        head.append(buf, static_cast<std::size_t>(n));
+      }
+      write_all(fd, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n");
+      std::this_thread::sleep_for(200ms);
+      return;
+    }
+    while (read_request(fd)) write_all(fd, whole("{}"));
+  });
+  auto big = request(backend.url());
+  big.body = std::string(16u << 20, 'x');  // more than the socket buffers take at once
+  auto r = fetch(big);
+  EXPECT_EQ(r.status, 413);
+  auto next = fetch(request(backend.url()));
+  EXPECT_EQ(next.error, TransferError::kNone) << next.detail;
+  EXPECT_EQ(next.status, 200);
+  EXPECT_EQ(backend.accepted(), 2) << "the half-sent connection was not reused";
+}
+
 TEST_F(Http1ClientTest, ManyTransfersAtOnceEachGetTheirOwnAnswer) {
   ScriptedBackend backend([](int fd, int) {
     std::string head;

@@ -19,12 +19,14 @@ build/bench/mock_upstream --port "$mock_port" --events 64 --interval-ms 5 >/dev/
 wait_port "$mock_port"
 
 # One router, one event loop: the mock as a direct upstream ("direct"), and a node port where
-# plexus-node processes serve the same mock as model "pulled".
+# plexus-node processes serve the same mock as model "pulled". The ledger and receipts are off:
+# both paths would pay the same for them (bench/economics.sh measures them).
 api_port=$(free_port)
 node_port=$(free_port)
 cat >"$work/router.json" <<CONF
 { "listen": "127.0.0.1:$api_port", "threads": 1,
   "limits": { "max_inflight": 100000 },
+  "ledger": { "enabled": false }, "receipts": { "enabled": false },
   "keys": [{ "id": "bench", "key": "sk-bench-key" }],
   "upstreams": [{ "name": "mock", "provider": "openai", "url": "http://127.0.0.1:$mock_port/v1", "models": ["direct"],
                   "status_interval_s": 0 }],

@@ -382,8 +382,8 @@ Error invalid_json(std::string_view body) {
 
 }  // namespace
 
-std::variant<ParsedChat, Error> parse_chat_request(std::string_view body) {
-  JsonText text(body);  // read, not built: an nlohmann document only if the body is rewritten
+std::variant<ParsedChat, Error> parse_chat_request(std::string_view body, std::size_t readable_after) {
+  JsonText text(body, readable_after);  // read, not built: an nlohmann document only if the body is rewritten
   if (text.error() == simdjson::DEPTH_ERROR)
     return Error::invalid_request(
         "The JSON body is nested more than " + std::to_string(JsonText::kMaxDepth) + " levels deep.", "",

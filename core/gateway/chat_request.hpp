@@ -60,7 +60,9 @@ struct ParsedChat {
   std::vector<std::size_t> prefix_chars;
 };
 
-std::variant<ParsedChat, Error> parse_chat_request(std::string_view body);
+// `readable_after`: bytes past the end of `body` that may be read (see JsonText); 64 or more
+// spare a copy.
+std::variant<ParsedChat, Error> parse_chat_request(std::string_view body, std::size_t readable_after = 0);
 
 // The request one upstream gets: the model renamed to the upstream's name and, for streams,
 // stream_options.include_usage forced on so the router can meter every stream (the provider

@@ -275,7 +275,8 @@ void ApiRoutes::models(Call& call, const std::string& id) {
 }
 
 void ApiRoutes::chat(Call& call) {
-  auto parsed = parse_chat_request(call.request.body);
+  const std::string& body = call.request.body;
+  auto parsed = parse_chat_request(body, body.capacity() - body.size());  // the front kept simdjson's padding
   if (auto* error = std::get_if<Error>(&parsed)) return call.error(*error);
   start_exchange(call, std::move(std::get<ParsedChat>(parsed)), std::make_unique<ResponderChannel>(call.responder));
 }

@@ -11,8 +11,48 @@
 namespace plexus {
 namespace http = boost::beast::http;
 
+namespace {
+
+// Beast's string_body, but the body keeps spare room for simdjson's padding, so a request is
+// validated where it lies instead of being copied into a padded buffer first (json_text.hpp).
+struct PaddedStringBody {
+  using value_type = std::string;
+  static constexpr std::size_t kPadding = 64;  // simdjson::SIMDJSON_PADDING
+  static std::uint64_t size(const value_type& body) { return body.size(); }
+
+  class reader {
+   public:
+    template <bool isRequest, class Fields>
+    reader(http::header<isRequest, Fields>&, value_type& body) : body_(body) {}
+    void init(const boost::optional<std::uint64_t>& length, boost::beast::error_code& ec) {
+      ec = {};
+      if (length) body_.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(*length, body_.max_size() - kPadding)) + kPadding);
+    }
+    template <class ConstBufferSequence>
+    std::size_t put(const ConstBufferSequence& buffers, boost::beast::error_code& ec) {
+      std::size_t extra = boost::asio::buffer_size(buffers);
+      std::size_t size = body_.size();
+      if (extra > body_.max_size() - size - kPadding) {
+        ec = http::error::buffer_overflow;
+        return 0;
+      }
+      if (body_.capacity() < size + extra + kPadding) body_.reserve(std::max(size + extra + kPadding, 2 * body_.capacity()));
+      body_.resize(size + extra);
+      boost::asio::buffer_copy(boost::asio::buffer(&body_[size], extra), buffers);
+      ec = {};
+      return extra;
+    }
+    void finish(boost::beast::error_code& ec) { ec = {}; }
+
+   private:
+    value_type& body_;
+  };
+};
+
+}  // namespace
+
 struct RequestParser::Beast {
-  std::optional<http::request_parser<http::string_body>> parser;
+  std::optional<http::request_parser<PaddedStringBody>> parser;
 };
 
 namespace {

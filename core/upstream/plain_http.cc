@@ -90,7 +90,8 @@ std::optional<PlainHttpUrl> parse_plain_http_url(std::string_view url) {
   }
   out.host = std::string(host);
   out.authority = std::string(authority);
-  if (rest.empty() || rest.front() == '?') out.target = "/";
+  out.target.reserve(rest.size() + 1);
+  if (rest.empty() || rest.front() == '?') out.target.push_back('/');
   out.target.append(rest);
   return out;
 }

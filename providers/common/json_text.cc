@@ -12,13 +12,13 @@ simdjson::dom::parser& thread_parser() {
 
 }  // namespace
 
-JsonText::JsonText(std::string_view text) {
+JsonText::JsonText(std::string_view text, std::size_t readable_after) {
   simdjson::dom::parser* parser = &thread_parser();
   if (text.size() > kThreadParserMax) {
     own_ = std::make_unique<simdjson::dom::parser>();
     parser = own_.get();
   }
-  error_ = parser->parse(text.data(), text.size()).get(root_);
+  error_ = parser->parse(text.data(), text.size(), readable_after < kPadding).get(root_);
 }
 
 std::optional<std::size_t> usage_object_end(std::string& text) {

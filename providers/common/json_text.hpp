@@ -17,7 +17,11 @@ namespace plexus {
 
 class JsonText {
  public:
-  explicit JsonText(std::string_view text);
+  // `readable_after`: how many bytes past the end of `text` may be read (a std::string's spare
+  // capacity). With kPadding of them, simdjson reads the text where it is; without, it copies it.
+  explicit JsonText(std::string_view text, std::size_t readable_after = 0);
+
+  static constexpr std::size_t kPadding = simdjson::SIMDJSON_PADDING;
   simdjson::error_code error() const { return error_; }
   simdjson::dom::element root() const { return root_; }  // when error() is SUCCESS
 

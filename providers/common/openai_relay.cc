@@ -72,7 +72,7 @@ class Relay final : public RelayBase {
       finish_ok();
       return;
     }
-    JsonText text(body_);  // read everything needed before the sink is called (json_text.hpp)
+    JsonText text(body_, body_.capacity() - body_.size());  // read all it needs before the sink is called (json_text.hpp)
     dom::object doc;
     if (text.error() != simdjson::SUCCESS || text.root().get(doc) != simdjson::SUCCESS) {
       finish_error(Error::upstream(502, upstream() + " sent a response that is not JSON",

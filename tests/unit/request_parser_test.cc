@@ -109,5 +109,17 @@ TEST(RequestParser, AnnouncesWhenTheClientWaitsFor100Continue) {
   EXPECT_EQ(parser.take().body, "body");
 }
 
+TEST(RequestParser, ABodyKeepsRoomForSimdjsonsPadding) {
+  // Requests are validated where they lie (JsonText with readable_after): the body must leave
+  // 64 readable bytes past its end, by Content-Length and when chunked.
+  for (std::string data : {std::string("POST /c HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"),
+                           std::string("POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")}) {
+    auto f = frame(data);
+    ASSERT_EQ(f.requests.size(), 1u);
+    const std::string& body = f.requests[0].body;
+    EXPECT_GE(body.capacity() - body.size(), 64u) << data;
+  }
+}
+
 }  // namespace
 }  // namespace plexus

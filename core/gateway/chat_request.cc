@@ -145,6 +145,8 @@ void check_messages(dom::object body, ParsedChat& out) {
   if (messages_element.get(messages) != SUCCESS)
     reject(std::string("'messages' must be an array, got ") + type_name(messages_element), "messages");
   if (messages.size() == 0) reject("'messages' must contain at least one message", "messages");
+  out.prefix_hashes.reserve(messages.size());
+  out.prefix_chars.reserve(messages.size());
   std::size_t i = 0;
   for (dom::element m_element : messages) {
     std::size_t index = i++;

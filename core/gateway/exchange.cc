@@ -111,7 +111,9 @@ void Exchange::after_request_hooks(HookRunner::RequestDecision decision) {
 }
 
 Headers Exchange::response_headers() const {
-  Headers h{{"x-request-id", request_id_}};
+  Headers h;
+  h.reserve(6 + hooks_.response_headers().size() + rate_headers_.size());  // room for the content type and the receipt
+  h.emplace_back("x-request-id", request_id_);
   if (current_.node) {
     h.emplace_back("x-plexus-node", current_.node->id);
     h.emplace_back("x-plexus-model", current_.model->id);  // what served it (after fallbacks and aliases)

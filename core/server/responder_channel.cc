@@ -5,11 +5,12 @@
 namespace plexus {
 
 void ResponderChannel::send_whole(int status, const Headers& headers, std::string body) {
-  Headers h;
-  h.reserve(headers.size() + 1);
   bool typed = false;
   for (const auto& [name, value] : headers) typed = typed || name == "content-type";
-  if (!typed) h.emplace_back("content-type", "application/json");
+  if (typed) return r_->send_whole(status, headers, body);  // the common case: nothing to add
+  Headers h;
+  h.reserve(headers.size() + 1);
+  h.emplace_back("content-type", "application/json");
   h.insert(h.end(), headers.begin(), headers.end());
   r_->send_whole(status, h, body);
 }

@@ -206,7 +206,9 @@ class Relay final : public RelayBase {
 
 // The headers every request to an OpenAI-compatible upstream carries: its key and its options'.
 static Headers upstream_headers(const OpenAiUpstream& settings, const char* accept) {
-  Headers own{{"Accept", accept}};
+  Headers own;
+  own.reserve(2 + settings.extra_headers.size());
+  own.emplace_back("Accept", accept);
   if (!settings.spec.api_key.empty()) own.emplace_back("Authorization", "Bearer " + settings.spec.api_key);
   own.insert(own.end(), settings.extra_headers.begin(), settings.extra_headers.end());
   return own;

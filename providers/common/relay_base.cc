@@ -124,7 +124,9 @@ HttpRequest upstream_post(const UpstreamSpec& spec, const std::string& path, std
   http.connect_timeout = spec.connect_timeout;
   http.first_byte_timeout = spec.first_byte_timeout;
   http.idle_timeout = spec.idle_timeout;
-  http.headers = {{"Content-Type", "application/json"}, {"X-Request-Id", request_id}};
+  http.headers.reserve(2 + adapter_headers.size() + plugin_headers.size());
+  http.headers.emplace_back("Content-Type", "application/json");
+  http.headers.emplace_back("X-Request-Id", request_id);
   http.headers.insert(http.headers.end(), adapter_headers.begin(), adapter_headers.end());
   http.headers.insert(http.headers.end(), plugin_headers.begin(), plugin_headers.end());
   return http;

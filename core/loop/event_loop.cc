@@ -62,8 +62,13 @@ void EventLoop::stop() {
 }
 
 void EventLoop::drop_pending_work() {
-  timers_.clear();
-  timer_due_.clear();
+  {
+    auto slots = std::move(timer_slots_);  // callbacks are destroyed once the loop's state is clear
+    timer_slots_.clear();
+    free_timer_slots_.clear();
+    timer_heap_.clear();
+    armed_timers_ = 0;
+  }
   deferred_.clear();
   std::vector<std::function<void()>> inbox;
   {
@@ -110,27 +115,72 @@ void EventLoop::unwatch(int fd) { epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullpt
 
 void EventLoop::retire(std::shared_ptr<void> object) { retired_.push_back(std::move(object)); }
 
+namespace {
+// std::push_heap and friends keep the largest first: "later" puts the earliest deadline on top.
+struct Later {
+  template <class Entry>
+  bool operator()(const Entry& a, const Entry& b) const {
+    return a.due != b.due ? a.due > b.due : a.seq > b.seq;
+  }
+};
+}  // namespace
+
 TimerId EventLoop::after(std::chrono::milliseconds delay, std::function<void()> fn) {
-  auto due = Clock::now() + delay;
-  TimerId id = next_timer_++;
-  timers_.emplace(std::make_pair(due, id), std::move(fn));
-  timer_due_.emplace(id, due);
-  return id;
+  std::uint32_t slot;
+  if (!free_timer_slots_.empty()) {
+    slot = free_timer_slots_.back();
+    free_timer_slots_.pop_back();
+  } else {
+    slot = static_cast<std::uint32_t>(timer_slots_.size());
+    timer_slots_.emplace_back();
+  }
+  TimerSlot& s = timer_slots_[slot];
+  s.fn = std::move(fn);
+  s.armed = true;
+  ++armed_timers_;
+  timer_heap_.push_back({Clock::now() + delay, timer_seq_++, slot, s.generation});
+  std::push_heap(timer_heap_.begin(), timer_heap_.end(), Later{});
+  return (static_cast<TimerId>(s.generation) << 32) | (slot + 1);
+}
+
+bool EventLoop::timer_live(const TimerEntry& e) const {
+  return e.slot < timer_slots_.size() && timer_slots_[e.slot].armed && timer_slots_[e.slot].generation == e.generation;
+}
+
+// Frees an armed slot for reuse and hands back its callback: the caller runs or destroys it once
+// the timers are consistent again (a callback's captures may arm or cancel timers as they go).
+std::function<void()> EventLoop::release_timer(std::uint32_t slot) {
+  TimerSlot& s = timer_slots_[slot];
+  std::function<void()> fn = std::move(s.fn);
+  s.fn = nullptr;
+  s.armed = false;
+  ++s.generation;
+  --armed_timers_;
+  free_timer_slots_.push_back(slot);
+  return fn;
 }
 
 void EventLoop::cancel(TimerId id) {
-  auto it = timer_due_.find(id);
-  if (it == timer_due_.end()) return;
-  timers_.erase({it->second, id});
-  timer_due_.erase(it);
+  std::uint32_t slot = static_cast<std::uint32_t>(id & 0xffffffffu) - 1;  // id 0 wraps: out of range
+  std::uint32_t generation = static_cast<std::uint32_t>(id >> 32);
+  if (slot >= timer_slots_.size() || !timer_slots_[slot].armed || timer_slots_[slot].generation != generation) return;
+  { auto dropped = release_timer(slot); }
+  // Cancelled entries wait in the heap; when they outnumber the armed ones, sweep them out.
+  if (timer_heap_.size() > 64 && timer_heap_.size() > 4 * armed_timers_) {
+    std::erase_if(timer_heap_, [this](const TimerEntry& e) { return !timer_live(e); });
+    std::make_heap(timer_heap_.begin(), timer_heap_.end(), Later{});
+  }
 }
 
 void EventLoop::run_due_timers() {
   auto now = Clock::now();
-  while (!timers_.empty() && timers_.begin()->first.first <= now) {
-    auto node = timers_.extract(timers_.begin());
-    timer_due_.erase(node.key().second);
-    node.mapped()();
+  while (!timer_heap_.empty() && timer_heap_.front().due <= now) {
+    std::pop_heap(timer_heap_.begin(), timer_heap_.end(), Later{});
+    TimerEntry e = timer_heap_.back();
+    timer_heap_.pop_back();
+    if (!timer_live(e)) continue;  // cancelled
+    auto fn = release_timer(e.slot);
+    fn();
     run_deferred();
   }
 }
@@ -157,10 +207,14 @@ void EventLoop::run_deferred() {
   }
 }
 
-int EventLoop::next_timeout_ms(Clock::time_point now) const {
+int EventLoop::next_timeout_ms(Clock::time_point now) {
+  while (!timer_heap_.empty() && !timer_live(timer_heap_.front())) {  // cancelled: not worth a wake-up
+    std::pop_heap(timer_heap_.begin(), timer_heap_.end(), Later{});
+    timer_heap_.pop_back();
+  }
   int timeout_ms = 1000;
-  if (!timers_.empty()) {
-    auto t = timers_.begin()->first.first;
+  if (!timer_heap_.empty()) {
+    auto t = timer_heap_.front().due;
     if (t <= now) return 0;
     // Round up, or a deadline 0.4 ms away would spin with a zero timeout until it passes.
     auto ms = std::chrono::ceil<std::chrono::milliseconds>(t - now).count();

@@ -9,11 +9,9 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "plexus/http_client.hpp"
@@ -76,7 +74,7 @@ class EventLoop final : public Timers {
 
  private:
   void turn();
-  int next_timeout_ms(Clock::time_point now) const;
+  int next_timeout_ms(Clock::time_point now);
   void run_due_timers();
   void drain_inbox();
   void run_deferred();
@@ -93,9 +91,28 @@ class EventLoop final : public Timers {
   std::vector<std::function<void()>> deferred_;
   std::vector<std::shared_ptr<void>> retired_;
 
-  TimerId next_timer_ = 1;
-  std::map<std::pair<Clock::time_point, TimerId>, std::function<void()>> timers_;
-  std::unordered_map<TimerId, Clock::time_point> timer_due_;
+  // Timers: callbacks in reusable slots, deadlines in a binary heap, so arming one allocates
+  // nothing (every request arms and cancels two). A cancelled timer's heap entry stays until it
+  // surfaces or a compaction drops it; its slot's generation tells it apart from a later timer.
+  // A TimerId is (generation << 32) | (slot + 1): never 0.
+  struct TimerSlot {
+    std::function<void()> fn;
+    std::uint32_t generation = 1;
+    bool armed = false;
+  };
+  struct TimerEntry {
+    Clock::time_point due;
+    std::uint64_t seq;  // equal deadlines fire in the order they were set
+    std::uint32_t slot;
+    std::uint32_t generation;
+  };
+  bool timer_live(const TimerEntry& e) const;
+  std::function<void()> release_timer(std::uint32_t slot);  // returns its callback
+  std::vector<TimerSlot> timer_slots_;
+  std::vector<std::uint32_t> free_timer_slots_;
+  std::vector<TimerEntry> timer_heap_;
+  std::uint64_t timer_seq_ = 0;
+  std::size_t armed_timers_ = 0;
 
   std::function<void()> before_sleep_;
   std::atomic<std::int64_t> busy_since_ns_{0};

@@ -1,0 +1,120 @@
+// The loop's timers: deadlines in order (equal ones in the order they were set), cancel before
+// and after firing, a stale id never cancelling the timer that reused its slot, and many
+// cancelled timers not piling up.
+#include "loop/event_loop.hpp"
+
+#include <gtest/gtest.h>
+
+#include <future>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace plexus {
+namespace {
+
+using namespace std::chrono_literals;
+
+class Timers : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    thread_ = std::thread([this] { loop_.run(); });
+  }
+  void TearDown() override {
+    loop_.stop();
+    thread_.join();
+  }
+  template <class Fn>
+  auto on_loop(Fn fn) {
+    std::packaged_task<decltype(fn())()> task(std::move(fn));
+    auto f = task.get_future();
+    loop_.post([&] { task(); });
+    return f.get();
+  }
+  EventLoop loop_;
+  std::thread thread_;
+};
+
+TEST_F(Timers, FireInDeadlineOrderAndEqualDeadlinesInTheOrderSet) {
+  std::vector<std::string> fired;
+  std::promise<void> done;
+  on_loop([&] {
+    loop_.after(30ms, [&] { fired.push_back("c"); });
+    loop_.after(10ms, [&] { fired.push_back("a"); });
+    loop_.after(20ms, [&] { fired.push_back("b1"); });
+    loop_.after(20ms, [&] { fired.push_back("b2"); });
+    loop_.after(40ms, [&] { done.set_value(); });
+    return 0;
+  });
+  done.get_future().wait();
+  EXPECT_EQ(fired, (std::vector<std::string>{"a", "b1", "b2", "c"}));
+}
+
+TEST_F(Timers, ACancelledTimerNeverFiresAndReleasesWhatItHeld) {
+  auto held = std::make_shared<int>(1);
+  std::weak_ptr<int> watch = held;
+  std::promise<void> done;
+  bool fired = false;
+  on_loop([&] {
+    TimerId id = loop_.after(10ms, [&fired, held] { fired = true; });
+    loop_.cancel(id);
+    loop_.cancel(id);  // twice: ignored
+    loop_.after(30ms, [&] { done.set_value(); });
+    return 0;
+  });
+  held.reset();
+  EXPECT_TRUE(watch.expired()) << "cancel destroys the callback and what it captured";
+  done.get_future().wait();
+  EXPECT_FALSE(fired);
+}
+
+TEST_F(Timers, AStaleIdDoesNotCancelTheTimerThatReusedItsSlot) {
+  std::promise<void> done;
+  bool second_fired = false;
+  on_loop([&] {
+    TimerId first = loop_.after(10ms, [] {});
+    loop_.cancel(first);
+    TimerId second = loop_.after(10ms, [&] { second_fired = true; });  // takes the freed slot
+    EXPECT_NE(first, second);
+    loop_.cancel(first);  // stale
+    loop_.cancel(0);      // never an id
+    loop_.after(30ms, [&] { done.set_value(); });
+    return 0;
+  });
+  done.get_future().wait();
+  EXPECT_TRUE(second_fired);
+}
+
+TEST_F(Timers, CancellingFromInsideAnotherTimerAndAfterFiringIsSafe) {
+  std::promise<void> done;
+  int fired = 0;
+  on_loop([&] {
+    TimerId victim = loop_.after(20ms, [&] { ++fired; });
+    loop_.after(10ms, [&, victim] {
+      loop_.cancel(victim);
+      TimerId self_later = loop_.after(0ms, [&] { ++fired; });
+      (void)self_later;
+    });
+    loop_.after(40ms, [&] { done.set_value(); });
+    return 0;
+  });
+  done.get_future().wait();
+  EXPECT_EQ(fired, 1) << "the victim never ran; the one armed from a callback did";
+}
+
+TEST_F(Timers, ManyArmedAndCancelledTimersStillLeaveTheRightOnesToFire) {
+  std::promise<void> done;
+  int fired = 0;
+  on_loop([&] {
+    // Like requests: each arms a long deadline and cancels it when done.
+    for (int i = 0; i < 100000; ++i) loop_.cancel(loop_.after(60s, [] {}));
+    for (int i = 0; i < 10; ++i) loop_.after(std::chrono::milliseconds(i), [&] { ++fired; });
+    loop_.after(30ms, [&] { done.set_value(); });
+    return 0;
+  });
+  done.get_future().wait();
+  EXPECT_EQ(fired, 10);
+}
+
+}  // namespace
+}  // namespace plexus

@@ -2,8 +2,7 @@
 
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/basic_parser.hpp>
 
 #include <algorithm>
 #include <cctype>
@@ -13,46 +12,72 @@ namespace http = boost::beast::http;
 
 namespace {
 
-// Beast's string_body, but the body keeps spare room for simdjson's padding, so a request is
-// validated where it lies instead of being copied into a padded buffer first (json_text.hpp).
-struct PaddedStringBody {
-  using value_type = std::string;
-  static constexpr std::size_t kPadding = 64;  // simdjson::SIMDJSON_PADDING
-  static std::uint64_t size(const value_type& body) { return body.size(); }
+constexpr std::size_t kMaxHeaderFields = 256;
+constexpr std::size_t kBodyPadding = 64;  // simdjson::SIMDJSON_PADDING: see json_text.hpp
 
-  class reader {
-   public:
-    template <bool isRequest, class Fields>
-    reader(http::header<isRequest, Fields>&, value_type& body) : body_(body) {}
-    void init(const boost::optional<std::uint64_t>& length, boost::beast::error_code& ec) {
-      ec = {};
-      if (length) body_.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(*length, body_.max_size() - kPadding)) + kPadding);
-    }
-    template <class ConstBufferSequence>
-    std::size_t put(const ConstBufferSequence& buffers, boost::beast::error_code& ec) {
-      std::size_t extra = boost::asio::buffer_size(buffers);
-      std::size_t size = body_.size();
-      if (extra > body_.max_size() - size - kPadding) {
-        ec = http::error::buffer_overflow;
-        return 0;
-      }
-      if (body_.capacity() < size + extra + kPadding) body_.reserve(std::max(size + extra + kPadding, 2 * body_.capacity()));
-      body_.resize(size + extra);
-      boost::asio::buffer_copy(boost::asio::buffer(&body_[size], extra), buffers);
-      ec = {};
-      return extra;
-    }
-    void finish(boost::beast::error_code& ec) { ec = {}; }
+// Beast's parser with our callbacks: the request line, the header fields and the body go
+// straight into the IncomingRequest being built (no fields container in between, no second
+// copy of each field), and what RFC 9112's checks need is noted on the way.
+struct BeastParser final : http::basic_parser<true> {
+  IncomingRequest request;
+  std::size_t fields = 0;  // in the header (trailers are not kept)
+  bool header_done = false;
+  bool too_many_fields = false;
+  unsigned version = 11;
+  std::size_t hosts = 0, content_lengths = 0, transfer_encodings = 0;
+  std::size_t transfer_encoding_at = 0, expect_at = SIZE_MAX;
 
-   private:
-    value_type& body_;
-  };
+  void on_request_impl(http::verb, boost::beast::string_view method, boost::beast::string_view target, int v,
+                       boost::beast::error_code&) override {
+    request.method.assign(method.data(), method.size());
+    request.target.assign(target.data(), target.size());
+    version = static_cast<unsigned>(v);
+  }
+  void on_response_impl(int, boost::beast::string_view, int, boost::beast::error_code&) override {}
+  void on_field_impl(http::field name, boost::beast::string_view name_string, boost::beast::string_view value,
+                     boost::beast::error_code&) override {
+    if (header_done) return;  // a chunked body's trailer: never passes for a header
+    if (++fields > kMaxHeaderFields) {
+      too_many_fields = true;
+      return;
+    }
+    if (name == http::field::host) ++hosts;
+    if (name == http::field::content_length) ++content_lengths;
+    if (name == http::field::transfer_encoding && transfer_encodings++ == 0) transfer_encoding_at = request.headers.size();
+    if (name == http::field::expect && expect_at == SIZE_MAX) expect_at = request.headers.size();
+    std::string lower(name_string.data(), name_string.size());
+    for (auto& c : lower)
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    request.headers.emplace_back(std::move(lower), std::string(value.data(), value.size()));
+  }
+  void on_header_impl(boost::beast::error_code&) override { header_done = true; }
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length, boost::beast::error_code&) override {
+    if (length) request.body.reserve(static_cast<std::size_t>(*length) + kBodyPadding);  // bounded by body_limit
+  }
+  std::size_t on_body_impl(boost::beast::string_view body, boost::beast::error_code&) override {
+    append(body);
+    return body.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, boost::beast::string_view, boost::beast::error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, boost::beast::string_view body, boost::beast::error_code&) override {
+    append(body);
+    return body.size();
+  }
+  void on_finish_impl(boost::beast::error_code&) override {}
+
+  // The body keeps spare room for simdjson's padding, so it is validated where it lies.
+  void append(boost::beast::string_view bytes) {
+    std::string& b = request.body;
+    if (b.capacity() < b.size() + bytes.size() + kBodyPadding) b.reserve(std::max(b.size() + bytes.size() + kBodyPadding, 2 * b.capacity()));
+    b.append(bytes.data(), bytes.size());
+  }
+  const std::string* header_at(std::size_t i) const { return i < request.headers.size() ? &request.headers[i].second : nullptr; }
 };
 
 }  // namespace
 
 struct RequestParser::Beast {
-  std::optional<http::request_parser<PaddedStringBody>> parser;
+  std::optional<BeastParser> parser;
 };
 
 namespace {
@@ -64,15 +89,12 @@ bool iequals(std::string_view a, std::string_view b) {
          });
 }
 
-std::string_view sv(boost::beast::string_view s) { return {s.data(), s.size()}; }
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
 }
-
-constexpr std::size_t kMaxHeaderFields = 256;
 
 FramingError bad_request(std::string message) {
   return {400, "invalid_request", std::move(message)};
@@ -130,34 +152,30 @@ void RequestParser::reset() {
   // Stop after the header, so it is checked before any of the body is parsed; then eager.
   p.eager(false);
   header_checked_ = false;
-  header_fields_ = 0;
 }
 
 // What RFC 9112 asks of a request header that Beast leaves to its user.
 std::optional<FramingError> RequestParser::check_header() {
-  const auto& msg = beast_->parser->get();
+  const BeastParser& p = *beast_->parser;
   // Many tiny fields cost far more to hold than their bytes suggest (Apache allows 100).
-  if (std::distance(msg.begin(), msg.end()) > static_cast<std::ptrdiff_t>(kMaxHeaderFields))
+  if (p.too_many_fields)
     return FramingError{431, "headers_too_large",
                         "The request has more than " + std::to_string(kMaxHeaderFields) + " header fields."};
-  unsigned version = msg.version();
-  if (version != 10 && version != 11)
+  if (p.version != 10 && p.version != 11)
     return FramingError{505, "http_version_not_supported", "Only HTTP/1.0 and HTTP/1.1 are served."};
-  auto hosts = msg.count(http::field::host);
-  if (version == 11 && hosts == 0)
+  if (p.version == 11 && p.hosts == 0)
     return bad_request("An HTTP/1.1 request must carry a Host header.");
-  if (hosts > 1) return bad_request("The request carries more than one Host header.");
-  auto te = msg.count(http::field::transfer_encoding);
-  if (te > 0) {
+  if (p.hosts > 1) return bad_request("The request carries more than one Host header.");
+  if (p.transfer_encodings > 0) {
     // Only "chunked" alone is understood: anything else would leave the body's end unknown.
-    if (version == 10) return bad_request("HTTP/1.0 requests cannot use Transfer-Encoding.");
-    if (msg.count(http::field::content_length) > 0)
+    if (p.version == 10) return bad_request("HTTP/1.0 requests cannot use Transfer-Encoding.");
+    if (p.content_lengths > 0)
       return bad_request("Transfer-Encoding and Content-Length cannot both be given.");
-    if (te > 1 || !iequals(trim(sv(msg[http::field::transfer_encoding])), "chunked"))
+    if (p.transfer_encodings > 1 || !iequals(trim(*p.header_at(p.transfer_encoding_at)), "chunked"))
       return FramingError{501, "unsupported_transfer_encoding",
                           "Only \"Transfer-Encoding: chunked\" is supported."};
   }
-  if (msg.count(http::field::content_length) > 1)
+  if (p.content_lengths > 1)
     return bad_request("The request carries more than one Content-Length header.");
   return std::nullopt;
 }
@@ -175,7 +193,6 @@ RequestParser::Status RequestParser::parse(std::string_view data, std::size_t& c
         error_ = *bad;
         return Status::kError;
       }
-      header_fields_ = static_cast<std::size_t>(std::distance(p.get().begin(), p.get().end()));
       p.eager(true);
     }
     if (ec == http::error::need_more) return Status::kNeedMore;
@@ -190,32 +207,18 @@ RequestParser::Status RequestParser::parse(std::string_view data, std::size_t& c
 }
 
 bool RequestParser::wants_continue() const {
-  const auto& p = *beast_->parser;
+  const BeastParser& p = *beast_->parser;
   if (!p.is_header_done() || p.is_done()) return false;
-  const auto& msg = p.get();
-  return msg.version() == 11 && iequals(trim(sv(msg[http::field::expect])), "100-continue");
+  const std::string* expect = p.header_at(p.expect_at);
+  return p.version == 11 && expect && iequals(trim(*expect), "100-continue");
 }
 
 IncomingRequest RequestParser::take() {
-  auto& p = *beast_->parser;
-  IncomingRequest r;
+  BeastParser& p = *beast_->parser;
+  IncomingRequest r = std::move(p.request);  // the header's own fields only: trailers were never kept
   r.keep_alive = p.keep_alive();
-  auto msg = p.release();
-  r.method = std::string(msg.method_string());
-  r.target = std::string(msg.target());
   r.path = r.target.substr(0, r.target.find('?'));
-  r.version_minor = msg.version() == 10 ? 0 : 1;
-  // The header's own fields only: chunked trailers land in the same container, after them,
-  // and must never pass for headers (an Authorization trailer, say).
-  r.headers.reserve(header_fields_);
-  auto field_it = msg.begin();
-  for (std::size_t i = 0; i < header_fields_ && field_it != msg.end(); ++i, ++field_it) {
-    const auto& field = *field_it;
-    std::string name(field.name_string());
-    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    r.headers.emplace_back(std::move(name), std::string(field.value()));
-  }
-  r.body = std::move(msg.body());
+  r.version_minor = p.version == 10 ? 0 : 1;
   reset();
   return r;
 }

@@ -59,7 +59,6 @@ class RequestParser {
   std::size_t max_body_bytes_;
   FramingError error_;
   bool header_checked_ = false;
-  std::size_t header_fields_ = 0;  // fields in the header; any after them are trailers
   void reset();
   std::optional<FramingError> check_header();
 };

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <unordered_map>
 
 #include "dialects/completions_channel.hpp"
 #include "dialects/completions_request.hpp"
@@ -148,17 +149,33 @@ void ApiRoutes::route(Call& call) {
   };
   const std::string& path = call.request.path;
   const std::string& method = call.request.method;
+  // Most paths are literal ("/v1/chat/completions"): those are found by one hash look-up; only
+  // the rest are matched pattern by pattern. No literal pattern matches a path a pattern with a
+  // hole matches, so the two sets never compete.
+  static const auto literal = [] {
+    std::unordered_map<std::string_view, std::vector<const Route*>> by_path;
+    for (const auto& r : routes)
+      if (std::string_view(r.pattern).find_first_of("{*") == std::string_view::npos) by_path[r.pattern].push_back(&r);
+    return by_path;
+  }();
   std::string arg;
   const Route* found = nullptr;
   bool path_known = false;
-  for (const auto& r : routes) {
-    std::string matched;
-    if (!matches(r.pattern, path, matched)) continue;
+  auto take = [&](const Route& r, std::string&& matched) {
     path_known = true;
     call.anthropic = call.anthropic || r.anthropic;
     if (method == r.method && !found) {
       found = &r;
       arg = std::move(matched);
+    }
+  };
+  if (auto it = literal.find(path); it != literal.end()) {
+    for (const Route* r : it->second) take(*r, {});
+  } else {
+    for (const auto& r : routes) {
+      std::string matched;
+      if (std::string_view(r.pattern).find_first_of("{*") != std::string_view::npos && matches(r.pattern, path, matched))
+        take(r, std::move(matched));
     }
   }
   if (!path_known)

@@ -36,7 +36,8 @@ void ApiRoutes::on_request(IncomingRequest request, std::shared_ptr<Responder> r
   Call call{std::move(request), std::move(responder), {}, {}, Exchange::Clock::now()};
   const std::string* given = call.request.header("x-request-id");
   call.request_id = given && is_acceptable_request_id(*given) ? *given : new_request_id();
-  call.base = {{"x-request-id", call.request_id}};
+  call.base.reserve(4);
+  call.base.emplace_back("x-request-id", call.request_id);
   spdlog::debug("request {} {} {}", call.request_id, call.request.method, call.request.path);
   try {
     route(call);

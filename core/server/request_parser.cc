@@ -31,6 +31,7 @@ struct BeastParser final : http::basic_parser<true> {
                        boost::beast::error_code&) override {
     request.method.assign(method.data(), method.size());
     request.target.assign(target.data(), target.size());
+    request.headers.reserve(16);  // one allocation for the fields of most requests
     version = static_cast<unsigned>(v);
   }
   void on_response_impl(int, boost::beast::string_view, int, boost::beast::error_code&) override {}

@@ -1,13 +1,12 @@
 // The loop's timers: deadlines in order (equal ones in the order they were set), cancel before
 // and after firing, a stale id never cancelling the timer that reused its slot, and many
 // cancelled timers not piling up.
-#include "loop/event_loop.hpp"
+#include "loop/loop_thread.hpp"
 
 #include <gtest/gtest.h>
 
 #include <future>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace plexus {
@@ -17,22 +16,12 @@ using namespace std::chrono_literals;
 
 class Timers : public ::testing::Test {
  protected:
-  void SetUp() override {
-    thread_ = std::thread([this] { loop_.run(); });
-  }
-  void TearDown() override {
-    loop_.stop();
-    thread_.join();
-  }
   template <class Fn>
   auto on_loop(Fn fn) {
-    std::packaged_task<decltype(fn())()> task(std::move(fn));
-    auto f = task.get_future();
-    loop_.post([&] { task(); });
-    return f.get();
+    return thread_.run(std::move(fn));
   }
-  EventLoop loop_;
-  std::thread thread_;
+  LoopThread thread_;
+  EventLoop& loop_ = thread_.loop();
 };
 
 TEST_F(Timers, FireInDeadlineOrderAndEqualDeadlinesInTheOrderSet) {

@@ -3,6 +3,8 @@
 // resume, aborts, refused connections and names that need resolving.
 #include "upstream/http1_client.hpp"
 
+#include "loop/loop_thread.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -137,26 +139,14 @@ struct Recorder final : HttpResponseHandler {
 
 class Http1ClientTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    thread_ = std::thread([this] { loop_.run(); });
-  }
   void TearDown() override {
-    std::promise<void> gone;
-    loop_.post([&] {
-      client_.reset();
-      gone.set_value();
-    });
-    gone.get_future().get();
-    loop_.stop();
-    thread_.join();
+    thread_.run([&] { return client_.reset(), 0; });  // on its loop, before the loop goes
+    thread_.stop();
   }
   // Runs `fn` on the loop and waits for it.
   template <class Fn>
   auto on_loop(Fn fn) {
-    std::packaged_task<decltype(fn())()> task(std::move(fn));
-    auto f = task.get_future();
-    loop_.post([&] { task(); });
-    return f.get();
+    return thread_.run(std::move(fn));
   }
   HttpRequest request(const std::string& url) {
     HttpRequest r;
@@ -176,9 +166,9 @@ class Http1ClientTest : public ::testing::Test {
     return done.get();
   }
 
-  EventLoop loop_;
+  LoopThread thread_;
+  EventLoop& loop_ = thread_.loop();
   std::unique_ptr<Http1Client> client_ = std::make_unique<Http1Client>(loop_);
-  std::thread thread_;
 };
 
 TEST_F(Http1ClientTest, WholeAnswersReuseOneConnection) {

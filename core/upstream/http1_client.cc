@@ -106,11 +106,12 @@ struct Http1Client::Impl {
     Impl& impl;
   };
 
-  explicit Impl(EventLoop& l) : loop(l), resolver(l), scratch(new char[kReadChunk]) {}
+  explicit Impl(EventLoop& l) : loop(l), resolver(l), scratch(new char[kReadChunk]), self(std::make_shared<Impl*>(this)) {}
 
   EventLoop& loop;
   Resolver resolver;
   std::unique_ptr<char[]> scratch;
+  std::shared_ptr<Impl*> self;  // work deferred to a later turn checks it is still there
   std::unordered_map<std::string, std::shared_ptr<const Target>> targets;  // null: not ours
   TransferId next_id = 1;
   std::unordered_map<TransferId, std::unique_ptr<Transfer>> transfers;
@@ -239,8 +240,10 @@ void Http1Client::resume(TransferId id) {
   auto it = impl_->transfers.find(id);
   if (it == impl_->transfers.end() || !it->second->paused) return;
   it->second->paused = false;
-  Impl* i = impl_.get();
-  i->loop.defer([i, id] {
+  impl_->loop.defer([alive = std::weak_ptr<Impl*>(impl_->self), id] {
+    auto self = alive.lock();
+    if (!self) return;  // the client is gone
+    Impl* i = *self;
     auto it = i->transfers.find(id);
     if (it == i->transfers.end()) return;
     Impl::Entry entry(*i);
@@ -530,11 +533,14 @@ void Http1Client::Impl::close_conn(Conn& c) {
 void Http1Client::Impl::fail(Transfer& t, TransferError error, std::string detail) {
   if (starting) {  // never call a handler back from inside start()
     TransferId id = t.id;
-    loop.defer([this, id, error, detail = std::move(detail)] {
-      auto it = transfers.find(id);
-      if (it == transfers.end()) return;
-      Entry entry(*this);
-      fail(*it->second, error, detail);
+    loop.defer([alive = std::weak_ptr<Impl*>(self), id, error, detail = std::move(detail)] {
+      auto client = alive.lock();
+      if (!client) return;
+      Impl& i = **client;
+      auto it = i.transfers.find(id);
+      if (it == i.transfers.end()) return;
+      Entry entry(i);
+      i.fail(*it->second, error, detail);
     });
     return;
   }

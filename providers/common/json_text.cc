@@ -42,6 +42,8 @@ std::optional<std::size_t> usage_object_end(std::string& text) {
   while (!usage.empty() && (usage.back() == ' ' || usage.back() == '\t' || usage.back() == '\n' || usage.back() == '\r'))
     usage.remove_suffix(1);
   if (found != 1 || usage.size() < 2 || usage.back() != '}') return std::nullopt;
+  // A backend that prices its own answers may send a cost already: a document replaces it.
+  if (usage.find("\"cost\"") != std::string_view::npos) return std::nullopt;
   return static_cast<std::size_t>(usage.data() - text.data()) + usage.size() - 1;
 }
 

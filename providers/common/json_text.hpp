@@ -35,7 +35,8 @@ class JsonText {
 
 // Where a member can be added to the top-level "usage" object of a JSON object text without
 // building a document (a whole answer gets its cost this way): the offset of that object's
-// closing brace. Nullopt when there is not exactly one "usage" member holding an object.
+// closing brace. Nullopt when there is not exactly one "usage" member holding an object, or it
+// may hold a "cost" already.
 std::optional<std::size_t> usage_object_end(std::string& text);  // reserves simdjson's padding
 // Inserts `"name":value_json` before the closing brace at `end` (a comma first if needed).
 void insert_member(std::string& text, std::size_t end, std::string_view name, std::string_view value_json);

@@ -28,6 +28,7 @@ TEST(UsageMember, AnythingElseIsLeftToADocument) {
   EXPECT_EQ(with_cost(R"({"usage":{"a":1},"usage":{"b":2}})"), "-") << "a duplicate key is ambiguous";
   EXPECT_EQ(with_cost(R"([{"usage":{}}])"), "-");
   EXPECT_EQ(with_cost("not json"), "-");
+  EXPECT_EQ(with_cost(R"({"usage":{"prompt_tokens":1,"cost":0.5}})"), "-") << "never a second cost";
 }
 
 }  // namespace

@@ -232,6 +232,10 @@ void Agent::State::on_message(std::uint64_t generation, pb::RouterMessage messag
     case pb::RouterMessage::kCancel:
       runner->cancel(message.cancel().order_id(), message.cancel().reason());
       break;
+    case pb::RouterMessage::kRouters:  // routers that appeared since Registered
+      if (setup.on_routers && message.routers().addresses_size() > 0)
+        setup.on_routers({message.routers().addresses().begin(), message.routers().addresses().end()});
+      break;
     case pb::RouterMessage::kFlow:
       runner->grant(message.flow().order_id(), message.flow().grant_bytes());
       break;

@@ -1,5 +1,7 @@
 #include "cluster/cluster_sync.hpp"
 
+#include <algorithm>
+
 #include <hiredis/hiredis.h>
 #include <spdlog/spdlog.h>
 
@@ -141,8 +143,20 @@ void ClusterSync::sync_routers(redisContext* c) {
     std::string address(live.r->element[i]->str, live.r->element[i]->len);
     if (address != mine) peers.push_back(std::move(address));
   }
+  std::sort(peers.begin(), peers.end());  // Redis orders them by expiry, which moves every sync
+  std::function<void(const std::vector<std::string>&)> tell;
+  {
+    std::lock_guard lock(routers_mu_);
+    if (peers == peer_routers_) return;
+    peer_routers_ = peers;
+    tell = peers_changed_;
+  }
+  if (tell) tell(peers);
+}
+
+void ClusterSync::on_peers_changed(std::function<void(const std::vector<std::string>&)> fn) {
   std::lock_guard lock(routers_mu_);
-  peer_routers_ = std::move(peers);
+  peers_changed_ = std::move(fn);
 }
 
 // Fields "node|model|router" hold "ttft_ms wall_ms". This router writes its fresh measures and

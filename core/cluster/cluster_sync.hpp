@@ -15,6 +15,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <map>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -50,6 +51,8 @@ class ClusterSync {
   void advertise(std::string node_address);
   // The other routers' node ports, as the last sync saw them; any thread.
   std::vector<std::string> peer_routers() const;
+  // Called on the sync thread whenever that list changes (to tell the joined nodes).
+  void on_peers_changed(std::function<void(const std::vector<std::string>&)> fn);
   std::uint64_t syncs() const { return syncs_.load(); }  // completed rounds, for tests and metrics
 
  private:
@@ -74,6 +77,7 @@ class ClusterSync {
   mutable std::mutex routers_mu_;
   std::string node_address_;
   std::vector<std::string> peer_routers_;
+  std::function<void(const std::vector<std::string>&)> peers_changed_;  // under routers_mu_
   std::atomic<std::uint64_t> syncs_{0};
   std::mutex mu_;
   std::condition_variable wake_;

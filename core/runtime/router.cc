@@ -189,6 +189,10 @@ void Router::start() {
     if (s_->cluster) {
       cluster::ClusterSync* peers = s_->cluster.get();
       s_->node_service->set_peer_routers([peers] { return peers->peer_routers(); });
+      // Nodes that joined before a router appeared learn of it too (the cluster goes before the
+      // node service: no call after it is gone).
+      NodeService* service = s_->node_service.get();
+      peers->on_peers_changed([service](const std::vector<std::string>& now) { service->announce_routers(now); });
     }
     s_->node_service->start();
     if (s_->cluster) {

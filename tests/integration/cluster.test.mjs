@@ -1,5 +1,6 @@
 // Several routers on one Redis and one PostgreSQL (cluster.redis, ledger.postgres): a node joins
-// every router it is given, or that the router it joined tells it of, so either serves any request; a key's rate limit and budget hold
+// every router it is given, or that the router it joined tells it of (when it joins, or when a
+// router starts later), so either serves any request; a key's rate limit and budget hold
 // across routers, and so does a breaker one router opened; the ledger is one, each router with
 // its own chain of receipts; a router stopped loses no ledger row; Redis restarted, the routers
 // sync again without restarting.
@@ -105,6 +106,26 @@ test('a node given one router learns the other through Redis and joins it too', 
   assert.match(told.stderr(), new RegExp(`told of another router of its network at 127\\.0\\.0\\.1:${b.nodePort}`));
   const onB = await (await fetch(`${b.url}/v1/nodes`, { headers: { authorization: `Bearer ${adminKey}` } })).json();
   assert.ok(onB.data.some((n) => n.id === 'gpu2@lab'), 'B lists the node it was never given');
+});
+
+test('a router that starts after a node joined is announced to it (Routers), and the node joins it', async () => {
+  const c = await startRouter(routerConfig('router-c'));
+  try {
+    await synced(c);
+    // "gpu" joined A and B before C existed: it hears of C from A or B once their syncs see it.
+    await waitFor(() => new RegExp(`told of another router of its network at 127\\.0\\.0\\.1:${c.nodePort}`).test(node.stderr()),
+      20000, `gpu to hear of router C:\n${node.stderr()}`);
+    await waitFor(async () => {
+      const listed = await (await fetch(`${c.url}/v1/nodes`, { headers: { authorization: `Bearer ${adminKey}` } })).json();
+      return listed.data.some((n) => n.id === 'gpu@lab');
+    }, 10000, 'C to list gpu');
+    const res = await ask(c, 'sk-free-key-1');
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('x-plexus-node'), /^gpu2?@lab$/, 'C serves with nodes it was never given');
+    await res.json();
+  } finally {
+    await c.stop();
+  }
 });
 
 test("a key's rate limit holds across routers", async () => {

@@ -223,7 +223,9 @@ describe('the auction', () => {
   it('a node that bids live wins with a bid below a cheaper advertised price, and is logged at its bid', async () => {
     const r = await router(networkConfig({
       keys: [{ id: 'admin', key: adminKey, admin: true }, { id: 'demo', key: 'sk-plexus-demo', routing_policy: 'auction' }],
-      routing: { auction_bid_window_ms: 500 },
+      // The most the config allows: the bids come at once, and the window only bounds a wait
+      // that a loaded test machine may stretch (the suite failed once at 500 ms).
+      routing: { auction_bid_window_ms: 1000 },
     }));
     // "steady" advertises 0.8 and does not bid; "bidder" advertises 1.0 but bids half while idle.
     await node(r, { name: 'steady', args: [...fast, '--price-in', '0.8', '--price-out', '0.8'] });

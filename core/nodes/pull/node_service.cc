@@ -115,6 +115,10 @@ NodeService::~NodeService() { stop(); }
 
 void NodeService::set_peer_routers(std::function<std::vector<std::string>()> peers) { impl_->env.peer_routers = std::move(peers); }
 
+void NodeService::announce_routers(const std::vector<std::string>& peers) {
+  for (auto& session : impl_->live_sessions()) session->tell_routers(peers);
+}
+
 void NodeService::set_tokens(const std::vector<NodeTokenConfig>& tokens) {
   impl_->tokens.store(&tokens);
   for (auto& session : impl_->live_sessions()) {

@@ -32,6 +32,8 @@ class NodeService {
   void set_tokens(const std::vector<NodeTokenConfig>& tokens);
   // Where joining nodes learn the other routers of the network (cluster); before start().
   void set_peer_routers(std::function<std::vector<std::string>()> peers);
+  // The other routers changed: every registered node hears of them (any thread).
+  void announce_routers(const std::vector<std::string>& peers);
 
   struct Impl;
 

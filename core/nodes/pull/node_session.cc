@@ -352,6 +352,16 @@ void NodeSession::drain(const std::string& reason) {
   queue(std::move(message));
 }
 
+void NodeSession::tell_routers(const std::vector<std::string>& addresses) {
+  {
+    std::lock_guard lock(mu_);
+    if (!node_ || left_ || finished_) return;  // not registered yet: Registered will carry them
+  }
+  pb::RouterMessage message;
+  for (const auto& address : addresses) message.mutable_routers()->add_addresses(address);
+  queue(std::move(message));
+}
+
 // ---------------------------------------------------------------- the end
 
 // The node leaves rotation and its orders fail at once; the call itself ends when gRPC can end

@@ -66,6 +66,8 @@ class NodeSession final : public grpc::ServerBidiReactor<pb::NodeMessage, pb::Ro
   void close(const grpc::Status& status);
   // Any thread: asks the node to drain (no more orders are sent to it).
   void drain(const std::string& reason);
+  // Tells a registered node the other routers' node ports (Routers); any thread.
+  void tell_routers(const std::vector<std::string>& addresses);
   const NodeTokenConfig* token() const { return token_; }  // null: the node presented none that matched
   // Milliseconds (steady clock) since the node was last heard from (before it registered: since
   // the call began); 0 once the call is finished.

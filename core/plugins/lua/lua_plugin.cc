@@ -164,7 +164,8 @@ class LuaPlugin final : public Plugin, public Reloadable {
 
   // Runs a hook's whole body in one protected call (see Vm::run), so no Lua error, budget or
   // memory failure can escape as a panic. The ctx methods stop working however the body ends.
-  void guarded_run(const char* hook, HookContext& ctx, const std::function<void(lua_State*)>& body) {
+  template <class Body>
+  void guarded_run(const char* hook, HookContext& ctx, Body&& body) {
     auto vm = vm_;  // a reload during the call must not free the state under it
     running_call_ = ++calls_;
     struct Done {

@@ -428,11 +428,11 @@ void Vm::call(int nargs, int nresults) {
 
 namespace {
 int run_trampoline(lua_State* L) {
-  auto* body = static_cast<const std::function<void(lua_State*)>*>(lua_touserdata(L, 1));
+  auto* body = static_cast<const Vm::BodyRef*>(lua_touserdata(L, 1));
   lua_settop(L, 0);
   std::string failure;
   try {
-    (*body)(L);
+    body->invoke(body->callable, L);
     return 0;
   } catch (const std::exception& e) {  // Lua's own errors are not std::exceptions: they pass
     failure = e.what();
@@ -441,11 +441,11 @@ int run_trampoline(lua_State* L) {
 }
 }  // namespace
 
-void Vm::run(const std::function<void(lua_State*)>& body) {
+void Vm::run_ref(BodyRef body) {
   BudgetScope scope(L_, alloc_->budget);
   lua_settop(L_, 0);
   lua_pushcfunction(L_, run_trampoline);
-  lua_pushlightuserdata(L_, const_cast<std::function<void(lua_State*)>*>(&body));
+  lua_pushlightuserdata(L_, &body);
   protected_call(1, 0);
   lua_settop(L_, 0);
 }

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <type_traits>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -44,7 +45,12 @@ class Vm {
   // call()'s coroutine does a spent budget end the script at once. The calls `body` makes share one
   // budget. A C++ exception thrown by `body` and any Lua error both come out as
   // std::runtime_error; the state stays usable.
-  void run(const std::function<void(lua_State*)>& body);
+  template <class Body>
+  void run(Body&& body) {
+    // A reference to the caller's callable, not a std::function: a hook's lambda captures more
+    // than std::function keeps inline, and every hook call would allocate for it.
+    run_ref(BodyRef{&body, [](void* callable, lua_State* L) { (*static_cast<std::remove_reference_t<Body>*>(callable))(L); }});
+  }
   std::size_t memory_in_use() const;
   // The script's global `name` as JSON (null when unset), and a replacement for plexus.config:
   // how a script's `schema` table is read and its config, defaults filled in, handed back.
@@ -53,7 +59,13 @@ class Vm {
 
   struct Alloc;
 
+  struct BodyRef {
+    void* callable;
+    void (*invoke)(void* callable, lua_State* L);
+  };
+
  private:
+  void run_ref(BodyRef body);
   // lua_pcall on the main stack; an error comes out as std::runtime_error.
   void protected_call(int nargs, int nresults);
 

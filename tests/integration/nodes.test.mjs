@@ -27,6 +27,15 @@ async function node(r, options) {
   return n;
 }
 
+// A node that has joined has not necessarily granted its first credit yet: until the router has
+// it, the node takes no order. Tests that compare nodes wait for both.
+async function withCredit(r, ids) {
+  await waitFor(async () => {
+    const listed = await listNodes(r);
+    return ids.every((id) => listed.some((n) => n.id === id && n.capacity.free_slots > 0));
+  }, 10000, `credit from ${ids.join(', ')}`);
+}
+
 describe('a pull node', () => {
   it('joins, serves whole and streamed answers, and listens on no port', async () => {
     const r = await router();
@@ -223,13 +232,12 @@ describe('the auction', () => {
   it('a node that bids live wins with a bid below a cheaper advertised price, and is logged at its bid', async () => {
     const r = await router(networkConfig({
       keys: [{ id: 'admin', key: adminKey, admin: true }, { id: 'demo', key: 'sk-plexus-demo', routing_policy: 'auction' }],
-      // The most the config allows: the bids come at once, and the window only bounds a wait
-      // that a loaded test machine may stretch (the suite failed once at 500 ms).
-      routing: { auction_bid_window_ms: 1000 },
+      routing: { auction_bid_window_ms: 1000 },  // bids come at once; the window only bounds a stretched wait
     }));
     // "steady" advertises 0.8 and does not bid; "bidder" advertises 1.0 but bids half while idle.
     await node(r, { name: 'steady', args: [...fast, '--price-in', '0.8', '--price-out', '0.8'] });
     await node(r, { name: 'bidder', args: [...fast, '--price-in', '1.0', '--price-out', '1.0', '--live-bids'] });
+    await withCredit(r, ['steady@lab', 'bidder@lab']);  // it failed on a bidder whose credit was still on its way
     for (let i = 0; i < 3; i++) {
       const res = await chat(r.url, { model: 'demo', messages: user('hi'), max_tokens: 2 });
       assert.equal(res.status, 200);
@@ -246,6 +254,7 @@ describe('the auction', () => {
     }));
     await node(r, { name: 'steady', args: [...fast, '--price-in', '0.8', '--price-out', '0.8'] });
     await node(r, { name: 'dear', args: [...fast, '--price-in', '1.0', '--price-out', '1.0'] });
+    await withCredit(r, ['steady@lab', 'dear@lab']);
     const res = await chat(r.url, { model: 'demo', messages: user('hi'), max_tokens: 2 });
     assert.equal(res.headers.get('x-plexus-node'), 'steady@lab');
   });

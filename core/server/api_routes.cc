@@ -153,11 +153,19 @@ void ApiRoutes::route(Call& call) {
   // Most paths are literal ("/v1/chat/completions"): those are found by one hash look-up; only
   // the rest are matched pattern by pattern. No literal pattern matches a path a pattern with a
   // hole matches, so the two sets never compete.
-  static const auto literal = [] {
-    std::unordered_map<std::string_view, std::vector<const Route*>> by_path;
-    for (const auto& r : routes)
-      if (std::string_view(r.pattern).find_first_of("{*") == std::string_view::npos) by_path[r.pattern].push_back(&r);
-    return by_path;
+  struct Index {
+    std::unordered_map<std::string_view, std::vector<const Route*>> literal;  // by path
+    std::vector<const Route*> holed;                                          // "{}" or "*" in them
+  };
+  static const Index index = [] {
+    Index i;
+    for (const auto& r : routes) {
+      if (std::string_view(r.pattern).find_first_of("{*") == std::string_view::npos)
+        i.literal[r.pattern].push_back(&r);
+      else
+        i.holed.push_back(&r);
+    }
+    return i;
   }();
   std::string arg;
   const Route* found = nullptr;
@@ -170,13 +178,12 @@ void ApiRoutes::route(Call& call) {
       arg = std::move(matched);
     }
   };
-  if (auto it = literal.find(path); it != literal.end()) {
+  if (auto it = index.literal.find(path); it != index.literal.end()) {
     for (const Route* r : it->second) take(*r, {});
   } else {
-    for (const auto& r : routes) {
+    for (const Route* r : index.holed) {
       std::string matched;
-      if (std::string_view(r.pattern).find_first_of("{*") != std::string_view::npos && matches(r.pattern, path, matched))
-        take(r, std::move(matched));
+      if (matches(r->pattern, path, matched)) take(*r, std::move(matched));
     }
   }
   if (!path_known)

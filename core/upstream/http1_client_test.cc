@@ -4,6 +4,7 @@
 #include "upstream/http1_client.hpp"
 
 #include "loop/loop_thread.hpp"
+#include "upstream/upstream_client.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -397,6 +398,46 @@ TEST_F(Http1ClientTest, ManyTransfersAtOnceEachGetTheirOwnAnswer) {
     EXPECT_EQ(fetch(req).body, std::to_string(i));
   }
   EXPECT_EQ(backend.accepted(), 1);
+}
+
+// UpstreamClient hands what the own client does not take to libcurl: a URL with credentials
+// goes out through curl (which turns them into Basic auth), on the same loop, and abort ids
+// reach the right client.
+TEST(UpstreamClientTest, WhatTheOwnClientDoesNotTakeGoesThroughLibcurl) {
+  std::promise<std::string> head;
+  bool first = true;
+  ScriptedBackend backend([&](int fd, int) {
+    std::string h;  // one request per connection: the backend serves one connection at a time
+    if (!read_request(fd, &h)) return;
+    if (std::exchange(first, false)) head.set_value(h);
+    write_all(fd, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 14\r\n\r\n{\"via\":\"curl\"}");
+  });
+  LoopThread thread;
+  auto client = std::make_unique<UpstreamClient>(thread.loop());
+  std::string url = backend.url();
+  url.insert(std::string("http://").size(), "user:pw@");
+  auto rec = std::make_shared<Recorder>();
+  auto done = rec->done.get_future();
+  HttpRequest r;
+  r.url = url;
+  r.body = "{}";
+  thread.run([&] { return rec->id = client->start(std::move(r), rec), 0; });
+  ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
+  auto result = done.get();
+  EXPECT_EQ(result.error, TransferError::kNone) << result.detail;
+  EXPECT_EQ(result.body, R"({"via":"curl"})");
+  EXPECT_NE(head.get_future().get().find("Authorization: Basic dXNlcjpwdw=="), std::string::npos);
+  EXPECT_EQ(thread.run([&] { return client->own().connections_opened(); }), 0u) << "the own client never saw it";
+  // A plain URL on the same client is the own client's.
+  auto plain = std::make_shared<Recorder>();
+  auto plain_done = plain->done.get_future();
+  HttpRequest p;
+  p.url = backend.url();
+  thread.run([&] { return plain->id = client->start(std::move(p), plain), 0; });
+  ASSERT_EQ(plain_done.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(plain_done.get().error, TransferError::kNone);
+  EXPECT_EQ(thread.run([&] { return client->own().connections_opened(); }), 1u);
+  thread.run([&] { return client.reset(), 0; });
 }
 
 }  // namespace

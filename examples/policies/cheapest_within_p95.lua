@@ -3,15 +3,13 @@
 -- Nodes without latency data yet count as within the bound, so new nodes get traffic and data.
 local max_p95 = plexus.config.max_p95_ms or 2000
 
-local function price(c)
-  return c.price_input_per_1k + c.price_output_per_1k
-end
-
 function on_route(cands, ctx)
+  -- Each field read is a call into the router, so each is read once, into a local.
   local best, best_price
   for i, c in ipairs(cands) do
-    if c.healthy and c.latency_p95_ms <= max_p95 and (best == nil or price(c) < best_price) then
-      best, best_price = i, price(c)
+    if c.healthy and c.latency_p95_ms <= max_p95 then
+      local price = c.price_input_per_1k + c.price_output_per_1k
+      if best == nil or price < best_price then best, best_price = i, price end
     end
   end
   if best then return plexus.PICK, best end

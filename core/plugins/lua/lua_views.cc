@@ -8,6 +8,7 @@
 #include <new>
 #include <string_view>
 
+#include "plugins/lua/lua_extras.hpp"
 #include "plugins/lua/lua_vm.hpp"
 
 namespace plexus::lua {
@@ -16,7 +17,7 @@ namespace {
 constexpr const char* kCtxMeta = "plexus.ctx";
 constexpr const char* kCandsMeta = "plexus.candidates";
 constexpr const char* kCandMeta = "plexus.candidate";
-constexpr const char* kLiveCandidates = "plexus.live_candidates";
+constexpr const char* kViewsData = "plexus.views";
 constexpr int kRespond = 2;  // plexus.RESPOND
 
 struct CtxView {
@@ -30,11 +31,53 @@ struct CandsView {
   CallStamp stamp;
 };
 
-// The on_route call in progress, one per state (an upvalue of the candidate metamethods).
+// The on_route call in progress, one per state.
 struct LiveCandidates {
   std::vector<Candidate>* candidates = nullptr;
   CallStamp stamp{0, nullptr};
 };
+
+// A view's field names, found by the address of the key string: Lua interns short strings, so
+// every `c.hot` in a state indexes with the same string object, and the names are anchored in
+// the registry so their addresses stay theirs. One multiply and a probe, where a look-up in a
+// Lua table took three API calls per field read.
+class FieldIndex {
+ public:
+  void add(const char* interned, int field) {
+    std::size_t s = slot(interned);
+    while (keys_[s]) s = (s + 1) % kSlots;
+    keys_[s] = interned;
+    fields_[s] = field;
+  }
+  // 0 when `key` (lua_tolstring's result, null for a key that is no string) is not a field.
+  int find(const char* key) const {
+    if (!key) return 0;
+    for (std::size_t s = slot(key); keys_[s]; s = (s + 1) % kSlots)
+      if (keys_[s] == key) return fields_[s];
+    return 0;
+  }
+
+ private:
+  static constexpr std::size_t kSlots = 64;  // more than twice the names of any view
+  static std::size_t slot(const char* p) {
+    return static_cast<std::size_t>((reinterpret_cast<std::uintptr_t>(p) >> 4) * 0x9E3779B97F4A7C15ull >> 58);
+  }
+  const char* keys_[kSlots] = {};
+  int fields_[kSlots] = {};
+};
+
+}  // namespace
+
+// Per state, in a userdata anchored in the registry; reached through the state's extras.
+struct ViewsData {
+  LiveCandidates live;
+  FieldIndex cand_fields;
+  FieldIndex ctx_fields;
+};
+
+namespace {
+
+ViewsData& views_of(lua_State* L) { return *extras_of(L).views; }
 
 // A candidate is a light userdata that encodes its call and its index, never an address: so
 // `cands[i]` allocates nothing (a full userdata per candidate was most of a 1,000-candidate
@@ -154,13 +197,6 @@ int ctx_add_header(lua_State* L) {
 
 void push_view(lua_State* L, std::string_view s) { lua_pushlstring(L, s.data(), s.size()); }
 
-// The key a script indexes a view with; empty when it is not a string (or a number).
-std::string_view key_at(lua_State* L, int index) {
-  std::size_t n = 0;
-  const char* k = lua_tolstring(L, index, &n);
-  return k ? std::string_view(k, n) : std::string_view();
-}
-
 void push_state(lua_State* L, CtxView& v) {
   auto& slot = v.ctx->state();
   auto* ref = static_cast<RequestState*>(slot.get());
@@ -175,8 +211,8 @@ void push_state(lua_State* L, CtxView& v) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, ref->ref);
 }
 
-// ctx's names, by number: one look-up of the (interned) key in ctx_index's upvalue table instead
-// of comparing it with every name (and a dynamic_cast per name) on each read.
+// ctx's names, by number: one look-up of the (interned) key's address instead of comparing it with
+// every name (and a dynamic_cast per name) on each read.
 enum CtxField : lua_Integer {
   kMethodReject = 1, kMethodRespond, kSetUpstreamHeader, kSetResponseHeader, kInsert, kAddField, kAddHeader,
   kRequestId, kKeyId, kGroupName, kState, kModelName, kEndOfStream, kWhole
@@ -192,8 +228,7 @@ int ctx_index(lua_State* L) {
   auto* v = static_cast<CtxView*>(lua_touserdata(L, 1));
   check_live(L, v->stamp);
   HookContext& ctx = *v->ctx;
-  lua_pushvalue(L, 2);
-  lua_Integer field = lua_rawget(L, lua_upvalueindex(1)) == LUA_TNUMBER ? lua_tointeger(L, -1) : 0;
+  int field = views_of(L).ctx_fields.find(lua_tolstring(L, 2, nullptr));
   switch (field) {
     case kMethodReject: lua_pushcfunction(L, ctx_reject); break;
     case kMethodRespond: lua_pushcfunction(L, ctx_respond); break;
@@ -239,7 +274,7 @@ int cands_len(lua_State* L) {
 int cands_index(lua_State* L) {
   auto* v = static_cast<CandsView*>(lua_touserdata(L, 1));
   check_live(L, v->stamp);
-  lua_Integer i = lua_isinteger(L, 2) ? lua_tointeger(L, 2) : 0;
+  lua_Integer i = lua_tointegerx(L, 2, nullptr);  // 0 for a key that is no integer
   if (i < 1 || i > static_cast<lua_Integer>(v->candidates->size())) {
     lua_pushnil(L);  // ends ipairs
     return 1;
@@ -248,16 +283,43 @@ int cands_index(lua_State* L) {
   return 1;
 }
 
+// ipairs(cands)'s step, a generic for's iterator: what ipairs' own step does through
+// cands_index, without the second call and the metamethod look-up.
+int cands_next(lua_State* L) {
+  auto* v = static_cast<CandsView*>(lua_touserdata(L, 1));
+  check_live(L, v->stamp);
+  lua_Integer i = lua_tointegerx(L, 2, nullptr) + 1;
+  if (i < 1 || i > static_cast<lua_Integer>(v->candidates->size())) return 0;  // ends the loop
+  lua_pushinteger(L, i);
+  lua_pushlightuserdata(L, candidate_token(v->stamp.call, static_cast<std::size_t>(i - 1)));
+  return 2;
+}
+
+// The sandbox's ipairs: cands_next for a candidate list, the standard one (upvalue 1) otherwise.
+int views_ipairs(lua_State* L) {
+  if (luaL_testudata(L, 1, kCandsMeta)) {
+    lua_settop(L, 1);
+    lua_pushcfunction(L, cands_next);
+    lua_insert(L, 1);
+    lua_pushinteger(L, 0);
+    return 3;
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 3);
+  return 3;
+}
+
 int cands_read_only(lua_State* L) {
   return luaL_error(L, "the candidate list is read-only; set a candidate's score or dropped");
 }
 
-// The candidate a token names, if its call is the one running; upvalue 2 is the state's
-// LiveCandidates.
-Candidate& live_cand(lua_State* L) {
+// The candidate a token names, if its call is the one running. Lua calls the candidate
+// metamethods on light userdata only (theirs is that type's metatable), and the only other light
+// userdata a script holds is plexus.null, at an even address.
+Candidate& live_cand(lua_State* L, const LiveCandidates& live) {
   auto token = reinterpret_cast<std::uintptr_t>(lua_touserdata(L, 1));
-  if (lua_type(L, 1) != LUA_TLIGHTUSERDATA || !(token & 1)) luaL_error(L, "attempt to index plexus.null");
-  const auto& live = *static_cast<const LiveCandidates*>(lua_touserdata(L, lua_upvalueindex(2)));
+  if (!(token & 1)) luaL_error(L, "attempt to index plexus.null");
   std::uint64_t bits = token >> 1;
   std::size_t index = bits & ((std::size_t{1} << kIndexBits) - 1);
   if (!live.candidates || *live.stamp.running != live.stamp.call || (bits >> kIndexBits) != (live.stamp.call & kCallMask) ||
@@ -266,8 +328,8 @@ Candidate& live_cand(lua_State* L) {
   return (*live.candidates)[index];
 }
 
-// A candidate's readable fields, by number: cand_index finds the number with one lookup of the
-// (interned) key in its upvalue table, instead of comparing the key with every name.
+// A candidate's fields, by number: found with one look-up of the (interned) key's address,
+// instead of comparing the key with every name.
 enum CandField : lua_Integer {
   kNode = 1, kHealthy, kHot, kInFlight, kP50, kP95, kPriceIn, kPriceOut, kScore, kDropped, kModel, kGroup, kRegion
 };
@@ -278,10 +340,9 @@ constexpr std::pair<const char*, CandField> kCandFields[] = {
     {"model", kModel}, {"group", kGroup}, {"region", kRegion}};
 
 int cand_index(lua_State* L) {
-  Candidate& c = live_cand(L);
-  lua_pushvalue(L, 2);
-  lua_Integer field = lua_rawget(L, lua_upvalueindex(1)) == LUA_TNUMBER ? lua_tointeger(L, -1) : 0;
-  switch (field) {
+  ViewsData& views = views_of(L);
+  Candidate& c = live_cand(L, views.live);
+  switch (views.cand_fields.find(lua_tolstring(L, 2, nullptr))) {
     case kNode: push_view(L, c.node); break;
     case kHealthy: lua_pushboolean(L, c.healthy); break;
     case kHot: lua_pushboolean(L, c.hot); break;
@@ -301,14 +362,12 @@ int cand_index(lua_State* L) {
 }
 
 int cand_newindex(lua_State* L) {
-  Candidate& c = live_cand(L);
-  std::string_view key = key_at(L, 2);
-  if (key == "score") {
-    c.score = luaL_checknumber(L, 3);
-  } else if (key == "dropped") {
-    c.dropped = lua_toboolean(L, 3);
-  } else {
-    return luaL_error(L, "a candidate's fields are read-only but for score and dropped");
+  ViewsData& views = views_of(L);
+  Candidate& c = live_cand(L, views.live);
+  switch (views.cand_fields.find(lua_tolstring(L, 2, nullptr))) {
+    case kScore: c.score = luaL_checknumber(L, 3); break;
+    case kDropped: c.dropped = lua_toboolean(L, 3); break;
+    default: return luaL_error(L, "a candidate's fields are read-only but for score and dropped");
   }
   return 0;
 }
@@ -324,44 +383,40 @@ void new_meta(lua_State* L, const char* name, std::initializer_list<std::pair<co
   lua_pop(L, 1);
 }
 
+// Interns each name, anchors it in `names` (a table on the stack) and indexes its address.
+template <class Field, std::size_t N>
+void index_names(lua_State* L, int names, FieldIndex& index, const std::pair<const char*, Field> (&fields)[N]) {
+  for (const auto& [name, field] : fields) {
+    index.add(lua_pushstring(L, name), field);
+    lua_rawseti(L, names, static_cast<lua_Integer>(lua_rawlen(L, names)) + 1);
+  }
+}
+
 }  // namespace
 
-void register_views(lua_State* L) {
-  new_meta(L, kCtxMeta, {{"__newindex", read_only}});
-  luaL_getmetatable(L, kCtxMeta);
-  lua_createtable(L, 0, static_cast<int>(std::size(kCtxFields)));
-  for (const auto& [name, field] : kCtxFields) {
-    lua_pushinteger(L, field);
-    lua_setfield(L, -2, name);
-  }
-  lua_pushcclosure(L, ctx_index, 1);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+void register_views(lua_State* L, int env) {
+  lua_getfield(L, env, "ipairs");
+  lua_pushcclosure(L, views_ipairs, 1);
+  lua_setfield(L, env, "ipairs");
+
+  auto* views = static_cast<ViewsData*>(lua_newuserdatauv(L, sizeof(ViewsData), 1));
+  new (views) ViewsData{};
+  lua_newtable(L);
+  index_names(L, lua_gettop(L), views->cand_fields, kCandFields);
+  index_names(L, lua_gettop(L), views->ctx_fields, kCtxFields);
+  lua_setiuservalue(L, -2, 1);  // the names live as long as the data that holds their addresses
+  lua_setfield(L, LUA_REGISTRYINDEX, kViewsData);
+  extras_of(L).views = views;
+
+  new_meta(L, kCtxMeta, {{"__index", ctx_index}, {"__newindex", read_only}});
   new_meta(L, kCandsMeta, {{"__index", cands_index}, {"__len", cands_len}, {"__newindex", cands_read_only}});
   // Candidates are light userdata (see candidate_token): the metatable is that type's, shared
   // by every light userdata of the state.
-  luaL_newmetatable(L, kCandMeta);
-  lua_createtable(L, 0, static_cast<int>(std::size(kCandFields)));
-  for (const auto& [name, field] : kCandFields) {
-    lua_pushinteger(L, field);
-    lua_setfield(L, -2, name);
-  }
-  auto* live = static_cast<LiveCandidates*>(lua_newuserdatauv(L, sizeof(LiveCandidates), 0));
-  new (live) LiveCandidates{};
-  lua_pushvalue(L, -1);
-  lua_setfield(L, LUA_REGISTRYINDEX, kLiveCandidates);
-  lua_pushcclosure(L, cand_index, 2);
-  lua_setfield(L, -2, "__index");
-  lua_pushnil(L);  // upvalue 1 unused by __newindex
-  lua_getfield(L, LUA_REGISTRYINDEX, kLiveCandidates);
-  lua_pushcclosure(L, cand_newindex, 2);
-  lua_setfield(L, -2, "__newindex");
-  lua_pushboolean(L, 0);
-  lua_setfield(L, -2, "__metatable");
+  new_meta(L, kCandMeta, {{"__index", cand_index}, {"__newindex", cand_newindex}});
   lua_pushlightuserdata(L, nullptr);
-  lua_pushvalue(L, -2);
+  luaL_getmetatable(L, kCandMeta);
   lua_setmetatable(L, -2);
-  lua_pop(L, 2);
+  lua_pop(L, 1);
 }
 
 void push_ctx(lua_State* L, HookContext& ctx, CallStamp stamp, const std::shared_ptr<Vm>& vm) {
@@ -371,9 +426,7 @@ void push_ctx(lua_State* L, HookContext& ctx, CallStamp stamp, const std::shared
 }
 
 void push_candidates(lua_State* L, std::vector<Candidate>& candidates, CallStamp stamp) {
-  lua_getfield(L, LUA_REGISTRYINDEX, kLiveCandidates);
-  *static_cast<LiveCandidates*>(lua_touserdata(L, -1)) = LiveCandidates{&candidates, stamp};
-  lua_pop(L, 1);
+  views_of(L).live = LiveCandidates{&candidates, stamp};
   auto* v = static_cast<CandsView*>(lua_newuserdatauv(L, sizeof(CandsView), 0));
   *v = CandsView{&candidates, stamp};
   luaL_setmetatable(L, kCandsMeta);

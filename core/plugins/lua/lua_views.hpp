@@ -24,8 +24,9 @@ struct CallStamp {
   const std::uint64_t* running;
 };
 
-// Registers the view metatables in a fresh state.
-void register_views(lua_State* L);
+// Registers the view metatables in a fresh state, and wraps the sandbox's `ipairs` (its global
+// table at `env`) so that iterating the candidates costs one call per candidate, not two.
+void register_views(lua_State* L, int env);
 
 // Pushes `ctx` for a hook. `vm` owns the per-request `ctx.state` tables (made on first use).
 void push_ctx(lua_State* L, HookContext& ctx, CallStamp stamp, const std::shared_ptr<Vm>& vm);

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "common/json_text.hpp"
+#include "plugins/lua/lua_extras.hpp"
 
 namespace plexus::lua {
 namespace {
@@ -18,7 +19,9 @@ using nlohmann::json;
 
 constexpr const char* kArrayMeta = "plexus.array";
 constexpr int kHookEvery = 1000;  // instructions between two budget checks
-char kNullSentinel;               // its address is plexus.null
+alignas(8) char kNullSentinel;  // its address is plexus.null (even: candidate tokens are odd)
+
+}  // namespace
 
 struct Budget {
   std::int64_t limit = 0;
@@ -33,7 +36,9 @@ struct Budget {
   bool spare_busy = false;
 };
 
-Budget& budget_of(lua_State* L) { return **static_cast<Budget**>(lua_getextraspace(L)); }
+namespace {
+
+Budget& budget_of(lua_State* L) { return *extras_of(L).budget; }
 
 int budget_exceeded(lua_State* L, const Budget& b) {
   return luaL_error(L, "instruction budget exceeded (%I instructions)", static_cast<lua_Integer>(b.limit));
@@ -260,7 +265,8 @@ struct Vm::Alloc {
   std::size_t limit = 0;
   std::size_t used = 0;
   Budget budget;
-  Budget* budget_ptr = &budget;
+  StateExtras extras{&budget, nullptr};
+  StateExtras* extras_ptr = &extras;
 
   static void* fn(void* ud, void* ptr, size_t old_size, size_t new_size) {
     auto* a = static_cast<Alloc*>(ud);
@@ -278,13 +284,13 @@ struct Vm::Alloc {
 };
 
 Vm::Vm(const std::string& chunk_name, const std::string& source, const std::string& config_json,
-       Limits limits, std::function<void(int, const std::string&)> log)
+       Limits limits, std::function<void(int, const std::string&)> log, Extend extend)
     : alloc_(std::make_unique<Alloc>()), log_(std::move(log)) {
   alloc_->limit = limits.memory_bytes;
   alloc_->budget.limit = limits.instructions_per_call;
   L_ = lua_newstate(&Alloc::fn, alloc_.get());
   if (!L_) throw std::runtime_error("cannot create a Lua state (memory limit too small?)");
-  *static_cast<Budget**>(lua_getextraspace(L_)) = alloc_->budget_ptr;
+  *static_cast<StateExtras**>(lua_getextraspace(L_)) = alloc_->extras_ptr;
   luaL_openlibs(L_);
 
   // Strip the pattern functions from the real string table (see plain_find).
@@ -363,6 +369,7 @@ Vm::Vm(const std::string& chunk_name, const std::string& source, const std::stri
   lua_setfield(L_, plexus, "config");
   lua_setfield(L_, env, "plexus");
   lua_pop(L_, 1);  // globals
+  if (extend) extend(L_, env);
   lua_pushvalue(L_, env);
   env_ref_ = luaL_ref(L_, LUA_REGISTRYINDEX);
   lua_settop(L_, 0);

@@ -22,10 +22,14 @@ struct Limits {
 
 class Vm {
  public:
+  // What a host adds to a fresh state before the script's top level runs: called with the
+  // sandbox's global table at `env` (so a script that keeps `local ipairs = ipairs` keeps the
+  // host's version).
+  using Extend = void (*)(lua_State* L, int env);
   // Creates the state and runs `source` (named `chunk_name` in errors) in the sandbox.
   // Throws std::runtime_error with Lua's message (syntax errors name the line).
   Vm(const std::string& chunk_name, const std::string& source, const std::string& config_json,
-     Limits limits, std::function<void(int level, const std::string&)> log);
+     Limits limits, std::function<void(int level, const std::string&)> log, Extend extend = nullptr);
   ~Vm();
   Vm(const Vm&) = delete;
   Vm& operator=(const Vm&) = delete;

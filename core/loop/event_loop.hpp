@@ -89,6 +89,7 @@ class EventLoop final : public Timers {
   std::mutex inbox_mu_;
   std::vector<std::function<void()>> inbox_;
   std::vector<std::function<void()>> deferred_;
+  std::vector<std::function<void()>> deferred_running_;
   std::vector<std::shared_ptr<void>> retired_;
 
   // Timers: callbacks in reusable slots, deadlines in a binary heap, so arming one allocates

@@ -156,6 +156,9 @@ void Connection::on_io(std::uint32_t events) {
   if (!out_.empty()) flush();
   if (closed_) return;
   peer_closed_ = peer_closed_ || (events & (EPOLLRDHUP | EPOLLHUP));
+  // A plain socket's write-ready edge says nothing about input (every new connection's first
+  // event is one, and so is each drained answer): a read would only get EAGAIN.
+  if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) && stream_->short_read_drains()) return;
   read_input();
 }
 
@@ -246,19 +249,17 @@ std::shared_ptr<Responder> Connection::next_responder() {
 
 void Connection::write(std::string_view bytes) {
   if (closed_) return;
-  // Nothing waiting and not batching: try the socket straight from the caller's buffer.
-  if (out_off_ == out_.size() && !batching_) {
-    out_.clear();
-    out_off_ = 0;
-    while (!bytes.empty()) {
-      std::size_t n = 0;
-      IoStatus st = stream_->write(bytes.data(), bytes.size(), n);
-      if (st == IoStatus::kWouldBlock) break;
-      if (st != IoStatus::kOk) return close();
-      bytes.remove_prefix(n);
-    }
-  }
   out_.append(bytes);
+  if (batching_ || flush_deferred_) return;
+  // Outside read_input (an upstream's bytes, a timer, the inbox): what the event being handled
+  // writes goes out in one send once it is done. A stream's head and its first event, or the
+  // events of one upstream read, were a send each, and each send on loopback delivers to the
+  // reader on the spot.
+  flush_deferred_ = true;
+  loop_.defer([this] {  // the connection outlives this turn (EventLoop::retire)
+    flush_deferred_ = false;
+    if (!closed_) flush();
+  });
 }
 
 void Connection::flush() {

@@ -125,6 +125,7 @@ class Connection final : public IoWatcher {
 
   bool closed_ = false;
   bool batching_ = false;       // inside read_input: writes wait for one flush at the end
+  bool flush_deferred_ = false; // a flush waits for the end of the event being handled
   bool read_blocked_ = false;   // too many responses pending: stopped before EAGAIN
   bool stop_parsing_ = false;   // after a request that ends the connection, or a framing error
   bool close_when_flushed_ = false;

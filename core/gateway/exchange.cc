@@ -40,8 +40,10 @@ Exchange::Exchange(ExchangeEnv& env, ParsedChat chat, Caller caller,
       on_release_(std::move(on_release)),
       hooks_(env.pipeline, env.loop, request_id_, caller_, received + env.max_stream_duration, env.metrics),
       meter_(env.budgets ? env.budgets->find(caller_.key_id) : nullptr, chat_.prompt_chars),
-      client_body_(chat_.as_sent ? chat_.as_sent : chat_.raw) {
-  last_error_ = Error::upstream(502, "No upstream could serve the request", "upstream_unavailable");
+      client_body_(chat_.as_sent ? chat_.as_sent : chat_.raw) {}
+
+Error Exchange::last_error() const {
+  return last_error_ ? *last_error_ : Error::upstream(502, "No upstream could serve the request", "upstream_unavailable");
 }
 
 Exchange::~Exchange() {
@@ -131,7 +133,7 @@ void Exchange::attempt() {
   auto now = Clock::now();
   while (next_candidate_ < order_.size() && !order_[next_candidate_].model->stats->begin_attempt(now)) ++next_candidate_;
   if (next_candidate_ >= order_.size()) {
-    if (attempts_ > 0) return fail(last_error_);
+    if (attempts_ > 0) return fail(last_error());
     // Every breaker is open: the nodes failed recently, and get no request until one probe
     // after their cooldown shows they are back.
     return fail({503, "Every node serving '" + chat_.model + "' failed recently and is cooling down; try again shortly",
@@ -338,13 +340,13 @@ void Exchange::after_attempt(Outcome outcome) {
   }
   last_error_ = *outcome.error;
   // A backend that answered 429 said when to come back: the client hears it if that is the end.
-  backend_retry_after_ = last_error_.status == 429 ? outcome.cool_down : std::chrono::seconds(0);
-  bool busy = last_error_.code == "node_busy";  // its capacity went to another request first
-  if (committed_ || !outcome.retryable || attempts_ >= kMaxAttempts) return fail(last_error_);
+  backend_retry_after_ = last_error_->status == 429 ? outcome.cool_down : std::chrono::seconds(0);
+  bool busy = last_error_->code == "node_busy";  // its capacity went to another request first
+  if (committed_ || !outcome.retryable || attempts_ >= kMaxAttempts) return fail(*last_error_);
   if (!busy) tried_.push_back(current_.node->id);
   if (next_candidate_ < order_.size()) {
     spdlog::info("request {}: node '{}' failed before answering ({}); trying the next one",
-                 request_id_, current_.node->id, last_error_.message);
+                 request_id_, current_.node->id, last_error_->message);
     return attempt();
   }
   // Every node chosen at first has failed or was busy: choose again among the nodes there are
@@ -553,7 +555,7 @@ void Exchange::done(int status, const std::string& error_code) {
     r.request_id = request_id_;
     r.key_id = caller_.key_id;
     r.model = chat_.model;
-    r.node = current_.node ? current_.node->id : "-";
+    r.node = current_.node ? std::string_view(current_.node->id) : std::string_view("-");
     r.price = charge.price;
     r.status = status;
     r.stream = chat_.stream;

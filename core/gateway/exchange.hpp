@@ -60,18 +60,19 @@ class ClientChannel {
   virtual void notify_when_drained(std::function<void()> on_drained) {}
 };
 
+// Views into the exchange: the access log reads it during the call, and copies nothing.
 struct AccessRecord {
-  std::string request_id;
-  std::string key_id;
-  std::string model;
-  std::string node;  // "-" when no upstream was reached
+  std::string_view request_id;
+  std::string_view key_id;
+  std::string_view model;
+  std::string_view node;  // "-" when no upstream was reached
   int status = 0;    // 499: the client went away first
   bool stream = false;
   Usage usage;  // tokens_per_second too, when the backend measures it
   Price price;  // the serving node's price for the model, fixed when it was routed
   bool usage_estimated = false;  // counted here (the chunks delivered): the backend reported none, or the answer was cut
   double cost = 0;               // what the key is charged: usage at the price
-  std::string error_code;
+  std::string_view error_code;
   double ttft_ms = -1;
   double total_ms = 0;
 };
@@ -197,7 +198,10 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   std::int64_t content_chunks_ = 0;  // chunks with text sent to the client: usage when none came
   std::string finish_reason_;
   std::string body_;           // a whole answer, held for the chunk and completion hooks
-  Error last_error_;
+  std::optional<Error> last_error_;  // the last failed attempt's
+  // What to answer when no attempt is left: the last failed attempt's error, else a 502 (made on
+  // demand: most requests never need it, and it is three strings).
+  Error last_error() const;
   Headers error_headers_;  // sent with an error answer (Retry-After)
   std::chrono::seconds backend_retry_after_{0};  // the last node's 429 Retry-After
   HookRunner hooks_;  // after request_id_ and caller_, which it refers to

@@ -94,7 +94,7 @@ std::optional<Error> Exchange::choose_for_model(const std::string& model) {
   next_candidate_ = 0;
   nodes_ = env_.nodes->snapshot();
   const auto& found = nodes_->find(caller_.group, model);
-  if (found.empty() && !tried_.empty()) return last_error_;  // the nodes that failed left with the model
+  if (found.empty() && !tried_.empty()) return last_error();  // the nodes that failed left with the model
   if (found.empty())
     return Error{404, "The model '" + model + "' does not exist or you do not have access to it.",
                  "invalid_request_error", "model", "model_not_found"};
@@ -104,7 +104,7 @@ std::optional<Error> Exchange::choose_for_model(const std::string& model) {
   if (auto refused = narrow(able, model)) return refused;
   if (able.empty()) {
     if (filtered.busy) return std::nullopt;  // wait for capacity
-    if (!tried_.empty()) return last_error_;  // every node that could serve has failed this request
+    if (!tried_.empty()) return last_error();  // every node that could serve has failed this request
     return Error{503, "No node allowed by the request's provider settings serves '" + model + "'", "server_error",
                  "provider", "no_node_allowed"};
   }

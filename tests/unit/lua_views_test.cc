@@ -73,6 +73,8 @@ TEST(LuaViews, IpairsVisitsEveryCandidateInOrderAndFieldsReadThrough) {
       local plain = {}
       for i, v in ipairs({10, 20, nil, 40}) do plain[#plain + 1] = v end
       assert(#plain == 2, "a plain table stops at its first hole")
+      local ok, err = pcall(function() local f = ipairs() end)
+      assert(not ok and err:find("bad argument #1 to 'ipairs'"), err)
       return plexus.PICK, 2
     end)");
   RouteCtx ctx = three_candidates();

@@ -295,18 +295,16 @@ int cands_next(lua_State* L) {
   return 2;
 }
 
-// The sandbox's ipairs: cands_next for a candidate list, the standard one (upvalue 1) otherwise.
+// The sandbox's ipairs: what the standard one returns (its step function is upvalue 1), with
+// cands_next as the step for a candidate list.
 int views_ipairs(lua_State* L) {
-  if (luaL_testudata(L, 1, kCandsMeta)) {
-    lua_settop(L, 1);
+  luaL_checkany(L, 1);
+  if (luaL_testudata(L, 1, kCandsMeta))
     lua_pushcfunction(L, cands_next);
-    lua_insert(L, 1);
-    lua_pushinteger(L, 0);
-    return 3;
-  }
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_insert(L, 1);
-  lua_call(L, lua_gettop(L) - 1, 3);
+  else
+    lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushvalue(L, 1);
+  lua_pushinteger(L, 0);
   return 3;
 }
 
@@ -395,7 +393,9 @@ void index_names(lua_State* L, int names, FieldIndex& index, const std::pair<con
 }  // namespace
 
 void register_views(lua_State* L, int env) {
-  lua_getfield(L, env, "ipairs");
+  lua_getfield(L, env, "ipairs");  // the standard ipairs' step function, from one call
+  lua_newtable(L);
+  lua_call(L, 1, 1);
   lua_pushcclosure(L, views_ipairs, 1);
   lua_setfield(L, env, "ipairs");
 

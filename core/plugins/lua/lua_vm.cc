@@ -291,6 +291,9 @@ Vm::Vm(const std::string& chunk_name, const std::string& source, const std::stri
   L_ = lua_newstate(&Alloc::fn, alloc_.get());
   if (!L_) throw std::runtime_error("cannot create a Lua state (memory limit too small?)");
   *static_cast<StateExtras**>(lua_getextraspace(L_)) = alloc_->extras_ptr;
+  // Generational collection: a hook's garbage (the tables a request and an answer become) dies
+  // young, and the incremental collector kept marking the state's long-lived tables to find it.
+  lua_gc(L_, LUA_GCGEN, 0, 0);
   luaL_openlibs(L_);
 
   // Strip the pattern functions from the real string table (see plain_find).

@@ -130,7 +130,7 @@ void Exchange::attempt() {
   if (finished_) return;
   // The next candidate whose breaker lets a request through (a half-open one lets one probe
   // through at a time: another request may have taken it since the choice).
-  auto now = Clock::now();
+  auto now = env_.loop.now();
   while (next_candidate_ < order_.size() && !order_[next_candidate_].model->stats->begin_attempt(now)) ++next_candidate_;
   if (next_candidate_ >= order_.size()) {
     if (attempts_ > 0) return fail(last_error());
@@ -221,7 +221,7 @@ metering::BilledRequest Exchange::billed(const metering::Charge& charge, int sta
   b.status = status;
   b.error_code = error_code;
   auto wall_now = std::chrono::system_clock::now();
-  auto took = std::chrono::duration_cast<std::chrono::system_clock::duration>(Clock::now() - received_);
+  auto took = std::chrono::duration_cast<std::chrono::system_clock::duration>(env_.loop.now() - received_);
   b.ended_ms = std::chrono::duration_cast<std::chrono::milliseconds>(wall_now.time_since_epoch()).count();
   b.started_ms = std::chrono::duration_cast<std::chrono::milliseconds>((wall_now - took).time_since_epoch()).count();
   return b;
@@ -261,8 +261,8 @@ void Exchange::on_chunk(std::string_view chunk_json) {
   if (finished_) return;
   if (!committed_) {
     committed_ = true;
-    ttft_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - received_).count();
-    attempt_ttft_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - attempt_started_).count();
+    ttft_ms_ = std::chrono::duration<double, std::milli>(env_.loop.now() - received_).count();
+    attempt_ttft_ms_ = std::chrono::duration<double, std::milli>(env_.loop.now() - attempt_started_).count();
   }
   if (!hooks_.any(kHookChunk)) {
     emit(chunk_json);
@@ -284,8 +284,8 @@ void Exchange::on_chunk(std::string_view chunk_json) {
 void Exchange::on_body(std::string_view body_json) {
   if (finished_) return;
   committed_ = true;
-  ttft_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - received_).count();
-  attempt_ttft_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - attempt_started_).count();
+  ttft_ms_ = std::chrono::duration<double, std::milli>(env_.loop.now() - received_).count();
+  attempt_ttft_ms_ = std::chrono::duration<double, std::milli>(env_.loop.now() - attempt_started_).count();
   body_ = std::string(body_json);  // sent once the provider reports usage (finish_whole)
 }
 
@@ -305,7 +305,7 @@ void Exchange::record_attempt(const Outcome* outcome) {
   if (!counted_in_flight_) return;
   counted_in_flight_ = false;
   current_.node->stats.attempt_ended();
-  auto now = Clock::now();
+  auto now = env_.loop.now();
   AttemptResult r;
   r.ttft_ms = attempt_ttft_ms_;
   if (outcome) {
@@ -486,7 +486,7 @@ void Exchange::run_complete_hooks(int status, const Error* error) {
   c.prompt_tokens = usage_.prompt_tokens;
   c.completion_tokens = usage_.completion_tokens;
   c.ttft_ms = ttft_ms_;
-  c.total_ms = std::chrono::duration<double, std::milli>(Clock::now() - received_).count();
+  c.total_ms = std::chrono::duration<double, std::milli>(env_.loop.now() - received_).count();
   c.finish_reason = finish_reason_;
   if (error) {
     c.error_code = error->code.empty() ? error->type : error->code;
@@ -538,7 +538,7 @@ void Exchange::done(int status, const std::string& error_code) {
     m.asked_model = chat_.model;
     m.node = current_.node ? std::string_view(current_.node->id) : std::string_view("-");
     m.status = status;
-    m.total_s = std::chrono::duration<double>(Clock::now() - received_).count();
+    m.total_s = std::chrono::duration<double>(env_.loop.now() - received_).count();
     m.ttft_s = ttft_ms_ >= 0 ? ttft_ms_ / 1000 : -1;
     // What the router added before the first byte: all of the time to it but the answering
     // node's own (from that attempt's start).
@@ -566,7 +566,7 @@ void Exchange::done(int status, const std::string& error_code) {
     r.cost = charge.cost;
     r.error_code = error_code;
     r.ttft_ms = ttft_ms_;
-    r.total_ms = std::chrono::duration<double, std::milli>(Clock::now() - received_).count();
+    r.total_ms = std::chrono::duration<double, std::milli>(env_.loop.now() - received_).count();
     env_.access_log(r);
   }
   // The call may still be on the stack (a synchronous on_finish): drop it on the next turn.

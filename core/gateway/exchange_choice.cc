@@ -117,7 +117,7 @@ std::optional<Error> Exchange::choose_for_model(const std::string& model) {
   how.region = caller_.region;
   how.cold_start = env_.cold_start;
   how.latency_bound = env_.auction_latency_bound;
-  how.now = Clock::now();
+  how.now = env_.loop.now();
   if (env_.prefixes) {  // the longest prefix served before, long enough to be worth its cache
     how.affinity_max_load = env_.prefix_max_load;
     for (std::size_t k = chat_.prefix_hashes.size(); k-- > 0 && chat_.prefix_chars[k] >= env_.prefix_min_chars;)
@@ -154,7 +154,7 @@ std::optional<Error> Exchange::choose_for_model(const std::string& model) {
 // Every node that could serve is busy: park in the registry's bounded queue until one has
 // capacity, then choose again; a full queue or a wait past queue_timeout is a 503.
 void Exchange::wait_for_capacity() {
-  auto now = Clock::now();
+  auto now = env_.loop.now();
   if (wait_until_ == Clock::time_point{}) wait_until_ = now + env_.queue_timeout;
   // Admission control: rather than letting latency collapse for everyone, a bounded wait and
   // then 429 with Retry-After, as a backend at capacity would say.

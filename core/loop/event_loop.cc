@@ -25,12 +25,6 @@ class WakeWatcher final : public IoWatcher {
   int fd_;
 };
 
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             EventLoop::Clock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace
 
 EventLoop::EventLoop(std::size_t index) : index_(index) {
@@ -138,7 +132,7 @@ TimerId EventLoop::after(std::chrono::milliseconds delay, std::function<void()> 
   s.fn = std::move(fn);
   s.armed = true;
   ++armed_timers_;
-  timer_heap_.push_back({Clock::now() + delay, timer_seq_++, slot, s.generation});
+  timer_heap_.push_back({now() + delay, timer_seq_++, slot, s.generation});
   std::push_heap(timer_heap_.begin(), timer_heap_.end(), Later{});
   return (static_cast<TimerId>(s.generation) << 32) | (slot + 1);
 }
@@ -173,7 +167,7 @@ void EventLoop::cancel(TimerId id) {
 }
 
 void EventLoop::run_due_timers() {
-  auto now = Clock::now();
+  auto now = now_;
   while (!timer_heap_.empty() && timer_heap_.front().due <= now) {
     std::pop_heap(timer_heap_.begin(), timer_heap_.end(), Later{});
     TimerEntry e = timer_heap_.back();
@@ -192,6 +186,7 @@ void EventLoop::drain_inbox() {
     if (inbox_.empty()) return;
     work.swap(inbox_);
   }
+  now_ = Clock::now();
   for (auto& fn : work) {
     fn();
     run_deferred();
@@ -226,7 +221,9 @@ int EventLoop::next_timeout_ms(Clock::time_point now) {
 }
 
 void EventLoop::turn() {
+  handling_ = true;
   drain_inbox();
+  now_ = Clock::now();
   run_due_timers();
   int timeout_ms = next_timeout_ms(Clock::now());
   {
@@ -235,11 +232,16 @@ void EventLoop::turn() {
   }
   retired_.clear();
   if (before_sleep_) before_sleep_();
+  handling_ = false;
   busy_since_ns_.store(0, std::memory_order_relaxed);
   epoll_event events[256];
   int n = epoll_wait(epoll_fd_, events, 256, timeout_ms);
-  busy_since_ns_.store(now_ns(), std::memory_order_relaxed);
+  handling_ = true;
+  now_ = Clock::now();
+  busy_since_ns_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(now_.time_since_epoch()).count(),
+                       std::memory_order_relaxed);
   for (int i = 0; i < n; ++i) {
+    if (i > 0) now_ = Clock::now();
     static_cast<IoWatcher*>(events[i].data.ptr)->on_io(events[i].events);
     run_deferred();
   }

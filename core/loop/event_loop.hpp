@@ -62,7 +62,13 @@ class EventLoop final : public Timers {
   // before run().
   void set_before_sleep(std::function<void()> fn) { before_sleep_ = std::move(fn); }
 
-  // Timers (loop thread)
+  // Loop thread: when the loop began handling the current event (an I/O event, a due timer, a
+  // batch of posted work, and the work deferred after it). A request's timestamps come from here:
+  // one clock read per event instead of one per use (a whole request read the clock 19 times).
+  // Outside an event (before run(), say) it is the clock itself.
+  Clock::time_point now() const { return handling_ ? now_ : Clock::now(); }
+
+  // Timers (loop thread); due `delay` after now()
   TimerId after(std::chrono::milliseconds delay, std::function<void()> fn) override;
   void cancel(TimerId id) override;
 
@@ -117,6 +123,8 @@ class EventLoop final : public Timers {
 
   std::function<void()> before_sleep_;
   std::atomic<std::int64_t> busy_since_ns_{0};
+  Clock::time_point now_{};
+  bool handling_ = false;  // now_ is the current event's start
   std::atomic<const char*> busy_with_{nullptr};
 };
 

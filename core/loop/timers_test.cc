@@ -7,6 +7,8 @@
 
 #include <future>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 namespace plexus {
@@ -103,6 +105,25 @@ TEST_F(Timers, ManyArmedAndCancelledTimersStillLeaveTheRightOnesToFire) {
   });
   done.get_future().wait();
   EXPECT_EQ(fired, 10);
+}
+
+// now() is read once per event: the same all through one piece of work, later for the next, and
+// a timer set from it is due that long after it.
+TEST_F(Timers, NowIsTheCurrentEventsStartAndTimersCountFromIt) {
+  auto [first, again] = on_loop([&] {
+    auto a = loop_.now();
+    std::this_thread::sleep_for(2ms);
+    return std::pair{a, loop_.now()};
+  });
+  EXPECT_EQ(first, again) << "one event, one time";
+  auto next = on_loop([&] { return loop_.now(); });
+  EXPECT_GE(next - first, 2ms) << "the next event reads the clock again";
+  std::promise<EventLoop::Clock::time_point> fired;
+  auto set_at = on_loop([&] {
+    loop_.after(5ms, [&] { fired.set_value(EventLoop::Clock::now()); });
+    return loop_.now();
+  });
+  EXPECT_GE(fired.get_future().get() - set_at, 5ms);
 }
 
 }  // namespace

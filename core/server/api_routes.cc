@@ -33,7 +33,7 @@ Error model_not_found(const std::string& model) {
 }  // namespace
 
 void ApiRoutes::on_request(IncomingRequest request, std::shared_ptr<Responder> responder) {
-  Call call{std::move(request), std::move(responder), {}, {}, Exchange::Clock::now()};
+  Call call{std::move(request), std::move(responder), {}, {}, env_.loop.now()};
   const std::string* given = call.request.header("x-request-id");
   call.request_id = given && is_acceptable_request_id(*given) ? *given : new_request_id();
   call.base.reserve(4);
@@ -50,7 +50,7 @@ void ApiRoutes::on_request(IncomingRequest request, std::shared_ptr<Responder> r
 }
 
 void ApiRoutes::on_framing_error(const FramingError& error, std::shared_ptr<Responder> responder) {
-  Call call{{}, std::move(responder), new_request_id(), {}, Exchange::Clock::now()};
+  Call call{{}, std::move(responder), new_request_id(), {}, env_.loop.now()};
   call.base = {{"x-request-id", call.request_id}};
   call.error({error.status, error.message, "invalid_request_error", "", error.code});
 }

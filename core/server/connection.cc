@@ -142,7 +142,7 @@ Connection::~Connection() {
 }
 
 void Connection::start() {
-  last_activity_ = EventLoop::Clock::now();
+  last_activity_ = loop_.now();
   // Edge-triggered, both directions, registered once: no epoll_ctl per request or response.
   loop_.watch(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, this);
   arm_timer(limits_.keepalive_timeout);
@@ -180,7 +180,7 @@ void Connection::read_input() {
       batching_ = false;
       return close();
     }
-    last_activity_ = EventLoop::Clock::now();
+    last_activity_ = loop_.now();
     if (!lingering_ && !stop_parsing_) {  // else never read as requests
       in_.append(buf, n);
       parse_input();
@@ -196,7 +196,7 @@ void Connection::read_input() {
 
 void Connection::parse_input() {
   while (!stop_parsing_ && queue_.size() < limits_.max_pipelined && in_off_ < in_.size()) {
-    if (request_started_ == EventLoop::Clock::time_point{}) request_started_ = EventLoop::Clock::now();
+    if (request_started_ == EventLoop::Clock::time_point{}) request_started_ = loop_.now();
     std::size_t used = 0;
     auto status = parser_.parse(std::string_view(in_).substr(in_off_), used);
     in_off_ += used;
@@ -236,7 +236,7 @@ void Connection::parse_input() {
     in_off_ = 0;
   }
   if (in_off_ < in_.size() && request_started_ == EventLoop::Clock::time_point{})
-    request_started_ = EventLoop::Clock::now();
+    request_started_ = loop_.now();
 }
 
 std::shared_ptr<Responder> Connection::next_responder() {
@@ -336,7 +336,7 @@ void Connection::arm_timer(std::chrono::milliseconds delay) {
 void Connection::on_timer() {
   if (closed_) return;
   if (lingering_) return close();
-  auto now = EventLoop::Clock::now();
+  auto now = loop_.now();
   if (!queue_.empty()) {  // responses in progress: their exchanges bound them
     arm_timer(limits_.keepalive_timeout);
     return;

@@ -61,7 +61,7 @@ struct Http1Client::Impl {
 
     void on_head(int status, Headers&& headers) override {
       got_status = true;
-      last_activity = Clock::now();
+      last_activity = owner->loop.now();
       // From here on the idle deadline counts: sooner than the first-byte one, it is due first.
       if (last_activity + request.idle_timeout < watchdog_due) {
         owner->loop.cancel(watchdog);
@@ -71,7 +71,7 @@ struct Http1Client::Impl {
       if (keep) keep->on_status(status, headers);
     }
     void on_body(std::string_view bytes) override {
-      last_activity = Clock::now();
+      last_activity = owner->loop.now();
       auto keep = handler;
       if (keep) keep->on_data(bytes);
     }
@@ -195,7 +195,7 @@ TransferId Http1Client::start(HttpRequest request, std::shared_ptr<HttpResponseH
   t.id = i.next_id++;
   t.request = std::move(request);
   t.handler = std::move(handler);
-  t.started = t.last_activity = Clock::now();
+  t.started = t.last_activity = i.loop.now();
   i.transfers.emplace(t.id, std::move(owned));
   t.target = i.target_for(t.request.url);
   i.starting = true;
@@ -494,7 +494,7 @@ void Http1Client::Impl::lost(Conn& c, const std::string& detail) {
 }
 
 void Http1Client::Impl::to_pool(Conn& c) {
-  c.idle_since = Clock::now();
+  c.idle_since = loop.now();
   auto& idle = pool[c.origin];
   if (idle.size() >= kMaxIdlePerOrigin) close_conn(*idle.front());
   idle.push_back(&c);
@@ -504,7 +504,7 @@ void Http1Client::Impl::to_pool(Conn& c) {
 // Idle connections past their time are closed, oldest first.
 void Http1Client::Impl::sweep() {
   sweep_timer = 0;
-  auto now = Clock::now();
+  auto now = loop.now();
   bool any = false;
   for (auto& [origin, idle] : pool) {
     while (!idle.empty() && now - idle.front()->idle_since >= kMaxIdle) close_conn(*idle.front());
@@ -564,7 +564,7 @@ void Http1Client::Impl::end(Transfer& t, TransferError error, std::string_view d
 void Http1Client::Impl::arm(Transfer& t, Clock::time_point due) {
   TransferId id = t.id;
   t.watchdog_due = due;
-  auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(due - Clock::now());
+  auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(due - loop.now());
   if (delay.count() < 0) delay = std::chrono::milliseconds(0);
   t.watchdog = loop.after(delay, [this, id] { on_watchdog(id); });
 }
@@ -578,7 +578,7 @@ void Http1Client::Impl::on_watchdog(TransferId id) {
   Transfer& t = *it->second;
   t.watchdog = 0;
   if (!t.handler) return;
-  auto now = Clock::now();
+  auto now = loop.now();
   const HttpRequest& r = t.request;
   if (!t.got_status) {
     auto connect_due = t.started + r.connect_timeout;

@@ -112,7 +112,15 @@ class ExchangeTest : public ::testing::Test {
 
   // Runs one exchange over upstreams {name, steps} serving model "m"; returns what the client
   // saw and the access record.
-  std::pair<Recorded, AccessRecord> run(std::vector<std::pair<std::string, std::string>> ups, bool stream,
+  // What the access log was handed, kept: the record itself holds views into the exchange.
+  struct Logged {
+    std::string node;
+    int status = 0;
+    double ttft_ms = -1;
+    Usage usage;
+  };
+
+  std::pair<Recorded, Logged> run(std::vector<std::pair<std::string, std::string>> ups, bool stream,
                                         Options options = {}) {
     Config cfg;
     for (auto& [name, steps] : ups) {
@@ -132,11 +140,11 @@ class ExchangeTest : public ::testing::Test {
     if (options.tweak) options.tweak(nodes);
     g_leave = [&](const std::string& id) { nodes.remove(nodes.find(id)); };
     Recorded rec;
-    std::promise<AccessRecord> logged;
+    std::promise<Logged> logged;
     ExchangeEnv env{loop_};
     env.access_log = [&](const AccessRecord& r) {
       if (options.on_logged) options.on_logged();
-      logged.set_value(r);
+      logged.set_value(Logged{std::string(r.node), r.status, r.ttft_ms, r.usage});
     };
     env.max_stream_duration = std::chrono::seconds(60);
     env.nodes = &nodes;
@@ -148,7 +156,7 @@ class ExchangeTest : public ::testing::Test {
     loop_.post([&] {
       auto ex = std::make_shared<Exchange>(env, parsed, Caller{"k", "public", "", ""},
                                            std::make_unique<RecordingChannel>(rec), "req_t",
-                                           Exchange::Clock::now(), [&] { released = true; });
+                                           loop_.now(), [&] { released = true; });
       ex->start();
     });
     if (options.while_running) options.while_running();

@@ -249,8 +249,16 @@ std::shared_ptr<Responder> Connection::next_responder() {
 
 void Connection::write(std::string_view bytes) {
   if (closed_) return;
+  bool backlog = out_off_ < out_.size();
+  if (!backlog) {
+    out_.clear();
+    out_off_ = 0;
+  }
   out_.append(bytes);
-  if (batching_ || flush_deferred_) return;
+  // A backlog waits for the socket's write-ready edge: a slow reader gets the rest when it has
+  // room, not a partial send per upstream event (which also kept the sent part of out_ from
+  // ever being dropped).
+  if (batching_ || flush_deferred_ || backlog) return;
   // Outside read_input (an upstream's bytes, a timer, the inbox): what the event being handled
   // writes goes out in one send once it is done. A stream's head and its first event, or the
   // events of one upstream read, were a send each, and each send on loopback delivers to the
@@ -272,6 +280,11 @@ void Connection::flush() {
   }
   if (out_off_ == out_.size()) {
     out_.clear();
+    out_off_ = 0;
+  } else if (out_off_ >= kCompactAt && out_off_ >= out_.size() - out_off_) {
+    // A reader that never quite catches up never empties the buffer: drop what it has read, or
+    // out_ would grow by everything ever sent. Moving the rest costs at most what was sent.
+    out_.erase(0, out_off_);
     out_off_ = 0;
   }
   after_flush();

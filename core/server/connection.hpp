@@ -120,7 +120,8 @@ class Connection final : public IoWatcher {
   std::string in_;
   std::size_t in_off_ = 0;
   std::string out_;
-  std::size_t out_off_ = 0;
+  std::size_t out_off_ = 0;  // out_ before it is sent
+  static constexpr std::size_t kCompactAt = 64u << 10;
   std::deque<std::shared_ptr<Responder>> queue_;  // in request order; front is at the head
 
   bool closed_ = false;

@@ -97,7 +97,7 @@ wrk_once() {  # target conns -> "rps p50_ms p99_ms cpu_us_per_request"
   echo "$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}') $(echo "$out" | awk '$1=="50%" {print $2}' | to_ms) $(echo "$out" | awk '$1=="99%" {print $2}' | to_ms)" \
        "$(awk -v t=$((after - before)) -v n="$requests" -v hz="$(getconf CLK_TCK)" 'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print 0 }')"
 }
-stream_run() {  # target concurrency rounds
+stream_run() {  # target concurrency rounds: sets R[target.sCONCURRENCY.field]
   local out; out=$(build/bench/stream_client --url "${url[$1]}/v1/chat/completions" --concurrency "$2" --rounds "$3" --key sk-bench-key)
   for f in ttfb_p50_ms ttfb_p99_ms total_p50_ms total_p99_ms; do
     R[$1.s$2.$f]=$(echo "$out" | tr ' ' '\n' | awk -F= -v k=$f '$1==k {print $2}')
@@ -126,8 +126,22 @@ for c in 1 32 128; do
   unset rps p50 p99 cpu
 done
 
-for t in direct nginx plexus; do
-  stream_run "$t" 1 10; stream_run "$t" 50 2; stream_run "$t" 200 1; stream_run "$t" 500 1
+# Paced streams: the three targets interleaved at each concurrency, ROUNDS times, medians
+# reported (run one target's whole series after another's and the VM's drift between them
+# decides the comparison).
+declare -A stream_rounds=([1]=10 [50]=2 [200]=1 [500]=1)
+for c in 1 50 200 500; do
+  declare -A samples=()
+  for _ in $(seq "$ROUNDS"); do
+    for t in direct nginx plexus; do
+      stream_run "$t" "$c" "${stream_rounds[$c]}"
+      for f in ttfb_p50_ms ttfb_p99_ms total_p50_ms total_p99_ms; do samples[$t.$f]+=" ${R[$t.s$c.$f]}"; done
+    done
+  done
+  for t in direct nginx plexus; do
+    for f in ttfb_p50_ms ttfb_p99_ms total_p50_ms total_p99_ms; do R[$t.s$c.$f]=$(echo "${samples[$t.$f]}" | median); done
+  done
+  unset samples
 done
 
 # Memory per open stream, on a fresh plexus (one that served the runs above keeps their heap,
@@ -169,7 +183,7 @@ done
 echo
 echo "Sequential client (1 connection) added latency, p50: nginx $(diff_us ${R[nginx.1.p50]} ${R[direct.1.p50]}) µs, plexus $(diff_us ${R[plexus.1.p50]} ${R[direct.1.p50]}) µs."
 echo
-echo "## Paced streams (64 events, 5 ms apart; stream_client, libcurl multi)"
+echo "## Paced streams (64 events, 5 ms apart; stream_client, libcurl multi; median of ${ROUNDS} interleaved rounds)"
 echo
 echo "| streams | TTFB p50 direct / nginx / plexus (ms) | TTFB p99 direct / nginx / plexus (ms) | added TTFB p50 nginx / plexus (µs) | added TTFB p99 nginx / plexus (µs) | total p50 direct / nginx / plexus (ms) | total plexus/nginx |"
 echo "|---:|---|---|---|---|---|---:|"

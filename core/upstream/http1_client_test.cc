@@ -277,6 +277,23 @@ TEST_F(Http1ClientTest, ARefusedConnectionIsAConnectError) {
   EXPECT_NE(r.detail.find("127.0.0.1"), std::string::npos) << r.detail;
 }
 
+// UpstreamClient only hands it plain http:// URLs; anything else, or a request that cannot be
+// written as HTTP/1.1, ends once with an error, from inside start(), and leaves no transfer.
+TEST_F(Http1ClientTest, AUrlItDoesNotTakeOrARequestItCannotWriteEndsOnceWithAnError) {
+  for (const char* url : {"https://127.0.0.1:1/v1", "http://user:pw@127.0.0.1:1/v1", "ftp://127.0.0.1/v1"}) {
+    auto r = fetch(request(url));
+    EXPECT_EQ(r.error, TransferError::kConnect) << url;
+    EXPECT_NE(r.detail.find("is not a plain http:// URL"), std::string::npos) << r.detail;
+    EXPECT_EQ(r.ends, 1) << url;
+  }
+  auto bad = request("http://127.0.0.1:1/v1");
+  bad.headers.emplace_back("X-Note", "a\r\nInjected: 1");
+  auto r = fetch(bad);
+  EXPECT_EQ(r.error, TransferError::kProtocol);
+  EXPECT_NE(r.detail.find("holds a line break"), std::string::npos) << r.detail;
+  EXPECT_EQ(on_loop([&] { return client_->open_connections(); }), 0u) << "nothing was dialled";
+}
+
 TEST_F(Http1ClientTest, ANameIsResolvedOffTheLoop) {
   ScriptedBackend backend([](int fd, int) {
     while (read_request(fd)) write_all(fd, whole("{}"));

@@ -4,6 +4,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -113,6 +114,9 @@ struct PluginConfig {
   // Lua only: the sandbox's limits per hook call and per state.
   std::int64_t instruction_limit = 1000000;
   std::size_t memory_limit_bytes = 8u << 20;
+  // Lua only: the script, when read_lua_sources read it already (a reload reads each script once,
+  // off the loops, which then only compile it); null: the plugin reads `file` itself.
+  std::shared_ptr<const std::string> lua_source;
 };
 
 // A token a pull node presents on the node port; bound to the groups its nodes may serve.

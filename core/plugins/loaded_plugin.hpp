@@ -49,6 +49,9 @@ struct LoadedPlugin {
 // config file and key path ("plugins[1].config.timeout_ms: ...").
 LoadedPlugin load_native_plugin(const PluginConfig& config, const PluginHost& host);
 LoadedPlugin load_lua_plugin(const PluginConfig& config);
+// Reads every Lua plugin's script into its config's lua_source, so that the loops loading the
+// plugins read no file (a read is a blocking call). Throws PluginLoadError naming the entry.
+void read_lua_sources(std::vector<PluginConfig>& configs);
 // A native plugin's descriptor, read without making an instance (plexus --print-schema). Throws
 // std::runtime_error with the reason.
 PluginDescriptor describe_native_plugin(const std::string& file);

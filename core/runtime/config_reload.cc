@@ -109,6 +109,11 @@ std::pair<int, std::string> Router::reload_config() {
   } catch (const std::exception& e) {
     return refused(e.what());
   }
+  try {
+    read_lua_sources(next->plugins);  // here, not on the loops: they only compile the scripts
+  } catch (const std::exception& e) {
+    return refused(e.what());
+  }
   std::vector<std::shared_ptr<Pipeline>> pipelines(s_->loops.size());
   std::vector<std::string> errors(s_->loops.size());
   on_every_loop(s_->loops, [&](std::size_t i) {

@@ -121,6 +121,23 @@ test('an invalid config is refused with its file and key path; the running one s
   fs.writeFileSync(file, good);
 });
 
+test('a Lua plugin whose script cannot be read is refused, naming its entry; the running one stays', async () => {
+  const good = fs.readFileSync(file, 'utf8');
+  const broken = JSON.parse(good);
+  broken.plugins[0].path = path.join(dir, 'gone.lua');
+  write(broken);
+  const res = await reload();
+  assert.equal(res.status, 422);
+  const body = await res.json();
+  assert.equal(body.error.code, 'invalid_config');
+  assert.match(body.error.message, /plugins\[0\] \(stamp, .*gone\.lua\): cannot read the file/);
+  const still = await chat(router.url, { model: 'second', messages: user('hi') }, { key: 'sk-new-key-1' });
+  assert.equal(still.status, 200, 'the old config keeps serving');
+  assert.ok(still.headers.get('x-config'), 'with its plugin');
+  await still.json();
+  fs.writeFileSync(file, good);
+});
+
 test('what only a restart changes is named in the report; SIGHUP reloads the rest', async () => {
   const c = JSON.parse(fs.readFileSync(file, 'utf8'));
   c.limits = { max_body_bytes: 65536 };

@@ -29,14 +29,24 @@ std::string read_file(const std::string& path) {
   return buf.str();
 }
 
+std::string read_source(const PluginConfig& config) {
+  try {
+    return read_file(config.file);
+  } catch (const std::exception& e) {
+    throw PluginLoadError(config.path + " (" + config.name + ", " + config.file + "): " + e.what());
+  }
+}
+
 class LuaPlugin final : public Plugin, public Reloadable {
  public:
-  explicit LuaPlugin(PluginConfig config) : config_(std::move(config)) { vm_ = compile(); }
+  explicit LuaPlugin(PluginConfig config) : config_(std::move(config)) {
+    vm_ = compile(config_.lua_source ? *config_.lua_source : read_source(config_));
+  }
 
   unsigned hooks() const override { return hooks_; }
 
   void reload() override {
-    auto vm = compile();  // throws, leaving the running version in place
+    auto vm = compile(read_source(config_));  // throws, leaving the running version in place
     vm_ = std::move(vm);
   }
 
@@ -113,13 +123,7 @@ class LuaPlugin final : public Plugin, public Reloadable {
   }
 
  private:
-  std::shared_ptr<lua::Vm> compile() {
-    std::string source;
-    try {
-      source = read_file(config_.file);
-    } catch (const std::exception& e) {
-      throw PluginLoadError(config_.path + " (" + config_.name + ", " + config_.file + "): " + e.what());
-    }
+  std::shared_ptr<lua::Vm> compile(const std::string& source) {
     auto log = [to = plugin_logger(config_.name)](int level, const std::string& message) {
       to(static_cast<LogLevel>(std::clamp(level, 0, 3)), message);
     };
@@ -198,6 +202,11 @@ class LuaPlugin final : public Plugin, public Reloadable {
 };
 
 }  // namespace
+
+void read_lua_sources(std::vector<PluginConfig>& configs) {
+  for (auto& c : configs)
+    if (c.type == "lua" && c.enabled) c.lua_source = std::make_shared<const std::string>(read_source(c));
+}
 
 LoadedPlugin load_lua_plugin(const PluginConfig& config) {
   auto plugin = std::make_shared<LuaPlugin>(config);

@@ -12,22 +12,23 @@
 #include <unordered_map>
 #include <vector>
 
+#include "upstream/transfer_deadlines.hpp"
+
 namespace plexus {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct Transfer {
+// Its deadlines' times (last_activity, got_status, paused...) are the base's; libcurl enforces the
+// connect timeout itself, so a transfer counts as connected from the start.
+struct Transfer : TransferTimes {
   TransferId id = 0;
   CURL* easy = nullptr;
   curl_slist* headers = nullptr;
   HttpRequest request;
   std::shared_ptr<HttpResponseHandler> handler;  // null once aborted or ended
   Headers response_headers;
-  bool got_status = false;
-  Clock::time_point last_activity;
   TimerId watchdog = 0;
-  bool paused = false;  // the client is not reading: the idle watchdog must not fire
 };
 
 std::string trim(std::string_view s) {
@@ -317,8 +318,9 @@ TransferId CurlClient::start(HttpRequest request, std::shared_ptr<HttpResponseHa
     t->headers = curl_slist_append(t->headers, (name + ": " + value).c_str());
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
 
-  t->last_activity = Clock::now();
-  impl_->arm_watchdog(*t, t->last_activity + r.first_byte_timeout);
+  t->started = t->last_activity = impl_->loop.now();
+  t->connected = true;
+  impl_->arm_watchdog(*t, t->started + r.first_byte_timeout);
   TransferId id = t->id;
   impl_->transfers.emplace(id, std::move(t));
   curl_multi_add_handle(impl_->multi, e);
@@ -327,39 +329,22 @@ TransferId CurlClient::start(HttpRequest request, std::shared_ptr<HttpResponseHa
 
 void CurlClient::Impl::arm_watchdog(Transfer& t, Clock::time_point due) {
   TransferId id = t.id;
-  auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(due - Clock::now());
+  auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(due - loop.now());
   if (delay.count() < 0) delay = std::chrono::milliseconds(0);
   t.watchdog = loop.after(delay, [this, id] { on_watchdog(id); });
 }
 
-// Fires at the first-byte deadline, then at each idle deadline. Idle means "nothing read for
-// idle_timeout": a healthy stream that keeps sending is never cut, however long it runs.
+// Fires at the first-byte deadline, then at each idle deadline (transfer_deadlines.hpp).
 void CurlClient::Impl::on_watchdog(TransferId id) {
   auto it = transfers.find(id);
   if (it == transfers.end()) return;
   Transfer& t = *it->second;
   t.watchdog = 0;
   if (!t.handler) return;
-  auto now = Clock::now();
-  if (!t.got_status) {
-    end_transfer(t, TransferError::kFirstByteTimeout,
-                 "no response within " + std::to_string(t.request.first_byte_timeout.count()) + " ms");
-    remove_transfer(id);
-    return;
-  }
-  if (t.paused) {  // silence is ours, not the backend's
-    t.last_activity = now;
-    arm_watchdog(t, now + t.request.idle_timeout);
-    return;
-  }
-  auto idle_due = t.last_activity + t.request.idle_timeout;
-  if (now >= idle_due) {
-    end_transfer(t, TransferError::kIdleTimeout,
-                 "no data for " + std::to_string(t.request.idle_timeout.count()) + " ms");
-    remove_transfer(id);
-    return;
-  }
-  arm_watchdog(t, idle_due);
+  auto check = check_deadlines(t.request, t, loop.now());
+  if (check.error == TransferError::kNone) return arm_watchdog(t, check.next);
+  end_transfer(t, check.error, check.detail);
+  remove_transfer(id);
 }
 
 void CurlClient::Impl::end_transfer(Transfer& t, TransferError error, std::string detail) {

@@ -17,6 +17,7 @@
 #include "upstream/plain_http.hpp"
 #include "upstream/resolver.hpp"
 #include "upstream/response_parser.hpp"
+#include "upstream/transfer_deadlines.hpp"
 
 namespace plexus {
 namespace {
@@ -25,8 +26,6 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t kReadChunk = 64u << 10;
 constexpr std::size_t kMaxCachedUrls = 1024;
 constexpr std::chrono::seconds kSweepEvery{10};
-
-std::string ms(std::chrono::milliseconds d) { return std::to_string(d.count()) + " ms"; }
 
 // Where a URL leads, parsed once per distinct URL (a router has a handful).
 struct Target {
@@ -41,7 +40,8 @@ struct Http1Client::Impl {
 
   // One request and its response. The parser hands the response to it (ResponseSink), and it
   // hands it on to the provider's handler.
-  struct Transfer final : ResponseSink {
+  // Its deadlines' times (started, last_activity, connected, got_status, paused) are the base's.
+  struct Transfer final : ResponseSink, TransferTimes {
     Impl* owner = nullptr;
     TransferId id = 0;
     HttpRequest request;
@@ -50,12 +50,7 @@ struct Http1Client::Impl {
     std::string head;
     std::size_t sent = 0;  // bytes of head + body written
     Conn* conn = nullptr;
-    bool connected = false;
-    bool got_status = false;
-    bool paused = false;   // the client is not reading: no reads, no idle timeout
     bool retried = false;  // sent again once, after a pooled connection turned out dead
-    Clock::time_point started;
-    Clock::time_point last_activity;
     TimerId watchdog = 0;
     Clock::time_point watchdog_due;
 
@@ -578,23 +573,9 @@ void Http1Client::Impl::on_watchdog(TransferId id) {
   Transfer& t = *it->second;
   t.watchdog = 0;
   if (!t.handler) return;
-  auto now = loop.now();
-  const HttpRequest& r = t.request;
-  if (!t.got_status) {
-    auto connect_due = t.started + r.connect_timeout;
-    auto first_byte_due = t.started + r.first_byte_timeout;
-    if (!t.connected && now >= connect_due)
-      return fail(t, TransferError::kConnectTimeout, "no connection within " + ms(r.connect_timeout));
-    if (now >= first_byte_due) return fail(t, TransferError::kFirstByteTimeout, "no response within " + ms(r.first_byte_timeout));
-    return arm(t, t.connected ? first_byte_due : std::min(connect_due, first_byte_due));
-  }
-  if (t.paused) {  // silence is ours, not the backend's
-    t.last_activity = now;
-    return arm(t, now + r.idle_timeout);
-  }
-  auto idle_due = t.last_activity + r.idle_timeout;
-  if (now >= idle_due) return fail(t, TransferError::kIdleTimeout, "no data for " + ms(r.idle_timeout));
-  arm(t, idle_due);
+  auto check = check_deadlines(t.request, t, loop.now());
+  if (check.error != TransferError::kNone) return fail(t, check.error, check.detail);
+  arm(t, check.next);
 }
 
 void Http1Client::Impl::reap() {

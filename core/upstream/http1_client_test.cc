@@ -457,5 +457,34 @@ TEST(UpstreamClientTest, WhatTheOwnClientDoesNotTakeGoesThroughLibcurl) {
   thread.run([&] { return client.reset(), 0; });
 }
 
+// libcurl's side keeps the same deadlines (transfer_deadlines.hpp): a backend that never answers
+// ends the transfer with a first-byte timeout there too.
+TEST(UpstreamClientTest, LibcurlTransfersKeepTheFirstByteDeadline) {
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  ScriptedBackend backend([released](int fd, int) {
+    read_request(fd);
+    released.wait_for(5s);
+  });
+  LoopThread thread;
+  auto client = std::make_unique<UpstreamClient>(thread.loop());
+  std::string url = backend.url();
+  url.insert(std::string("http://").size(), "user:pw@");
+  auto rec = std::make_shared<Recorder>();
+  auto done = rec->done.get_future();
+  HttpRequest r;
+  r.url = url;
+  r.body = "{}";
+  r.first_byte_timeout = 150ms;
+  thread.run([&] { return rec->id = client->start(std::move(r), rec), 0; });
+  ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
+  release.set_value();
+  auto result = done.get();
+  EXPECT_EQ(result.error, TransferError::kFirstByteTimeout) << result.detail;
+  EXPECT_EQ(result.detail, "no response within 150 ms");
+  EXPECT_EQ(result.ends, 1);
+  thread.run([&] { return client.reset(), 0; });
+}
+
 }  // namespace
 }  // namespace plexus

@@ -417,10 +417,35 @@ TEST_F(Http1ClientTest, ManyTransfersAtOnceEachGetTheirOwnAnswer) {
   EXPECT_EQ(backend.accepted(), 1);
 }
 
+// An UpstreamClient on a loop of its own, and one transfer through it, start to end.
+class UpstreamClientTest : public ::testing::Test {
+ protected:
+  void TearDown() override { thread_.run([&] { return client_.reset(), 0; }); }
+  Result fetch(HttpRequest r) {
+    auto rec = std::make_shared<Recorder>();
+    auto done = rec->done.get_future();
+    thread_.run([&] { return rec->id = client_->start(std::move(r), rec), 0; });
+    EXPECT_EQ(done.wait_for(10s), std::future_status::ready);
+    return done.get();
+  }
+  // The backend's URL with credentials in it: a URL only libcurl takes.
+  static HttpRequest with_credentials(const ScriptedBackend& backend) {
+    HttpRequest r;
+    r.url = backend.url();
+    r.url.insert(std::string("http://").size(), "user:pw@");
+    r.body = "{}";
+    return r;
+  }
+  std::uint64_t own_connections() { return thread_.run([&] { return client_->own().connections_opened(); }); }
+
+  LoopThread thread_;
+  std::unique_ptr<UpstreamClient> client_ = std::make_unique<UpstreamClient>(thread_.loop());
+};
+
 // UpstreamClient hands what the own client does not take to libcurl: a URL with credentials
 // goes out through curl (which turns them into Basic auth), on the same loop, and abort ids
 // reach the right client.
-TEST(UpstreamClientTest, WhatTheOwnClientDoesNotTakeGoesThroughLibcurl) {
+TEST_F(UpstreamClientTest, WhatTheOwnClientDoesNotTakeGoesThroughLibcurl) {
   std::promise<std::string> head;
   bool first = true;
   ScriptedBackend backend([&](int fd, int) {
@@ -429,61 +454,34 @@ TEST(UpstreamClientTest, WhatTheOwnClientDoesNotTakeGoesThroughLibcurl) {
     if (std::exchange(first, false)) head.set_value(h);
     write_all(fd, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 14\r\n\r\n{\"via\":\"curl\"}");
   });
-  LoopThread thread;
-  auto client = std::make_unique<UpstreamClient>(thread.loop());
-  std::string url = backend.url();
-  url.insert(std::string("http://").size(), "user:pw@");
-  auto rec = std::make_shared<Recorder>();
-  auto done = rec->done.get_future();
-  HttpRequest r;
-  r.url = url;
-  r.body = "{}";
-  thread.run([&] { return rec->id = client->start(std::move(r), rec), 0; });
-  ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
-  auto result = done.get();
+  auto result = fetch(with_credentials(backend));
   EXPECT_EQ(result.error, TransferError::kNone) << result.detail;
   EXPECT_EQ(result.body, R"({"via":"curl"})");
   EXPECT_NE(head.get_future().get().find("Authorization: Basic dXNlcjpwdw=="), std::string::npos);
-  EXPECT_EQ(thread.run([&] { return client->own().connections_opened(); }), 0u) << "the own client never saw it";
+  EXPECT_EQ(own_connections(), 0u) << "the own client never saw it";
   // A plain URL on the same client is the own client's.
-  auto plain = std::make_shared<Recorder>();
-  auto plain_done = plain->done.get_future();
-  HttpRequest p;
-  p.url = backend.url();
-  thread.run([&] { return plain->id = client->start(std::move(p), plain), 0; });
-  ASSERT_EQ(plain_done.wait_for(10s), std::future_status::ready);
-  EXPECT_EQ(plain_done.get().error, TransferError::kNone);
-  EXPECT_EQ(thread.run([&] { return client->own().connections_opened(); }), 1u);
-  thread.run([&] { return client.reset(), 0; });
+  HttpRequest plain;
+  plain.url = backend.url();
+  EXPECT_EQ(fetch(plain).error, TransferError::kNone);
+  EXPECT_EQ(own_connections(), 1u);
 }
 
 // libcurl's side keeps the same deadlines (transfer_deadlines.hpp): a backend that never answers
 // ends the transfer with a first-byte timeout there too.
-TEST(UpstreamClientTest, LibcurlTransfersKeepTheFirstByteDeadline) {
+TEST_F(UpstreamClientTest, LibcurlTransfersKeepTheFirstByteDeadline) {
   std::promise<void> release;
   auto released = release.get_future().share();
   ScriptedBackend backend([released](int fd, int) {
     read_request(fd);
     released.wait_for(5s);
   });
-  LoopThread thread;
-  auto client = std::make_unique<UpstreamClient>(thread.loop());
-  std::string url = backend.url();
-  url.insert(std::string("http://").size(), "user:pw@");
-  auto rec = std::make_shared<Recorder>();
-  auto done = rec->done.get_future();
-  HttpRequest r;
-  r.url = url;
-  r.body = "{}";
+  auto r = with_credentials(backend);
   r.first_byte_timeout = 150ms;
-  thread.run([&] { return rec->id = client->start(std::move(r), rec), 0; });
-  ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
+  auto result = fetch(r);
   release.set_value();
-  auto result = done.get();
   EXPECT_EQ(result.error, TransferError::kFirstByteTimeout) << result.detail;
   EXPECT_EQ(result.detail, "no response within 150 ms");
   EXPECT_EQ(result.ends, 1);
-  thread.run([&] { return client.reset(), 0; });
 }
 
 }  // namespace

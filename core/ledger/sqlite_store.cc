@@ -72,7 +72,10 @@ class SqliteStore final : public Store {
       sqlite3_close(db_);
       throw std::runtime_error(path + ": cannot open the ledger: " + why);
     }
-    exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;");
+    // The busy timeout first: switching to WAL takes a lock, and another process on the same file
+    // (a router, a --check-config) may hold one for a moment; without it the open failed at once
+    // with "database is locked".
+    exec("PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
   }
   ~SqliteStore() override { sqlite3_close(db_); }
 

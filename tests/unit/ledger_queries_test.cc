@@ -2,8 +2,12 @@
 // is busy, no more than Ledger::kMaxQueuedQueries wait; more are refused at once, not queued.
 #include <gtest/gtest.h>
 
+#include <sqlite3.h>
+
+#include <chrono>
 #include <filesystem>
 #include <future>
+#include <thread>
 
 #include "ledger/ledger.hpp"
 #include "ledger/sqlite_store.hpp"
@@ -34,6 +38,28 @@ TEST(LedgerQueries, PublicQueriesAreRefusedPastTheBoundWhileTheLedgerIsBusy) {
     release.set_value();
   }
   std::filesystem::remove(path);
+}
+
+// Two processes on one ledger file (a router and a --check-config, two routers starting): one
+// that opens it while the other holds a write lock waits for the lock instead of failing.
+TEST(LedgerSqlite, OpeningWaitsForAnotherWritersLock) {
+  auto path = std::filesystem::temp_directory_path() / ("plexus-ledger-lock-" + std::to_string(::getpid()) + ".sqlite");
+  std::filesystem::remove(path);
+  // A file another process has just created and still holds, not yet in WAL mode (two
+  // processes opening a new ledger at once: the switch to WAL needs the lock).
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(path.string().c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "CREATE TABLE t (x); BEGIN EXCLUSIVE; INSERT INTO t VALUES (1)", nullptr, nullptr, nullptr), SQLITE_OK);
+  auto released = std::async(std::launch::async, [other] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr);
+  });
+  EXPECT_NO_THROW(open_sqlite(path.string()));
+  released.get();
+  sqlite3_close(other);
+  std::filesystem::remove(path);
+  std::filesystem::remove(path.string() + "-wal");
+  std::filesystem::remove(path.string() + "-shm");
 }
 
 }  // namespace

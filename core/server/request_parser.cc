@@ -7,13 +7,14 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/padded_text.hpp"
+
 namespace plexus {
 namespace http = boost::beast::http;
 
 namespace {
 
 constexpr std::size_t kMaxHeaderFields = 256;
-constexpr std::size_t kBodyPadding = 64;  // simdjson::SIMDJSON_PADDING: see json_text.hpp
 
 // Beast's parser with our callbacks: the request line, the header fields and the body go
 // straight into the IncomingRequest being built (no fields container in between, no second
@@ -53,25 +54,19 @@ struct BeastParser final : http::basic_parser<true> {
   }
   void on_header_impl(boost::beast::error_code&) override { header_done = true; }
   void on_body_init_impl(const boost::optional<std::uint64_t>& length, boost::beast::error_code&) override {
-    if (length) request.body.reserve(static_cast<std::size_t>(*length) + kBodyPadding);  // bounded by body_limit
+    if (length) request.body.reserve(static_cast<std::size_t>(*length) + kJsonPadding);  // bounded by body_limit
   }
   std::size_t on_body_impl(boost::beast::string_view body, boost::beast::error_code&) override {
-    append(body);
+    append_padded(request.body, {body.data(), body.size()});  // read where it lies (padded_text.hpp)
     return body.size();
   }
   void on_chunk_header_impl(std::uint64_t, boost::beast::string_view, boost::beast::error_code&) override {}
   std::size_t on_chunk_body_impl(std::uint64_t, boost::beast::string_view body, boost::beast::error_code&) override {
-    append(body);
+    append_padded(request.body, {body.data(), body.size()});
     return body.size();
   }
   void on_finish_impl(boost::beast::error_code&) override {}
 
-  // The body keeps spare room for simdjson's padding, so it is validated where it lies.
-  void append(boost::beast::string_view bytes) {
-    std::string& b = request.body;
-    if (b.capacity() < b.size() + bytes.size() + kBodyPadding) b.reserve(std::max(b.size() + bytes.size() + kBodyPadding, 2 * b.capacity()));
-    b.append(bytes.data(), bytes.size());
-  }
   const std::string* header_at(std::size_t i) const { return i < request.headers.size() ? &request.headers[i].second : nullptr; }
 };
 

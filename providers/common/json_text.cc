@@ -1,6 +1,8 @@
 #include "common/json_text.hpp"
 
 namespace plexus {
+
+static_assert(kJsonPadding == simdjson::SIMDJSON_PADDING, "padded_text.hpp keeps what simdjson reads past the end");
 namespace {
 
 constexpr std::size_t kThreadParserMax = 1u << 20;
@@ -23,7 +25,7 @@ JsonText::JsonText(std::string_view text, std::size_t readable_after) {
 
 std::optional<std::size_t> usage_object_end(std::string& text) {
   thread_local simdjson::ondemand::parser parser;
-  text.reserve(text.size() + simdjson::SIMDJSON_PADDING);
+  text.reserve(text.size() + kJsonPadding);
   simdjson::ondemand::document doc;
   if (parser.iterate(text.data(), text.size(), text.capacity()).get(doc)) return std::nullopt;
   simdjson::ondemand::object top;

@@ -13,6 +13,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/padded_text.hpp"
+
 namespace plexus {
 
 class JsonText {
@@ -21,7 +23,7 @@ class JsonText {
   // capacity). With kPadding of them, simdjson reads the text where it is; without, it copies it.
   explicit JsonText(std::string_view text, std::size_t readable_after = 0);
 
-  static constexpr std::size_t kPadding = simdjson::SIMDJSON_PADDING;
+  static constexpr std::size_t kPadding = kJsonPadding;
   simdjson::error_code error() const { return error_; }
   simdjson::dom::element root() const { return root_; }  // when error() is SUCCESS
 

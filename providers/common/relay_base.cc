@@ -1,9 +1,6 @@
 #include "common/relay_base.hpp"
 
-#include <algorithm>
-
-#include "common/json_text.hpp"
-
+#include "common/padded_text.hpp"
 #include "common/upstream_errors.hpp"
 
 namespace plexus {
@@ -54,10 +51,7 @@ void RelayBase::keep_whole_body(std::string_view bytes) {
   constexpr std::size_t kMaxWholeBody = 64u << 20;
   if (body_.size() + bytes.size() > kMaxWholeBody)
     return finish_error(Error::upstream(502, upstream() + " answer is larger than 64 MiB", "upstream_too_large"), false);
-  // Spare capacity for simdjson's padding, so the answer is read where it is (json_text.hpp).
-  std::size_t wanted = body_.size() + bytes.size() + JsonText::kPadding;
-  if (body_.capacity() < wanted) body_.reserve(std::max(wanted, 2 * body_.capacity()));
-  body_.append(bytes);
+  append_padded(body_, bytes);  // read where it lies (padded_text.hpp)
 }
 
 bool RelayBase::finish_if_failed(TransferError error, std::string_view detail) {

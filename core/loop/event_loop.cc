@@ -120,6 +120,10 @@ struct Later {
 }  // namespace
 
 TimerId EventLoop::after(std::chrono::milliseconds delay, std::function<void()> fn) {
+  return at(now() + delay, std::move(fn));
+}
+
+TimerId EventLoop::at(Clock::time_point due, std::function<void()> fn) {
   std::uint32_t slot;
   if (!free_timer_slots_.empty()) {
     slot = free_timer_slots_.back();
@@ -132,7 +136,7 @@ TimerId EventLoop::after(std::chrono::milliseconds delay, std::function<void()> 
   s.fn = std::move(fn);
   s.armed = true;
   ++armed_timers_;
-  timer_heap_.push_back({now() + delay, timer_seq_++, slot, s.generation});
+  timer_heap_.push_back({due, timer_seq_++, slot, s.generation});
   std::push_heap(timer_heap_.begin(), timer_heap_.end(), Later{});
   return (static_cast<TimerId>(s.generation) << 32) | (slot + 1);
 }
@@ -157,7 +161,7 @@ std::function<void()> EventLoop::release_timer(std::uint32_t slot) {
 void EventLoop::cancel(TimerId id) {
   std::uint32_t slot = static_cast<std::uint32_t>(id & 0xffffffffu) - 1;  // id 0 wraps: out of range
   std::uint32_t generation = static_cast<std::uint32_t>(id >> 32);
-  if (slot >= timer_slots_.size() || !timer_slots_[slot].armed || timer_slots_[slot].generation != generation) return;
+  if (!timer_live({{}, 0, slot, generation})) return;
   { auto dropped = release_timer(slot); }
   // Cancelled entries wait in the heap; when they outnumber the armed ones, sweep them out.
   if (timer_heap_.size() > 64 && timer_heap_.size() > 4 * armed_timers_) {

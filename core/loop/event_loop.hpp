@@ -68,8 +68,9 @@ class EventLoop final : public Timers {
   // Outside an event (before run(), say) it is the clock itself.
   Clock::time_point now() const { return handling_ ? now_ : Clock::now(); }
 
-  // Timers (loop thread); due `delay` after now()
+  // Timers (loop thread); due `delay` after now(), or at `due` (at once if it has passed)
   TimerId after(std::chrono::milliseconds delay, std::function<void()> fn) override;
+  TimerId at(Clock::time_point due, std::function<void()> fn);
   void cancel(TimerId id) override;
 
   // Stuck-loop detection, read from other threads: when the current turn began (0: asleep) and

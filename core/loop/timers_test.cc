@@ -126,5 +126,21 @@ TEST_F(Timers, NowIsTheCurrentEventsStartAndTimersCountFromIt) {
   EXPECT_GE(fired.get_future().get() - set_at, 5ms);
 }
 
+// at(): a deadline in the past fires on the next turn, before one that is still ahead.
+TEST_F(Timers, AtADeadlineThatHasPassedFiresFirst) {
+  std::vector<std::string> fired;
+  std::promise<void> done;
+  on_loop([&] {
+    loop_.at(loop_.now() + 20ms, [&] {
+      fired.push_back("ahead");
+      done.set_value();
+    });
+    loop_.at(loop_.now() - 1s, [&] { fired.push_back("passed"); });
+    return 0;
+  });
+  done.get_future().wait();
+  EXPECT_EQ(fired, (std::vector<std::string>{"passed", "ahead"}));
+}
+
 }  // namespace
 }  // namespace plexus

@@ -329,9 +329,7 @@ TransferId CurlClient::start(HttpRequest request, std::shared_ptr<HttpResponseHa
 
 void CurlClient::Impl::arm_watchdog(Transfer& t, Clock::time_point due) {
   TransferId id = t.id;
-  auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(due - loop.now());
-  if (delay.count() < 0) delay = std::chrono::milliseconds(0);
-  t.watchdog = loop.after(delay, [this, id] { on_watchdog(id); });
+  t.watchdog = loop.at(due, [this, id] { on_watchdog(id); });
 }
 
 // Fires at the first-byte deadline, then at each idle deadline (transfer_deadlines.hpp).

@@ -559,9 +559,7 @@ void Http1Client::Impl::end(Transfer& t, TransferError error, std::string_view d
 void Http1Client::Impl::arm(Transfer& t, Clock::time_point due) {
   TransferId id = t.id;
   t.watchdog_due = due;
-  auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(due - loop.now());
-  if (delay.count() < 0) delay = std::chrono::milliseconds(0);
-  t.watchdog = loop.after(delay, [this, id] { on_watchdog(id); });
+  t.watchdog = loop.at(due, [this, id] { on_watchdog(id); });
 }
 
 // Fires at the connect deadline, the first-byte deadline, then at each idle deadline. Idle

@@ -106,8 +106,8 @@ void check_content(dom::element content, std::size_t message, std::string_view r
     reject("'" + param + "' must be a string or an array of content parts, got " + type_name(content), param);
   std::size_t i = 0;
   for (dom::element part_element : parts) {
-    auto p = [&] { return param + "[" + std::to_string(i - 1) + "]"; };
-    ++i;
+    std::size_t index = i++;
+    auto p = [&] { return param + "[" + std::to_string(index) + "]"; };  // for an error only
     dom::object part;
     std::optional<std::string_view> type;
     if (part_element.get(part) != SUCCESS || !(type = string_field(part, "type")))

@@ -13,8 +13,25 @@ struct ViewsData;  // lua_views.cc: the running on_route call and the field name
 struct StateExtras {
   Budget* budget = nullptr;
   ViewsData* views = nullptr;
+  // Registry slots of the metatables set on every hook call (a JSON array's, ctx's, the
+  // candidate list's): luaL_setmetatable looked each up by name, and checked the name with strcmp.
+  int array_meta = LUA_NOREF;
+  int ctx_meta = LUA_NOREF;
+  int cands_meta = LUA_NOREF;
 };
 
 inline StateExtras& extras_of(lua_State* L) { return **static_cast<StateExtras**>(lua_getextraspace(L)); }
+
+// Sets the metatable anchored at registry slot `ref` on the value at the top of the stack.
+inline void set_metatable_at(lua_State* L, int ref) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+  lua_setmetatable(L, -2);
+}
+
+// Anchors the table at the top of the stack in the registry and returns its slot (the table stays).
+inline int anchor(lua_State* L) {
+  lua_pushvalue(L, -1);
+  return luaL_ref(L, LUA_REGISTRYINDEX);
+}
 
 }  // namespace plexus::lua

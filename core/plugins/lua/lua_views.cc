@@ -370,7 +370,8 @@ int cand_newindex(lua_State* L) {
   return 0;
 }
 
-void new_meta(lua_State* L, const char* name, std::initializer_list<std::pair<const char*, lua_CFunction>> fns) {
+// Returns the metatable's registry slot (see set_metatable_at).
+int new_meta(lua_State* L, const char* name, std::initializer_list<std::pair<const char*, lua_CFunction>> fns) {
   luaL_newmetatable(L, name);
   for (const auto& [event, fn] : fns) {
     lua_pushcfunction(L, fn);
@@ -378,7 +379,9 @@ void new_meta(lua_State* L, const char* name, std::initializer_list<std::pair<co
   }
   lua_pushboolean(L, 0);
   lua_setfield(L, -2, "__metatable");  // getmetatable (not in the sandbox anyway) sees nothing
+  int ref = anchor(L);
   lua_pop(L, 1);
+  return ref;
 }
 
 // Interns each name, anchors it in `names` (a table on the stack) and indexes its address.
@@ -408,8 +411,9 @@ void register_views(lua_State* L, int env) {
   lua_setfield(L, LUA_REGISTRYINDEX, kViewsData);
   extras_of(L).views = views;
 
-  new_meta(L, kCtxMeta, {{"__index", ctx_index}, {"__newindex", read_only}});
-  new_meta(L, kCandsMeta, {{"__index", cands_index}, {"__len", cands_len}, {"__newindex", cands_read_only}});
+  extras_of(L).ctx_meta = new_meta(L, kCtxMeta, {{"__index", ctx_index}, {"__newindex", read_only}});
+  extras_of(L).cands_meta =
+      new_meta(L, kCandsMeta, {{"__index", cands_index}, {"__len", cands_len}, {"__newindex", cands_read_only}});
   // Candidates are light userdata (see candidate_token): the metatable is that type's, shared
   // by every light userdata of the state.
   new_meta(L, kCandMeta, {{"__index", cand_index}, {"__newindex", cand_newindex}});
@@ -422,14 +426,14 @@ void register_views(lua_State* L, int env) {
 void push_ctx(lua_State* L, HookContext& ctx, CallStamp stamp, const std::shared_ptr<Vm>& vm) {
   auto* v = static_cast<CtxView*>(lua_newuserdatauv(L, sizeof(CtxView), 0));
   *v = CtxView{&ctx, stamp, &vm};
-  luaL_setmetatable(L, kCtxMeta);
+  set_metatable_at(L, extras_of(L).ctx_meta);
 }
 
 void push_candidates(lua_State* L, std::vector<Candidate>& candidates, CallStamp stamp) {
   views_of(L).live = LiveCandidates{&candidates, stamp};
   auto* v = static_cast<CandsView*>(lua_newuserdatauv(L, sizeof(CandsView), 0));
   *v = CandsView{&candidates, stamp};
-  luaL_setmetatable(L, kCandsMeta);
+  set_metatable_at(L, extras_of(L).cands_meta);
 }
 
 }  // namespace plexus::lua

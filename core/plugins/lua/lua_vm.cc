@@ -307,6 +307,7 @@ Vm::Vm(const std::string& chunk_name, const std::string& source, const std::stri
   }
 
   luaL_newmetatable(L_, kArrayMeta);
+  alloc_->extras.array_meta = anchor(L_);
   lua_pop(L_, 1);
 
   // The sandbox environment: only what cannot reach the outside or the host.
@@ -520,7 +521,7 @@ void push_json_depth(lua_State* L, const json& v, int depth) {
         push_json_depth(L, item, depth + 1);
         lua_rawseti(L, -2, i++);
       }
-      luaL_setmetatable(L, kArrayMeta);
+      set_metatable_at(L, extras_of(L).array_meta);
       break;
     }
     case json::value_t::object:
@@ -567,7 +568,7 @@ void push_element(lua_State* L, simdjson::dom::element v, int depth) {
         push_element(L, item, depth + 1);
         lua_rawseti(L, -2, i++);
       }
-      luaL_setmetatable(L, kArrayMeta);
+      set_metatable_at(L, extras_of(L).array_meta);
       break;
     }
     case Type::OBJECT: {
@@ -605,7 +606,7 @@ json to_json_depth(lua_State* L, int index, int depth) {
     case LUA_TTABLE: {
       bool marked_array = false;
       if (lua_getmetatable(L, index)) {
-        luaL_getmetatable(L, kArrayMeta);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, extras_of(L).array_meta);
         marked_array = lua_rawequal(L, -1, -2);
         lua_pop(L, 2);
       }

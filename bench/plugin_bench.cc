@@ -1,5 +1,6 @@
 // Cost of plugin hooks per call, in-process (no HTTP): an empty Lua on_chunk on a typical chunk,
-// a Lua routing policy over 50 candidates, and a native no-op for comparison.
+// a Lua routing policy over 50 and 1,000 candidates, and the three example plugins bench/run.sh
+// puts in front of whole completions, hook by hook, on that benchmark's request and answer.
 //   plugin_bench REPO_ROOT
 #include <chrono>
 #include <cstdio>
@@ -33,6 +34,32 @@ class ChunkCtx final : public Ctx<plexus::ChunkContext> {
   bool end_of_stream() const override { return false; }
   std::string chunk_ =
       R"({"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"llama-3.2-3b","choices":[{"index":0,"delta":{"content":" token"},"logprobs":null,"finish_reason":null}]})";
+};
+
+// bench/run.sh's request body and the mock upstream's whole answer.
+class RequestCtx final : public Ctx<plexus::RequestContext> {
+ public:
+  std::string request_json() const override {
+    return R"({"model":"mock","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Benchmark me, please."}],"temperature":0.2,"max_tokens":64})";
+  }
+  void set_request_json(std::string) override {}
+  void set_upstream_header(std::string, std::string) override {}
+  std::optional<std::size_t> request_entry() const override { return std::nullopt; }
+  void set_response_header(std::string, std::string) override {}
+  std::shared_ptr<plexus::PendingRequest> pause() override { return nullptr; }
+  void respond(std::string) override {}
+  void reject(plexus::Error) override {}
+};
+
+class WholeAnswerCtx final : public Ctx<plexus::ChunkContext> {
+ public:
+  std::string_view chunk() const override {
+    return R"({"id":"chatcmpl-mock","object":"chat.completion","created":1700000000,"model":"mock","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! This is a canned answer from the benchmark mock upstream, long enough to look like a short reply."},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":24,"total_tokens":36,"cost":0.0}})";
+  }
+  void set_chunk(std::string) override {}
+  void insert(std::string) override {}
+  bool whole() const override { return true; }
+  bool end_of_stream() const override { return false; }
 };
 
 class RouteCtx final : public Ctx<plexus::RouteContext> {
@@ -104,5 +131,45 @@ int main(int argc, char** argv) {
     std::printf("| empty Lua `on_route` over %d candidates (a view: nothing is copied) | %.2f |\n", n, empty_us);
     std::printf("| Lua routing policy over %d candidates (`examples/policies/cheapest_within_p95.lua`, reads 4-5 fields of each) | %.2f |\n", n, policy_us);
   }
+
+  // bench/run.sh's three plugins on one whole completion, one candidate (the mock upstream).
+  auto sticky = plexus::load_lua_plugin(lua_config("sticky", root + "/examples/policies/sticky_user.lua"));
+  auto hot = plexus::load_lua_plugin(lua_config("hot", root + "/examples/policies/hot_then_least_loaded.lua"));
+  auto redact = plexus::load_lua_plugin(lua_config("redact", root + "/examples/plugins/redact.lua"));
+  RouteCtx one = candidates(1);
+  one.cands_[0].healthy = true;
+  RequestCtx request;
+  WholeAnswerCtx answer;
+  // One request after another, each hook timed on its own; the plugins' per-request state lives
+  // from on_request to the end of the request, as in the exchange.
+  const int n = 200000;
+  double hook_us[4] = {};
+  for (int i = 0; i < n + n / 10; ++i) {
+    bool counted = i >= n / 10;  // the first tenth warms up
+    auto t0 = Clock::now();
+    (void)sticky.plugin->on_request(request);
+    auto t1 = Clock::now();
+    one.state_ = request.state_;
+    (void)sticky.plugin->on_route(one);
+    auto t2 = Clock::now();
+    (void)hot.plugin->on_route(one);
+    auto t3 = Clock::now();
+    (void)redact.plugin->on_chunk(answer);
+    auto t4 = Clock::now();
+    request.state_.reset();
+    one.state_.reset();
+    if (!counted) continue;
+    hook_us[0] += std::chrono::duration<double, std::micro>(t1 - t0).count();
+    hook_us[1] += std::chrono::duration<double, std::micro>(t2 - t1).count();
+    hook_us[2] += std::chrono::duration<double, std::micro>(t3 - t2).count();
+    hook_us[3] += std::chrono::duration<double, std::micro>(t4 - t3).count();
+  }
+  for (double& us : hook_us) us /= n;
+  double sticky_request = hook_us[0], sticky_route = hook_us[1], hot_route = hook_us[2], redact_whole = hook_us[3];
+  std::printf("| `sticky_user.lua` `on_request` (the request as a table, ctx.state) | %.2f |\n", sticky_request);
+  std::printf("| `sticky_user.lua` `on_route`, one candidate | %.2f |\n", sticky_route);
+  std::printf("| `hot_then_least_loaded.lua` `on_route`, one candidate | %.2f |\n", hot_route);
+  std::printf("| `redact.lua` `on_chunk` on the whole answer (nothing to redact) | %.2f |\n", redact_whole);
+  std::printf("| the three, per request | %.2f |\n", sticky_request + sticky_route + hot_route + redact_whole);
   return 0;
 }

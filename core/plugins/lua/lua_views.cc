@@ -416,10 +416,9 @@ void register_views(lua_State* L, int env) {
       new_meta(L, kCandsMeta, {{"__index", cands_index}, {"__len", cands_len}, {"__newindex", cands_read_only}});
   // Candidates are light userdata (see candidate_token): the metatable is that type's, shared
   // by every light userdata of the state.
-  new_meta(L, kCandMeta, {{"__index", cand_index}, {"__newindex", cand_newindex}});
+  int cand_meta = new_meta(L, kCandMeta, {{"__index", cand_index}, {"__newindex", cand_newindex}});
   lua_pushlightuserdata(L, nullptr);
-  luaL_getmetatable(L, kCandMeta);
-  lua_setmetatable(L, -2);
+  set_metatable_at(L, cand_meta);
   lua_pop(L, 1);
 }
 

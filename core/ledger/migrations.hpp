@@ -41,15 +41,22 @@ inline const std::vector<Migration>& migrations() {
   return all;
 }
 
-// Brings a database from version `have` to the newest, each migration in its own transaction,
-// through the engine's `exec` (one SQL text, which may hold several statements).
-inline void run_migrations(int have, const std::function<void(const std::string&)>& exec) {
+// Brings a database to the newest version, each migration in its own transaction, through the
+// engine's `exec` (one SQL text, which may hold several statements). `begin` starts a transaction
+// that holds the write lock from its first statement (SQLite's BEGIN IMMEDIATE), and the version is
+// read again inside it: a second process migrating the same new file at once waits at `begin`
+// (its busy timeout), then finds the migration applied and skips it. A deferred BEGIN that reads
+// first and writes second fails at once with "database is locked" when another writer committed
+// in between: SQLite cannot wait there.
+inline void run_migrations(const std::string& begin, const std::function<int()>& version,
+                           const std::function<void(const std::string&)>& exec) {
   for (const auto& m : migrations()) {
-    if (m.version <= have) continue;
-    exec("BEGIN");
+    exec(begin);
     try {
-      exec(m.sql);
-      exec("DELETE FROM schema_version; INSERT INTO schema_version VALUES (" + std::to_string(m.version) + ")");
+      if (version() < m.version) {
+        exec(m.sql);
+        exec("DELETE FROM schema_version; INSERT INTO schema_version VALUES (" + std::to_string(m.version) + ")");
+      }
       exec("COMMIT");
     } catch (...) {
       exec("ROLLBACK");

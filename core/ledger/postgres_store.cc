@@ -56,7 +56,7 @@ class PostgresStore final : public Store {
     exec("SELECT pg_advisory_lock(" + std::to_string(kMigrationLock) + ")");
     try {
       exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
-      run_migrations(schema_version(), [this](const std::string& sql) { exec(sql); });
+      run_migrations("BEGIN", [this] { return schema_version(); }, [this](const std::string& sql) { exec(sql); });
     } catch (...) {
       exec("SELECT pg_advisory_unlock(" + std::to_string(kMigrationLock) + ")");
       throw;

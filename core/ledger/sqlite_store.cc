@@ -3,7 +3,9 @@
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
+#include <chrono>
 #include <stdexcept>
+#include <thread>
 
 #include "auth/sha256.hpp"
 #include "ledger/migrations.hpp"
@@ -13,7 +15,8 @@ namespace {
 
 using nlohmann::json;
 
-
+// How long an open or a write waits for another process's lock on the same file.
+constexpr std::chrono::milliseconds kBusyTimeout(5000);
 
 class Statement {
  public:
@@ -75,13 +78,15 @@ class SqliteStore final : public Store {
     // The busy timeout first: switching to WAL takes a lock, and another process on the same file
     // (a router, a --check-config) may hold one for a moment; without it the open failed at once
     // with "database is locked".
-    exec("PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+    exec("PRAGMA busy_timeout=" + std::to_string(kBusyTimeout.count()));
+    enter_wal_mode();
+    exec("PRAGMA synchronous=NORMAL");
   }
   ~SqliteStore() override { sqlite3_close(db_); }
 
   void migrate() override {
     exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
-    run_migrations(schema_version(), [this](const std::string& sql) { exec(sql); });
+    run_migrations("BEGIN IMMEDIATE", [this] { return schema_version(); }, [this](const std::string& sql) { exec(sql); });
   }
 
   int schema_version() override {
@@ -214,6 +219,21 @@ class SqliteStore final : public Store {
   }
 
  private:
+  // The switch to WAL upgrades the pragma's read lock to a write lock, and SQLite never calls the
+  // busy handler for an upgrade (two upgraders would deadlock): a process opening a new ledger
+  // file while another one does got SQLITE_BUSY at once. The switch is idempotent, so it is tried
+  // again, for as long as the busy timeout would have waited.
+  void enter_wal_mode() {
+    constexpr auto kPause = std::chrono::milliseconds(10);
+    for (auto waited = std::chrono::milliseconds(0);; waited += kPause) {
+      int rc = sqlite3_exec(db_, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
+      if (rc == SQLITE_OK) return;
+      if (rc != SQLITE_BUSY || waited >= kBusyTimeout)
+        throw std::runtime_error(path_ + ": cannot switch the ledger to WAL mode: " + sqlite3_errmsg(db_));
+      std::this_thread::sleep_for(kPause);
+    }
+  }
+
   void exec(const std::string& sql) {
     char* error = nullptr;
     if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <string>
 
+#include <unistd.h>
+
 #include "plugins/loaded_plugin.hpp"
 
 namespace plexus {
@@ -45,8 +47,11 @@ RouteCtx three_candidates() {
 }
 
 LoadedPlugin policy(const std::string& source) {
+  // ctest runs each test in a process of its own, several at once: the pid keeps one test from
+  // loading another's script (a counter alone gave every process the same first name).
   static int n = 0;
-  auto file = std::filesystem::temp_directory_path() / ("plexus_views_test_" + std::to_string(n++) + ".lua");
+  auto file = std::filesystem::temp_directory_path() /
+              ("plexus_views_test_" + std::to_string(::getpid()) + "_" + std::to_string(n++) + ".lua");
   std::ofstream(file) << source;
   PluginConfig c;
   c.path = "plugins[0]";
@@ -54,7 +59,9 @@ LoadedPlugin policy(const std::string& source) {
   c.type = "lua";
   c.file = file.string();
   c.config_json = "{}";
-  return load_lua_plugin(c);
+  auto loaded = load_lua_plugin(c);
+  std::filesystem::remove(file);
+  return loaded;
 }
 
 TEST(LuaViews, IpairsVisitsEveryCandidateInOrderAndFieldsReadThrough) {

@@ -13,7 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(bytes), size);
   auto in = nlohmann::json::parse(text, nullptr, false);
   static auto vm = std::make_unique<plexus::lua::Vm>("fuzz.lua", "function f(x) return x end", "{}",
-                                                     plexus::lua::Limits{100000, 4u << 20},
+                                                     plexus::lua::Limits{std::chrono::milliseconds(100), 4u << 20},
                                                      [](int, const std::string&) {});
   auto round_trip = [](const nlohmann::json& v) {
     nlohmann::json out;

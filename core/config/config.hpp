@@ -112,7 +112,7 @@ struct PluginConfig {
   // goes on without the plugin, "closed" fails the request with 504).
   std::chrono::milliseconds max_pause{30000};
   // Lua only: the sandbox's limits per hook call and per state.
-  std::int64_t instruction_limit = 1000000;
+  std::chrono::milliseconds cpu_limit{10};
   std::size_t memory_limit_bytes = 8u << 20;
   // Lua only: the script, when read_lua_sources read it already (a reload reads each script once,
   // off the loops, which then only compile it); null: the plugin reads `file` itself.

@@ -353,8 +353,8 @@ void load_plugins(const JsonPath& root, Config& cfg) {
   std::set<std::string> names;
   for (size_t i = 0; i < plugins.size(); ++i) {
     JsonPath p = plugins.at(i);
-    p.expect_object({"name", "type", "path", "enabled", "on_error", "config", "instruction_limit",
-                     "memory_limit_mb", "max_pause_ms"});
+    p.expect_object({"name", "type", "path", "enabled", "on_error", "config", "cpu_limit_ms",
+                     "memory_limit_mb", "max_pause_ms", "instruction_limit"});
     PluginConfig pc;
     pc.config_file = cfg.file;
     pc.path = p.path();
@@ -375,9 +375,11 @@ void load_plugins(const JsonPath& root, Config& cfg) {
       pc.config_json = c.value().dump();
     }
     pc.max_pause = ms(p, "max_pause_ms", pc.max_pause);
-    if (pc.type != "lua" && (p.has("instruction_limit") || p.has("memory_limit_mb")))
-      p.fail("instruction_limit and memory_limit_mb apply to Lua plugins only");
-    pc.instruction_limit = p.integer("instruction_limit", 1000, 1000000000, pc.instruction_limit);
+    if (p.has("instruction_limit"))  // the budget's old key, in instructions: say what replaced it
+      p.at("instruction_limit").fail("replaced by cpu_limit_ms: a Lua hook's budget is CPU time now (docs/plugins.md)");
+    if (pc.type != "lua" && (p.has("cpu_limit_ms") || p.has("memory_limit_mb")))
+      p.fail("cpu_limit_ms and memory_limit_mb apply to Lua plugins only");
+    pc.cpu_limit = std::chrono::milliseconds(p.integer("cpu_limit_ms", 1, 60000, pc.cpu_limit.count()));
     pc.memory_limit_bytes =
         static_cast<size_t>(p.integer("memory_limit_mb", 1, 4096, 8)) << 20;
     cfg.plugins.push_back(std::move(pc));

@@ -28,7 +28,7 @@ end`);
     [{ name: 'demo', provider: 'demo', models: ['demo', 'spin'], options: { first_token_ms: 1, tokens_per_second: 1000 } }],
     {
       plugins: [
-        { name: 'spinner', type: 'lua', on_error: 'closed', path: spinner, instruction_limit: 200000 },
+        { name: 'spinner', type: 'lua', on_error: 'closed', path: spinner, cpu_limit_ms: 5 },
         { name: 'finalizer', type: 'lua', path: finalizer },  // fails open: the request goes on
       ],
     });
@@ -38,7 +38,7 @@ end`);
     const spun = await chat(plexus.url, { model: 'spin', messages: user('spin') });
     assert.equal(spun.status, 500);
     assert.equal((await spun.json()).error.code, 'plugin_error');
-    assert.match(plexus.stderr(), /\[plugin:spinner\] on_request failed .*instruction budget exceeded/);
+    assert.match(plexus.stderr(), /\[plugin:spinner\] on_request failed .*CPU time budget exceeded \(5 ms\)/);
 
     const fine = await chat(plexus.url, { model: 'demo', messages: user('hello') });
     assert.equal(fine.status, 200, 'the loop is free: other requests are served');

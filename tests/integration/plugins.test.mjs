@@ -210,7 +210,7 @@ describe('failure modes', () => {
         plugins: [
           { name: 'err-open', type: 'lua', path: script('err_open.lua', `function on_request(req) if req.model == "error-open" then local x = nil; return x.y end end`) },
           { name: 'err-closed', type: 'lua', on_error: 'closed', path: script('err_closed.lua', `function on_request(req) if req.model == "error-closed" then error("deliberate") end end`) },
-          { name: 'looper', type: 'lua', instruction_limit: 100000, path: script('loop.lua', `
+          { name: 'looper', type: 'lua', cpu_limit_ms: 5, path: script('loop.lua', `
               function on_chunk(chunk, ctx) if chunk and chunk.model == "loop" then while true do end end end`) },
           { name: 'bomb', type: 'lua', on_error: 'closed', memory_limit_mb: 2, path: script('bomb.lua', `
               function on_request(req) if req.model == "bomb" then local t = {} for i = 1, 1e7 do t[i] = tostring(i):rep(50) end end end`) },
@@ -251,11 +251,11 @@ describe('failure modes', () => {
     assert.match(body.error.message, /err-closed/);
   });
 
-  test('an infinite loop is stopped by the instruction budget; the stream completes', async () => {
+  test('an infinite loop is stopped by the CPU time budget; the stream completes', async () => {
     const { res, text } = await ok('loop', true);
     assert.equal(res.status, 200);
     assert.equal(parseSse(text).at(-1), '[DONE]');
-    assert.match(plexus.stderr(), /\[plugin:looper\] on_chunk failed .*instruction budget exceeded/);
+    assert.match(plexus.stderr(), /\[plugin:looper\] on_chunk failed .*CPU time budget exceeded/);
   });
 
   test('a memory bomb hits the cap: the request fails, the server does not', async () => {
@@ -333,7 +333,8 @@ describe('plugins that cannot load refuse the start, naming plugin, file and rea
     [{ name: 'syntax', type: 'lua', path: null }, /plugins\[0\] \(syntax, .*bad\.lua\): .*bad\.lua:3: unexpected symbol near .end./],
     [{ name: 'empty', type: 'lua', path: null, empty: true }, /defines none of on_request, on_route, on_chunk, on_complete/],
     [{ name: 'x', type: 'python', path: '/x' }, /plugins\[0\]\.type: expected "native" or "lua"/],
-    [{ name: 'x', type: 'native', path: '/x', instruction_limit: 5 }, /apply to Lua plugins only/],
+    [{ name: 'x', type: 'native', path: '/x', cpu_limit_ms: 5 }, /cpu_limit_ms and memory_limit_mb apply to Lua plugins only/],
+    [{ name: 'x', type: 'lua', path: '/x', instruction_limit: 100000 }, /plugins\[0\]\.instruction_limit: replaced by cpu_limit_ms: a Lua hook's budget is CPU time now/],
   ];
   for (const [plugin, pattern] of cases) {
     test(`${plugin.name}: ${pattern.source.slice(0, 50)}`, () => {

@@ -7,7 +7,7 @@
 
 namespace plexus::lua {
 
-struct Budget;     // lua_vm.cc: the instruction budget of the call in progress
+struct Budget;     // lua_vm.cc: the CPU time budget of the call in progress
 struct ViewsData;  // lua_views.cc: the running on_route call and the field names
 
 struct StateExtras {

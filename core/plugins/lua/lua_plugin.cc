@@ -130,7 +130,7 @@ class LuaPlugin final : public Plugin, public Reloadable {
     std::shared_ptr<lua::Vm> vm;
     try {
       vm = std::make_shared<lua::Vm>(config_.file, source, config_.config_json,
-                                     lua::Limits{config_.instruction_limit, config_.memory_limit_bytes}, log,
+                                     lua::Limits{config_.cpu_limit, config_.memory_limit_bytes}, log,
                                      lua::register_views);
     } catch (const std::exception& e) {
       throw PluginLoadError(config_.path + " (" + config_.name + ", " + config_.file + "): " + e.what());

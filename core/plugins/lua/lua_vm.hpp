@@ -1,9 +1,11 @@
 #pragma once
 // One sandboxed Lua 5.4 state: text-only loading, a whitelisted environment, a memory cap (a
-// counting allocator), an instruction budget per call that the script cannot catch (a count hook
-// that yields out of the call's coroutine) and no finalizers. Used from one thread.
+// counting allocator), a CPU time budget per call that the script cannot catch (once the CPU
+// watchdog finds the call over it, a count hook yields out of the call's coroutine) and no
+// finalizers. Used from one thread at a time.
 #include <nlohmann/json_fwd.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <type_traits>
@@ -16,7 +18,7 @@ struct lua_State;
 namespace plexus::lua {
 
 struct Limits {
-  std::int64_t instructions_per_call = 1000000;
+  std::chrono::microseconds cpu_time_per_call{10000};
   std::size_t memory_bytes = 8u << 20;
 };
 
@@ -37,12 +39,12 @@ class Vm {
   lua_State* state() const { return L_; }
   // Pushes the script's global `name` if it is a function; returns false (nothing pushed) if not.
   bool push_global_function(const char* name);
-  // Calls the function below `nargs` arguments under the instruction budget, in a coroutine of its
+  // Calls the function below `nargs` arguments under the CPU time budget, in a coroutine of its
   // own; leaves `nresults` results. Throws std::runtime_error on any Lua error (message includes
-  // "instruction budget exceeded" or "not enough memory" when a limit was hit); the state stays
+  // "CPU time budget exceeded" or "not enough memory" when a limit was hit); the state stays
   // usable. A spent budget cannot be caught by the script: it abandons the whole call.
   void call(int nargs, int nresults);
-  // Runs `body` inside one protected call with the instruction budget armed. Everything a hook
+  // Runs `body` inside one protected call with the CPU time budget armed. Everything a hook
   // does with the state (building its arguments, calling the script, reading the results) must
   // happen in here: a Lua error outside a protected call (a memory cap hit while building a table,
   // say) makes Lua panic and abort the process. Call the script with call(), not lua_call: only in

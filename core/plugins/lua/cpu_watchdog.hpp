@@ -1,0 +1,37 @@
+#pragma once
+// Stops work that overruns its CPU time without costing the work anything while it runs.
+//
+// The thread doing the work arms a CpuBudgetScope: a few stores to memory of its own, no syscall,
+// no lock. One watchdog thread for the process looks at every armed thread now and then (a tick:
+// a quarter of the smallest limit armed so far, 1 ms at least) and reads that thread's CPU clock.
+// Once the work has used more than its limit since the watchdog first saw it armed, the watchdog
+// signals that thread, and again at every tick while the work goes on; the signal handler, on
+// that thread, calls `expired(context)`. So work is told to stop after between `limit` and
+// `limit` plus one tick of CPU time; time the thread spends preempted or asleep does not count.
+//
+// `expired` runs in a signal handler, between two instructions of the work: it must be idempotent
+// and may only do what is async-signal-safe (set an atomic flag; lua_sethook, which Lua documents
+// as safe there).
+#include <chrono>
+#include <cstdint>
+
+namespace plexus::lua {
+
+class CpuBudgetScope {
+ public:
+  using Expired = void (*)(void* context);
+
+  // Arms the calling thread. A scope opened while another is armed on the same thread takes its
+  // place until it closes; the outer one is then armed again, with its whole limit.
+  CpuBudgetScope(std::chrono::microseconds limit, Expired expired, void* context);
+  ~CpuBudgetScope();
+  CpuBudgetScope(const CpuBudgetScope&) = delete;
+  CpuBudgetScope& operator=(const CpuBudgetScope&) = delete;
+
+ private:
+  std::int64_t outer_limit_ns_ = 0;
+  Expired outer_expired_ = nullptr;
+  void* outer_context_ = nullptr;
+};
+
+}  // namespace plexus::lua

@@ -1,0 +1,99 @@
+// The CPU watchdog: it stops work that spins past its limit, on the work's own thread; it does not
+// count time the thread spends asleep; and a scope nested in another gives the outer one back.
+#include "plugins/lua/cpu_watchdog.hpp"
+
+#include <gtest/gtest.h>
+
+#include <pthread.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+namespace plexus::lua {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Expiry {
+  std::atomic<int> count{0};
+  std::atomic<bool> on_own_thread{true};
+  pthread_t owner = pthread_self();
+};
+
+void note_expiry(void* context) {
+  auto& e = *static_cast<Expiry*>(context);
+  if (!pthread_equal(pthread_self(), e.owner)) e.on_own_thread = false;
+  e.count.fetch_add(1, std::memory_order_relaxed);
+}
+
+// Spins until told to stop; the loop is what an interpreter's would be, with nothing to check but
+// the flag the handler sets.
+void spin_until_expired(const Expiry& e) {
+  while (e.count.load(std::memory_order_relaxed) == 0) {
+  }
+}
+
+TEST(CpuWatchdog, WorkThatSpinsPastItsLimitIsToldOnItsOwnThread) {
+  Expiry e;
+  {
+    CpuBudgetScope scope(5ms, note_expiry, &e);
+    spin_until_expired(e);  // without the watchdog: forever
+  }
+  EXPECT_GE(e.count.load(), 1);
+  EXPECT_TRUE(e.on_own_thread.load());
+}
+
+TEST(CpuWatchdog, TimeAsleepIsNotCpuTime) {
+  Expiry e;
+  {
+    CpuBudgetScope scope(2ms, note_expiry, &e);
+    std::this_thread::sleep_for(100ms);  // 50 limits of wall time, almost no CPU
+  }
+  EXPECT_EQ(e.count.load(), 0);
+}
+
+TEST(CpuWatchdog, AClosedScopeIsNeverTold) {
+  Expiry e;
+  for (int i = 0; i < 1000; ++i) CpuBudgetScope scope(1ms, note_expiry, &e);
+  auto until = std::chrono::steady_clock::now() + 50ms;  // spin unarmed, for many ticks
+  while (std::chrono::steady_clock::now() < until) {
+  }
+  EXPECT_EQ(e.count.load(), 0);
+}
+
+TEST(CpuWatchdog, ANestedScopeGivesTheOuterItsBudgetBack) {
+  Expiry outer, inner;
+  {
+    CpuBudgetScope outer_scope(5ms, note_expiry, &outer);
+    {
+      CpuBudgetScope inner_scope(5ms, note_expiry, &inner);
+      spin_until_expired(inner);
+    }
+    EXPECT_EQ(outer.count.load(), 0) << "the inner scope's overrun is the inner's";
+    spin_until_expired(outer);
+  }
+  EXPECT_GE(outer.count.load(), 1);
+}
+
+TEST(CpuWatchdog, EachThreadIsWatchedOnItsOwn) {
+  Expiry spinning_e;
+  Expiry sleeping_e;
+  std::thread spinning([&] {
+    spinning_e.owner = pthread_self();
+    CpuBudgetScope scope(5ms, note_expiry, &spinning_e);
+    spin_until_expired(spinning_e);
+  });
+  std::thread sleeping([&] {
+    sleeping_e.owner = pthread_self();
+    CpuBudgetScope scope(5ms, note_expiry, &sleeping_e);
+    std::this_thread::sleep_for(100ms);
+  });
+  spinning.join();
+  sleeping.join();
+  EXPECT_TRUE(spinning_e.on_own_thread.load());
+  EXPECT_EQ(sleeping_e.count.load(), 0);
+}
+
+}  // namespace
+}  // namespace plexus::lua

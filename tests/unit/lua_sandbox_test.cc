@@ -72,6 +72,7 @@ void expect_budget_stops(Vm& vm, const char* fn) {
     EXPECT_NE(std::string(e.what()).find("CPU time budget exceeded"), std::string::npos) << e.what();
   }
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5)) << fn;
+  EXPECT_EQ(lua_gethookmask(vm.state()), 0) << "no hook is left to slow the next call";
   ASSERT_TRUE(vm.push_global_function("g"));
   vm.call(0, 1);
   EXPECT_EQ(lua_tointeger(vm.state(), -1), 42) << "the state is usable after " << fn;
@@ -181,6 +182,39 @@ TEST(LuaSandbox, ScriptCodeTheHostRunsDirectlyIsBoundedToo) {
   ASSERT_TRUE(vm->push_global_function("g"));
   vm->call(0, 1);
   EXPECT_EQ(lua_tointeger(vm->state(), -1), 42);
+}
+
+// The host's conversions (a large request into tables) are not the script's: a cheap script is
+// not failed by them, and the script code after them still has its budget.
+TEST(LuaSandbox, TheHostsOwnWorkIsNotChargedToTheScript) {
+  auto vm = make(std::string(kUsable) + "function f() while true do end end", kSmallBudget);
+  auto host_work = [] {  // 10 budgets' worth of the host's CPU
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+  };
+  vm->run([&](lua_State* L) {
+    {
+      Vm::HostWork host(*vm);
+      host_work();
+    }
+    ASSERT_TRUE(vm->push_global_function("g"));
+    vm->call(0, 1);
+    EXPECT_EQ(lua_tointeger(L, -1), 42);
+  });
+  try {
+    vm->run([&](lua_State*) {
+      {
+        Vm::HostWork host(*vm);
+        host_work();
+      }
+      ASSERT_TRUE(vm->push_global_function("f"));
+      vm->call(0, 0);
+    });
+    FAIL() << "f returned";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("CPU time budget exceeded"), std::string::npos) << e.what();
+  }
 }
 
 TEST(LuaSandbox, ScriptsHaveNoCoroutinesToCatchTheBudgetYield) {

@@ -40,9 +40,11 @@ struct Slot {
   std::int64_t seen_cpu_ns = 0;
 };
 
+// A thread's CPU time. Should its clock ever fail, wall time stands in: it only runs faster, so
+// the work is still stopped.
 std::int64_t cpu_ns(clockid_t clock) {
   timespec ts{};
-  if (clock_gettime(clock, &ts) != 0) return 0;
+  if (clock_gettime(clock, &ts) != 0) clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
@@ -89,6 +91,9 @@ class Watchdog {
   }
 
   [[noreturn]] void run() {
+    sigset_t all;  // the process's signals are for other threads
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);
     for (;;) {
       std::this_thread::sleep_for(std::chrono::nanoseconds(tick_ns_.load(std::memory_order_relaxed)));
       std::lock_guard lock(mutex_);  // a slot is removed under it before its thread ends
@@ -132,6 +137,10 @@ Slot& slot_of_this_thread() {
     Owner() {
       slot.thread = pthread_self();
       if (pthread_getcpuclockid(slot.thread, &slot.cpu_clock) != 0) throw std::runtime_error("no CPU clock for this thread");
+      sigset_t budget;  // a thread that inherited a mask blocking it could never be stopped
+      sigemptyset(&budget);
+      sigaddset(&budget, budget_signal());
+      pthread_sigmask(SIG_UNBLOCK, &budget, nullptr);
       watchdog().add(&slot);
       this_thread_slot = &slot;
     }

@@ -7,7 +7,13 @@
 // Once the work has used more than its limit since the watchdog first saw it armed, the watchdog
 // signals that thread, and again at every tick while the work goes on; the signal handler, on
 // that thread, calls `expired(context)`. So work is told to stop after between `limit` and
-// `limit` plus one tick of CPU time; time the thread spends preempted or asleep does not count.
+// `limit` plus two ticks of CPU time (plus however late the watchdog's thread is scheduled);
+// time the thread spends preempted or asleep does not count. The signal again at every tick is
+// part of the design, not a retry for luck: a signal can land where `expired` cannot reach the
+// work (Lua: a coroutine about to be resumed), and the next one finds it.
+//
+// The watchdog wakes at every tick while any thread has ever armed a scope, armed or not: 400
+// times a second at a 10 ms limit, a few microseconds each.
 //
 // `expired` runs in a signal handler, between two instructions of the work: it must be idempotent
 // and may only do what is async-signal-safe (set an atomic flag; lua_sethook, which Lua documents
@@ -22,7 +28,8 @@ class CpuBudgetScope {
   using Expired = void (*)(void* context);
 
   // Arms the calling thread. A scope opened while another is armed on the same thread takes its
-  // place until it closes; the outer one is then armed again, with its whole limit.
+  // place until it closes; the outer one is then armed again, with its whole limit (so nesting
+  // is for the host's own pauses, never something a script can repeat at will).
   CpuBudgetScope(std::chrono::microseconds limit, Expired expired, void* context);
   ~CpuBudgetScope();
   CpuBudgetScope(const CpuBudgetScope&) = delete;

@@ -28,9 +28,21 @@ void note_expiry(void* context) {
 }
 
 // Spins until told to stop; the loop is what an interpreter's would be, with nothing to check but
-// the flag the handler sets.
+// the flag the handler sets. A broken watchdog fails the test (after a minute) instead of hanging it.
 void spin_until_expired(const Expiry& e) {
+  auto give_up = std::chrono::steady_clock::now() + 60s;
   while (e.count.load(std::memory_order_relaxed) == 0) {
+    if (std::chrono::steady_clock::now() > give_up) {
+      ADD_FAILURE() << "never told to stop";
+      return;
+    }
+  }
+}
+
+// Spins, unarmed, for many of the watchdog's ticks.
+void spin_for(std::chrono::milliseconds how_long) {
+  auto until = std::chrono::steady_clock::now() + how_long;
+  while (std::chrono::steady_clock::now() < until) {
   }
 }
 
@@ -53,12 +65,25 @@ TEST(CpuWatchdog, TimeAsleepIsNotCpuTime) {
   EXPECT_EQ(e.count.load(), 0);
 }
 
-TEST(CpuWatchdog, AClosedScopeIsNeverTold) {
+TEST(CpuWatchdog, WorkThatEndedIsToldNothingMore) {
+  // While armed and over its limit the work is signalled at every tick; once the scope closes, the
+  // signals stop, also one already on its way (it carries the ended call's id).
   Expiry e;
-  for (int i = 0; i < 1000; ++i) CpuBudgetScope scope(1ms, note_expiry, &e);
-  auto until = std::chrono::steady_clock::now() + 50ms;  // spin unarmed, for many ticks
-  while (std::chrono::steady_clock::now() < until) {
+  {
+    CpuBudgetScope scope(2ms, note_expiry, &e);
+    spin_until_expired(e);
   }
+  int told = e.count.load();
+  spin_for(50ms);
+  EXPECT_EQ(e.count.load(), told);
+}
+
+TEST(CpuWatchdog, ANewScopeStartsItsOwnCount) {
+  // Scopes on one thread, each well within its limit, however many: the CPU time of one is not
+  // charged to the next.
+  Expiry e;
+  auto until = std::chrono::steady_clock::now() + 50ms;
+  while (std::chrono::steady_clock::now() < until) CpuBudgetScope scope(5ms, note_expiry, &e);
   EXPECT_EQ(e.count.load(), 0);
 }
 

@@ -54,14 +54,14 @@ class LuaPlugin final : public Plugin, public Reloadable {
     int status = kContinue;
     guarded_run("on_request", ctx, [&](lua_State* L) {
       // Kept below the function, to read back after the call.
-      if (!lua::push_json_text(L, ctx.request_json())) throw PluginError("the request is not JSON");
+      if (!push_host_json(L, ctx.request_json())) throw PluginError("the request is not JSON");
       int req_index = lua_gettop(L);
       if (!vm_->push_global_function("on_request")) return;
       lua_pushvalue(L, req_index);
       lua::push_ctx(L, ctx, stamp(), vm_);
       vm_->call(2, 1);
       status = status_of(L, -1, "on_request", {kContinue, kModified, kRespond});
-      if (status == kModified) ctx.set_request_json(lua::to_json(L, req_index).dump());
+      if (status == kModified) ctx.set_request_json(host_json_of(L, req_index));
     });
     return status == kRespond ? RequestStatus::kRespond : RequestStatus::kContinue;
   }
@@ -92,7 +92,7 @@ class LuaPlugin final : public Plugin, public Reloadable {
       if (ctx.end_of_stream())
         lua_pushnil(L);
       else
-        if (!lua::push_json_text(L, ctx.chunk())) throw PluginError("the chunk is not JSON");
+        if (!push_host_json(L, ctx.chunk())) throw PluginError("the chunk is not JSON");
       int chunk_index = lua_gettop(L);
       if (!vm_->push_global_function("on_chunk")) return;
       lua_pushvalue(L, chunk_index);
@@ -101,7 +101,7 @@ class LuaPlugin final : public Plugin, public Reloadable {
       status = status_of(L, -1, "on_chunk", {kContinue, kModified, kDrop});
       if (status == kModified) {
         if (ctx.end_of_stream()) throw PluginError("on_chunk: nothing to modify at end of stream; use ctx:insert");
-        ctx.set_chunk(lua::to_json(L, chunk_index).dump());
+        ctx.set_chunk(host_json_of(L, chunk_index));
       }
     });
     if (status == kModified) return ChunkStatus::kModified;
@@ -181,6 +181,17 @@ class LuaPlugin final : public Plugin, public Reloadable {
     } catch (const std::exception& e) {
       throw PluginError(e.what());
     }
+  }
+
+  // A request or an answer into Lua and back: the host's work, not charged to the script's CPU
+  // budget (a large prompt would otherwise fail a cheap script).
+  bool push_host_json(lua_State* L, std::string_view text) {
+    lua::Vm::HostWork host(*vm_);
+    return lua::push_json_text(L, text);
+  }
+  std::string host_json_of(lua_State* L, int index) {
+    lua::Vm::HostWork host(*vm_);
+    return lua::to_json(L, index).dump();
   }
 
   // The hook's status at `index`: nil counts as CONTINUE/UNCHANGED.

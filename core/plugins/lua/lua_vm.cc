@@ -43,6 +43,9 @@ struct Budget {
   lua_State* spare = nullptr;
   int spare_ref = LUA_NOREF;
   bool spare_busy = false;
+  // The watchdog's arming while a host entry runs, except during the host's own conversions
+  // (Vm::HostWork).
+  std::optional<CpuBudgetScope> watch;
 };
 
 namespace {
@@ -89,13 +92,13 @@ class BudgetScope {
  public:
   BudgetScope(lua_State* L, Budget& b) : L_(L), b_(b), outermost_(!b.armed) {
     if (!outermost_) return;
-    b_.armed = true;
     b_.spent.store(false, std::memory_order_relaxed);
-    watch_.emplace(b_.limit, budget_expired, &b_);
+    b_.watch.emplace(b_.limit, budget_expired, &b_);  // may throw: then nothing is marked armed
+    b_.armed = true;
   }
   ~BudgetScope() {
     if (!outermost_) return;
-    watch_.reset();
+    b_.watch.reset();
     lua_sethook(L_, nullptr, 0, 0);  // set there if the signal came while the host's C++ ran
     b_.armed = false;
   }
@@ -106,7 +109,6 @@ class BudgetScope {
   lua_State* L_;
   Budget& b_;
   bool outermost_;
-  std::optional<CpuBudgetScope> watch_;
 };
 
 // Called (protected) with the script function and its arguments; runs it in a coroutine so that
@@ -125,16 +127,18 @@ int resume_in_coroutine(lua_State* L) {
     co = b.spare;
     b.spare_busy = true;
     lua_settop(co, 0);
-    // Hooks are per coroutine: none, unless the budget is spent already (a late signal may have
-    // left one on the spare).
-    if (b.spent.load(std::memory_order_relaxed))
-      lua_sethook(co, count_hook, LUA_MASKCOUNT, 1);
-    else
-      lua_sethook(co, nullptr, 0, 0);
   } else {
-    co = lua_newthread(L);  // inherits L's hook, if the budget is spent; dropped when this call returns
+    co = lua_newthread(L);  // dropped when this call returns
     lua_insert(L, 1);
   }
+  // Hooks are per coroutine: none, unless the budget is spent already (a late signal may have left
+  // one on the spare, and a new coroutine inherits whatever L has). A signal that lands between
+  // here and the resume below hooks L, not co: the watchdog signals again at its next tick, and
+  // by then `running` names co.
+  if (b.spent.load(std::memory_order_relaxed))
+    lua_sethook(co, count_hook, LUA_MASKCOUNT, 1);
+  else
+    lua_sethook(co, nullptr, 0, 0);
   if (!lua_checkstack(co, nargs + 1)) {
     if (spare) b.spare_busy = false;
     return luaL_error(L, "too many arguments");
@@ -454,6 +458,17 @@ bool Vm::push_global_function(const char* name) {
   if (lua_isfunction(L_, -1)) return true;
   lua_pop(L_, 1);
   return false;
+}
+
+Vm::HostWork::HostWork(Vm& vm) {
+  Budget& b = vm.alloc_->budget;
+  if (!b.watch) return;
+  b.watch.reset();
+  paused_ = &b;
+}
+
+Vm::HostWork::~HostWork() {
+  if (paused_) paused_->watch.emplace(paused_->limit, budget_expired, paused_);
 }
 
 void Vm::call(int nargs, int nresults) {

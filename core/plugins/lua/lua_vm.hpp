@@ -17,6 +17,8 @@ struct lua_State;
 
 namespace plexus::lua {
 
+struct Budget;
+
 struct Limits {
   std::chrono::microseconds cpu_time_per_call{10000};
   std::size_t memory_bytes = 8u << 20;
@@ -57,6 +59,22 @@ class Vm {
     // than std::function keeps inline, and every hook call would allocate for it.
     run_ref(BodyRef{&body, [](void* callable, lua_State* L) { (*static_cast<std::remove_reference_t<Body>*>(callable))(L); }});
   }
+  // The host's own work inside run(): turning a request or an answer into Lua tables, or a table
+  // back into JSON. Its CPU time does not count against the script's budget, so a large request
+  // cannot fail a cheap script. Only for work that runs no script code (raw table access, no
+  // metamethods); the script's own plexus.json_decode is counted. The script code after it gets a
+  // fresh budget: a hook's budget holds for each stretch of script code between two conversions.
+  class HostWork {
+   public:
+    explicit HostWork(Vm& vm);
+    ~HostWork();
+    HostWork(const HostWork&) = delete;
+    HostWork& operator=(const HostWork&) = delete;
+
+   private:
+    Budget* paused_ = nullptr;  // null: no budget was armed
+  };
+
   std::size_t memory_in_use() const;
   // The script's global `name` as JSON (null when unset), and a replacement for plexus.config:
   // how a script's `schema` table is read and its config, defaults filled in, handed back.

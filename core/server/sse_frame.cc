@@ -1,13 +1,15 @@
 #include "server/sse_frame.hpp"
 
-#include <cstdio>
+#include <charconv>
 
 namespace plexus {
 namespace {
+// Once per relayed event: to_chars, not snprintf (which parses its format every time).
 void append_hex_size(std::string& out, std::size_t n) {
   char buf[20];
-  int len = std::snprintf(buf, sizeof buf, "%zx\r\n", n);
-  out.append(buf, static_cast<std::size_t>(len));
+  auto end = std::to_chars(buf, buf + sizeof buf, n, 16).ptr;
+  out.append(buf, end);
+  out.append("\r\n");
 }
 }  // namespace
 

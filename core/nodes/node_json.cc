@@ -27,9 +27,10 @@ json describe_node(const Node& node) {
     const auto& st = *m.stats;
     auto breaker = st.breaker(now);
     auto ms = [](double v) { return v < 0 ? json() : json(v); };
-    json stats{{"ttft_ms", {{"p50", ms(st.ttft().percentile(0.5, now))}, {"p95", ms(st.ttft().percentile(0.95, now))},
-                            {"ewma", ms(st.ttft_ewma_ms())}}},
-               {"total_ms", {{"p50", ms(st.total().percentile(0.5, now))}, {"p95", ms(st.total().percentile(0.95, now))}}},
+    auto ttft = st.ttft().median_and_p95(now);
+    auto total = st.total().median_and_p95(now);
+    json stats{{"ttft_ms", {{"p50", ms(ttft.p50)}, {"p95", ms(ttft.p95)}, {"ewma", ms(st.ttft_ewma_ms())}}},
+               {"total_ms", {{"p50", ms(total.p50)}, {"p95", ms(total.p95)}}},
                {"tokens_per_second", ms(st.tokens_per_second())},
                {"error_ratio", st.error_ratio(now)},
                {"in_flight", st.in_flight()},

@@ -71,9 +71,9 @@ std::vector<Candidate> views(const std::vector<Match>& able, const ParsedChat& c
     c.healthy = f.stats->available(now) && st.ready();
     c.hot = f.stats->hot();
     c.in_flight = st.in_flight();
-    const auto& ttft = f.stats->ttft();
-    c.latency_p50_ms = std::max(0.0, ttft.percentile(0.5, now));
-    c.latency_p95_ms = std::max(0.0, ttft.percentile(0.95, now));
+    auto ttft = f.stats->ttft().median_and_p95(now);
+    c.latency_p50_ms = std::max(0.0, ttft.p50);
+    c.latency_p95_ms = std::max(0.0, ttft.p95);
     c.price_input_per_1k = f.model->price.input_per_1k;
     c.price_output_per_1k = f.model->price.output_per_1k;
     out.push_back(std::move(c));  // scores: the caller's (the built-in order)

@@ -30,7 +30,14 @@ std::size_t LatencyWindow::bucket_of(double ms) {
   return std::min(b, kBuckets - 1);
 }
 
-double LatencyWindow::upper_bound(std::size_t bucket) { return kFirstBound * std::pow(kGrowth, static_cast<double>(bucket)); }
+double LatencyWindow::upper_bound(std::size_t bucket) {
+  static const auto bounds = [] {
+    std::array<double, kBuckets> b{};
+    for (std::size_t i = 0; i < kBuckets; ++i) b[i] = kFirstBound * std::pow(kGrowth, static_cast<double>(i));
+    return b;
+  }();
+  return bounds[std::min(bucket, kBuckets - 1)];
+}
 
 LatencyWindow::Slot& LatencyWindow::slot_for(std::int64_t epoch) {
   return claim(slots_, epoch, [](Slot& s) {
@@ -40,6 +47,8 @@ LatencyWindow::Slot& LatencyWindow::slot_for(std::int64_t epoch) {
 
 void LatencyWindow::record(double ms, Clock::time_point now) {
   slot_for(epoch_of(now)).counts[bucket_of(ms)].fetch_add(1, std::memory_order_relaxed);
+  // After the count: a reader that sees this bump sees the count too, and caches nothing stale.
+  records_.fetch_add(1, std::memory_order_release);
 }
 
 std::uint64_t LatencyWindow::count(Clock::time_point now) const {
@@ -53,26 +62,53 @@ std::uint64_t LatencyWindow::count(Clock::time_point now) const {
   return n;
 }
 
-double LatencyWindow::percentile(double p, Clock::time_point now) const {
+std::uint64_t LatencyWindow::merged(Clock::time_point now, std::array<std::uint64_t, kBuckets>& counts) const {
   std::int64_t epoch = epoch_of(now);
-  std::array<std::uint64_t, kBuckets> merged{};
   std::uint64_t n = 0;
   for (const auto& s : slots_) {
     std::int64_t e = s.epoch.load(std::memory_order_acquire);
     if (e != epoch && e != epoch - 1) continue;
     for (std::size_t i = 0; i < kBuckets; ++i) {
-      merged[i] += s.counts[i].load(std::memory_order_relaxed);
-      n += s.counts[i].load(std::memory_order_relaxed);
+      std::uint64_t c = s.counts[i].load(std::memory_order_relaxed);  // once: it may move meanwhile
+      counts[i] += c;
+      n += c;
     }
   }
-  if (n == 0) return -1;
+  return n;
+}
+
+std::uint64_t LatencyWindow::bucket_at(const std::array<std::uint64_t, kBuckets>& counts, std::uint64_t n, double p) {
+  if (n == 0) return kNoBucket;
   auto rank = static_cast<std::uint64_t>(std::ceil(std::clamp(p, 0.0, 1.0) * static_cast<double>(n)));
   std::uint64_t seen = 0;
   for (std::size_t i = 0; i < kBuckets; ++i) {
-    seen += merged[i];
-    if (seen >= std::max<std::uint64_t>(rank, 1)) return upper_bound(i);
+    seen += counts[i];
+    if (seen >= std::max<std::uint64_t>(rank, 1)) return i;
   }
-  return upper_bound(kBuckets - 1);
+  return kBuckets - 1;
+}
+
+namespace {
+double value_of(std::uint64_t bucket) { return bucket == 0xff /* kNoBucket */ ? -1 : LatencyWindow::upper_bound(bucket); }
+}  // namespace
+
+double LatencyWindow::percentile(double p, Clock::time_point now) const {
+  std::array<std::uint64_t, kBuckets> counts{};
+  std::uint64_t n = merged(now, counts);
+  return value_of(bucket_at(counts, n, p));
+}
+
+LatencyWindow::Median95 LatencyWindow::median_and_p95(Clock::time_point now) const {
+  std::uint64_t key = std::uint64_t{records_.load(std::memory_order_acquire)} << 32 |
+                      (static_cast<std::uint64_t>(epoch_of(now)) & 0xffff) << 16;
+  std::uint64_t cached = cached_.load(std::memory_order_relaxed);
+  if ((cached & ~std::uint64_t{0xffff}) == key && (cached >> 8 & 0xff) != 0xfe)
+    return {value_of(cached >> 8 & 0xff), value_of(cached & 0xff)};
+  std::array<std::uint64_t, kBuckets> counts{};
+  std::uint64_t n = merged(now, counts);
+  std::uint64_t p50 = bucket_at(counts, n, 0.5), p95 = bucket_at(counts, n, 0.95);
+  cached_.store(key | p50 << 8 | p95, std::memory_order_relaxed);
+  return {value_of(p50), value_of(p95)};
 }
 
 void Ewma::add(double sample) {

@@ -23,6 +23,14 @@ class LatencyWindow {
   void record(double ms, Clock::time_point now);
   // The p-th percentile (0..1) of the samples in the last one to two windows; -1 with none.
   double percentile(double p, Clock::time_point now) const;
+  // The p50 and the p95: what a candidate and /v1/nodes show. Computed from one merge of the
+  // buckets, and kept until the next sample or the next window: a routing plugin's candidates
+  // read them for every node on every request, and most nodes have not changed since the last.
+  struct Median95 {
+    double p50 = -1;
+    double p95 = -1;
+  };
+  Median95 median_and_p95(Clock::time_point now) const;
   std::uint64_t count(Clock::time_point now) const;
 
   static std::size_t bucket_of(double ms);
@@ -34,10 +42,21 @@ class LatencyWindow {
     std::array<std::atomic<std::uint32_t>, kBuckets> counts{};
   };
   Slot& slot_for(std::int64_t epoch);
+  // The last one to two windows' counts, added up; returns how many samples they hold.
+  std::uint64_t merged(Clock::time_point now, std::array<std::uint64_t, kBuckets>& counts) const;
+  static constexpr std::uint64_t kNoBucket = 0xff;  // no samples
+  static std::uint64_t bucket_at(const std::array<std::uint64_t, kBuckets>& counts, std::uint64_t n, double p);
   std::int64_t epoch_of(Clock::time_point now) const { return now.time_since_epoch().count() / width_ns_; }
 
   std::int64_t width_ns_;
   std::array<Slot, 2> slots_;
+  // Bumped after every record()'s count: with the epoch, it says whether `cached_` still holds.
+  std::atomic<std::uint32_t> records_{0};
+  // median_and_p95's last answer in one word, so that loops reading it at once see all or none:
+  // records_ (32 bits), the epoch's low 16 bits, the p50's and the p95's buckets (8 bits each).
+  // The initial p50 bucket, 0xfe, is none that a computation gives: nothing is cached yet.
+  mutable std::atomic<std::uint64_t> cached_{0xfe00};
+  static_assert(kBuckets < 0xfe, "a bucket's index fits in 8 bits, beside 0xfe and kNoBucket");
 };
 
 // A moving average that forgets: each sample moves it `alpha` of the way (any thread).

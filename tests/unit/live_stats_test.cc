@@ -37,6 +37,22 @@ TEST(LatencyWindow, OldSamplesLeaveAfterTwoWindows) {
   EXPECT_LE(w.percentile(0.99, t0 + seconds(20)), 5 * 1.25);
 }
 
+TEST(LatencyWindow, MedianAndP95AreThePercentilesAndFollowNewSamplesAndWindows) {
+  LatencyWindow w(seconds(10));
+  EXPECT_EQ(w.median_and_p95(t0).p50, -1) << "no samples";
+  for (int i = 1; i <= 100; ++i) w.record(i, t0);
+  auto first = w.median_and_p95(t0);
+  EXPECT_EQ(first.p50, w.percentile(0.5, t0));
+  EXPECT_EQ(first.p95, w.percentile(0.95, t0));
+  EXPECT_EQ(w.median_and_p95(t0).p95, first.p95) << "asked again, unchanged";
+  for (int i = 0; i < 100; ++i) w.record(1000, t0);
+  auto later = w.median_and_p95(t0);
+  EXPECT_EQ(later.p95, w.percentile(0.95, t0)) << "new samples are seen at once";
+  EXPECT_GT(later.p95, first.p95);
+  EXPECT_EQ(w.median_and_p95(t0 + seconds(10)).p95, later.p95) << "the previous window still counts";
+  EXPECT_EQ(w.median_and_p95(t0 + seconds(20)).p50, -1) << "two windows on, with no new sample, none";
+}
+
 TEST(LatencyWindow, ConcurrentWritersLoseNothingWithinAWindow) {
   LatencyWindow w(seconds(60));
   std::vector<std::thread> writers;

@@ -144,7 +144,10 @@ void Exchange::attempt() {
   ++attempts_;
   current_.node->stats.attempt_started();
   counted_in_flight_ = true;
-  attempt_started_ = now;
+  // The clock is read again here: the time since the request was read, within this one event
+  // (parsing, plugins, routing), is the router's own, and plexus_router_overhead_seconds measures
+  // it as the time to first byte from received_ less the node's from here.
+  attempt_started_ = env_.loop.advance_now();
   attempt_ttft_ms_ = -1;
   // The node will hold this conversation's prefixes in its KV cache: remember where they went.
   if (env_.prefixes)

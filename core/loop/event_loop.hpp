@@ -5,6 +5,7 @@
 //
 // Other threads reach a loop only through post() (the inbox: one mutex, one eventfd wake-up per
 // batch). Everything else here is for the loop's own thread.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -67,6 +68,14 @@ class EventLoop final : public Timers {
   // one clock read per event instead of one per use (a whole request read the clock 19 times).
   // Outside an event (before run(), say) it is the clock itself.
   Clock::time_point now() const { return handling_ ? now_ : Clock::now(); }
+  // Reads the clock again for the rest of the current event, and returns it: where the time spent
+  // inside one event is itself the measure (the router's own overhead before an attempt starts).
+  // Later readings never go back, so nothing measured from either side comes out negative.
+  Clock::time_point advance_now() {
+    if (!handling_) return Clock::now();
+    now_ = std::max(now_, Clock::now());
+    return now_;
+  }
 
   // Timers (loop thread); due `delay` after now(), or at `due` (at once if it has passed)
   TimerId after(std::chrono::milliseconds delay, std::function<void()> fn) override;

@@ -61,6 +61,8 @@ test('requests, latency, overhead, tokens, spend and plugin errors are counted, 
   assert.equal(value(text, 'plexus_request_duration_seconds_bucket', { model: 'gpt-x', le: '+Inf' }), 3);
   assert.equal(value(text, 'plexus_time_to_first_token_seconds_count', { model: 'slow' }), 1);
   assert.ok(value(text, 'plexus_router_overhead_seconds_count') >= 4, 'every answered request measured its overhead');
+  // Parsing, the plugin and routing run in the event that read the request: still measured.
+  assert.ok(value(text, 'plexus_router_overhead_seconds_sum') > 0, 'the router\'s own time is not zero');
   assert.ok(value(text, 'plexus_tokens_total', { model: 'gpt-x', direction: 'prompt' }) > 0);
   assert.ok(value(text, 'plexus_tokens_total', { model: 'gpt-x', direction: 'completion' }) > 0);
   assert.ok(value(text, 'plexus_spend_total', { model: 'gpt-x' }) > 0);

@@ -21,13 +21,6 @@ class PluginError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Reloadable plugins (Lua) re-read their source; on failure the old version keeps running.
-class Reloadable {
- public:
-  virtual ~Reloadable() = default;
-  virtual void reload() = 0;  // throws PluginLoadError, leaving the running version in place
-};
-
 // What an event loop lends its plugin instances (PluginInit's http, timers and workers).
 struct PluginHost {
   HttpClient* http = nullptr;
@@ -42,7 +35,6 @@ struct LoadedPlugin {
   std::string description;
   std::shared_ptr<Plugin> plugin;  // keeps a native plugin's library mapped while it lives
   unsigned hooks = 0;
-  Reloadable* reloadable = nullptr;  // non-null for Lua
 };
 
 // Both check the instance's "config" against the plugin's schema first: a ConfigError naming the

@@ -1,7 +1,5 @@
 #include "plugins/pipeline.hpp"
 
-#include <spdlog/spdlog.h>
-
 namespace plexus {
 
 std::shared_ptr<Pipeline> Pipeline::load(const std::vector<PluginConfig>& configs, const PluginHost& host) {
@@ -39,23 +37,6 @@ void Pipeline::refresh_hooks() {
     p.hooks = p.plugin->hooks();
     hooks_ |= p.hooks;
   }
-}
-
-std::vector<Pipeline::ReloadResult> Pipeline::reload() {
-  std::vector<ReloadResult> out;
-  for (auto& p : plugins_) {
-    if (!p.reloadable) continue;
-    try {
-      p.reloadable->reload();
-      spdlog::info("[plugin:{}] reloaded {}", p.config.name, p.config.file);
-      out.push_back({p.config.name, ""});
-    } catch (const std::exception& e) {
-      spdlog::error("[plugin:{}] reload refused, the running version stays: {}", p.config.name, e.what());
-      out.push_back({p.config.name, e.what()});
-    }
-  }
-  refresh_hooks();
-  return out;
 }
 
 }  // namespace plexus

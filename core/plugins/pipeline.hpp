@@ -1,7 +1,7 @@
 #pragma once
-// The configured plugins in pipeline order (config order), loaded once at start-up. Hooks run
-// from the Exchanges of one event loop, on that loop's thread (each loop has its own Pipeline);
-// reload() too.
+// The configured plugins in pipeline order (config order), loaded once at start-up and again, as
+// a new Pipeline, by a config reload. Hooks run from the Exchanges of one event loop, on that
+// loop's thread (each loop has its own Pipeline).
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -25,13 +25,6 @@ class Pipeline {
   // Which of a request's plugin ids asks for plugin `index`: one naming its instance, else one
   // naming its descriptor that no instance is named after.
   std::optional<std::size_t> entry_for(std::size_t index, const std::vector<std::string>& ids) const;
-
-  struct ReloadResult {
-    std::string name;
-    std::string error;  // empty: reloaded
-  };
-  // Re-reads every reloadable (Lua) plugin. One that fails keeps its running version.
-  std::vector<ReloadResult> reload();
 
  private:
   void refresh_hooks();

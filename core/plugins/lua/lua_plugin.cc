@@ -37,18 +37,13 @@ std::string read_source(const PluginConfig& config) {
   }
 }
 
-class LuaPlugin final : public Plugin, public Reloadable {
+class LuaPlugin final : public Plugin {
  public:
   explicit LuaPlugin(PluginConfig config) : config_(std::move(config)) {
     vm_ = compile(config_.lua_source ? *config_.lua_source : read_source(config_));
   }
 
   unsigned hooks() const override { return hooks_; }
-
-  void reload() override {
-    auto vm = compile(read_source(config_));  // throws, leaving the running version in place
-    vm_ = std::move(vm);
-  }
 
   RequestStatus on_request(RequestContext& ctx) override {
     int status = kContinue;
@@ -170,14 +165,13 @@ class LuaPlugin final : public Plugin, public Reloadable {
   // memory failure can escape as a panic. The ctx methods stop working however the body ends.
   template <class Body>
   void guarded_run(const char* hook, HookContext& ctx, Body&& body) {
-    auto vm = vm_;  // a reload during the call must not free the state under it
     running_call_ = ++calls_;
     struct Done {
       std::uint64_t& running;
       ~Done() { running = 0; }
     } done{running_call_};
     try {
-      vm->run(body);
+      vm_->run(body);
     } catch (const std::exception& e) {
       throw PluginError(e.what());
     }
@@ -226,7 +220,6 @@ LoadedPlugin load_lua_plugin(const PluginConfig& config) {
   loaded.id = config.name;
   loaded.version = "lua";
   loaded.hooks = plugin->hooks();
-  loaded.reloadable = plugin.get();
   loaded.plugin = plugin;
   return loaded;
 }

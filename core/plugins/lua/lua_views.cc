@@ -200,7 +200,7 @@ void push_view(lua_State* L, std::string_view s) { lua_pushlstring(L, s.data(), 
 void push_state(lua_State* L, CtxView& v) {
   auto& slot = v.ctx->state();
   auto* ref = static_cast<RequestState*>(slot.get());
-  if (!ref || ref->vm != *v.vm) {  // first use, or the plugin was reloaded since
+  if (!ref) {  // first use in this request (the slot is this plugin's, in the request's own pipeline)
     auto fresh = std::make_shared<RequestState>();
     fresh->vm = *v.vm;
     lua_newtable(L);

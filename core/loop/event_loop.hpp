@@ -5,7 +5,6 @@
 //
 // Other threads reach a loop only through post() (the inbox: one mutex, one eventfd wake-up per
 // batch). Everything else here is for the loop's own thread.
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -70,11 +69,10 @@ class EventLoop final : public Timers {
   Clock::time_point now() const { return handling_ ? now_ : Clock::now(); }
   // Reads the clock again for the rest of the current event, and returns it: where the time spent
   // inside one event is itself the measure (the router's own overhead before an attempt starts).
-  // Later readings never go back, so nothing measured from either side comes out negative.
+  // The clock is steady, so nothing measured from either side of it comes out negative.
   Clock::time_point advance_now() {
     if (!handling_) return Clock::now();
-    now_ = std::max(now_, Clock::now());
-    return now_;
+    return now_ = Clock::now();
   }
 
   // Timers (loop thread); due `delay` after now(), or at `due` (at once if it has passed)

@@ -88,10 +88,6 @@ std::uint64_t LatencyWindow::bucket_at(const std::array<std::uint64_t, kBuckets>
   return kBuckets - 1;
 }
 
-namespace {
-double value_of(std::uint64_t bucket) { return bucket == 0xff /* kNoBucket */ ? -1 : LatencyWindow::upper_bound(bucket); }
-}  // namespace
-
 double LatencyWindow::percentile(double p, Clock::time_point now) const {
   std::array<std::uint64_t, kBuckets> counts{};
   std::uint64_t n = merged(now, counts);
@@ -102,7 +98,7 @@ LatencyWindow::Median95 LatencyWindow::median_and_p95(Clock::time_point now) con
   std::uint64_t key = std::uint64_t{records_.load(std::memory_order_acquire)} << 32 |
                       (static_cast<std::uint64_t>(epoch_of(now)) & 0xffff) << 16;
   std::uint64_t cached = cached_.load(std::memory_order_relaxed);
-  if ((cached & ~std::uint64_t{0xffff}) == key && (cached >> 8 & 0xff) != 0xfe)
+  if ((cached & ~std::uint64_t{0xffff}) == key && (cached >> 8 & 0xff) != kNotCached)
     return {value_of(cached >> 8 & 0xff), value_of(cached & 0xff)};
   std::array<std::uint64_t, kBuckets> counts{};
   std::uint64_t n = merged(now, counts);

@@ -44,8 +44,10 @@ class LatencyWindow {
   Slot& slot_for(std::int64_t epoch);
   // The last one to two windows' counts, added up; returns how many samples they hold.
   std::uint64_t merged(Clock::time_point now, std::array<std::uint64_t, kBuckets>& counts) const;
-  static constexpr std::uint64_t kNoBucket = 0xff;  // no samples
+  static constexpr std::uint64_t kNoBucket = 0xff;   // no samples
+  static constexpr std::uint64_t kNotCached = 0xfe;  // cached_'s p50 bucket before any answer
   static std::uint64_t bucket_at(const std::array<std::uint64_t, kBuckets>& counts, std::uint64_t n, double p);
+  static double value_of(std::uint64_t bucket) { return bucket == kNoBucket ? -1 : upper_bound(bucket); }
   std::int64_t epoch_of(Clock::time_point now) const { return now.time_since_epoch().count() / width_ns_; }
 
   std::int64_t width_ns_;
@@ -54,9 +56,8 @@ class LatencyWindow {
   std::atomic<std::uint32_t> records_{0};
   // median_and_p95's last answer in one word, so that loops reading it at once see all or none:
   // records_ (32 bits), the epoch's low 16 bits, the p50's and the p95's buckets (8 bits each).
-  // The initial p50 bucket, 0xfe, is none that a computation gives: nothing is cached yet.
-  mutable std::atomic<std::uint64_t> cached_{0xfe00};
-  static_assert(kBuckets < 0xfe, "a bucket's index fits in 8 bits, beside 0xfe and kNoBucket");
+  mutable std::atomic<std::uint64_t> cached_{kNotCached << 8};
+  static_assert(kBuckets < kNotCached, "a bucket's index fits in 8 bits, beside kNotCached and kNoBucket");
 };
 
 // A moving average that forgets: each sample moves it `alpha` of the way (any thread).

@@ -7,7 +7,7 @@ build_pkgs=(build-essential cmake ninja-build ccache pkg-config
   libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libspdlog-dev
   libboost-dev liblua5.4-dev libsimdjson-dev libjemalloc-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-  libpoppler-cpp-dev libsqlite3-dev libpq-dev libhiredis-dev nodejs npm)
+  libpoppler-cpp-dev libsqlite3-dev libpq-dev libhiredis-dev nettle-dev nodejs npm)
 test_pkgs=(libgtest-dev libgmock-dev curl nginx-light wrk python3 clang libclang-rt-14-dev
   iproute2 iptables openssl qpdf fonts-dejavu-core postgresql chromium prometheus redis-server)
 

@@ -1,24 +1,18 @@
 #include "auth/sha256.hpp"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-
-#include <memory>
-#include <stdexcept>
+#include <nettle/memops.h>
+#include <nettle/sha2.h>
 
 namespace plexus {
 
-// The digest is fetched from OpenSSL's provider once and the context kept per thread:
-// EVP_Digest with EVP_sha256() fetches again on every call (a third of the cost of hashing a key).
+// Nettle, not OpenSSL's EVP: every request hashes its key, and EVP's provider dispatch makes that
+// 12 µs when the request path is cold (a request after an idle moment), nettle's direct call about 1.
 Sha256 sha256(std::string_view data) {
-  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  sha256_ctx ctx;
+  sha256_init(&ctx);
+  sha256_update(&ctx, data.size(), reinterpret_cast<const std::uint8_t*>(data.data()));
   Sha256 out{};
-  unsigned int len = 0;
-  if (!md || !ctx || EVP_DigestInit_ex2(ctx.get(), md, nullptr) != 1 ||
-      EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 ||
-      EVP_DigestFinal_ex(ctx.get(), out.data(), &len) != 1 || len != out.size())
-    throw std::runtime_error("sha256 failed");
+  sha256_digest(&ctx, out.size(), out.data());
   return out;
 }
 
@@ -50,6 +44,6 @@ std::string to_hex(const Sha256& digest) {
   return s;
 }
 
-bool same_digest(const Sha256& a, const Sha256& b) { return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0; }
+bool same_digest(const Sha256& a, const Sha256& b) { return memeql_sec(a.data(), b.data(), a.size()) != 0; }
 
 }  // namespace plexus

@@ -16,6 +16,24 @@ TEST(Sha256, KnownVector) {
   EXPECT_FALSE(parse_sha256_hex(std::string(64, 'g')));
 }
 
+// FIPS 180-2's other examples: the empty message, two blocks, and a million bytes.
+TEST(Sha256, MultiBlockVectors) {
+  EXPECT_EQ(to_hex(sha256("")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(to_hex(sha256("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  EXPECT_EQ(to_hex(sha256(std::string(1000000, 'a'))), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST(Sha256, SameDigestComparesEveryByte) {
+  Sha256 a = sha256("abc");
+  EXPECT_TRUE(same_digest(a, sha256("abc")));
+  for (std::size_t i : {std::size_t{0}, std::size_t{17}, a.size() - 1}) {
+    Sha256 b = a;
+    b[i] ^= 1;
+    EXPECT_FALSE(same_digest(a, b)) << "byte " << i;
+  }
+}
+
 TEST(KeyStore, MatchesOnlyTheRightKeyAndReportsItsGroup) {
   KeyStore store({{"a", sha256("sk-alpha-key"), "public", false, "", ""}, {"b", sha256("sk-beta-key"), "team", false, "", ""}});
   EXPECT_TRUE(store.enabled());

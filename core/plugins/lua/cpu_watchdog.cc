@@ -19,6 +19,9 @@ using Expired = CpuBudgetScope::Expired;
 
 constexpr std::int64_t kMinTickNs = 1'000'000;
 constexpr std::int64_t kMaxTickNs = 100'000'000;
+// With no call armed for this long, the watchdog sleeps until the next one is: an idle router
+// does not wake 400 times a second for nothing, and a busy one never pays for the wake-up.
+constexpr std::chrono::seconds kIdleAfter{1};
 
 // A real-time signal: queued, and it carries the call it was sent for. glibc keeps the first few
 // for itself and SIGRTMIN already skips them.
@@ -34,10 +37,11 @@ struct Slot {
   std::atomic<std::int64_t> limit_ns{0};
   std::atomic<Expired> expired{nullptr};
   std::atomic<void*> context{nullptr};
-  std::uint64_t calls = 0;  // the owner's counter; never 0 once armed
+  std::atomic<std::uint64_t> calls{0};  // written by the owner only; the watchdog reads it for activity
 
   std::uint64_t seen_call = 0;
   std::int64_t seen_cpu_ns = 0;
+  std::uint64_t seen_calls = 0;
 };
 
 // A thread's CPU time. Should its clock ever fail, wall time stands in: it only runs faster, so
@@ -73,6 +77,15 @@ class Watchdog {
     std::lock_guard lock(mutex_);
     slots_.erase(std::remove(slots_.begin(), slots_.end(), slot), slots_.end());
   }
+  // Called after a call is armed (a seq_cst store). The watchdog sets `asleep_` before its last
+  // look at the slots (seq_cst too), so either it sees the call or the call sees it asleep.
+  void wake_if_asleep() {
+    if (!asleep_.load(std::memory_order_seq_cst)) return;
+    wake_word_.fetch_add(1, std::memory_order_release);
+    wake_word_.notify_one();
+  }
+  bool asleep() const { return asleep_.load(std::memory_order_seq_cst); }
+
   // The tick follows the smallest limit ever armed: racy, but it only ever decreases.
   void note_limit(std::int64_t limit_ns) {
     std::int64_t tick = std::clamp(limit_ns / 4, kMinTickNs, kMaxTickNs);
@@ -94,34 +107,55 @@ class Watchdog {
     sigset_t all;  // the process's signals are for other threads
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    auto last_active = std::chrono::steady_clock::now();
     for (;;) {
       std::this_thread::sleep_for(std::chrono::nanoseconds(tick_ns_.load(std::memory_order_relaxed)));
-      std::lock_guard lock(mutex_);  // a slot is removed under it before its thread ends
-      for (Slot* slot : slots_) check(*slot);
+      auto now = std::chrono::steady_clock::now();
+      if (check_all()) last_active = now;
+      if (now - last_active < kIdleAfter) continue;
+      std::uint32_t word = wake_word_.load(std::memory_order_acquire);
+      asleep_.store(true, std::memory_order_seq_cst);
+      if (!check_all()) wake_word_.wait(word, std::memory_order_acquire);  // until a call is armed
+      asleep_.store(false, std::memory_order_relaxed);
+      last_active = std::chrono::steady_clock::now();
     }
   }
 
-  static void check(Slot& slot) {
-    std::uint64_t call = slot.armed_call.load(std::memory_order_acquire);
-    if (call == 0) return;
+  // Whether any thread armed a call since the last look.
+  bool check_all() {
+    std::lock_guard lock(mutex_);  // a slot is removed under it before its thread ends
+    bool active = false;
+    for (Slot* slot : slots_) active = check(*slot) || active;
+    return active;
+  }
+
+  static bool check(Slot& slot) {
+    std::uint64_t call = slot.armed_call.load(std::memory_order_seq_cst);
+    std::uint64_t calls = slot.calls.load(std::memory_order_relaxed);
+    bool active = call != 0 || calls != slot.seen_calls;
+    slot.seen_calls = calls;
+    if (call == 0) return active;
     std::int64_t used = cpu_ns(slot.cpu_clock);
     if (call != slot.seen_call) {  // first seen: its CPU time counts from here
       slot.seen_call = call;
       slot.seen_cpu_ns = used;
-      return;
+      return true;
     }
-    if (used - slot.seen_cpu_ns < slot.limit_ns.load(std::memory_order_relaxed)) return;
+    if (used - slot.seen_cpu_ns < slot.limit_ns.load(std::memory_order_relaxed)) return true;
     // Again at every tick while the call goes on: `expired` must be idempotent, and a signal
     // that found the work between two places (a coroutine just switched) is not the last word.
     sigval value{};
     value.sival_ptr = reinterpret_cast<void*>(static_cast<std::uintptr_t>(call));
     pthread_sigqueue(slot.thread, budget_signal(), value);
+    return true;
   }
 
   std::mutex mutex_;
   std::vector<Slot*> slots_;
   bool started_ = false;
   std::atomic<std::int64_t> tick_ns_{kMaxTickNs};
+  std::atomic<bool> asleep_{false};
+  std::atomic<std::uint32_t> wake_word_{0};
 };
 
 // Never destroyed: its thread runs until the process exits.
@@ -157,10 +191,15 @@ void arm(Slot& slot, std::int64_t limit_ns, Expired expired, void* context) {
   slot.limit_ns.store(limit_ns, std::memory_order_relaxed);
   slot.expired.store(expired, std::memory_order_relaxed);
   slot.context.store(context, std::memory_order_relaxed);
-  slot.armed_call.store(++slot.calls, std::memory_order_release);  // last: the call is whole
+  std::uint64_t call = slot.calls.load(std::memory_order_relaxed) + 1;
+  slot.calls.store(call, std::memory_order_relaxed);
+  slot.armed_call.store(call, std::memory_order_seq_cst);  // last: the call is whole
+  watchdog().wake_if_asleep();
 }
 
 }  // namespace
+
+bool cpu_watchdog_asleep() { return watchdog().asleep(); }
 
 CpuBudgetScope::CpuBudgetScope(std::chrono::microseconds limit, Expired expired, void* context) {
   auto limit_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(limit).count();

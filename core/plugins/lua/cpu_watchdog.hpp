@@ -12,8 +12,9 @@
 // part of the design, not a retry for luck: a signal can land where `expired` cannot reach the
 // work (Lua: a coroutine about to be resumed), and the next one finds it.
 //
-// The watchdog wakes at every tick while any thread has ever armed a scope, armed or not: 400
-// times a second at a 10 ms limit, a few microseconds each.
+// The watchdog wakes at every tick (400 times a second at a 10 ms limit, a few microseconds each)
+// until no scope has been armed for a second; then it sleeps until one is. The arm that finds it
+// asleep wakes it (one futex call), so only the first call after an idle second pays for that.
 //
 // `expired` runs in a signal handler, between two instructions of the work: it must be idempotent
 // and may only do what is async-signal-safe (set an atomic flag; lua_sethook, which Lua documents
@@ -40,5 +41,8 @@ class CpuBudgetScope {
   Expired outer_expired_ = nullptr;
   void* outer_context_ = nullptr;
 };
+
+// True while the watchdog sleeps for want of armed scopes (for tests).
+bool cpu_watchdog_asleep();
 
 }  // namespace plexus::lua

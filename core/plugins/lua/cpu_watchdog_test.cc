@@ -1,5 +1,6 @@
 // The CPU watchdog: it stops work that spins past its limit, on the work's own thread; it does not
-// count time the thread spends asleep; and a scope nested in another gives the outer one back.
+// count time the thread spends asleep; a scope nested in another gives the outer one back; and it
+// sleeps while nothing is armed, woken by the next scope.
 #include "plugins/lua/cpu_watchdog.hpp"
 
 #include <gtest/gtest.h>
@@ -54,6 +55,26 @@ TEST(CpuWatchdog, WorkThatSpinsPastItsLimitIsToldOnItsOwnThread) {
   }
   EXPECT_GE(e.count.load(), 1);
   EXPECT_TRUE(e.on_own_thread.load());
+}
+
+TEST(CpuWatchdog, SleepsWhenNothingIsArmedAndWakesForTheNextRunaway) {
+  {
+    Expiry started;
+    CpuBudgetScope scope(5ms, note_expiry, &started);  // the watchdog runs from the first scope on
+  }
+  // After a second with nothing armed it stops ticking (a broken watchdog fails here, not hangs).
+  auto give_up = std::chrono::steady_clock::now() + 60s;
+  while (!cpu_watchdog_asleep()) {
+    ASSERT_LT(std::chrono::steady_clock::now(), give_up) << "the idle watchdog never went to sleep";
+    std::this_thread::sleep_for(10ms);
+  }
+  // The first call armed after that wakes it: a runaway is still stopped.
+  Expiry e;
+  {
+    CpuBudgetScope scope(5ms, note_expiry, &e);
+    spin_until_expired(e);
+  }
+  EXPECT_GE(e.count.load(), 1);
 }
 
 TEST(CpuWatchdog, TimeAsleepIsNotCpuTime) {

@@ -125,6 +125,9 @@ const char* name_of(Policy policy) {
 }
 
 std::vector<std::size_t> rank(const std::vector<Match>& able, const Request& request) {
+  // One candidate has one order: nothing to read of its stats (the common case of a router in
+  // front of one backend, and of a request that names its node).
+  if (able.size() <= 1) return std::vector<std::size_t>(able.size(), 0);
   static const Weights kDefaultWeights;
   Maxima max;
   auto rows = rows_of(able, request, max);

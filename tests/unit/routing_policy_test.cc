@@ -52,6 +52,14 @@ TEST(RoutingPolicy, LatencyPrefersTheFastestAndAColdModelOnlyWhenTheHotOneIsFarS
       << "a cold start (15 s) beats a hot node a minute slow";
 }
 
+TEST(RoutingPolicy, OneCandidateIsRankedWhateverThePolicyAndNoneIsNothing) {
+  Fake only("only", 900, 2.0, "far", /*hot=*/false);
+  for (Policy p : {Policy::kBalanced, Policy::kLatency, Policy::kPrice, Policy::kThroughput, Policy::kLeastLoaded,
+                   Policy::kRoundRobin, Policy::kAuction})
+    EXPECT_EQ(ids({only.match()}, p, "near"), (std::vector<std::string>{"only"}));
+  EXPECT_TRUE(ids({}, Policy::kBalanced).empty());
+}
+
 TEST(RoutingPolicy, PriceTakesTheCheapestThenTheFaster) {
   Fake dear("dear", 50, 2.0), cheap_slow("cheap-slow", 500, 0.5), cheap_fast("cheap-fast", 100, 0.5);
   EXPECT_EQ(ids({dear.match(), cheap_slow.match(), cheap_fast.match()}, Policy::kPrice),

@@ -70,8 +70,10 @@ bool KeyStore::is_admin(const std::string& key_id) const {
 std::string_view bearer_token(std::string_view authorization) {
   constexpr std::string_view kScheme = "bearer ";
   if (authorization.size() <= kScheme.size()) return {};
-  for (size_t i = 0; i < kScheme.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(authorization[i])) != kScheme[i]) return {};
+  // ASCII case folding (bit 5) for the letters, not the locale's tolower; the space exactly.
+  for (size_t i = 0; i + 1 < kScheme.size(); ++i)
+    if ((authorization[i] | 0x20) != kScheme[i]) return {};
+  if (authorization[kScheme.size() - 1] != ' ') return {};
   std::string_view token = authorization.substr(kScheme.size());
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
   while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);

@@ -16,6 +16,7 @@ void Budgets::set(const std::string& key_id, double budget, double already_spent
   e->key_id = key_id;
   e->budget = budget;
   e->spent_micros.store(micros(already_spent), std::memory_order_relaxed);
+  any_.store(true, std::memory_order_release);
 }
 
 void Budgets::change(const std::string& key_id, double budget) {
@@ -26,6 +27,7 @@ void Budgets::change(const std::string& key_id, double budget) {
     e->key_id = key_id;
   }
   e->budget.store(budget, std::memory_order_relaxed);
+  any_.store(true, std::memory_order_release);
 }
 
 std::vector<Budgets::Entry*> Budgets::entries() const {
@@ -36,6 +38,7 @@ std::vector<Budgets::Entry*> Budgets::entries() const {
 }
 
 Budgets::Entry* Budgets::find(const std::string& key_id) const {
+  if (!any_.load(std::memory_order_acquire)) return nullptr;
   std::shared_lock lock(mu_);
   auto it = entries_.find(key_id);
   return it == entries_.end() ? nullptr : it->second.get();

@@ -58,6 +58,7 @@ class Budgets {
   // the map (the entries themselves never move, and their counters are atomics).
   mutable std::shared_mutex mu_;
   std::unordered_map<std::string, std::unique_ptr<Entry>> entries_;
+  std::atomic<bool> any_{false};  // as RateLimits::any_: no budgets, no look-up and no lock
 };
 
 }  // namespace plexus::metering

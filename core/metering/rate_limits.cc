@@ -10,6 +10,7 @@ void RateLimits::set(const std::string& key_id, std::int64_t rpm, std::int64_t t
   if (!e) e = std::make_unique<Entry>();
   e->rpm = rpm;
   e->tpm = tpm;
+  any_.store(true, std::memory_order_release);
 }
 
 std::vector<std::pair<std::string, RateLimits::Entry*>> RateLimits::entries() const {
@@ -20,6 +21,7 @@ std::vector<std::pair<std::string, RateLimits::Entry*>> RateLimits::entries() co
 }
 
 RateLimits::Entry* RateLimits::find(const std::string& key_id) const {
+  if (!any_.load(std::memory_order_acquire)) return nullptr;
   std::shared_lock lock(mu_);
   auto it = entries_.find(key_id);
   return it == entries_.end() ? nullptr : it->second.get();

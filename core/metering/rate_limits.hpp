@@ -51,6 +51,9 @@ class RateLimits {
   // the map (the entries themselves never move, and their counters are atomics).
   mutable std::shared_mutex mu_;
   std::unordered_map<std::string, std::unique_ptr<Entry>> entries_;
+  // Set once the map has an entry (entries are never removed): a router without limits looks
+  // nothing up and takes no lock, not even a shared one, on a line every loop would write.
+  std::atomic<bool> any_{false};
 };
 
 }  // namespace plexus::metering

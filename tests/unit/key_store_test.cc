@@ -50,7 +50,11 @@ TEST(KeyStore, MatchesOnlyTheRightKeyAndReportsItsGroup) {
 TEST(BearerToken, ParsesTheSchemeCaseInsensitively) {
   EXPECT_EQ(bearer_token("Bearer sk-1"), "sk-1");
   EXPECT_EQ(bearer_token("bearer   sk-1  "), "sk-1");
+  EXPECT_EQ(bearer_token("BEARER sk-1"), "sk-1");
   EXPECT_EQ(bearer_token("Basic abc"), "");
+  EXPECT_EQ(bearer_token(std::string("Bearer\0sk-1", 11)), "");
+  EXPECT_EQ(bearer_token("Bearer\tsk-1"), "");
+  EXPECT_EQ(bearer_token("Bearef sk-1"), "");
   EXPECT_EQ(bearer_token("Bearer"), "");
   EXPECT_EQ(bearer_token(""), "");
 }

@@ -84,7 +84,8 @@ class Watchdog {
     wake_word_.fetch_add(1, std::memory_order_release);
     wake_word_.notify_one();
   }
-  bool asleep() const { return asleep_.load(std::memory_order_seq_cst); }
+  // Past its last look at the slots: the next arm can only reach it by waking it.
+  bool waiting() const { return waiting_.load(std::memory_order_relaxed); }
 
   // The tick follows the smallest limit ever armed: racy, but it only ever decreases.
   void note_limit(std::int64_t limit_ns) {
@@ -115,7 +116,11 @@ class Watchdog {
       if (now - last_active < kIdleAfter) continue;
       std::uint32_t word = wake_word_.load(std::memory_order_acquire);
       asleep_.store(true, std::memory_order_seq_cst);
-      if (!check_all()) wake_word_.wait(word, std::memory_order_acquire);  // until a call is armed
+      if (!check_all()) {
+        waiting_.store(true, std::memory_order_relaxed);
+        wake_word_.wait(word, std::memory_order_acquire);  // until a call is armed
+        waiting_.store(false, std::memory_order_relaxed);
+      }
       asleep_.store(false, std::memory_order_relaxed);
       last_active = std::chrono::steady_clock::now();
     }
@@ -155,6 +160,7 @@ class Watchdog {
   bool started_ = false;
   std::atomic<std::int64_t> tick_ns_{kMaxTickNs};
   std::atomic<bool> asleep_{false};
+  std::atomic<bool> waiting_{false};  // for tests: asleep_ is set before the last look, this after
   std::atomic<std::uint32_t> wake_word_{0};
 };
 
@@ -188,6 +194,13 @@ Slot& slot_of_this_thread() {
 }
 
 void arm(Slot& slot, std::int64_t limit_ns, Expired expired, void* context) {
+  // Re-arming over a call (a nested scope, or its end giving the outer one back): disarm first, so
+  // a signal still queued for the call being replaced finds no call of its id and cannot run the
+  // new `expired` (or an old `expired` with the new context) while they are being stored.
+  if (slot.armed_call.load(std::memory_order_relaxed) != 0) {
+    slot.armed_call.store(0, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // the handler runs on this thread
+  }
   slot.limit_ns.store(limit_ns, std::memory_order_relaxed);
   slot.expired.store(expired, std::memory_order_relaxed);
   slot.context.store(context, std::memory_order_relaxed);
@@ -199,7 +212,7 @@ void arm(Slot& slot, std::int64_t limit_ns, Expired expired, void* context) {
 
 }  // namespace
 
-bool cpu_watchdog_asleep() { return watchdog().asleep(); }
+bool cpu_watchdog_asleep() { return watchdog().waiting(); }
 
 CpuBudgetScope::CpuBudgetScope(std::chrono::microseconds limit, Expired expired, void* context) {
   auto limit_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(limit).count();

@@ -42,7 +42,8 @@ class CpuBudgetScope {
   void* outer_context_ = nullptr;
 };
 
-// True while the watchdog sleeps for want of armed scopes (for tests).
+// True while the watchdog sleeps for want of armed scopes, past its last look at them: the next
+// scope armed can only be watched by waking it (for tests).
 bool cpu_watchdog_asleep();
 
 }  // namespace plexus::lua

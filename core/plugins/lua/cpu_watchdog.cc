@@ -193,14 +193,9 @@ Slot& slot_of_this_thread() {
   return owner.slot;
 }
 
+// Only over a disarmed slot: a signal still queued for the previous call finds another call id
+// (or none) and runs nothing, whatever of `expired` and `context` it sees being stored.
 void arm(Slot& slot, std::int64_t limit_ns, Expired expired, void* context) {
-  // Re-arming over a call (a nested scope, or its end giving the outer one back): disarm first, so
-  // a signal still queued for the call being replaced finds no call of its id and cannot run the
-  // new `expired` (or an old `expired` with the new context) while they are being stored.
-  if (slot.armed_call.load(std::memory_order_relaxed) != 0) {
-    slot.armed_call.store(0, std::memory_order_relaxed);
-    std::atomic_signal_fence(std::memory_order_seq_cst);  // the handler runs on this thread
-  }
   slot.limit_ns.store(limit_ns, std::memory_order_relaxed);
   slot.expired.store(expired, std::memory_order_relaxed);
   slot.context.store(context, std::memory_order_relaxed);
@@ -218,20 +213,11 @@ CpuBudgetScope::CpuBudgetScope(std::chrono::microseconds limit, Expired expired,
   auto limit_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(limit).count();
   watchdog().note_limit(limit_ns);
   Slot& slot = slot_of_this_thread();
-  if (slot.armed_call.load(std::memory_order_relaxed) != 0) {
-    outer_limit_ns_ = slot.limit_ns.load(std::memory_order_relaxed);
-    outer_expired_ = slot.expired.load(std::memory_order_relaxed);
-    outer_context_ = slot.context.load(std::memory_order_relaxed);
-  }
+  if (slot.armed_call.load(std::memory_order_relaxed) != 0)
+    throw std::logic_error("a CPU budget scope is already armed on this thread");
   arm(slot, limit_ns, expired, context);
 }
 
-CpuBudgetScope::~CpuBudgetScope() {
-  Slot& slot = *this_thread_slot;
-  if (outer_expired_)
-    arm(slot, outer_limit_ns_, outer_expired_, outer_context_);
-  else
-    slot.armed_call.store(0, std::memory_order_release);
-}
+CpuBudgetScope::~CpuBudgetScope() { this_thread_slot->armed_call.store(0, std::memory_order_release); }
 
 }  // namespace plexus::lua

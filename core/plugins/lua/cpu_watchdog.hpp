@@ -28,18 +28,14 @@ class CpuBudgetScope {
  public:
   using Expired = void (*)(void* context);
 
-  // Arms the calling thread. A scope opened while another is armed on the same thread takes its
-  // place until it closes; the outer one is then armed again, with its whole limit (so nesting
-  // is for the host's own pauses, never something a script can repeat at will).
+  // Arms the calling thread. One scope per thread at a time: opening one while another is armed
+  // throws std::logic_error. The router never nests them (Vm::HostWork closes its scope and opens
+  // a new one; other plugins' hooks run from the loop, never from inside a hook call), and a
+  // nested scope would have to hand the outer one back whole, budget and all, on closing.
   CpuBudgetScope(std::chrono::microseconds limit, Expired expired, void* context);
   ~CpuBudgetScope();
   CpuBudgetScope(const CpuBudgetScope&) = delete;
   CpuBudgetScope& operator=(const CpuBudgetScope&) = delete;
-
- private:
-  std::int64_t outer_limit_ns_ = 0;
-  Expired outer_expired_ = nullptr;
-  void* outer_context_ = nullptr;
 };
 
 // True while the watchdog sleeps for want of armed scopes, past its last look at them: the next

@@ -1,6 +1,6 @@
 // The CPU watchdog: it stops work that spins past its limit, on the work's own thread; it does not
-// count time the thread spends asleep; a scope nested in another gives the outer one back; and it
-// sleeps while nothing is armed, woken by the next scope.
+// count time the thread spends asleep; a scope cannot be nested in another; and it sleeps while
+// nothing is armed, woken by the next scope.
 #include "plugins/lua/cpu_watchdog.hpp"
 
 #include <gtest/gtest.h>
@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <stdexcept>
 #include <thread>
 
 namespace plexus::lua {
@@ -108,18 +109,17 @@ TEST(CpuWatchdog, ANewScopeStartsItsOwnCount) {
   EXPECT_EQ(e.count.load(), 0);
 }
 
-TEST(CpuWatchdog, ANestedScopeGivesTheOuterItsBudgetBack) {
+TEST(CpuWatchdog, ANestedScopeIsRefusedAndTheOuterOneStillWatched) {
   Expiry outer, inner;
   {
     CpuBudgetScope outer_scope(5ms, note_expiry, &outer);
-    {
-      CpuBudgetScope inner_scope(5ms, note_expiry, &inner);
-      spin_until_expired(inner);
-    }
-    EXPECT_EQ(outer.count.load(), 0) << "the inner scope's overrun is the inner's";
-    spin_until_expired(outer);
+    EXPECT_THROW(CpuBudgetScope(5ms, note_expiry, &inner), std::logic_error);
+    spin_until_expired(outer);  // the refused scope changed nothing
   }
   EXPECT_GE(outer.count.load(), 1);
+  EXPECT_EQ(inner.count.load(), 0);
+  Expiry after;
+  CpuBudgetScope next(5ms, note_expiry, &after);  // closed, the outer one leaves the thread free
 }
 
 TEST(CpuWatchdog, EachThreadIsWatchedOnItsOwn) {

@@ -39,9 +39,9 @@ class ChunkCtx final : public Ctx<plexus::ChunkContext> {
 // bench/run.sh's request body and the mock upstream's whole answer.
 class RequestCtx final : public Ctx<plexus::RequestContext> {
  public:
-  std::string request_json() const override {
-    return R"({"model":"mock","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Benchmark me, please."}],"temperature":0.2,"max_tokens":64})";
-  }
+  std::string request_json() const override { return body_; }
+  std::string body_ =
+      R"({"model":"mock","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Benchmark me, please."}],"temperature":0.2,"max_tokens":64})";
   void set_request_json(std::string) override {}
   void set_upstream_header(std::string, std::string) override {}
   std::optional<std::size_t> request_entry() const override { return std::nullopt; }
@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
   };
 
   std::printf("| hook | µs per call |\n|---|---:|\n");
-  std::printf("| empty Lua `on_chunk` (decode a 200-byte chunk into a table, call, ctx) | %.2f |\n", chunk_us);
+  std::printf("| empty Lua `on_chunk` (parse a 200-byte chunk for Lua, call, ctx) | %.2f |\n", chunk_us);
   for (int n : {50, 1000}) {
     RouteCtx route_ctx = candidates(n);
     int calls = n == 50 ? 50000 : 5000;
@@ -166,10 +166,26 @@ int main(int argc, char** argv) {
   }
   for (double& us : hook_us) us /= n;
   double sticky_request = hook_us[0], sticky_route = hook_us[1], hot_route = hook_us[2], redact_whole = hook_us[3];
-  std::printf("| `sticky_user.lua` `on_request` (the request as a table, ctx.state) | %.2f |\n", sticky_request);
+  std::printf("| `sticky_user.lua` `on_request` (reads `user`, sets ctx.state) | %.2f |\n", sticky_request);
   std::printf("| `sticky_user.lua` `on_route`, one candidate | %.2f |\n", sticky_route);
   std::printf("| `hot_then_least_loaded.lua` `on_route`, one candidate | %.2f |\n", hot_route);
   std::printf("| `redact.lua` `on_chunk` on the whole answer (nothing to redact) | %.2f |\n", redact_whole);
   std::printf("| the three, per request | %.2f |\n", sticky_request + sticky_route + hot_route + redact_whole);
+
+  // A long conversation (50 turns, about 25 KB) before a policy that reads one field of it.
+  RequestCtx long_request;
+  long_request.body_ = R"({"model":"mock","user":"u-42","messages":[)";
+  for (int turn = 0; turn < 50; ++turn) {
+    if (turn) long_request.body_ += ',';
+    long_request.body_ += R"({"role":")" + std::string(turn % 2 ? "assistant" : "user") + R"(","content":")" +
+                          std::string(480, 'a' + turn % 26) + R"("})";
+  }
+  long_request.body_ += "]}";
+  double long_us = us_per_call(20000, [&] {
+    (void)sticky.plugin->on_request(long_request);
+    long_request.state_.reset();
+  });
+  std::printf("| `sticky_user.lua` `on_request` on a 50-turn conversation (%zu KB; reads `user`) | %.2f |\n",
+              long_request.body_.size() / 1024, long_us);
   return 0;
 }

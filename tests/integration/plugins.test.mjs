@@ -271,21 +271,21 @@ describe('failure modes', () => {
     assert.match(JSON.parse(text).error.message, /native-closed/);
   });
 
-  test('a body too big or too deep for a Lua plugin fails that plugin, not the server', async () => {
+  test('a body too big for a Lua plugin fails that plugin, not the server; one too deep for the parser is refused', async () => {
     const big = await chat(plexus.url, { model: 'gpt-x', messages: user('x'.repeat(2_000_000)) });
     assert.equal(big.status, 200, 'on_error open: the request goes on without the plugin');
     await big.text();
-    // Deeper than the Lua bridge takes, within what the router's parser accepts (1,024 levels).
+    // As deep as the router's parser takes (1,024 levels): the hooks read only the fields they use
+    // (docs/plugins.md), so nesting none of them reads costs them nothing.
     const deep = `{"model":"gpt-x","messages":[{"role":"user","content":"hi"}],"deep":${'['.repeat(1000)}${']'.repeat(1000)}}`;
     const d = await chat(plexus.url, deep);
-    assert.equal(d.status, 500, 'the first fail-closed plugin (err-closed) cannot take it and fails the request');
+    assert.equal(d.status, 200, 'no Lua plugin reads "deep"');
+    await d.text();
     const deeper = `{"model":"gpt-x","messages":[{"role":"user","content":"hi"}],"deep":${'['.repeat(5000)}${']'.repeat(5000)}}`;
     const e = await chat(plexus.url, deeper);
     assert.equal(e.status, 400, 'nested past the parser\'s limit: refused at the edge');
     assert.equal((await e.json()).error.code, 'invalid_json');
-    assert.match((await d.json()).error.message, /err-closed/);
     assert.match(plexus.stderr(), /\[plugin:small\] on_request failed .*not enough memory/);
-    assert.match(plexus.stderr(), /\[plugin:err-closed\] on_request failed .*nested deeper than 128/);
   });
 
   test('a ctx kept past its hook fails cleanly', async () => {

@@ -1,4 +1,5 @@
 // The Lua sandbox's promises, checked directly on a VM.
+#include "plugins/lua/lua_json.hpp"
 #include "plugins/lua/lua_vm.hpp"
 
 #include <gtest/gtest.h>

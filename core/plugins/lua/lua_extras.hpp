@@ -13,9 +13,11 @@ struct ViewsData;  // lua_views.cc: the running on_route call and the field name
 struct StateExtras {
   Budget* budget = nullptr;
   ViewsData* views = nullptr;
-  // Registry slots of the metatables set on every hook call (a JSON array's, ctx's, the
-  // candidate list's): luaL_setmetatable looked each up by name, and checked the name with strcmp.
+  // Registry slots of the metatables set on every hook call (a JSON array's, a lazy table's, ctx's,
+  // the candidate list's): luaL_setmetatable looked each up by name, and checked the name with
+  // strcmp.
   int array_meta = LUA_NOREF;
+  int lazy_meta = LUA_NOREF;
   int ctx_meta = LUA_NOREF;
   int cands_meta = LUA_NOREF;
 };

@@ -10,6 +10,7 @@
 
 #include "config/schema.hpp"
 #include "plugins/loaded_plugin.hpp"
+#include "plugins/lua/lua_json.hpp"
 #include "plugins/lua/lua_views.hpp"
 #include "plugins/lua/lua_vm.hpp"
 #include "plugins/plugin_log.hpp"
@@ -177,7 +178,8 @@ class LuaPlugin final : public Plugin {
     }
   }
 
-  // A request or an answer into Lua and back: the host's work, not charged to the script's CPU
+  // A request or an answer parsed for Lua (its fields become Lua values when the script reads
+  // them), and a changed one encoded back: the host's work, not charged to the script's CPU
   // budget (a large prompt would otherwise fail a cheap script).
   bool push_host_json(lua_State* L, std::string_view text) {
     lua::Vm::HostWork host(*vm_);

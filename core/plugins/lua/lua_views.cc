@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "plugins/lua/lua_extras.hpp"
+#include "plugins/lua/lua_json.hpp"
 #include "plugins/lua/lua_vm.hpp"
 
 namespace plexus::lua {

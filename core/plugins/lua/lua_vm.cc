@@ -11,17 +11,14 @@
 #include <stdexcept>
 #include <utility>
 
-#include "common/json_text.hpp"
 #include "plugins/lua/cpu_watchdog.hpp"
+#include "plugins/lua/lua_json.hpp"
 #include "plugins/lua/lua_extras.hpp"
 
 namespace plexus::lua {
 namespace {
 
 using nlohmann::json;
-
-constexpr const char* kArrayMeta = "plexus.array";
-alignas(8) char kNullSentinel;  // its address is plexus.null (even: candidate tokens are odd)
 
 }  // namespace
 
@@ -209,7 +206,9 @@ int plain_find(lua_State* L) {
 // would hang the call that collects it, reload and shutdown. Lua only marks an object for
 // finalization if its metatable has a __gc field when setmetatable is called, so refusing any
 // such field then leaves no finalizer at all (one added to the metatable later is never called).
+// A lazy JSON table is filled first: its own metatable is what reads its fields.
 int setmetatable_without_gc(lua_State* L) {
+  fill_lazy_table(L, 1);
   if (lua_type(L, 2) == LUA_TTABLE) {
     lua_pushliteral(L, "__gc");
     if (lua_rawget(L, 2) != LUA_TNIL)
@@ -336,10 +335,6 @@ Vm::Vm(const std::string& chunk_name, const std::string& source, const std::stri
     lua_setfield(L_, string_table, name);
   }
 
-  luaL_newmetatable(L_, kArrayMeta);
-  alloc_->extras.array_meta = anchor(L_);
-  lua_pop(L_, 1);
-
   // The sandbox environment: only what cannot reach the outside or the host.
   lua_newtable(L_);
   int env = lua_gettop(L_);
@@ -348,6 +343,7 @@ Vm::Vm(const std::string& chunk_name, const std::string& source, const std::stri
   copy_fields(L_, globals, env, {"assert", "error", "ipairs", "next", "pairs", "pcall", "select",
                                   "tonumber", "tostring", "type", "rawequal", "rawget", "rawlen",
                                   "rawset", "math", "table", "utf8"});
+  register_json(L_, env);  // its next and raw functions replace those just copied
   luaL_loadbufferx(L_, kXpcall, std::strlen(kXpcall), "=xpcall", "t");
   for (const char* name : {"pcall", "error", "type"}) lua_getfield(L_, globals, name);
   lua_call(L_, 3, 1);
@@ -373,7 +369,7 @@ Vm::Vm(const std::string& chunk_name, const std::string& source, const std::stri
   lua_setfield(L_, plexus, "json_decode");
   lua_pushcfunction(L_, monotonic_seconds);
   lua_setfield(L_, plexus, "now");
-  lua_pushlightuserdata(L_, &kNullSentinel);
+  push_null(L_);
   lua_setfield(L_, plexus, "null");
   lua_newtable(L_);
   int logt = lua_gettop(L_);
@@ -510,179 +506,5 @@ void Vm::protected_call(int nargs, int nresults) {
 }
 
 std::size_t Vm::memory_in_use() const { return alloc_->used; }
-
-namespace {
-void push_json_depth(lua_State* L, const json& v, int depth);
-void push_element(lua_State* L, simdjson::dom::element v, int depth);
-}
-
-void push_json(lua_State* L, const json& v) { push_json_depth(L, v, 0); }
-
-// A hook's request or chunk goes from text straight into Lua tables: no nlohmann document in
-// between (which cost more than the Lua side).
-bool push_json_text(lua_State* L, std::string_view text) {
-  JsonText json(text);
-  if (json.error() != simdjson::SUCCESS) return false;
-  push_element(L, json.root(), 0);
-  return true;
-}
-
-namespace {
-void push_json_depth(lua_State* L, const json& v, int depth) {
-  if (depth > 128) luaL_error(L, "JSON nested deeper than 128 levels");
-  luaL_checkstack(L, 4, "JSON too deep");
-  switch (v.type()) {
-    case json::value_t::null:
-      lua_pushlightuserdata(L, &kNullSentinel);
-      break;
-    case json::value_t::boolean:
-      lua_pushboolean(L, v.get<bool>());
-      break;
-    case json::value_t::number_integer:
-      lua_pushinteger(L, v.get<lua_Integer>());
-      break;
-    case json::value_t::number_unsigned:  // beyond int64 it can only be a float in Lua
-      if (v.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX))
-        lua_pushnumber(L, static_cast<double>(v.get<std::uint64_t>()));
-      else
-        lua_pushinteger(L, v.get<lua_Integer>());
-      break;
-    case json::value_t::number_float:
-      lua_pushnumber(L, v.get<double>());
-      break;
-    case json::value_t::string: {
-      const auto& s = v.get_ref<const std::string&>();
-      lua_pushlstring(L, s.data(), s.size());
-      break;
-    }
-    case json::value_t::array: {
-      lua_createtable(L, static_cast<int>(v.size()), 0);
-      lua_Integer i = 1;
-      for (const auto& item : v) {
-        push_json_depth(L, item, depth + 1);
-        lua_rawseti(L, -2, i++);
-      }
-      set_metatable_at(L, extras_of(L).array_meta);
-      break;
-    }
-    case json::value_t::object:
-      lua_createtable(L, 0, static_cast<int>(v.size()));
-      for (const auto& [key, item] : v.items()) {
-        push_json_depth(L, item, depth + 1);
-        lua_setfield(L, -2, key.c_str());
-      }
-      break;
-    default:
-      lua_pushnil(L);
-  }
-}
-void push_element(lua_State* L, simdjson::dom::element v, int depth) {
-  using Type = simdjson::dom::element_type;
-  if (depth > 128) luaL_error(L, "JSON nested deeper than 128 levels");
-  luaL_checkstack(L, 4, "JSON too deep");
-  switch (v.type()) {
-    case Type::NULL_VALUE:
-      lua_pushlightuserdata(L, &kNullSentinel);
-      break;
-    case Type::BOOL:
-      lua_pushboolean(L, bool(v));
-      break;
-    case Type::INT64:
-      lua_pushinteger(L, int64_t(v));
-      break;
-    case Type::UINT64:  // beyond int64 it can only be a float in Lua
-      lua_pushnumber(L, static_cast<double>(uint64_t(v)));
-      break;
-    case Type::DOUBLE:
-      lua_pushnumber(L, double(v));
-      break;
-    case Type::STRING: {
-      std::string_view s(v);
-      lua_pushlstring(L, s.data(), s.size());
-      break;
-    }
-    case Type::ARRAY: {
-      simdjson::dom::array a(v);
-      lua_createtable(L, static_cast<int>(std::min<std::size_t>(a.size(), 1u << 20)), 0);
-      lua_Integer i = 1;
-      for (simdjson::dom::element item : a) {
-        push_element(L, item, depth + 1);
-        lua_rawseti(L, -2, i++);
-      }
-      set_metatable_at(L, extras_of(L).array_meta);
-      break;
-    }
-    case Type::OBJECT: {
-      simdjson::dom::object o(v);
-      lua_createtable(L, 0, static_cast<int>(std::min<std::size_t>(o.size(), 1u << 20)));
-      for (auto [key, item] : o) {
-        lua_pushlstring(L, key.data(), key.size());
-        push_element(L, item, depth + 1);
-        lua_rawset(L, -3);  // a repeated key: the last one wins, as in every JSON reader we feed
-      }
-      break;
-    }
-  }
-}
-}  // namespace
-
-namespace {
-json to_json_depth(lua_State* L, int index, int depth) {
-  if (depth > 64) throw std::runtime_error("nesting deeper than 64");
-  index = lua_absindex(L, index);
-  switch (lua_type(L, index)) {
-    case LUA_TNIL: return nullptr;
-    case LUA_TBOOLEAN: return static_cast<bool>(lua_toboolean(L, index));
-    case LUA_TNUMBER:
-      if (lua_isinteger(L, index)) return static_cast<std::int64_t>(lua_tointeger(L, index));
-      return lua_tonumber(L, index);
-    case LUA_TSTRING: {
-      size_t n = 0;
-      const char* s = lua_tolstring(L, index, &n);
-      return std::string(s, n);
-    }
-    case LUA_TLIGHTUSERDATA:
-      if (lua_touserdata(L, index) == &kNullSentinel) return nullptr;
-      throw std::runtime_error("cannot encode a userdata");
-    case LUA_TTABLE: {
-      bool marked_array = false;
-      if (lua_getmetatable(L, index)) {
-        lua_rawgeti(L, LUA_REGISTRYINDEX, extras_of(L).array_meta);
-        marked_array = lua_rawequal(L, -1, -2);
-        lua_pop(L, 2);
-      }
-      lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, index));
-      std::size_t keys = 0;
-      lua_pushnil(L);
-      while (lua_next(L, index)) {
-        ++keys;
-        lua_pop(L, 1);
-      }
-      if (marked_array || (n > 0 && keys == static_cast<std::size_t>(n))) {
-        json arr = json::array();
-        for (lua_Integer i = 1; i <= n; ++i) {
-          lua_rawgeti(L, index, i);
-          arr.push_back(to_json_depth(L, -1, depth + 1));
-          lua_pop(L, 1);
-        }
-        return arr;
-      }
-      json obj = json::object();
-      lua_pushnil(L);
-      while (lua_next(L, index)) {
-        if (lua_type(L, -2) != LUA_TSTRING) throw std::runtime_error("object keys must be strings");
-        std::string key = lua_tostring(L, -2);
-        obj[key] = to_json_depth(L, -1, depth + 1);
-        lua_pop(L, 1);
-      }
-      return obj;
-    }
-    default:
-      throw std::runtime_error(std::string("cannot encode a ") + luaL_typename(L, index));
-  }
-}
-}  // namespace
-
-json to_json(lua_State* L, int index) { return to_json_depth(L, index, 0); }
 
 }  // namespace plexus::lua

@@ -59,8 +59,8 @@ class Vm {
     // than std::function keeps inline, and every hook call would allocate for it.
     run_ref(BodyRef{&body, [](void* callable, lua_State* L) { (*static_cast<std::remove_reference_t<Body>*>(callable))(L); }});
   }
-  // The host's own work inside run(): turning a request or an answer into Lua tables, or a table
-  // back into JSON. Its CPU time does not count against the script's budget, so a large request
+  // The host's own work inside run(): parsing a request or an answer for Lua (lua_json.hpp), or
+  // encoding a table back into JSON. Its CPU time does not count against the script's budget, so a large request
   // cannot fail a cheap script. Only for work that runs no script code (raw table access, no
   // metamethods); the script's own plexus.json_decode is counted. The script code after it gets a
   // fresh budget: a hook's budget holds for each stretch of script code between two conversions.
@@ -98,12 +98,5 @@ class Vm {
   int env_ref_ = 0;
   std::function<void(int, const std::string&)> log_;
 };
-
-// The JSON bridge. Arrays decode with a marker metatable so an empty array encodes back as [];
-// JSON null is plexus.null.
-void push_json(lua_State* L, const nlohmann::json& value);
-// Parses `text` and pushes it the same way; false (nothing pushed) when it is not JSON.
-bool push_json_text(lua_State* L, std::string_view text);
-nlohmann::json to_json(lua_State* L, int index);
 
 }  // namespace plexus::lua

@@ -1,0 +1,521 @@
+#include "plugins/lua/lua_json.hpp"
+
+#include <lua.hpp>
+#include <nlohmann/json.hpp>
+
+#include <bit>
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "plugins/lua/json_index.hpp"
+#include "plugins/lua/lua_extras.hpp"
+
+namespace plexus::lua {
+namespace {
+
+using nlohmann::json;
+
+alignas(8) char kNullSentinel;  // its address is plexus.null (even: candidate tokens are odd)
+
+constexpr int kMaxEncodeDepth = 64;
+
+using json_index::Box;
+using json_index::Kind;
+using json_index::Node;
+
+// ---- Lazy tables ----------------------------------------------------------------------------
+// A lazy table holds two hidden entries: the document's box, and the number of its own node. A
+// value becomes a Lua value when the script first reads it, and is then stored in the table, so
+// the next read is a plain one; its node is marked taken, so a value the script removes does not
+// come back from the document. Array elements are found by number (the box lists them), object
+// members by a scan of the keys; an object of more than 32 members is filled whole on first use,
+// so that reading all its fields is not quadratic. Two hidden entries and no object of their own:
+// a userdata per table cost more than the fields a hook reads.
+constexpr std::uint32_t kMaxScannedMembers = 32;
+char kBoxKey, kNodeKey;  // their addresses: light userdata no script can make
+
+struct Source {
+  Box* box = nullptr;      // kept alive by the table
+  std::uint32_t node = 0;  // the table's own
+  Node* nodes() const { return box->node_array(); }
+  Node& self() const { return nodes()[node]; }
+  const char* text() const { return box->text(); }
+  bool array() const { return self().kind == Kind::kArray; }
+  // Element `k` (1-based) of an array.
+  Node& element(std::uint32_t k) const { return nodes()[element_node(k)]; }
+  std::uint32_t element_node(std::uint32_t k) const { return box->element_array()[self().span.first + k - 1]; }
+};
+
+// Reads the source of the table at `t` (an absolute index); false when it is not lazy.
+bool source_of(lua_State* L, int t, Source& s) {
+  if (lua_rawgetp(L, t, &kBoxKey) != LUA_TUSERDATA) {
+    lua_pop(L, 1);
+    return false;
+  }
+  s.box = static_cast<Box*>(lua_touserdata(L, -1));
+  lua_pop(L, 1);  // the table keeps it
+  lua_rawgetp(L, t, &kNodeKey);
+  s.node = static_cast<std::uint32_t>(lua_tointeger(L, -1));
+  lua_pop(L, 1);
+  return true;
+}
+
+// Pushes a table reading node `i` of a document; the document's box is at the top of the stack,
+// and is taken from there.
+void new_lazy(lua_State* L, const Node& n, std::uint32_t i) {
+  // An array's part grows as elements are read: sized for all of them, `#` on a long list would
+  // cost 16 bytes an element.
+  lua_createtable(L, 0, static_cast<int>(n.kind == Kind::kArray ? 2 : std::min(n.size, kMaxScannedMembers) + 2));
+  lua_rotate(L, -2, 1);  // box, table -> table, box
+  lua_rawsetp(L, -2, &kBoxKey);
+  lua_pushinteger(L, i);
+  lua_rawsetp(L, -2, &kNodeKey);
+  set_metatable_at(L, extras_of(L).lazy_meta);
+}
+
+void push_scalar(lua_State* L, const Node& n, const char* text) {
+  switch (n.kind) {
+    case Kind::kNull: lua_pushlightuserdata(L, &kNullSentinel); break;
+    case Kind::kTrue: lua_pushboolean(L, 1); break;
+    case Kind::kFalse: lua_pushboolean(L, 0); break;
+    case Kind::kInt: lua_pushinteger(L, std::bit_cast<std::int64_t>(n.value)); break;
+    case Kind::kDouble: lua_pushnumber(L, std::bit_cast<double>(n.value)); break;
+    case Kind::kString: lua_pushlstring(L, text + n.value, n.size); break;
+    case Kind::kArray:
+    case Kind::kObject: lua_pushnil(L); break;  // not a scalar
+  }
+}
+
+// Pushes node `i` of the document of the lazy table at `t`.
+void push_node(lua_State* L, int t, const Source& s, std::uint32_t i) {
+  const Node& n = s.nodes()[i];
+  if (!json_index::is_container(n)) return push_scalar(L, n, s.text());
+  lua_rawgetp(L, t, &kBoxKey);
+  new_lazy(L, n, i);
+}
+
+std::uint32_t after(const Source& s, std::uint32_t i) { return json_index::after(s.nodes(), i); }
+
+// Makes the lazy table at `t` a plain one: every value not taken yet goes in, the hidden entries
+// come out, and the metatable becomes an array's or none. `s` is not to be used after.
+void fill(lua_State* L, int t, const Source& s) {
+  const Node& c = s.self();
+  bool array = s.array();
+  if (array) {
+    for (std::uint32_t k = 1; k <= c.size; ++k) {
+      if (s.element(k).taken) continue;
+      push_node(L, t, s, s.element_node(k));
+      lua_rawseti(L, t, k);
+    }
+  } else {
+    std::uint32_t i = s.node + 1;
+    for (std::uint32_t m = 0; m < c.size; ++m, i = after(s, i + 1)) {
+      if (s.nodes()[i + 1].taken) continue;
+      lua_pushlstring(L, s.text() + s.nodes()[i].value, s.nodes()[i].size);
+      push_node(L, t, s, i + 1);
+      lua_rawset(L, t);  // a repeated key: the last one wins, as in every JSON reader we feed
+    }
+  }
+  lua_pushnil(L);
+  lua_rawsetp(L, t, &kNodeKey);
+  lua_pushnil(L);
+  lua_rawsetp(L, t, &kBoxKey);  // last: the box stays alive while the table is filled
+  if (array)
+    lua_rawgeti(L, LUA_REGISTRYINDEX, extras_of(L).array_meta);
+  else
+    lua_pushnil(L);
+  lua_setmetatable(L, t);
+}
+
+void fill_if_lazy(lua_State* L, int t) {
+  Source s;
+  if (source_of(L, t, s)) fill(L, t, s);
+}
+
+// An object's members named `key` (a key may repeat): calls `each` with the number of each one's
+// value node; returns the last of them (the one a reader keeps), 0 for none.
+template <class Each>
+std::uint32_t members_named(const Source& s, const char* key, std::size_t len, Each&& each) {
+  std::uint32_t found = 0;
+  std::uint32_t i = s.node + 1;
+  for (std::uint32_t m = 0; m < s.self().size; ++m, i = after(s, i + 1)) {
+    const Node& k = s.nodes()[i];
+    if (k.size == len && std::memcmp(s.text() + k.value, key, len) == 0) {
+      each(i + 1);
+      found = i + 1;
+    }
+  }
+  return found;
+}
+
+// The array element a key names (1..size), 0 for none: numbers only (t["1"] is no element).
+std::uint32_t element_named(lua_State* L, int key, const Source& s) {
+  if (lua_type(L, key) != LUA_TNUMBER) return 0;
+  int is_integer = 0;
+  lua_Integer k = lua_tointegerx(L, key, &is_integer);
+  return is_integer && k >= 1 && k <= s.self().size ? static_cast<std::uint32_t>(k) : 0;
+}
+
+// The length of a lazy array as `#` would give it for the same table built whole: its elements,
+// less those the script removed from the end, plus those it added after them (a border).
+lua_Integer array_length(lua_State* L, int t, const Source& s) {
+  lua_Integer n = s.self().size;
+  while (n > 0 && s.element(static_cast<std::uint32_t>(n)).taken) {
+    bool present = lua_rawgeti(L, t, n) != LUA_TNIL;
+    lua_pop(L, 1);
+    if (present) break;
+    --n;
+  }
+  if (n < static_cast<lua_Integer>(s.self().size)) return n;
+  while (true) {
+    bool present = lua_rawgeti(L, t, n + 1) != LUA_TNIL;
+    lua_pop(L, 1);
+    if (!present) return n;
+    ++n;
+  }
+}
+
+// __index(t, k): Lua calls it only for a key the table does not hold raw.
+int lazy_index(lua_State* L) {
+  Source s;
+  if (!source_of(L, 1, s)) return 0;
+  std::uint32_t value = 0;
+  if (s.array()) {
+    if (std::uint32_t k = element_named(L, 2, s)) value = s.element_node(k);
+  } else if (s.self().size > kMaxScannedMembers) {
+    fill(L, 1, s);
+    lua_settop(L, 2);
+    lua_rawget(L, 1);
+    return 1;
+  } else if (lua_type(L, 2) == LUA_TSTRING) {
+    std::size_t len = 0;
+    const char* key = lua_tolstring(L, 2, &len);
+    value = members_named(s, key, len, [](std::uint32_t) {});
+  }
+  if (!value || s.nodes()[value].taken) return 0;  // none, or removed by the script
+  push_node(L, 1, s, value);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, 1);
+  // Only now: a read that ran out of memory can be tried again. Every member of that name, so the
+  // earlier ones of a repeated key do not surface either.
+  if (s.array()) {
+    s.nodes()[value].taken = true;
+  } else {
+    std::size_t len = 0;
+    const char* key = lua_tolstring(L, 2, &len);
+    members_named(s, key, len, [&](std::uint32_t v) { s.nodes()[v].taken = true; });
+  }
+  return 1;
+}
+
+// __newindex(t, k, v): for a key the table does not hold raw.
+int lazy_newindex(lua_State* L) {
+  Source s;
+  bool lazy = source_of(L, 1, s);
+  if (lazy && !s.array() && s.self().size > kMaxScannedMembers) {
+    fill(L, 1, s);
+    lazy = false;
+  }
+  lua_settop(L, 3);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 3);
+  lua_rawset(L, 1);  // a nil or NaN key fails here, as on any table
+  if (!lazy) return 0;
+  if (s.array()) {
+    if (std::uint32_t k = element_named(L, 2, s)) s.element(k).taken = true;
+  } else if (lua_type(L, 2) == LUA_TSTRING) {
+    std::size_t len = 0;
+    const char* key = lua_tolstring(L, 2, &len);
+    members_named(s, key, len, [&](std::uint32_t v) { s.nodes()[v].taken = true; });
+  }
+  return 0;
+}
+
+int lazy_len(lua_State* L) {
+  Source s;
+  if (source_of(L, 1, s) && s.array()) {
+    lua_pushinteger(L, array_length(L, 1, s));
+    return 1;
+  }
+  fill_if_lazy(L, 1);
+  lua_pushinteger(L, static_cast<lua_Integer>(lua_rawlen(L, 1)));
+  return 1;
+}
+
+// The sandbox's next, and what pairs uses on a lazy table (its __pairs).
+int sandbox_next(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  fill_if_lazy(L, 1);
+  lua_settop(L, 2);
+  if (lua_next(L, 1)) return 2;
+  lua_pushnil(L);
+  return 1;
+}
+
+int lazy_pairs(lua_State* L) {
+  fill_if_lazy(L, 1);
+  lua_pushcfunction(L, sandbox_next);
+  lua_pushvalue(L, 1);
+  lua_pushnil(L);
+  return 3;
+}
+
+int sandbox_rawget(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checkany(L, 2);
+  fill_if_lazy(L, 1);
+  lua_settop(L, 2);
+  lua_rawget(L, 1);
+  return 1;
+}
+
+int sandbox_rawset(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checkany(L, 2);
+  luaL_checkany(L, 3);
+  fill_if_lazy(L, 1);
+  lua_settop(L, 3);
+  lua_rawset(L, 1);
+  return 1;
+}
+
+int sandbox_rawlen(lua_State* L) {
+  int t = lua_type(L, 1);
+  luaL_argexpected(L, t == LUA_TTABLE || t == LUA_TSTRING, 1, "table or string");
+  if (t == LUA_TTABLE) fill_if_lazy(L, 1);
+  lua_pushinteger(L, static_cast<lua_Integer>(lua_rawlen(L, 1)));
+  return 1;
+}
+
+// ---- Encoding --------------------------------------------------------------------------------
+
+json node_to_json(const Source& s, std::uint32_t i, int depth) {
+  if (depth > kMaxEncodeDepth) throw std::runtime_error("nesting deeper than 64");
+  const Node& n = s.nodes()[i];
+  switch (n.kind) {
+    case Kind::kNull: return nullptr;
+    case Kind::kTrue: return true;
+    case Kind::kFalse: return false;
+    case Kind::kInt: return std::bit_cast<std::int64_t>(n.value);
+    case Kind::kDouble: return std::bit_cast<double>(n.value);
+    case Kind::kString: return std::string(s.text() + n.value, n.size);
+    case Kind::kArray: {
+      json out = json::array();
+      for (std::uint32_t j = i + 1; j < n.span.end; j = after(s, j)) out.push_back(node_to_json(s, j, depth + 1));
+      return out;
+    }
+    case Kind::kObject: {
+      json out = json::object();
+      for (std::uint32_t j = i + 1; j < n.span.end; j = after(s, j + 1))
+        out[std::string(s.text() + s.nodes()[j].value, s.nodes()[j].size)] = node_to_json(s, j + 1, depth + 1);
+      return out;
+    }
+  }
+  return nullptr;
+}
+
+json to_json_depth(lua_State* L, int index, int depth);
+
+bool hidden(lua_State* L, int key) {
+  const void* p = lua_touserdata(L, key);  // null for anything but a userdata
+  return p == &kBoxKey || p == &kNodeKey;
+}
+
+// A table's raw contents (the source key left out) as JSON; `members` has what its source still
+// holds for it, or is null.
+json table_to_json(lua_State* L, int index, int depth, json members) {
+  bool marked_array = false;
+  if (lua_getmetatable(L, index)) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, extras_of(L).array_meta);
+    marked_array = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+  }
+  lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, index));
+  std::size_t keys = 0;
+  lua_pushnil(L);
+  while (lua_next(L, index)) {
+    if (!hidden(L, -2)) ++keys;
+    lua_pop(L, 1);
+  }
+  if (members.is_null() && (marked_array || (n > 0 && keys == static_cast<std::size_t>(n)))) {
+    json arr = json::array();
+    for (lua_Integer i = 1; i <= n; ++i) {
+      lua_rawgeti(L, index, i);
+      arr.push_back(to_json_depth(L, -1, depth + 1));
+      lua_pop(L, 1);
+    }
+    return arr;
+  }
+  json obj = members.is_null() ? json::object() : std::move(members);
+  lua_pushnil(L);
+  while (lua_next(L, index)) {
+    if (hidden(L, -2)) {
+      lua_pop(L, 1);
+      continue;
+    }
+    if (lua_type(L, -2) != LUA_TSTRING) throw std::runtime_error("object keys must be strings");
+    obj[lua_tostring(L, -2)] = to_json_depth(L, -1, depth + 1);
+    lua_pop(L, 1);
+  }
+  return obj;
+}
+
+// A lazy table: what it holds raw, and the values of its document it has not taken. An array is
+// its elements up to the length `#` gives (what the same table built whole encodes as).
+json lazy_to_json(lua_State* L, int index, const Source& s, int depth) {
+  const Node& c = s.self();
+  if (s.array()) {
+    json out = json::array();
+    lua_Integer n = array_length(L, index, s);
+    for (lua_Integer k = 1; k <= n; ++k) {
+      if (k <= c.size && !s.element(static_cast<std::uint32_t>(k)).taken) {
+        out.push_back(node_to_json(s, s.element_node(static_cast<std::uint32_t>(k)), depth + 1));
+        continue;
+      }
+      lua_rawgeti(L, index, k);
+      out.push_back(to_json_depth(L, -1, depth + 1));
+      lua_pop(L, 1);
+    }
+    return out;
+  }
+  json members = json::object();
+  std::uint32_t i = s.node + 1;
+  for (std::uint32_t m = 0; m < c.size; ++m, i = after(s, i + 1)) {
+    if (s.nodes()[i + 1].taken) continue;
+    members[std::string(s.text() + s.nodes()[i].value, s.nodes()[i].size)] = node_to_json(s, i + 1, depth + 1);
+  }
+  // Nothing left in the document: the table is what it holds, judged as any other (a script may
+  // have emptied an object and filled it as a list).
+  return table_to_json(L, index, depth, members.empty() ? json() : std::move(members));
+}
+
+json to_json_depth(lua_State* L, int index, int depth) {
+  if (depth > kMaxEncodeDepth) throw std::runtime_error("nesting deeper than 64");
+  index = lua_absindex(L, index);
+  switch (lua_type(L, index)) {
+    case LUA_TNIL: return nullptr;
+    case LUA_TBOOLEAN: return static_cast<bool>(lua_toboolean(L, index));
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, index)) return static_cast<std::int64_t>(lua_tointeger(L, index));
+      return lua_tonumber(L, index);
+    case LUA_TSTRING: {
+      size_t n = 0;
+      const char* s = lua_tolstring(L, index, &n);
+      return std::string(s, n);
+    }
+    case LUA_TLIGHTUSERDATA:
+      if (lua_touserdata(L, index) == &kNullSentinel) return nullptr;
+      throw std::runtime_error("cannot encode a userdata");
+    case LUA_TTABLE: {
+      // Each level holds a key and a value while the next one runs: room for them, or a clean
+      // refusal (lua_checkstack raises nothing).
+      if (!lua_checkstack(L, 4)) throw std::runtime_error("nesting too deep");
+      Source s;
+      if (source_of(L, index, s)) return lazy_to_json(L, index, s, depth);
+      return table_to_json(L, index, depth, json());
+    }
+    default:
+      throw std::runtime_error(std::string("cannot encode a ") + luaL_typename(L, index));
+  }
+}
+
+void push_json_depth(lua_State* L, const json& v, int depth) {
+  if (depth > 128) luaL_error(L, "JSON nested deeper than 128 levels");
+  luaL_checkstack(L, 4, "JSON too deep");
+  switch (v.type()) {
+    case json::value_t::null:
+      lua_pushlightuserdata(L, &kNullSentinel);
+      break;
+    case json::value_t::boolean:
+      lua_pushboolean(L, v.get<bool>());
+      break;
+    case json::value_t::number_integer:
+      lua_pushinteger(L, v.get<lua_Integer>());
+      break;
+    case json::value_t::number_unsigned:  // beyond int64 it can only be a float in Lua
+      if (v.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX))
+        lua_pushnumber(L, static_cast<double>(v.get<std::uint64_t>()));
+      else
+        lua_pushinteger(L, v.get<lua_Integer>());
+      break;
+    case json::value_t::number_float:
+      lua_pushnumber(L, v.get<double>());
+      break;
+    case json::value_t::string: {
+      const auto& s = v.get_ref<const std::string&>();
+      lua_pushlstring(L, s.data(), s.size());
+      break;
+    }
+    case json::value_t::array: {
+      lua_createtable(L, static_cast<int>(v.size()), 0);
+      lua_Integer i = 1;
+      for (const auto& item : v) {
+        push_json_depth(L, item, depth + 1);
+        lua_rawseti(L, -2, i++);
+      }
+      set_metatable_at(L, extras_of(L).array_meta);
+      break;
+    }
+    case json::value_t::object:
+      lua_createtable(L, 0, static_cast<int>(v.size()));
+      for (const auto& [key, item] : v.items()) {
+        push_json_depth(L, item, depth + 1);
+        lua_setfield(L, -2, key.c_str());
+      }
+      break;
+    default:
+      lua_pushnil(L);
+  }
+}
+
+}  // namespace
+
+void register_json(lua_State* L, int env) {
+  luaL_newmetatable(L, "plexus.array");
+  extras_of(L).array_meta = anchor(L);
+  lua_pop(L, 1);
+  luaL_newmetatable(L, "plexus.lazy");
+  using Named = std::pair<const char*, lua_CFunction>;
+  for (auto [event, fn] : {Named{"__index", lazy_index}, Named{"__newindex", lazy_newindex},
+                           Named{"__len", lazy_len}, Named{"__pairs", lazy_pairs}}) {
+    lua_pushcfunction(L, fn);
+    lua_setfield(L, -2, event);
+  }
+  extras_of(L).lazy_meta = anchor(L);
+  lua_pop(L, 1);
+  for (auto [name, fn] : {Named{"next", sandbox_next}, Named{"rawget", sandbox_rawget},
+                          Named{"rawset", sandbox_rawset}, Named{"rawlen", sandbox_rawlen}}) {
+    lua_pushcfunction(L, fn);
+    lua_setfield(L, env, name);
+  }
+}
+
+void push_null(lua_State* L) { lua_pushlightuserdata(L, &kNullSentinel); }
+
+void push_json(lua_State* L, const json& v) { push_json_depth(L, v, 0); }
+
+bool push_json_text(lua_State* L, std::string_view text) {
+  thread_local json_index::Builder index;
+  if (!index.build(text)) return false;
+  const Node& root = index.nodes[0];
+  if (!json_index::is_container(root)) {
+    push_scalar(L, root, index.text.data());  // a scalar needs no box
+    return true;
+  }
+  Box* box = index.write(lua_newuserdatauv(L, index.box_bytes(), 0));
+  new_lazy(L, box->node_array()[0], 0);
+  return true;
+}
+
+json to_json(lua_State* L, int index) { return to_json_depth(L, index, 0); }
+
+void fill_lazy_table(lua_State* L, int index) {
+  if (lua_type(L, index) == LUA_TTABLE) fill_if_lazy(L, lua_absindex(L, index));
+}
+
+}  // namespace plexus::lua

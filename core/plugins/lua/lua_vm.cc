@@ -12,8 +12,8 @@
 #include <utility>
 
 #include "plugins/lua/cpu_watchdog.hpp"
-#include "plugins/lua/lua_json.hpp"
 #include "plugins/lua/lua_extras.hpp"
+#include "plugins/lua/lua_json.hpp"
 
 namespace plexus::lua {
 namespace {

@@ -36,6 +36,7 @@ using json_index::Node;
 // so that reading all its fields is not quadratic. Two hidden entries and no object of their own:
 // a userdata per table cost more than the fields a hook reads.
 constexpr std::uint32_t kMaxScannedMembers = 32;
+constexpr std::uint32_t kPresizedElements = 16;
 char kBoxKey, kNodeKey;  // their addresses: light userdata no script can make
 
 struct Source {
@@ -67,9 +68,13 @@ bool source_of(lua_State* L, int t, Source& s) {
 // Pushes a table reading node `i` of a document; the document's box is at the top of the stack,
 // and is taken from there.
 void new_lazy(lua_State* L, const Node& n, std::uint32_t i) {
-  // An array's part grows as elements are read: sized for all of them, `#` on a long list would
-  // cost 16 bytes an element.
-  lua_createtable(L, 0, static_cast<int>(n.kind == Kind::kArray ? 2 : std::min(n.size, kMaxScannedMembers) + 2));
+  // A short array gets room for all its elements (its first read would otherwise grow the table);
+  // a long one grows as they are read (sized for all, `#` on a long list would cost 16 bytes an
+  // element).
+  if (n.kind == Kind::kArray)
+    lua_createtable(L, n.size <= kPresizedElements ? static_cast<int>(n.size) : 0, 2);
+  else
+    lua_createtable(L, 0, static_cast<int>(std::min(n.size, kMaxScannedMembers) + 2));
   lua_rotate(L, -2, 1);  // box, table -> table, box
   lua_rawsetp(L, -2, &kBoxKey);
   lua_pushinteger(L, i);

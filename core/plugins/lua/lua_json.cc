@@ -6,12 +6,12 @@
 #include <bit>
 #include <cstdint>
 #include <cstring>
-#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "plugins/lua/json_index.hpp"
+#include "plugins/lua/lazy_table.hpp"
 #include "plugins/lua/lua_extras.hpp"
 
 namespace plexus::lua {
@@ -21,11 +21,10 @@ using nlohmann::json;
 
 alignas(8) char kNullSentinel;  // its address is plexus.null (even: candidate tokens are odd)
 
-constexpr int kMaxEncodeDepth = 64;
-
 using json_index::Box;
 using json_index::Kind;
 using json_index::Node;
+using lazy::Source;
 
 // ---- Lazy tables ----------------------------------------------------------------------------
 // A lazy table holds two hidden entries: the document's box, and the number of its own node. A
@@ -38,18 +37,6 @@ using json_index::Node;
 constexpr std::uint32_t kMaxScannedMembers = 32;
 constexpr std::uint32_t kPresizedElements = 16;
 char kBoxKey, kNodeKey;  // their addresses: light userdata no script can make
-
-struct Source {
-  Box* box = nullptr;      // kept alive by the table
-  std::uint32_t node = 0;  // the table's own
-  Node* nodes() const { return box->node_array(); }
-  Node& self() const { return nodes()[node]; }
-  const char* text() const { return box->text(); }
-  bool array() const { return self().kind == Kind::kArray; }
-  // Element `k` (1-based) of an array.
-  Node& element(std::uint32_t k) const { return nodes()[element_node(k)]; }
-  std::uint32_t element_node(std::uint32_t k) const { return box->element_array()[self().span.first + k - 1]; }
-};
 
 // Reads the source of the table at `t` (an absolute index); false when it is not lazy.
 bool source_of(lua_State* L, int t, Source& s) {
@@ -297,137 +284,7 @@ int sandbox_rawlen(lua_State* L) {
   return 1;
 }
 
-// ---- Encoding --------------------------------------------------------------------------------
-
-json node_to_json(const Source& s, std::uint32_t i, int depth) {
-  if (depth > kMaxEncodeDepth) throw std::runtime_error("nesting deeper than 64");
-  const Node& n = s.nodes()[i];
-  switch (n.kind) {
-    case Kind::kNull: return nullptr;
-    case Kind::kTrue: return true;
-    case Kind::kFalse: return false;
-    case Kind::kInt: return std::bit_cast<std::int64_t>(n.value);
-    case Kind::kDouble: return std::bit_cast<double>(n.value);
-    case Kind::kString: return std::string(s.text() + n.value, n.size);
-    case Kind::kArray: {
-      json out = json::array();
-      for (std::uint32_t j = i + 1; j < n.span.end; j = after(s, j)) out.push_back(node_to_json(s, j, depth + 1));
-      return out;
-    }
-    case Kind::kObject: {
-      json out = json::object();
-      for (std::uint32_t j = i + 1; j < n.span.end; j = after(s, j + 1))
-        out[std::string(s.text() + s.nodes()[j].value, s.nodes()[j].size)] = node_to_json(s, j + 1, depth + 1);
-      return out;
-    }
-  }
-  return nullptr;
-}
-
-json to_json_depth(lua_State* L, int index, int depth);
-
-bool hidden(lua_State* L, int key) {
-  const void* p = lua_touserdata(L, key);  // null for anything but a userdata
-  return p == &kBoxKey || p == &kNodeKey;
-}
-
-// A table's raw contents (the source key left out) as JSON; `members` has what its source still
-// holds for it, or is null.
-json table_to_json(lua_State* L, int index, int depth, json members) {
-  bool marked_array = false;
-  if (lua_getmetatable(L, index)) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, extras_of(L).array_meta);
-    marked_array = lua_rawequal(L, -1, -2);
-    lua_pop(L, 2);
-  }
-  lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L, index));
-  std::size_t keys = 0;
-  lua_pushnil(L);
-  while (lua_next(L, index)) {
-    if (!hidden(L, -2)) ++keys;
-    lua_pop(L, 1);
-  }
-  if (members.is_null() && (marked_array || (n > 0 && keys == static_cast<std::size_t>(n)))) {
-    json arr = json::array();
-    for (lua_Integer i = 1; i <= n; ++i) {
-      lua_rawgeti(L, index, i);
-      arr.push_back(to_json_depth(L, -1, depth + 1));
-      lua_pop(L, 1);
-    }
-    return arr;
-  }
-  json obj = members.is_null() ? json::object() : std::move(members);
-  lua_pushnil(L);
-  while (lua_next(L, index)) {
-    if (hidden(L, -2)) {
-      lua_pop(L, 1);
-      continue;
-    }
-    if (lua_type(L, -2) != LUA_TSTRING) throw std::runtime_error("object keys must be strings");
-    obj[lua_tostring(L, -2)] = to_json_depth(L, -1, depth + 1);
-    lua_pop(L, 1);
-  }
-  return obj;
-}
-
-// A lazy table: what it holds raw, and the values of its document it has not taken. An array is
-// its elements up to the length `#` gives (what the same table built whole encodes as).
-json lazy_to_json(lua_State* L, int index, const Source& s, int depth) {
-  const Node& c = s.self();
-  if (s.array()) {
-    json out = json::array();
-    lua_Integer n = array_length(L, index, s);
-    for (lua_Integer k = 1; k <= n; ++k) {
-      if (k <= c.size && !s.element(static_cast<std::uint32_t>(k)).taken) {
-        out.push_back(node_to_json(s, s.element_node(static_cast<std::uint32_t>(k)), depth + 1));
-        continue;
-      }
-      lua_rawgeti(L, index, k);
-      out.push_back(to_json_depth(L, -1, depth + 1));
-      lua_pop(L, 1);
-    }
-    return out;
-  }
-  json members = json::object();
-  std::uint32_t i = s.node + 1;
-  for (std::uint32_t m = 0; m < c.size; ++m, i = after(s, i + 1)) {
-    if (s.nodes()[i + 1].taken) continue;
-    members[std::string(s.text() + s.nodes()[i].value, s.nodes()[i].size)] = node_to_json(s, i + 1, depth + 1);
-  }
-  // Nothing left in the document: the table is what it holds, judged as any other (a script may
-  // have emptied an object and filled it as a list).
-  return table_to_json(L, index, depth, members.empty() ? json() : std::move(members));
-}
-
-json to_json_depth(lua_State* L, int index, int depth) {
-  if (depth > kMaxEncodeDepth) throw std::runtime_error("nesting deeper than 64");
-  index = lua_absindex(L, index);
-  switch (lua_type(L, index)) {
-    case LUA_TNIL: return nullptr;
-    case LUA_TBOOLEAN: return static_cast<bool>(lua_toboolean(L, index));
-    case LUA_TNUMBER:
-      if (lua_isinteger(L, index)) return static_cast<std::int64_t>(lua_tointeger(L, index));
-      return lua_tonumber(L, index);
-    case LUA_TSTRING: {
-      size_t n = 0;
-      const char* s = lua_tolstring(L, index, &n);
-      return std::string(s, n);
-    }
-    case LUA_TLIGHTUSERDATA:
-      if (lua_touserdata(L, index) == &kNullSentinel) return nullptr;
-      throw std::runtime_error("cannot encode a userdata");
-    case LUA_TTABLE: {
-      // Each level holds a key and a value while the next one runs: room for them, or a clean
-      // refusal (lua_checkstack raises nothing).
-      if (!lua_checkstack(L, 4)) throw std::runtime_error("nesting too deep");
-      Source s;
-      if (source_of(L, index, s)) return lazy_to_json(L, index, s, depth);
-      return table_to_json(L, index, depth, json());
-    }
-    default:
-      throw std::runtime_error(std::string("cannot encode a ") + luaL_typename(L, index));
-  }
-}
+// ---- The document path (plexus.config, plexus.json_decode, on_complete's result) -------------
 
 void push_json_depth(lua_State* L, const json& v, int depth) {
   if (depth > 128) luaL_error(L, "JSON nested deeper than 128 levels");
@@ -517,7 +374,15 @@ bool push_json_text(lua_State* L, std::string_view text) {
   return true;
 }
 
-json to_json(lua_State* L, int index) { return to_json_depth(L, index, 0); }
+namespace lazy {
+bool source(lua_State* L, int t, Source& s) { return source_of(L, t, s); }
+lua_Integer length(lua_State* L, int t, const Source& s) { return array_length(L, t, s); }
+bool hidden_key(lua_State* L, int key) {
+  const void* p = lua_touserdata(L, key);  // null for anything but a userdata
+  return p == &kBoxKey || p == &kNodeKey;
+}
+bool is_null(const void* p) { return p == &kNullSentinel; }
+}  // namespace lazy
 
 void fill_lazy_table(lua_State* L, int index) {
   if (lua_type(L, index) == LUA_TTABLE) fill_if_lazy(L, lua_absindex(L, index));

@@ -28,8 +28,9 @@ void push_json(lua_State* L, const nlohmann::json& value);
 // Parses `text` and pushes it as lazy tables (a scalar as itself); false (nothing pushed) when it
 // is not JSON. May raise a Lua error (memory): call it inside Vm::run.
 bool push_json_text(lua_State* L, std::string_view text);
-// The value at `index` as JSON; throws std::runtime_error for what JSON cannot hold. Raises no Lua
-// error (it allocates nothing in the state), so it may be called with C++ objects on the stack.
+// The value at `index` as JSON (lua_json_encode.cc); throws std::runtime_error for what JSON
+// cannot hold. Raises no Lua error (it allocates nothing in the state), so it may be called with
+// C++ objects on the stack.
 nlohmann::json to_json(lua_State* L, int index);
 // Fills the table at `index` if it is still lazy (a no-op otherwise): for host functions that look
 // at a table raw.

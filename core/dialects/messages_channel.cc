@@ -31,6 +31,22 @@ const char* stop_reason_of(const std::string& finish) {
   return "end_turn";
 }
 
+// Which of the client's stop_sequences ended the answer, when the backend says: vLLM puts the
+// matched stop string in "stop_reason" beside finish_reason "stop" (null for a natural end, a
+// token id for a stop token). Other chat backends do not say, and the answer ends as end_turn.
+json matched_stop_sequence(const json& choice, const std::string& finish, const json& echo) {
+  if (finish != "stop" || !choice.contains("stop_reason") || !choice["stop_reason"].is_string()) return nullptr;
+  const json& asked = echo.value("stop_sequences", json::array());
+  for (const auto& sequence : asked)
+    if (sequence == choice["stop_reason"]) return sequence;
+  return nullptr;  // a stop string of the backend's own, not the client's
+}
+
+// Anthropic's stop_reason for an answer that ended with `finish` (and `stop_sequence`).
+const char* stop_reason_of(const std::string& finish, const json& stop_sequence) {
+  return stop_sequence.is_null() ? stop_reason_of(finish) : "stop_sequence";
+}
+
 json usage_of(const json& u) {
   json usage = {{"input_tokens", 0}, {"output_tokens", 0}, {"cache_creation_input_tokens", 0}, {"cache_read_input_tokens", 0}};
   if (!u.is_object()) return usage;
@@ -69,9 +85,11 @@ void MessagesChannel::whole(int status, const Headers& headers, const std::strin
   if (!completion.is_object()) return send_json(status, headers, body);
   json content = json::array();
   std::string finish = "stop";
+  json stop_sequence;
   if (completion.contains("choices") && completion["choices"].is_array() && !completion["choices"].empty()) {
     const json& choice = completion["choices"][0];
     if (choice.contains("finish_reason") && choice["finish_reason"].is_string()) finish = choice["finish_reason"];
+    stop_sequence = matched_stop_sequence(choice, finish, echo_);
     const json& msg = choice.value("message", json::object());
     if (msg.contains("content") && msg["content"].is_string() && !msg["content"].get_ref<const std::string&>().empty())
       content.push_back({{"type", "text"}, {"text", msg["content"]}});
@@ -84,7 +102,7 @@ void MessagesChannel::whole(int status, const Headers& headers, const std::strin
   }
   json message = {{"id", id_}, {"type", "message"}, {"role", "assistant"},
                   {"model", completion.value("model", echo_.value("model", ""))}, {"content", content},
-                  {"stop_reason", stop_reason_of(finish)}, {"stop_sequence", nullptr},
+                  {"stop_reason", stop_reason_of(finish, stop_sequence)}, {"stop_sequence", stop_sequence},
                   {"usage", usage_of(completion.value("usage", json()))}};
   send_json(200, headers, dump(message));
 }
@@ -122,7 +140,10 @@ void MessagesChannel::chunk(std::string_view chunk_json) {
   if (chunk.contains("usage") && chunk["usage"].is_object()) usage_ = usage_of(chunk["usage"]);  // read here: it may not read
   if (!chunk.contains("choices") || !chunk["choices"].is_array() || chunk["choices"].empty()) return;
   const json& choice = chunk["choices"][0];
-  if (choice.contains("finish_reason") && choice["finish_reason"].is_string()) finish_reason_ = choice["finish_reason"];
+  if (choice.contains("finish_reason") && choice["finish_reason"].is_string()) {
+    finish_reason_ = choice["finish_reason"];
+    stop_sequence_ = matched_stop_sequence(choice, finish_reason_, echo_);
+  }
   const json& delta = choice.value("delta", json::object());
   if (delta.contains("content") && delta["content"].is_string() && !delta["content"].get_ref<const std::string&>().empty()) {
     if (!text_block_) {
@@ -155,7 +176,7 @@ void MessagesChannel::end_stream(const std::string* error_json) {
     if (body.is_object() && body.contains("error") && body["error"].value("code", json()) == "budget_exceeded") status = 402;
     emit("error", json::parse(anthropic_error_body(*error_json, status, "")));
   } else {
-    emit("message_delta", {{"delta", {{"stop_reason", stop_reason_of(finish_reason_)}, {"stop_sequence", nullptr}}},
+    emit("message_delta", {{"delta", {{"stop_reason", stop_reason_of(finish_reason_, stop_sequence_)}, {"stop_sequence", stop_sequence_}}},
                            {"usage", usage_.is_null() ? usage_of(json()) : usage_}});
     emit("message_stop", json::object());
   }

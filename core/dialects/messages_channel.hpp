@@ -36,6 +36,7 @@ class MessagesChannel final : public SseChannel {
   std::string request_id_;
   nlohmann::json usage_;  // the chat usage chunk's, in Anthropic's words
   std::string finish_reason_ = "stop";
+  nlohmann::json stop_sequence_;  // the client's stop sequence that ended the answer, when the backend says
   int block_index_ = 0;
   bool block_open_ = false;
   bool text_block_ = false;   // the open block is text

@@ -182,7 +182,7 @@ class Relay final : public ChunkingRelay {
     finish_reason_ = finish_reason_of(doc.value("stop_reason", "end_turn"));
     json message = {{"role", "assistant"}, {"content", text}, {"refusal", nullptr}};
     if (!calls.empty()) message["tool_calls"] = calls;
-    deliver_whole(std::move(message), finish_reason_);
+    deliver_whole(std::move(message), finish_reason_, doc.value("stop_sequence", json()));
     finish_ok();
   }
 
@@ -221,9 +221,10 @@ class Relay final : public ChunkingRelay {
       }
     } else if (type == "message_delta") {
       finish_reason_ = finish_reason_of(doc["delta"].value("stop_reason", "end_turn"));
+      stop_sequence_ = doc["delta"].value("stop_sequence", json());
       if (doc.contains("usage")) read_usage(doc["usage"]);
     } else if (type == "message_stop") {
-      emit_finish(finish_reason_.empty() ? "stop" : finish_reason_);
+      emit_finish(finish_reason_.empty() ? "stop" : finish_reason_, stop_sequence_);
       finish_ok();
     }
   }
@@ -236,6 +237,7 @@ class Relay final : public ChunkingRelay {
   }
   SseParser parser_;
   std::map<int, int> tool_index_;  // Anthropic content block index -> OpenAI tool call index
+  json stop_sequence_;             // the one that ended the answer, if one did
   int next_tool_ = 0;
 };
 

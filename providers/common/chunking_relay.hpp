@@ -28,13 +28,20 @@ class ChunkingRelay : public RelayBase {
     emitted_ = true;
   }
   // The end of a stream: the finish chunk, then the usage chunk when the client asked for it.
-  void emit_finish(const std::string& finish_reason) {
-    emit(chunk(json::object(), finish_reason));
+  // `stop_string`: the client's stop sequence that ended the answer, when the backend says; it
+  // goes out as vLLM sends it ("stop_reason" beside finish_reason "stop"), which the Messages
+  // API reads back as its stop_sequence.
+  void emit_finish(const std::string& finish_reason, const json& stop_string = nullptr) {
+    json c = chunk(json::object(), finish_reason);
+    if (stop_string.is_string()) c["choices"][0]["stop_reason"] = stop_string;
+    emit(c);
     if (include_usage_) emit(openai::usage_chunk(answer_, usage_));
   }
   // A whole answer: one chat.completion with `message`.
-  void deliver_whole(json message, const std::string& finish_reason) {
-    sink_->on_body(openai::dump(openai::completion(answer_, std::move(message), finish_reason, usage_)));
+  void deliver_whole(json message, const std::string& finish_reason, const json& stop_string = nullptr) {
+    json c = openai::completion(answer_, std::move(message), finish_reason, usage_);
+    if (stop_string.is_string()) c["choices"][0]["stop_reason"] = stop_string;
+    sink_->on_body(openai::dump(c));
   }
 
   bool stream_, include_usage_;

@@ -9,13 +9,15 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import { startFakeOpenAI } from './support/fake_openai.mjs';
+import { startFakeVllm } from './support/fake_vllm.mjs';
 import { baseConfig, demoKey, startPlexus } from './support/plexus.mjs';
 import { bodySha256, verifiedReceipt } from './support/receipts.mjs';
 import { startTrickleProxy } from './support/trickle_proxy.mjs';
 
-let fake, proxy, plexus, client;
+let fake, vllm, proxy, plexus, client;
 before(async () => {
   fake = await startFakeOpenAI({ name: 'lab' });
+  vllm = await startFakeVllm();
   proxy = await startTrickleProxy(fake.url);
   plexus = await startPlexus(baseConfig([
     { name: 'lab', provider: 'openai', url: fake.url, models: ['gpt-x', 'tools', 'die-mid', 'fail-500'],
@@ -23,6 +25,8 @@ before(async () => {
     // The same fake behind a proxy that hands its bytes on in random 1-7 byte pieces.
     { name: 'lab-split', provider: 'openai', url: proxy.url,
       models: [{ id: 'split-gpt-x', upstream_model: 'gpt-x' }, { id: 'split-tools', upstream_model: 'tools' }] },
+    // vLLM says which stop string ended an answer.
+    { name: 'vllm', provider: 'openai', url: `${vllm.url}/v1`, models: [{ id: 'llama', upstream_model: 'meta-llama/Llama-3.1-8B-Instruct' }] },
     // The demo node honours max_tokens (finish_reason "length").
     { name: 'demo-node', provider: 'demo', models: ['demo'], options: { first_token_ms: 1, tokens_per_second: 2000 } },
   ]));
@@ -33,6 +37,7 @@ after(async () => {
   await plexus?.stop();
   await proxy?.close();
   await fake?.close();
+  await vllm?.close();
 });
 
 const weatherTool = {
@@ -351,4 +356,28 @@ test('random splits: a backend stream in 1-7 byte pieces translates to the same 
     .filter((e) => e.event === 'content_block_delta').map((e) => e.data.delta.text).join('');
   const whole = await (await post({ model: 'gpt-x', max_tokens: 64, messages: hello })).json();
   assert.equal(text, whole.content[0].text);
+});
+
+// A backend that says which stop string ended the answer (vLLM's "stop_reason") gives Anthropic's
+// stop_reason "stop_sequence" with the sequence; one of its own, not the client's, is end_turn.
+test('stop_sequences: the one a vLLM backend matched is stop_sequence, whole and streamed', async () => {
+  const ask = { model: 'llama', max_tokens: 20, messages: hello, stop_sequences: ['nowhere', ' vLLM'] };
+  const msg = await client.messages.create(ask);
+  assert.deepEqual(msg.content, [{ type: 'text', text: 'Hello from' }]);
+  assert.equal(msg.stop_reason, 'stop_sequence');
+  assert.equal(msg.stop_sequence, ' vLLM');
+  assert.deepEqual(vllm.state.requests.at(-1).stop, ['nowhere', ' vLLM']);
+
+  const events = await streamed(ask);
+  const text = events.filter((e) => e.event === 'content_block_delta').map((e) => e.data.delta.text).join('');
+  assert.equal(text, 'Hello from');
+  assert.deepEqual(events.find((e) => e.event === 'message_delta').data.delta, { stop_reason: 'stop_sequence', stop_sequence: ' vLLM' });
+
+  const final = await client.messages.stream(ask).finalMessage();
+  assert.equal(final.stop_reason, 'stop_sequence');
+  assert.equal(final.stop_sequence, ' vLLM');
+
+  const natural = await client.messages.create({ ...ask, stop_sequences: ['nowhere'] });
+  assert.equal(natural.stop_reason, 'end_turn');
+  assert.equal(natural.stop_sequence, null);
 });

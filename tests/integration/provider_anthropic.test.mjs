@@ -72,6 +72,34 @@ test('the event stream becomes OpenAI chunks; pings are skipped; usage on reques
   assert.deepEqual(cs.at(-1).usage, { prompt_tokens: 25, completion_tokens: 3, total_tokens: 28, cost: 0 });
 });
 
+// Anthropic says which stop sequence ended the answer; it goes on as vLLM says it ("stop_reason"
+// beside finish_reason "stop"), and a Messages API client gets it back as its stop_sequence.
+test('the stop sequence that ended the answer is kept, whole, streamed and through /v1/messages', async () => {
+  const ask = { model: 'claude', messages: user('hi'), max_tokens: 50, stop: ['nowhere', ' from'] };
+  const whole = await (await chat(plexus.url, ask)).json();
+  assert.deepEqual(anthropic.state.requests.at(-1).body.stop_sequences, ['nowhere', ' from']);
+  assert.equal(whole.choices[0].message.content, 'Hello');
+  assert.equal(whole.choices[0].finish_reason, 'stop');
+  assert.equal(whole.choices[0].stop_reason, ' from');
+  const events = await sseEvents(await chat(plexus.url, { ...ask, stream: true }));
+  assert.equal(text(events), 'Hello');
+  const finish = chunks(events).find((c) => c.choices[0]?.finish_reason);
+  assert.equal(finish.choices[0].stop_reason, ' from');
+  const natural = await (await chat(plexus.url, { ...ask, stop: ['nowhere'] })).json();
+  assert.equal(natural.choices[0].stop_reason, undefined, 'no stop sequence matched: no stop_reason');
+
+  const res = await fetch(`${plexus.url}/v1/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', 'x-api-key': demoKey },
+    body: JSON.stringify({ model: 'claude', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }], stop_sequences: [' from'] }),
+  });
+  const msg = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(msg));
+  assert.equal(msg.stop_reason, 'stop_sequence');
+  assert.equal(msg.stop_sequence, ' from');
+  assert.deepEqual(msg.content, [{ type: 'text', text: 'Hello' }]);
+});
+
 test('tool_use becomes tool_calls, streamed in parts and whole, through the official SDK', async () => {
   const client = new OpenAI({ apiKey: demoKey, baseURL: `${plexus.url}/v1`, maxRetries: 0 });
   const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }];

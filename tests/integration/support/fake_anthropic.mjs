@@ -9,6 +9,8 @@
 //   "midstream-error"  some text, then an error event
 //   "limited"          stop_reason max_tokens
 //   "truncated"        some text, then the stream ends without message_stop
+// A stop_sequences entry found in the text ends it where it begins: stop_reason "stop_sequence",
+// stop_sequence that entry, the text without it.
 import http from 'node:http';
 import { serve } from './serve.mjs';
 
@@ -32,20 +34,29 @@ export async function startFakeAnthropic({ key = 'sk-ant-test' } = {}) {
       if (model === 'overloaded') return fail(529, 'overloaded_error', 'Overloaded');
       const usage = { input_tokens: 25, output_tokens: 3 };
       const tools = model === 'claude-tools';
-      const stop = tools ? 'tool_use' : model === 'limited' ? 'max_tokens' : 'end_turn';
+      let stop = tools ? 'tool_use' : model === 'limited' ? 'max_tokens' : 'end_turn';
+      let text = tools ? ['Let me', ' check.'] : ['Hello', ' from', ' claude'];
+      let stopSequence = null;
+      const hits = (body.stop_sequences ?? []).map((s) => ({ s, at: text.join('').indexOf(s) })).filter((h) => h.at >= 0);
+      if (!tools && hits.length) {
+        hits.sort((a, b) => a.at - b.at);
+        stop = 'stop_sequence';
+        stopSequence = hits[0].s;
+        let left = hits[0].at;
+        text = text.map((t) => { const piece = t.slice(0, Math.max(0, left)); left -= t.length; return piece; }).filter(Boolean);
+      }
       const content = tools
         ? [{ type: 'text', text: 'Let me check.' }, { type: 'tool_use', id: 'toolu_01', name: 'get_weather', input: { city: 'Paris' } }]
-        : [{ type: 'text', text: 'Hello from claude' }];
+        : [{ type: 'text', text: text.join('') }];
       if (!body.stream) {
         res.writeHead(200, { 'content-type': 'application/json' });
-        return res.end(JSON.stringify({ id: 'msg_01', type: 'message', role: 'assistant', model, content, stop_reason: stop, stop_sequence: null, usage }));
+        return res.end(JSON.stringify({ id: 'msg_01', type: 'message', role: 'assistant', model, content, stop_reason: stop, stop_sequence: stopSequence, usage }));
       }
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
       const send = (event, data) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
       send('message_start', { type: 'message_start', message: { id: 'msg_01', type: 'message', role: 'assistant', content: [], model, stop_reason: null, stop_sequence: null, usage: { input_tokens: 25, output_tokens: 1 } } });
       send('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } });
       send('ping', { type: 'ping' });
-      const text = tools ? ['Let me', ' check.'] : ['Hello', ' from', ' claude'];
       for (const t of text) send('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: t } });
       if (model === 'truncated') return res.end();
       if (model === 'midstream-error') {
@@ -58,7 +69,7 @@ export async function startFakeAnthropic({ key = 'sk-ant-test' } = {}) {
         for (const part of ['{"city"', ': "Par', 'is"}']) send('content_block_delta', { type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: part } });
         send('content_block_stop', { type: 'content_block_stop', index: 1 });
       }
-      send('message_delta', { type: 'message_delta', delta: { stop_reason: stop, stop_sequence: null }, usage: { output_tokens: 3 } });
+      send('message_delta', { type: 'message_delta', delta: { stop_reason: stop, stop_sequence: stopSequence }, usage: { output_tokens: 3 } });
       send('message_stop', { type: 'message_stop' });
       res.end();
     });

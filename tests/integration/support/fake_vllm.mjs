@@ -12,7 +12,9 @@
 //                              "The model `x` does not exist.","type":"NotFoundError","param":null,
 //                              "code":404}
 //   anything else              FastAPI's 404 {"detail":"Not Found"}
-// The answer is "Hello from vLLM" in three pieces.
+// The answer is "Hello from vLLM" in three pieces. A "stop" string (or list) found in it ends the
+// answer where it begins, as vLLM does: the text leaves it out, finish_reason is "stop", and
+// "stop_reason" names the string (null when the answer ended by itself).
 import http from 'node:http';
 import { serve } from './serve.mjs';
 
@@ -63,12 +65,25 @@ export async function startFakeVllm({ model = 'meta-llama/Llama-3.1-8B-Instruct'
     if (!cards().some((c) => c.id === body.model))
       return json(res, 404, { object: 'error', message: `The model \`${body.model}\` does not exist.`, type: 'NotFoundError', param: null, code: 404 });
     const id = 'chatcmpl-5d3c0e8a4b2f4f0e9a1b2c3d4e5f6a7b';
-    const words = ['Hello', ' from', ' vLLM'];
+    let words = ['Hello', ' from', ' vLLM'];
+    let stopReason = null;
+    const stops = body.stop == null ? [] : [].concat(body.stop);
+    const text = words.join('');
+    const hits = stops.map((stop) => ({ stop, at: text.indexOf(stop) })).filter((h) => h.at >= 0).sort((a, b) => a.at - b.at);
+    if (hits.length) {
+      stopReason = hits[0].stop;
+      let left = hits[0].at;
+      words = words.map((w) => {
+        const piece = w.slice(0, Math.max(0, left));
+        left -= w.length;
+        return piece;
+      }).filter(Boolean);
+    }
     const usage = { prompt_tokens: 10, total_tokens: 10 + words.length, completion_tokens: words.length, prompt_tokens_details: null };
     if (!body.stream) {
       return json(res, 200, {
         id, object: 'chat.completion', created, model: body.model,
-        choices: [{ index: 0, message: { role: 'assistant', content: words.join(''), tool_calls: [] }, logprobs: null, finish_reason: 'stop', stop_reason: null }],
+        choices: [{ index: 0, message: { role: 'assistant', content: words.join(''), tool_calls: [] }, logprobs: null, finish_reason: 'stop', stop_reason: stopReason }],
         usage, prompt_logprobs: null,
       });
     }
@@ -77,7 +92,7 @@ export async function startFakeVllm({ model = 'meta-llama/Llama-3.1-8B-Instruct'
       res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices, ...extra })}\n\n`);
     send([{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]);
     for (const w of words) send([{ index: 0, delta: { content: w }, logprobs: null, finish_reason: null }]);
-    send([{ index: 0, delta: { content: '' }, logprobs: null, finish_reason: 'stop', stop_reason: null }]);
+    send([{ index: 0, delta: { content: '' }, logprobs: null, finish_reason: 'stop', stop_reason: stopReason }]);
     if (body.stream_options?.include_usage) send([], { usage });
     res.end('data: [DONE]\n\n');
   }

@@ -341,7 +341,7 @@ void register_json(lua_State* L, int env) {
   luaL_newmetatable(L, "plexus.array");
   extras_of(L).array_meta = anchor(L);
   lua_pop(L, 1);
-  luaL_newmetatable(L, "plexus.lazy");
+  lua_newtable(L);  // no __name: to tostring and error messages a lazy table is a table
   using Named = std::pair<const char*, lua_CFunction>;
   for (auto [event, fn] : {Named{"__index", lazy_index}, Named{"__newindex", lazy_newindex},
                            Named{"__len", lazy_len}, Named{"__pairs", lazy_pairs}}) {

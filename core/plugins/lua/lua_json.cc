@@ -338,10 +338,12 @@ void push_json_depth(lua_State* L, const json& v, int depth) {
 }  // namespace
 
 void register_json(lua_State* L, int env) {
-  luaL_newmetatable(L, "plexus.array");
+  // Neither metatable has a __name: to tostring and error messages a JSON array or a lazy table
+  // is a table, as any other.
+  lua_newtable(L);
   extras_of(L).array_meta = anchor(L);
   lua_pop(L, 1);
-  lua_newtable(L);  // no __name: to tostring and error messages a lazy table is a table
+  lua_newtable(L);
   using Named = std::pair<const char*, lua_CFunction>;
   for (auto [event, fn] : {Named{"__index", lazy_index}, Named{"__newindex", lazy_newindex},
                            Named{"__len", lazy_len}, Named{"__pairs", lazy_pairs}}) {

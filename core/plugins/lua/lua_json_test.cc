@@ -67,7 +67,7 @@ TEST(LuaJson, ReadsLikeAPlainTable) {
         missing = r.missing == nil, count = #r.messages, roles = table.concat(roles, ","),
         same = r.messages == r.messages and r.messages[1] == r.messages[1], kind = type(r.obj),
         keys = table.concat(keys, ","), empty = #r.empty, first = next(r.obj) == nil,
-        numeric = r[1] == nil, printed = tostring(r.messages[2]):sub(1, 6),
+        numeric = r[1] == nil, printed = tostring(r.messages[2]):sub(1, 6), list = tostring(r.messages):sub(1, 6),
       }
     end)");
   json r = call_with(*vm, kRequest);
@@ -87,6 +87,7 @@ TEST(LuaJson, ReadsLikeAPlainTable) {
   EXPECT_EQ(r["first"], true);
   EXPECT_EQ(r["numeric"], true);
   EXPECT_EQ(r["printed"], "table:") << "tostring names it a table, as any table";
+  EXPECT_EQ(r["list"], "table:");
 }
 
 // Every way a script can look at a table raw sees all of its fields, untouched or not.

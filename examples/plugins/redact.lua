@@ -39,16 +39,10 @@ local function redact_emails(s)
 end
 
 -- Replaces runs of 7 to 15 digits written with spaces, dashes, dots, brackets or a leading +.
-local DIGITS = { "0", "1", "2", "3", "4", "5", "6", "7", "8", "9" }
-local function has_digit(s)
-  for _, d in ipairs(DIGITS) do
-    if s:find(d, 1, true) then return true end
-  end
-  return false
-end
+local find_any = plexus.find_any
 
 local function redact_phones(s)
-  if not has_digit(s) then return s end -- most text: ten searches in C, not a walk byte by byte
+  if not find_any(s, "0123456789") then return s end -- most text: one search in C, not a walk byte by byte
   local out, i, p = {}, 1, 1
   while p <= #s do
     local b = s:byte(p)

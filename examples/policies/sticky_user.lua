@@ -1,15 +1,6 @@
 -- The same user (the request's "user" field, else the API key) goes to the same node while that
 -- node is healthy: rendezvous hashing, so a node leaving moves only its own users.
-local byte = string.byte -- a local: `s:byte(i)` looks the method up in the string metatable each time
-
--- FNV-1a, carried on from `h`: the hash of user .. "\0" .. node is the node's bytes hashed on from
--- the user's, so the user's part is hashed once per request instead of once per candidate.
-local function fnv(h, s)
-  for i = 1, #s do
-    h = ((h ~ byte(s, i)) * 16777619) & 0xffffffff
-  end
-  return h
-end
+local hash = plexus.hash -- FNV-1a, in one C call; hash(b, hash(a)) == hash(a .. b)
 
 function on_request(req, ctx)
   ctx.state.user = type(req.user) == "string" and req.user or ctx.key_id
@@ -18,11 +9,13 @@ end
 
 function on_route(cands, ctx)
   local user = ctx.state.user or ctx.key_id
-  local seed = fnv(2166136261, user .. "\0")
+  -- The hash of user .. "\0" .. node is the node's bytes hashed on from the user's, so the user's
+  -- part is hashed once per request instead of once per candidate.
+  local seed = hash(user .. "\0")
   local best, best_weight
   for i, c in ipairs(cands) do
     if c.healthy then
-      local weight = fnv(seed, c.node)
+      local weight = hash(c.node, seed)
       if best == nil or weight > best_weight then
         best, best_weight = i, weight
       end

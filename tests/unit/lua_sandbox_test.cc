@@ -375,6 +375,27 @@ TEST(LuaSandbox, PlainFindKeepsStringFindSemantics) {
   EXPECT_EQ(r, nlohmann::json::parse("[14, 18, 4, 3, 14, true, true, 1]"));
 }
 
+TEST(LuaSandbox, FindAnyFindsTheFirstByteOfASet) {
+  auto vm = make(R"(
+    function f()
+      local s = "call 555-0100 or mail a@b.c"
+      return { plexus.find_any(s, "0123456789"), plexus.find_any(s, "@"), plexus.find_any(s, "0123456789", 9),
+               plexus.find_any(s, "xyz") == nil, plexus.find_any(s, "") == nil, plexus.find_any("", "a") == nil,
+               plexus.find_any(s, "l", -7), plexus.find_any(s, "c", 100) == nil, plexus.find_any(s, "c", -100) }
+    end)");
+  EXPECT_EQ(call_f(*vm), nlohmann::json::parse("[6, 24, 10, true, true, true, 21, true, 1]"));
+}
+
+// FNV-1a 32, as the published vectors give it, and carried on from a seed.
+TEST(LuaSandbox, HashIsFnv1aAndCarriesOn) {
+  auto vm = make(R"(
+    function f()
+      return { plexus.hash(""), plexus.hash("a"), plexus.hash("foobar"),
+               plexus.hash("bar", plexus.hash("foo")) == plexus.hash("foobar") }
+    end)");
+  EXPECT_EQ(call_f(*vm), nlohmann::json::parse("[2166136261, 3826002220, 3214735720, true]"));
+}
+
 // A search that Lua's own plain find would run for minutes inside one C call (where the
 // CPU time budget cannot reach): haystack times needle comparisons. The sandbox's is linear.
 TEST(LuaSandbox, PlainFindCannotBeMadeQuadratic) {

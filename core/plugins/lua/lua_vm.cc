@@ -14,6 +14,7 @@
 #include "plugins/lua/cpu_watchdog.hpp"
 #include "plugins/lua/lua_extras.hpp"
 #include "plugins/lua/lua_json.hpp"
+#include "plugins/lua/lua_text.hpp"
 
 namespace plexus::lua {
 namespace {
@@ -169,36 +170,6 @@ int resume_in_coroutine(lua_State* L) {
   }
   lua_xmove(co, L, 1);  // the error object
   return lua_error(L);
-}
-
-// string.find in plain mode only. Lua's pattern matcher runs in C, where the count hook cannot
-// stop it (a crafted pattern ran 28 s in the spike), so find/match/gmatch/gsub are taken out of
-// the real string table (method calls on strings reach it too) and find survives as plain. Not
-// Lua's own plain search either: it compares naively, haystack times needle, which a script
-// can make last minutes inside one C call (1 MiB against a 256 KiB needle: 2 s). glibc's memmem
-// is linear (two-way algorithm). Same arguments and results as string.find(s, p, init, true).
-int plain_find(lua_State* L) {
-  std::size_t ls = 0, lp = 0;
-  const char* s = luaL_checklstring(L, 1, &ls);
-  const char* p = luaL_checklstring(L, 2, &lp);
-  lua_Integer pos = luaL_optinteger(L, 3, 1);
-  // Lua's posrelatI: negative counts from the end; 0 and anything before the start mean 1.
-  std::size_t init = pos > 0 ? static_cast<std::size_t>(pos)
-                     : pos == 0 || pos < -static_cast<lua_Integer>(ls) ? 1
-                     : ls + static_cast<std::size_t>(pos) + 1;
-  if (init - 1 > ls) {
-    luaL_pushfail(L);
-    return 1;
-  }
-  const void* at = lp == 0 ? s + init - 1 : memmem(s + init - 1, ls - (init - 1), p, lp);
-  if (!at) {
-    luaL_pushfail(L);
-    return 1;
-  }
-  auto start = static_cast<lua_Integer>(static_cast<const char*>(at) - s) + 1;
-  lua_pushinteger(L, start);
-  lua_pushinteger(L, start + static_cast<lua_Integer>(lp) - 1);
-  return 2;
 }
 
 // setmetatable without finalizers. A __gc metamethod runs with hooks off (lgc.c GCTM sets
@@ -369,6 +340,7 @@ Vm::Vm(const std::string& chunk_name, const std::string& source, const std::stri
   lua_setfield(L_, plexus, "json_decode");
   lua_pushcfunction(L_, monotonic_seconds);
   lua_setfield(L_, plexus, "now");
+  register_text(L_, plexus);
   push_null(L_);
   lua_setfield(L_, plexus, "null");
   lua_newtable(L_);

@@ -66,8 +66,13 @@ std::variant<Rewritten, Error> replace_file_parts(const std::string& body, const
   Rewritten out;
   json& messages = doc["messages"];
   for (std::size_t m = 0; m < messages.size(); ++m) {
-    json& content = messages[m]["content"];
-    if (!content.is_array()) continue;
+    // Looked up, not indexed: operator[] would throw on a message that is no object, and add a
+    // "content" to one without it.
+    json& message = messages[m];
+    if (!message.is_object()) continue;
+    auto found = message.find("content");
+    if (found == message.end() || !found->is_array()) continue;
+    json& content = *found;
     for (std::size_t p = 0; p < content.size(); ++p) {
       json& part = content[p];
       if (!part.is_object() || string_field(part, "type") != "file") continue;

@@ -1,5 +1,6 @@
 // What the file-parser reads of a request is the client's: any shape. Found by the file_parts
-// fuzzer: a part whose "type" was an object (a duplicate key) threw out of the plugin.
+// fuzzer: a part whose "type" was an object (a duplicate key), and a message that was no object,
+// threw out of the plugin.
 #include "file_parts.hpp"
 
 #include <gtest/gtest.h>
@@ -14,6 +15,8 @@ TEST(FileParts, FieldsOfAnyTypeAreReadSafely) {
            R"({"model":"m","messages":[{"role":"user","content":[{"type":"file","type":{"x":1}}]}]})",
            R"({"model":"m","messages":[{"role":"user","content":[{"type":7}]}],"plugins":[{"id":5}]})",
            R"({"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"filename":3,"file_data":"data:text/plain;base64,aGk="}}]}]})",
+           R"({"model":"m","messages":["file"]})",  // found by the fuzzer: a message that is no object threw
+           R"({"model":"m","messages":[7,null,{"role":"user"}]})",
        }) {
     std::variant<Rewritten, Error> out;
     EXPECT_NO_THROW(out = replace_file_parts(body, limits, cache, "file-parser")) << body;

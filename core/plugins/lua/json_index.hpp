@@ -62,4 +62,11 @@ struct Builder {
 // The number of the node after node `i` and everything in it.
 inline std::uint32_t after(const Node* nodes, std::uint32_t i) { return is_container(nodes[i]) ? nodes[i].span.end : i + 1; }
 
+// Calls f(key, value) with the node numbers of each member of the object at node `object`, in
+// document order.
+template <class F>
+void each_member(const Node* nodes, std::uint32_t object, F&& f) {
+  for (std::uint32_t k = object + 1; k < nodes[object].span.end; k = after(nodes, k + 1)) f(k, k + 1);
+}
+
 }  // namespace plexus::lua::json_index

@@ -4,6 +4,7 @@
 #include <lua.hpp>
 
 #include <cstdint>
+#include <string_view>
 
 #include "plugins/lua/json_index.hpp"
 
@@ -19,6 +20,11 @@ struct Source {
   // Element `k` (1-based) of an array.
   json_index::Node& element(std::uint32_t k) const { return nodes()[element_node(k)]; }
   std::uint32_t element_node(std::uint32_t k) const { return box->element_array()[self().span.first + k - 1]; }
+  // The text of string node `i` (an object's keys are string nodes).
+  std::string_view string(std::uint32_t i) const { return {text() + nodes()[i].value, nodes()[i].size}; }
+  // Calls f(key, value) with the node numbers of each of this object's members.
+  template <class F>
+  void each_member(F&& f) const { json_index::each_member(nodes(), node, f); }
 };
 
 // Reads the source of the table at `t` (an absolute index); false when it is not lazy.

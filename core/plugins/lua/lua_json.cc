@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -17,10 +18,57 @@
 namespace plexus::lua {
 namespace {
 
-using nlohmann::json;
-
 alignas(8) char kNullSentinel;  // its address is plexus.null (even: candidate tokens are odd)
+char kBoxKey, kNodeKey;         // a lazy table's hidden keys (below): light userdata no script can make
 
+}  // namespace
+
+namespace lazy {
+
+bool source(lua_State* L, int t, Source& s) {
+  if (lua_rawgetp(L, t, &kBoxKey) != LUA_TUSERDATA) {
+    lua_pop(L, 1);
+    return false;
+  }
+  s.box = static_cast<json_index::Box*>(lua_touserdata(L, -1));
+  lua_pop(L, 1);  // the table keeps it
+  lua_rawgetp(L, t, &kNodeKey);
+  s.node = static_cast<std::uint32_t>(lua_tointeger(L, -1));
+  lua_pop(L, 1);
+  return true;
+}
+
+// Its elements, less those the script removed from the end, plus those it added after them (a
+// border, as `#` finds one).
+lua_Integer length(lua_State* L, int t, const Source& s) {
+  lua_Integer n = s.self().size;
+  while (n > 0 && s.element(static_cast<std::uint32_t>(n)).taken) {
+    bool present = lua_rawgeti(L, t, n) != LUA_TNIL;
+    lua_pop(L, 1);
+    if (present) break;
+    --n;
+  }
+  if (n < static_cast<lua_Integer>(s.self().size)) return n;
+  while (true) {
+    bool present = lua_rawgeti(L, t, n + 1) != LUA_TNIL;
+    lua_pop(L, 1);
+    if (!present) return n;
+    ++n;
+  }
+}
+
+bool hidden_key(lua_State* L, int key) {
+  const void* p = lua_touserdata(L, key);  // null for anything but a userdata
+  return p == &kBoxKey || p == &kNodeKey;
+}
+
+bool is_null(const void* p) { return p == &kNullSentinel; }
+
+}  // namespace lazy
+
+namespace {
+
+using nlohmann::json;
 using json_index::Box;
 using json_index::Kind;
 using json_index::Node;
@@ -36,21 +84,6 @@ using lazy::Source;
 // a userdata per table cost more than the fields a hook reads.
 constexpr std::uint32_t kMaxScannedMembers = 32;
 constexpr std::uint32_t kPresizedElements = 16;
-char kBoxKey, kNodeKey;  // their addresses: light userdata no script can make
-
-// Reads the source of the table at `t` (an absolute index); false when it is not lazy.
-bool source_of(lua_State* L, int t, Source& s) {
-  if (lua_rawgetp(L, t, &kBoxKey) != LUA_TUSERDATA) {
-    lua_pop(L, 1);
-    return false;
-  }
-  s.box = static_cast<Box*>(lua_touserdata(L, -1));
-  lua_pop(L, 1);  // the table keeps it
-  lua_rawgetp(L, t, &kNodeKey);
-  s.node = static_cast<std::uint32_t>(lua_tointeger(L, -1));
-  lua_pop(L, 1);
-  return true;
-}
 
 // Pushes a table reading node `i` of a document; the document's box is at the top of the stack,
 // and is taken from there.
@@ -90,8 +123,6 @@ void push_node(lua_State* L, int t, const Source& s, std::uint32_t i) {
   new_lazy(L, n, i);
 }
 
-std::uint32_t after(const Source& s, std::uint32_t i) { return json_index::after(s.nodes(), i); }
-
 // Makes the lazy table at `t` a plain one: every value not taken yet goes in, the hidden entries
 // come out, and the metatable becomes an array's or none. `s` is not to be used after.
 void fill(lua_State* L, int t, const Source& s) {
@@ -104,13 +135,13 @@ void fill(lua_State* L, int t, const Source& s) {
       lua_rawseti(L, t, k);
     }
   } else {
-    std::uint32_t i = s.node + 1;
-    for (std::uint32_t m = 0; m < c.size; ++m, i = after(s, i + 1)) {
-      if (s.nodes()[i + 1].taken) continue;
-      lua_pushlstring(L, s.text() + s.nodes()[i].value, s.nodes()[i].size);
-      push_node(L, t, s, i + 1);
+    s.each_member([&](std::uint32_t key, std::uint32_t value) {
+      if (s.nodes()[value].taken) return;
+      std::string_view name = s.string(key);
+      lua_pushlstring(L, name.data(), name.size());
+      push_node(L, t, s, value);
       lua_rawset(L, t);  // a repeated key: the last one wins, as in every JSON reader we feed
-    }
+    });
   }
   lua_pushnil(L);
   lua_rawsetp(L, t, &kNodeKey);
@@ -125,22 +156,19 @@ void fill(lua_State* L, int t, const Source& s) {
 
 void fill_if_lazy(lua_State* L, int t) {
   Source s;
-  if (source_of(L, t, s)) fill(L, t, s);
+  if (lazy::source(L, t, s)) fill(L, t, s);
 }
 
 // An object's members named `key` (a key may repeat): calls `each` with the number of each one's
 // value node; returns the last of them (the one a reader keeps), 0 for none.
 template <class Each>
-std::uint32_t members_named(const Source& s, const char* key, std::size_t len, Each&& each) {
+std::uint32_t members_named(const Source& s, std::string_view key, Each&& each) {
   std::uint32_t found = 0;
-  std::uint32_t i = s.node + 1;
-  for (std::uint32_t m = 0; m < s.self().size; ++m, i = after(s, i + 1)) {
-    const Node& k = s.nodes()[i];
-    if (k.size == len && std::memcmp(s.text() + k.value, key, len) == 0) {
-      each(i + 1);
-      found = i + 1;
-    }
-  }
+  s.each_member([&](std::uint32_t k, std::uint32_t value) {
+    if (s.string(k) != key) return;
+    each(value);
+    found = value;
+  });
   return found;
 }
 
@@ -152,29 +180,26 @@ std::uint32_t element_named(lua_State* L, int key, const Source& s) {
   return is_integer && k >= 1 && k <= s.self().size ? static_cast<std::uint32_t>(k) : 0;
 }
 
-// The length of a lazy array as `#` would give it for the same table built whole: its elements,
-// less those the script removed from the end, plus those it added after them (a border).
-lua_Integer array_length(lua_State* L, int t, const Source& s) {
-  lua_Integer n = s.self().size;
-  while (n > 0 && s.element(static_cast<std::uint32_t>(n)).taken) {
-    bool present = lua_rawgeti(L, t, n) != LUA_TNIL;
-    lua_pop(L, 1);
-    if (present) break;
-    --n;
-  }
-  if (n < static_cast<lua_Integer>(s.self().size)) return n;
-  while (true) {
-    bool present = lua_rawgeti(L, t, n + 1) != LUA_TNIL;
-    lua_pop(L, 1);
-    if (!present) return n;
-    ++n;
+std::string_view string_at(lua_State* L, int index) {
+  std::size_t len = 0;
+  const char* text = lua_tolstring(L, index, &len);
+  return {text, len};
+}
+
+// Marks what the key at `key` names as handed to the script: an array's element, or every member
+// of an object of that name (so the earlier ones of a repeated key do not surface either).
+void take(lua_State* L, int key, const Source& s) {
+  if (s.array()) {
+    if (std::uint32_t k = element_named(L, key, s)) s.element(k).taken = true;
+  } else if (lua_type(L, key) == LUA_TSTRING) {
+    members_named(s, string_at(L, key), [&](std::uint32_t value) { s.nodes()[value].taken = true; });
   }
 }
 
 // __index(t, k): Lua calls it only for a key the table does not hold raw.
 int lazy_index(lua_State* L) {
   Source s;
-  if (!source_of(L, 1, s)) return 0;
+  if (!lazy::source(L, 1, s)) return 0;
   std::uint32_t value = 0;
   if (s.array()) {
     if (std::uint32_t k = element_named(L, 2, s)) value = s.element_node(k);
@@ -184,31 +209,21 @@ int lazy_index(lua_State* L) {
     lua_rawget(L, 1);
     return 1;
   } else if (lua_type(L, 2) == LUA_TSTRING) {
-    std::size_t len = 0;
-    const char* key = lua_tolstring(L, 2, &len);
-    value = members_named(s, key, len, [](std::uint32_t) {});
+    value = members_named(s, string_at(L, 2), [](std::uint32_t) {});
   }
   if (!value || s.nodes()[value].taken) return 0;  // none, or removed by the script
   push_node(L, 1, s, value);
   lua_pushvalue(L, 2);
   lua_pushvalue(L, -2);
   lua_rawset(L, 1);
-  // Only now: a read that ran out of memory can be tried again. Every member of that name, so the
-  // earlier ones of a repeated key do not surface either.
-  if (s.array()) {
-    s.nodes()[value].taken = true;
-  } else {
-    std::size_t len = 0;
-    const char* key = lua_tolstring(L, 2, &len);
-    members_named(s, key, len, [&](std::uint32_t v) { s.nodes()[v].taken = true; });
-  }
+  take(L, 2, s);  // only now: a read that ran out of memory can be tried again
   return 1;
 }
 
 // __newindex(t, k, v): for a key the table does not hold raw.
 int lazy_newindex(lua_State* L) {
   Source s;
-  bool lazy = source_of(L, 1, s);
+  bool lazy = lazy::source(L, 1, s);
   if (lazy && !s.array() && s.self().size > kMaxScannedMembers) {
     fill(L, 1, s);
     lazy = false;
@@ -217,21 +232,14 @@ int lazy_newindex(lua_State* L) {
   lua_pushvalue(L, 2);
   lua_pushvalue(L, 3);
   lua_rawset(L, 1);  // a nil or NaN key fails here, as on any table
-  if (!lazy) return 0;
-  if (s.array()) {
-    if (std::uint32_t k = element_named(L, 2, s)) s.element(k).taken = true;
-  } else if (lua_type(L, 2) == LUA_TSTRING) {
-    std::size_t len = 0;
-    const char* key = lua_tolstring(L, 2, &len);
-    members_named(s, key, len, [&](std::uint32_t v) { s.nodes()[v].taken = true; });
-  }
+  if (lazy) take(L, 2, s);
   return 0;
 }
 
 int lazy_len(lua_State* L) {
   Source s;
-  if (source_of(L, 1, s) && s.array()) {
-    lua_pushinteger(L, array_length(L, 1, s));
+  if (lazy::source(L, 1, s) && s.array()) {
+    lua_pushinteger(L, lazy::length(L, 1, s));
     return 1;
   }
   fill_if_lazy(L, 1);
@@ -375,16 +383,6 @@ bool push_json_text(lua_State* L, std::string_view text) {
   new_lazy(L, box->node_array()[0], 0);
   return true;
 }
-
-namespace lazy {
-bool source(lua_State* L, int t, Source& s) { return source_of(L, t, s); }
-lua_Integer length(lua_State* L, int t, const Source& s) { return array_length(L, t, s); }
-bool hidden_key(lua_State* L, int key) {
-  const void* p = lua_touserdata(L, key);  // null for anything but a userdata
-  return p == &kBoxKey || p == &kNodeKey;
-}
-bool is_null(const void* p) { return p == &kNullSentinel; }
-}  // namespace lazy
 
 void fill_lazy_table(lua_State* L, int index) {
   if (lua_type(L, index) == LUA_TTABLE) fill_if_lazy(L, lua_absindex(L, index));

@@ -24,8 +24,6 @@ using lazy::Source;
 
 constexpr int kMaxEncodeDepth = 64;
 
-std::uint32_t after(const Source& s, std::uint32_t i) { return json_index::after(s.nodes(), i); }
-
 json node_to_json(const Source& s, std::uint32_t i, int depth) {
   if (depth > kMaxEncodeDepth) throw std::runtime_error("nesting deeper than 64");
   const Node& n = s.nodes()[i];
@@ -38,13 +36,15 @@ json node_to_json(const Source& s, std::uint32_t i, int depth) {
     case Kind::kString: return std::string(s.text() + n.value, n.size);
     case Kind::kArray: {
       json out = json::array();
-      for (std::uint32_t j = i + 1; j < n.span.end; j = after(s, j)) out.push_back(node_to_json(s, j, depth + 1));
+      for (std::uint32_t j = i + 1; j < n.span.end; j = json_index::after(s.nodes(), j))
+        out.push_back(node_to_json(s, j, depth + 1));
       return out;
     }
     case Kind::kObject: {
       json out = json::object();
-      for (std::uint32_t j = i + 1; j < n.span.end; j = after(s, j + 1))
-        out[std::string(s.text() + s.nodes()[j].value, s.nodes()[j].size)] = node_to_json(s, j + 1, depth + 1);
+      json_index::each_member(s.nodes(), i, [&](std::uint32_t key, std::uint32_t value) {
+        out[std::string(s.string(key))] = node_to_json(s, value, depth + 1);
+      });
       return out;
     }
   }
@@ -53,8 +53,8 @@ json node_to_json(const Source& s, std::uint32_t i, int depth) {
 
 json to_json_depth(lua_State* L, int index, int depth);
 
-// A table's raw contents (the source key left out) as JSON; `members` has what its source still
-// holds for it, or is null.
+// A table's raw contents (a lazy table's hidden entries left out) as JSON; `members` has what its
+// document still holds for it, or is null.
 json table_to_json(lua_State* L, int index, int depth, json members) {
   bool marked_array = false;
   if (lua_getmetatable(L, index)) {
@@ -111,11 +111,9 @@ json lazy_to_json(lua_State* L, int index, const Source& s, int depth) {
     return out;
   }
   json members = json::object();
-  std::uint32_t i = s.node + 1;
-  for (std::uint32_t m = 0; m < c.size; ++m, i = after(s, i + 1)) {
-    if (s.nodes()[i + 1].taken) continue;
-    members[std::string(s.text() + s.nodes()[i].value, s.nodes()[i].size)] = node_to_json(s, i + 1, depth + 1);
-  }
+  s.each_member([&](std::uint32_t key, std::uint32_t value) {
+    if (!s.nodes()[value].taken) members[std::string(s.string(key))] = node_to_json(s, value, depth + 1);
+  });
   // Nothing left in the document: the table is what it holds, judged as any other (a script may
   // have emptied an object and filled it as a list).
   return table_to_json(L, index, depth, members.empty() ? json() : std::move(members));

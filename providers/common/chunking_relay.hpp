@@ -28,20 +28,21 @@ class ChunkingRelay : public RelayBase {
     emitted_ = true;
   }
   // The end of a stream: the finish chunk, then the usage chunk when the client asked for it.
-  // `stop_string`: the client's stop sequence that ended the answer, when the backend says; it
-  // goes out as vLLM sends it ("stop_reason" beside finish_reason "stop"), which the Messages
-  // API reads back as its stop_sequence.
+  // `stop_string`: the client's stop sequence that ended the answer, when the backend says (see
+  // with_stop_string).
   void emit_finish(const std::string& finish_reason, const json& stop_string = nullptr) {
-    json c = chunk(json::object(), finish_reason);
-    if (stop_string.is_string()) c["choices"][0]["stop_reason"] = stop_string;
-    emit(c);
+    emit(with_stop_string(chunk(json::object(), finish_reason), stop_string));
     if (include_usage_) emit(openai::usage_chunk(answer_, usage_));
   }
   // A whole answer: one chat.completion with `message`.
   void deliver_whole(json message, const std::string& finish_reason, const json& stop_string = nullptr) {
-    json c = openai::completion(answer_, std::move(message), finish_reason, usage_);
-    if (stop_string.is_string()) c["choices"][0]["stop_reason"] = stop_string;
-    sink_->on_body(openai::dump(c));
+    sink_->on_body(openai::dump(with_stop_string(openai::completion(answer_, std::move(message), finish_reason, usage_), stop_string)));
+  }
+  // The stop sequence goes out as vLLM sends it ("stop_reason" beside finish_reason "stop"), which
+  // the Messages API reads back as its stop_sequence.
+  static json with_stop_string(json answer, const json& stop_string) {
+    if (stop_string.is_string()) answer["choices"][0]["stop_reason"] = stop_string;
+    return answer;
   }
 
   bool stream_, include_usage_;
